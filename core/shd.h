@@ -1,0 +1,58 @@
+/* The shared core of onnxshard: context (allocator, diagnostics, seed),
+ * status codes, assertions and small helpers every pass uses. */
+#ifndef SHD_H
+#define SHD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "onnxshard.h"
+
+/* Always-on assertion for internal bugs (never for user input). */
+#define SHD_ASSERT(x)                                                          \
+	do {                                                                   \
+		if (!(x))                                                      \
+			shd_assert_fail(__FILE__, __LINE__, #x);               \
+	} while (0)
+
+_Noreturn void shd_assert_fail(const char *file, int line, const char *expr);
+
+struct onnxshard_ctx {
+	onnxshard_allocf alloc; /* never NULL */
+	void *alloc_ud;
+	char *err;              /* last diagnostic, owned; NULL when none */
+	uint64_t seed;
+	int quiet;              /* no progress on stderr */
+};
+typedef struct onnxshard_ctx shd_ctx;
+
+/* Allocation through the context; NULL on failure (callers report it). */
+void *shd_alloc(shd_ctx *c, size_t n);
+void *shd_calloc(shd_ctx *c, size_t n, size_t size);
+void *shd_realloc(shd_ctx *c, void *p, size_t old, size_t n);
+void shd_free(shd_ctx *c, void *p, size_t n);
+char *shd_strdup(shd_ctx *c, const char *s);
+void shd_strfree(shd_ctx *c, char *s);
+
+/* Record a diagnostic ("FILE: what is wrong") and return status. */
+int shd_error(shd_ctx *c, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int shd_nomem(shd_ctx *c);
+
+/* Overflow-checked size arithmetic: return 0 and set *r, or 1 on overflow. */
+int shd_mul_overflow(uint64_t a, uint64_t b, uint64_t *r);
+int shd_add_overflow(uint64_t a, uint64_t b, uint64_t *r);
+
+/* A growable array of fixed-size items, allocated through the context. */
+typedef struct {
+	void *data;
+	size_t n;   /* items in use */
+	size_t cap; /* items allocated */
+} shd_vec;
+
+/* Make room for one more item of size sz; returns its address or NULL. */
+void *shd_vec_push(shd_ctx *c, shd_vec *v, size_t sz);
+void shd_vec_free(shd_ctx *c, shd_vec *v, size_t sz);
+
+#endif

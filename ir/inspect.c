@@ -1,0 +1,257 @@
+/* `onnxshard inspect`: a report of a model's ops, opsets, inputs, outputs,
+ * parameters and external data, as text or JSON. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx/onnxio.h"
+
+typedef struct {
+	const char *name; /* "Op" or "domain::Op"; points into the model */
+	const char *domain;
+	size_t count;
+} op_count;
+
+static int
+cmp_ops(const void *a, const void *b)
+{
+	const op_count *x = a, *y = b;
+	int d;
+
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	if ((d = strcmp(x->domain, y->domain)))
+		return d;
+	return strcmp(x->name, y->name);
+}
+
+static int
+is_initializer(const Onnx__GraphProto *g, const char *name)
+{
+	for (size_t i = 0; i < g->n_initializer; i++)
+		if (g->initializer[i]->name && strcmp(g->initializer[i]->name, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The value's tensor type, or NULL when it has none. */
+static const Onnx__TypeProto__Tensor *
+tensor_type(const Onnx__ValueInfoProto *v)
+{
+	if (v->type && v->type->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
+		return v->type->tensor_type;
+	return NULL;
+}
+
+static json_t *
+dim_json(const Onnx__TensorShapeProto__Dimension *d)
+{
+	if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE)
+		return json_integer(d->dim_value);
+	if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
+	    d->dim_param && *d->dim_param)
+		return json_string(d->dim_param);
+	return json_null();
+}
+
+static json_t *
+value_json(const Onnx__ValueInfoProto *v)
+{
+	const Onnx__TypeProto__Tensor *tt = tensor_type(v);
+	const char *dt = tt && tt->has_elem_type ? onnx_dtype_name(tt->elem_type) : NULL;
+	json_t *o = json_object(), *shape;
+
+	json_object_set_new(o, "name", json_string(v->name ? v->name : ""));
+	json_object_set_new(o, "dtype", dt ? json_string(dt) : json_null());
+	if (tt && tt->shape) {
+		shape = json_array();
+		for (size_t i = 0; i < tt->shape->n_dim; i++)
+			json_array_append_new(shape, dim_json(tt->shape->dim[i]));
+	} else {
+		shape = json_null();
+	}
+	json_object_set_new(o, "shape", shape);
+	return o;
+}
+
+static void
+print_value(FILE *out, json_t *v)
+{
+	json_t *shape = json_object_get(v, "shape"), *d;
+	json_t *dt = json_object_get(v, "dtype");
+	size_t i;
+
+	fprintf(out, "  %s  %s ", json_string_value(json_object_get(v, "name")),
+	        json_is_string(dt) ? json_string_value(dt) : "?");
+	if (!json_is_array(shape)) {
+		fprintf(out, "(unknown shape)\n");
+		return;
+	}
+	fputc('[', out);
+	json_array_foreach(shape, i, d) {
+		if (i)
+			fputs(", ", out);
+		if (json_is_integer(d))
+			fprintf(out, "%lld", (long long)json_integer_value(d));
+		else if (json_is_string(d))
+			fputs(json_string_value(d), out);
+		else
+			fputc('?', out);
+	}
+	fputs("]\n", out);
+}
+
+static json_t *
+build_report(onnx_model *m)
+{
+	shd_ctx *c = m->ctx;
+	Onnx__ModelProto *p = m->proto;
+	Onnx__GraphProto *g = p->graph;
+	json_t *r = json_object(), *a;
+	op_count *ops = shd_calloc(c, g->n_node ? g->n_node : 1, sizeof *ops);
+	size_t nops = 0;
+	uint64_t nelem = 0, nbytes = 0;
+
+	if (!r || !ops) {
+		json_decref(r);
+		shd_free(c, ops, 0);
+		return NULL;
+	}
+	json_object_set_new(r, "file", json_string(m->path));
+	json_object_set_new(r, "bytes", json_integer((json_int_t)m->file_bytes));
+	json_object_set_new(r, "ir_version", json_integer(p->ir_version));
+	json_object_set_new(r, "producer", json_string(p->producer_name ? p->producer_name : ""));
+	json_object_set_new(r, "producer_version",
+	                    json_string(p->producer_version ? p->producer_version : ""));
+	a = json_array();
+	for (size_t i = 0; i < p->n_opset_import; i++) {
+		const Onnx__OperatorSetIdProto *o = p->opset_import[i];
+		json_t *e = json_object();
+		json_object_set_new(e, "domain", json_string(o->domain && *o->domain ? o->domain : "ai.onnx"));
+		json_object_set_new(e, "version", json_integer(o->version));
+		json_array_append_new(a, e);
+	}
+	json_object_set_new(r, "opsets", a);
+	a = json_array();
+	for (size_t i = 0; i < g->n_input; i++)
+		if (!g->input[i]->name || !is_initializer(g, g->input[i]->name))
+			json_array_append_new(a, value_json(g->input[i]));
+	json_object_set_new(r, "inputs", a);
+	a = json_array();
+	for (size_t i = 0; i < g->n_output; i++)
+		json_array_append_new(a, value_json(g->output[i]));
+	json_object_set_new(r, "outputs", a);
+
+	for (size_t i = 0; i < g->n_node; i++) {
+		const Onnx__NodeProto *n = g->node[i];
+		const char *op = n->op_type ? n->op_type : "";
+		const char *dom = n->domain ? n->domain : "";
+		size_t j;
+		for (j = 0; j < nops; j++)
+			if (strcmp(ops[j].name, op) == 0 && strcmp(ops[j].domain, dom) == 0)
+				break;
+		if (j == nops)
+			ops[nops++] = (op_count){op, dom, 0};
+		ops[j].count++;
+	}
+	qsort(ops, nops, sizeof *ops, cmp_ops);
+	a = json_array();
+	for (size_t i = 0; i < nops; i++) {
+		json_t *e = json_object();
+		json_object_set_new(e, "op", json_string(ops[i].name));
+		if (*ops[i].domain)
+			json_object_set_new(e, "domain", json_string(ops[i].domain));
+		json_object_set_new(e, "count", json_integer((json_int_t)ops[i].count));
+		json_array_append_new(a, e);
+	}
+	json_object_set_new(r, "nodes", json_integer((json_int_t)g->n_node));
+	json_object_set_new(r, "ops", a);
+	shd_free(c, ops, 0);
+
+	for (size_t i = 0; i < g->n_initializer; i++) {
+		uint64_t n = onnx_tensor_numel(g->initializer[i]);
+		nelem += n;
+		nbytes += n * onnx_dtype_size(g->initializer[i]->data_type);
+	}
+	json_t *params = json_object();
+	json_object_set_new(params, "tensors", json_integer((json_int_t)g->n_initializer));
+	json_object_set_new(params, "elements", json_integer((json_int_t)nelem));
+	json_object_set_new(params, "bytes", json_integer((json_int_t)nbytes));
+	json_object_set_new(r, "parameters", params);
+	a = json_array();
+	for (size_t i = 0; i < m->n_ext; i++) {
+		json_t *e = json_object();
+		json_object_set_new(e, "file", json_string(m->ext[i].location));
+		json_object_set_new(e, "bytes", json_integer((json_int_t)m->ext[i].size));
+		json_array_append_new(a, e);
+	}
+	json_object_set_new(r, "external_data", a);
+	return r;
+}
+
+static void
+print_text(FILE *out, json_t *r)
+{
+	json_t *e;
+	size_t i;
+
+	fprintf(out, "model: %s (%lld bytes, ir_version %lld, producer %s %s)\n",
+	        json_string_value(json_object_get(r, "file")),
+	        (long long)json_integer_value(json_object_get(r, "bytes")),
+	        (long long)json_integer_value(json_object_get(r, "ir_version")),
+	        json_string_value(json_object_get(r, "producer")),
+	        json_string_value(json_object_get(r, "producer_version")));
+	fputs("opsets:", out);
+	json_array_foreach(json_object_get(r, "opsets"), i, e)
+		fprintf(out, " %s %lld", json_string_value(json_object_get(e, "domain")),
+		        (long long)json_integer_value(json_object_get(e, "version")));
+	fputs("\ninputs:\n", out);
+	json_array_foreach(json_object_get(r, "inputs"), i, e)
+		print_value(out, e);
+	fputs("outputs:\n", out);
+	json_array_foreach(json_object_get(r, "outputs"), i, e)
+		print_value(out, e);
+	json_t *p = json_object_get(r, "parameters");
+	fprintf(out, "parameters: %lld tensors, %lld elements, %lld bytes\n",
+	        (long long)json_integer_value(json_object_get(p, "tensors")),
+	        (long long)json_integer_value(json_object_get(p, "elements")),
+	        (long long)json_integer_value(json_object_get(p, "bytes")));
+	fputs("external data:", out);
+	if (json_array_size(json_object_get(r, "external_data")) == 0)
+		fputs(" none", out);
+	fputc('\n', out);
+	json_array_foreach(json_object_get(r, "external_data"), i, e)
+		fprintf(out, "  %s  %lld bytes\n", json_string_value(json_object_get(e, "file")),
+		        (long long)json_integer_value(json_object_get(e, "bytes")));
+	fprintf(out, "ops (%lld nodes):\n",
+	        (long long)json_integer_value(json_object_get(r, "nodes")));
+	json_array_foreach(json_object_get(r, "ops"), i, e) {
+		json_t *d = json_object_get(e, "domain");
+		fprintf(out, "  %s%s%s %lld\n", d ? json_string_value(d) : "", d ? "::" : "",
+		        json_string_value(json_object_get(e, "op")),
+		        (long long)json_integer_value(json_object_get(e, "count")));
+	}
+}
+
+int
+onnxshard_inspect(onnxshard_ctx *c, const char *path, int json, FILE *out)
+{
+	onnx_model *m;
+	json_t *r;
+	int rc;
+
+	if ((rc = onnx_load(c, path, &m)))
+		return rc;
+	r = build_report(m);
+	onnx_model_free(m);
+	if (!r)
+		return shd_nomem(c);
+	if (json) {
+		json_dumpf(r, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		fputc('\n', out);
+	} else {
+		print_text(out, r);
+	}
+	json_decref(r);
+	return 0;
+}

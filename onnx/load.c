@@ -1,0 +1,711 @@
+/* Loading: file or gzip bytes -> ModelProto, every tensor checked, external
+ * data mapped read-only after the path is proven to stay in the model's folder. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "onnxio.h"
+
+#define MAX_MODEL_BYTES ((uint64_t)1 << 31) /* protobuf's own 2 GiB limit */
+
+static void *
+pb_alloc(void *ud, size_t n)
+{
+	return shd_alloc(ud, n);
+}
+
+static void
+pb_free(void *ud, void *p)
+{
+	shd_free(ud, p, 0);
+}
+
+static const struct {
+	const char *name;
+	uint8_t size;
+} dtypes[] = {
+	[ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT] = {"float32", 4},
+	[ONNX__TENSOR_PROTO__DATA_TYPE__UINT8] = {"uint8", 1},
+	[ONNX__TENSOR_PROTO__DATA_TYPE__INT8] = {"int8", 1},
+	[ONNX__TENSOR_PROTO__DATA_TYPE__UINT16] = {"uint16", 2},
+	[ONNX__TENSOR_PROTO__DATA_TYPE__INT16] = {"int16", 2},
+	[ONNX__TENSOR_PROTO__DATA_TYPE__INT32] = {"int32", 4},
+	[ONNX__TENSOR_PROTO__DATA_TYPE__INT64] = {"int64", 8},
+	[ONNX__TENSOR_PROTO__DATA_TYPE__STRING] = {"string", 0},
+	[ONNX__TENSOR_PROTO__DATA_TYPE__BOOL] = {"bool", 1},
+	[ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16] = {"float16", 2},
+	[ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE] = {"float64", 8},
+	[ONNX__TENSOR_PROTO__DATA_TYPE__UINT32] = {"uint32", 4},
+	[ONNX__TENSOR_PROTO__DATA_TYPE__UINT64] = {"uint64", 8},
+	[ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX64] = {"complex64", 8},
+	[ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX128] = {"complex128", 16},
+	[ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16] = {"bfloat16", 2},
+};
+#define NDTYPES ((int32_t)(sizeof dtypes / sizeof dtypes[0]))
+
+const char *
+onnx_dtype_name(int32_t dt)
+{
+	return dt > 0 && dt < NDTYPES ? dtypes[dt].name : NULL;
+}
+
+size_t
+onnx_dtype_size(int32_t dt)
+{
+	return dt > 0 && dt < NDTYPES ? dtypes[dt].size : 0;
+}
+
+int
+onnx_dtype_from_name(const char *name)
+{
+	for (int32_t i = 1; i < NDTYPES; i++)
+		if (dtypes[i].name && strcmp(dtypes[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+uint64_t
+onnx_tensor_numel(const Onnx__TensorProto *t)
+{
+	uint64_t n = 1;
+
+	for (size_t i = 0; i < t->n_dims; i++)
+		n *= (uint64_t)t->dims[i];
+	return n;
+}
+
+/* The typed field a dtype is stored in when not raw, and how many entries
+ * one element takes there. */
+static size_t
+typed_count(const Onnx__TensorProto *t, int *per)
+{
+	*per = 1;
+	switch (t->data_type) {
+	case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: return t->n_float_data;
+	case ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX64: *per = 2; return t->n_float_data;
+	case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: return t->n_int64_data;
+	case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: return t->n_double_data;
+	case ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX128: *per = 2; return t->n_double_data;
+	case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32:
+	case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64: return t->n_uint64_data;
+	case ONNX__TENSOR_PROTO__DATA_TYPE__STRING: return t->n_string_data;
+	default: return t->n_int32_data;
+	}
+}
+
+static const char *
+ext_entry(const Onnx__TensorProto *t, const char *key)
+{
+	for (size_t i = 0; i < t->n_external_data; i++) {
+		const Onnx__StringStringEntryProto *e = t->external_data[i];
+		if (e->key && strcmp(e->key, key) == 0)
+			return e->value ? e->value : "";
+	}
+	return NULL;
+}
+
+static int
+parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return 1;
+	errno = 0;
+	unsigned long long x = strtoull(s, &end, 10);
+	if (errno || *end)
+		return 1;
+	*v = x;
+	return 0;
+}
+
+static int
+is_external(const Onnx__TensorProto *t)
+{
+	return t->has_data_location &&
+	       t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+}
+
+static const onnx_extfile *
+find_ext(const onnx_model *m, const char *location)
+{
+	for (size_t i = 0; i < m->n_ext; i++)
+		if (strcmp(m->ext[i].location, location) == 0)
+			return &m->ext[i];
+	return NULL;
+}
+
+/* Refuse a location that is absolute, climbs with "..", is a symlink, or
+ * resolves outside the model's folder; map it once. */
+static int
+map_external(onnx_model *m, const char *location, const char *tname,
+             const onnx_extfile **out)
+{
+	shd_ctx *c = m->ctx;
+	const char *p;
+	char *full = NULL, *real = NULL, *realdir = NULL;
+	struct stat st;
+	int fd = -1, rc = ONNXSHARD_EINPUT;
+	size_t n;
+	void *map = NULL;
+
+	if ((*out = find_ext(m, location)))
+		return 0;
+	if (!*location)
+		return shd_error(c, rc, "%s: tensor '%s': empty external data location",
+		                 m->path, tname);
+	if (location[0] == '/')
+		return shd_error(c, rc, "%s: tensor '%s': external data location '%s' is absolute",
+		                 m->path, tname, location);
+	for (p = location; *p;) {
+		size_t len = strcspn(p, "/\\");
+		if (len == 2 && p[0] == '.' && p[1] == '.')
+			return shd_error(c, rc, "%s: tensor '%s': external data location '%s' leaves the model's folder",
+			                 m->path, tname, location);
+		p += len;
+		if (*p)
+			p++;
+	}
+	n = strlen(m->dir) + strlen(location) + 2;
+	if (!(full = shd_alloc(c, n)))
+		return shd_nomem(c);
+	snprintf(full, n, "%s/%s", m->dir, location);
+	if (lstat(full, &st) != 0) {
+		rc = shd_error(c, rc, "%s: tensor '%s': external data file '%s': %s",
+		               m->path, tname, location, strerror(errno));
+		goto out;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		rc = shd_error(c, rc, "%s: tensor '%s': external data file '%s' is a symlink",
+		               m->path, tname, location);
+		goto out;
+	}
+	real = realpath(full, NULL);
+	realdir = realpath(m->dir, NULL);
+	if (!real || !realdir) {
+		rc = shd_error(c, rc, "%s: tensor '%s': external data file '%s': %s",
+		               m->path, tname, location, strerror(errno));
+		goto out;
+	}
+	n = strlen(realdir);
+	if (strncmp(real, realdir, n) != 0 || (real[n] != '/' && n != 1)) {
+		rc = shd_error(c, rc, "%s: tensor '%s': external data location '%s' leaves the model's folder",
+		               m->path, tname, location);
+		goto out;
+	}
+	fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		rc = shd_error(c, rc, "%s: tensor '%s': external data file '%s' is not a readable regular file",
+		               m->path, tname, location);
+		goto out;
+	}
+	if (st.st_size > 0) {
+		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (map == MAP_FAILED) {
+			map = NULL;
+			rc = shd_error(c, ONNXSHARD_EFAIL, "%s: cannot map external data file '%s': %s",
+			               m->path, location, strerror(errno));
+			goto out;
+		}
+	}
+	onnx_extfile *ext = shd_realloc(c, m->ext, m->n_ext * sizeof *ext,
+	                                (m->n_ext + 1) * sizeof *ext);
+	char *loc = shd_strdup(c, location);
+	if (ext)
+		m->ext = ext;
+	if (!ext || !loc) {
+		shd_strfree(c, loc);
+		if (map)
+			munmap(map, (size_t)st.st_size);
+		rc = shd_nomem(c);
+		goto out;
+	}
+	ext[m->n_ext] = (onnx_extfile){loc, map, (size_t)st.st_size};
+	*out = &ext[m->n_ext++];
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(real);
+	free(realdir);
+	shd_free(c, full, 0);
+	return rc;
+}
+
+/* Offset and length of an external tensor, as checked on load. */
+static void
+ext_span(const Onnx__TensorProto *t, uint64_t *off, uint64_t *len)
+{
+	*off = 0;
+	parse_u64(ext_entry(t, "offset"), off);
+	*len = onnx_tensor_numel(t) * onnx_dtype_size(t->data_type);
+	parse_u64(ext_entry(t, "length"), len);
+}
+
+static int
+check_tensor(onnx_model *m, Onnx__TensorProto *t)
+{
+	shd_ctx *c = m->ctx;
+	const char *name = t->name && *t->name ? t->name : "(unnamed)";
+	uint64_t numel = 1, bytes;
+	size_t esize;
+	int rc = ONNXSHARD_EINPUT;
+
+	if (!t->has_data_type || !onnx_dtype_name(t->data_type))
+		return shd_error(c, rc, "%s: tensor '%s': unknown data type %d",
+		                 m->path, name, (int)t->data_type);
+	for (size_t i = 0; i < t->n_dims; i++) {
+		if (t->dims[i] < 0)
+			return shd_error(c, rc, "%s: tensor '%s': negative dimension %lld",
+			                 m->path, name, (long long)t->dims[i]);
+		if (shd_mul_overflow(numel, (uint64_t)t->dims[i], &numel) ||
+		    numel > ((uint64_t)1 << 60))
+			return shd_error(c, rc, "%s: tensor '%s': element count overflows",
+			                 m->path, name);
+	}
+	esize = onnx_dtype_size(t->data_type);
+	bytes = numel * esize;
+	if (is_external(t)) {
+		const char *loc = ext_entry(t, "location");
+		const onnx_extfile *f;
+		uint64_t off = 0, len = bytes, end;
+
+		if (!loc)
+			return shd_error(c, rc, "%s: tensor '%s': external data without a location",
+			                 m->path, name);
+		if (esize == 0)
+			return shd_error(c, rc, "%s: tensor '%s': string tensor in external data",
+			                 m->path, name);
+		if ((ext_entry(t, "offset") && parse_u64(ext_entry(t, "offset"), &off)) ||
+		    (ext_entry(t, "length") && parse_u64(ext_entry(t, "length"), &len)))
+			return shd_error(c, rc, "%s: tensor '%s': bad external data offset or length",
+			                 m->path, name);
+		if ((rc = map_external(m, loc, name, &f)))
+			return rc;
+		rc = ONNXSHARD_EINPUT;
+		if (shd_add_overflow(off, len, &end) || end > f->size)
+			return shd_error(c, rc, "%s: tensor '%s': external data past the end of '%s' (offset %llu, length %llu, file %zu bytes)",
+			                 m->path, name, loc, (unsigned long long)off,
+			                 (unsigned long long)len, f->size);
+		if (len != bytes)
+			return shd_error(c, rc, "%s: tensor '%s': external data holds %llu bytes, dims need %llu",
+			                 m->path, name, (unsigned long long)len,
+			                 (unsigned long long)bytes);
+		return 0;
+	}
+	if (t->has_raw_data) {
+		if (esize == 0)
+			return shd_error(c, rc, "%s: tensor '%s': string tensor in raw_data",
+			                 m->path, name);
+		if (t->raw_data.len != bytes)
+			return shd_error(c, rc, "%s: tensor '%s': raw_data holds %zu bytes, dims need %llu",
+			                 m->path, name, t->raw_data.len, (unsigned long long)bytes);
+		return 0;
+	}
+	int per;
+	size_t have = typed_count(t, &per);
+	if (have != numel * (uint64_t)per)
+		return shd_error(c, rc, "%s: tensor '%s': holds %zu values, dims need %llu",
+		                 m->path, name, have, (unsigned long long)(numel * (uint64_t)per));
+	return 0;
+}
+
+static int check_graph(onnx_model *m, Onnx__GraphProto *g, int depth);
+
+static int
+check_sparse(onnx_model *m, Onnx__SparseTensorProto *s)
+{
+	int rc;
+
+	if (s->values && (rc = check_tensor(m, s->values)))
+		return rc;
+	if (s->indices && (rc = check_tensor(m, s->indices)))
+		return rc;
+	return 0;
+}
+
+static int
+check_node(onnx_model *m, Onnx__NodeProto *n, int depth)
+{
+	int rc;
+
+	for (size_t i = 0; i < n->n_attribute; i++) {
+		Onnx__AttributeProto *a = n->attribute[i];
+		if (a->t && (rc = check_tensor(m, a->t)))
+			return rc;
+		for (size_t j = 0; j < a->n_tensors; j++)
+			if ((rc = check_tensor(m, a->tensors[j])))
+				return rc;
+		if (a->sparse_tensor && (rc = check_sparse(m, a->sparse_tensor)))
+			return rc;
+		for (size_t j = 0; j < a->n_sparse_tensors; j++)
+			if ((rc = check_sparse(m, a->sparse_tensors[j])))
+				return rc;
+		if (a->g && (rc = check_graph(m, a->g, depth + 1)))
+			return rc;
+		for (size_t j = 0; j < a->n_graphs; j++)
+			if ((rc = check_graph(m, a->graphs[j], depth + 1)))
+				return rc;
+	}
+	return 0;
+}
+
+static int
+check_graph(onnx_model *m, Onnx__GraphProto *g, int depth)
+{
+	int rc;
+
+	if (depth > ONNX_MAX_GRAPH_DEPTH)
+		return shd_error(m->ctx, ONNXSHARD_EINPUT,
+		                 "%s: subgraphs nested deeper than %d levels",
+		                 m->path, ONNX_MAX_GRAPH_DEPTH);
+	for (size_t i = 0; i < g->n_initializer; i++)
+		if ((rc = check_tensor(m, g->initializer[i])))
+			return rc;
+	for (size_t i = 0; i < g->n_sparse_initializer; i++)
+		if ((rc = check_sparse(m, g->sparse_initializer[i])))
+			return rc;
+	for (size_t i = 0; i < g->n_node; i++)
+		if ((rc = check_node(m, g->node[i], depth)))
+			return rc;
+	return 0;
+}
+
+static int
+check_model(onnx_model *m)
+{
+	Onnx__ModelProto *p = m->proto;
+	int rc;
+
+	if (!p->graph)
+		return shd_error(m->ctx, ONNXSHARD_EINPUT,
+		                 "%s: not an ONNX model (no graph)", m->path);
+	if (!p->has_ir_version || p->ir_version <= 0)
+		return shd_error(m->ctx, ONNXSHARD_EINPUT,
+		                 "%s: not an ONNX model (no ir_version)", m->path);
+	if ((rc = check_graph(m, p->graph, 0)))
+		return rc;
+	for (size_t i = 0; i < p->n_functions; i++)
+		for (size_t j = 0; j < p->functions[i]->n_node; j++)
+			if ((rc = check_node(m, p->functions[i]->node[j], 0)))
+				return rc;
+	return 0;
+}
+
+static char *
+dir_of(shd_ctx *c, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *d;
+
+	if (!slash)
+		return shd_strdup(c, ".");
+	if (slash == path)
+		return shd_strdup(c, "/");
+	d = shd_alloc(c, (size_t)(slash - path) + 1);
+	if (d) {
+		memcpy(d, path, (size_t)(slash - path));
+		d[slash - path] = 0;
+	}
+	return d;
+}
+
+/* Inflate a gzip stream into a fresh buffer. */
+static int
+gunzip(shd_ctx *c, const char *path, const uint8_t *in, size_t n,
+       uint8_t **out, size_t *outlen, size_t *outcap)
+{
+	z_stream z;
+	size_t cap = n * 4 + 4096, len = 0;
+	uint8_t *buf = NULL;
+	int zr, rc;
+
+	memset(&z, 0, sizeof z);
+	if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+		return shd_nomem(c);
+	z.next_in = (Bytef *)in;
+	z.avail_in = 0;
+	for (;;) {
+		if (len == cap || !buf) {
+			uint8_t *nb;
+			size_t ncap = buf ? cap * 2 : cap;
+			if (ncap > MAX_MODEL_BYTES + 1)
+				ncap = MAX_MODEL_BYTES + 1;
+			if (buf && ncap == cap) {
+				rc = shd_error(c, ONNXSHARD_EINPUT,
+				               "%s: gzip stream inflates past 2 GiB", path);
+				goto fail;
+			}
+			if (!(nb = shd_realloc(c, buf, buf ? cap : 0, ncap))) {
+				rc = shd_nomem(c);
+				goto fail;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		size_t chunk_in = n - (size_t)(z.next_in - in);
+		z.avail_in = chunk_in > UINT_MAX ? UINT_MAX : (uInt)chunk_in;
+		size_t room = cap - len;
+		z.next_out = buf + len;
+		z.avail_out = room > UINT_MAX ? UINT_MAX : (uInt)room;
+		uInt before = z.avail_out;
+		zr = inflate(&z, Z_NO_FLUSH);
+		len += before - z.avail_out;
+		if (zr == Z_STREAM_END)
+			break;
+		if (zr != Z_OK && !(zr == Z_BUF_ERROR && z.avail_out == 0)) {
+			rc = shd_error(c, ONNXSHARD_EINPUT, "%s: bad gzip stream (%s)", path,
+			               zr == Z_BUF_ERROR ? "truncated" : z.msg ? z.msg : "corrupt");
+			goto fail;
+		}
+	}
+	inflateEnd(&z);
+	*out = buf;
+	*outlen = len;
+	*outcap = cap;
+	return 0;
+fail:
+	inflateEnd(&z);
+	shd_free(c, buf, cap);
+	return rc;
+}
+
+static int
+unpack(onnx_model *m, const uint8_t *buf, size_t len)
+{
+	if (len == 0)
+		return shd_error(m->ctx, ONNXSHARD_EINPUT, "%s: empty file", m->path);
+	m->proto = onnx__model_proto__unpack(&m->pba, len, buf);
+	if (!m->proto)
+		return shd_error(m->ctx, ONNXSHARD_EINPUT,
+		                 "%s: not a valid ONNX model (protobuf parse failed: truncated or corrupt)",
+		                 m->path);
+	return check_model(m);
+}
+
+static int
+new_model(shd_ctx *c, const char *name, const char *dir, onnx_model **out)
+{
+	onnx_model *m = shd_calloc(c, 1, sizeof *m);
+
+	*out = m;
+	if (!m)
+		return shd_nomem(c);
+	m->ctx = c;
+	m->pba = (ProtobufCAllocator){pb_alloc, pb_free, c};
+	m->path = shd_strdup(c, name);
+	m->dir = dir ? shd_strdup(c, dir) : dir_of(c, name);
+	if (!m->path || !m->dir)
+		return shd_nomem(c);
+	return 0;
+}
+
+int
+onnx_load_buffer(shd_ctx *c, const uint8_t *buf, size_t len, const char *name,
+                 const char *dir, onnx_model **out)
+{
+	onnx_model *m;
+	int rc = new_model(c, name, dir, &m);
+
+	if (!rc) {
+		m->file_bytes = len;
+		rc = unpack(m, buf, len);
+	}
+	if (rc) {
+		onnx_model_free(m);
+		m = NULL;
+	}
+	*out = m;
+	return rc;
+}
+
+int
+onnx_load(shd_ctx *c, const char *path, onnx_model **out)
+{
+	onnx_model *m;
+	struct stat st;
+	void *map = NULL;
+	uint8_t *gz = NULL;
+	size_t gzlen = 0, gzcap = 0;
+	int fd = -1, rc;
+
+	*out = NULL;
+	if ((rc = new_model(c, path, NULL, &m)))
+		goto done;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = shd_error(c, ONNXSHARD_EINPUT, "%s: %s", path, strerror(errno));
+		goto done;
+	}
+	if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode) || !S_ISREG(st.st_mode)) {
+		rc = shd_error(c, ONNXSHARD_EINPUT, "%s: %s", path,
+		               S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+		goto done;
+	}
+	m->file_bytes = (uint64_t)st.st_size;
+	if (st.st_size == 0) {
+		rc = shd_error(c, ONNXSHARD_EINPUT, "%s: empty file", path);
+		goto done;
+	}
+	if ((uint64_t)st.st_size > MAX_MODEL_BYTES) {
+		rc = shd_error(c, ONNXSHARD_EINPUT,
+		               "%s: larger than protobuf's 2 GiB limit (use external data)", path);
+		goto done;
+	}
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED) {
+		map = NULL;
+		rc = shd_error(c, ONNXSHARD_EFAIL, "%s: cannot map: %s", path, strerror(errno));
+		goto done;
+	}
+	if (st.st_size >= 2 && ((uint8_t *)map)[0] == 0x1f && ((uint8_t *)map)[1] == 0x8b) {
+		if ((rc = gunzip(c, path, map, (size_t)st.st_size, &gz, &gzlen, &gzcap)))
+			goto done;
+		rc = unpack(m, gz, gzlen);
+	} else {
+		rc = unpack(m, map, (size_t)st.st_size);
+	}
+done:
+	shd_free(c, gz, gzcap);
+	if (map)
+		munmap(map, (size_t)st.st_size);
+	if (fd >= 0)
+		close(fd);
+	if (rc) {
+		onnx_model_free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+void
+onnx_model_free(onnx_model *m)
+{
+	if (!m)
+		return;
+	shd_ctx *c = m->ctx;
+	if (m->proto)
+		onnx__model_proto__free_unpacked(m->proto, &m->pba);
+	for (size_t i = 0; i < m->n_ext; i++) {
+		if (m->ext[i].map)
+			munmap((void *)m->ext[i].map, m->ext[i].size);
+		shd_strfree(c, m->ext[i].location);
+	}
+	shd_free(c, m->ext, m->n_ext * sizeof *m->ext);
+	shd_strfree(c, m->path);
+	shd_strfree(c, m->dir);
+	shd_free(c, m, sizeof *m);
+}
+
+const uint8_t *
+onnx_tensor_raw(const onnx_model *m, const Onnx__TensorProto *t, uint64_t *len)
+{
+	if (is_external(t)) {
+		const onnx_extfile *f = find_ext(m, ext_entry(t, "location"));
+		uint64_t off;
+		SHD_ASSERT(f);
+		ext_span(t, &off, len);
+		return *len ? f->map + off : (const uint8_t *)"";
+	}
+	if (t->has_raw_data) {
+		*len = t->raw_data.len;
+		return t->raw_data.len ? t->raw_data.data : (const uint8_t *)"";
+	}
+	*len = 0;
+	return NULL;
+}
+
+int
+onnx_tensor_read(const onnx_model *m, const Onnx__TensorProto *t, uint64_t off,
+                 uint64_t n, void *dst)
+{
+	size_t es = onnx_dtype_size(t->data_type);
+	uint64_t len = onnx_tensor_numel(t) * es, end;
+	const uint8_t *raw;
+
+	if (es == 0 || shd_add_overflow(off, n, &end) || end > len)
+		return shd_error(m->ctx, ONNXSHARD_EFAIL, "%s: tensor '%s': read out of range",
+		                 m->path, t->name ? t->name : "");
+	if ((raw = onnx_tensor_raw(m, t, &len))) {
+		memcpy(dst, raw + off, (size_t)n);
+		return 0;
+	}
+	/* Typed fields: element by element (little-endian host). */
+	uint8_t *d = dst;
+	for (uint64_t b = off; b < end;) {
+		uint64_t i = b / es, within = b % es, take = es - within;
+		uint8_t elem[16];
+		if (take > end - b)
+			take = end - b;
+		switch (t->data_type) {
+		case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
+		case ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX64:
+			memcpy(elem, &t->float_data[i * (es / 4)], es);
+			break;
+		case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
+			memcpy(elem, &t->int64_data[i], 8);
+			break;
+		case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE:
+		case ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX128:
+			memcpy(elem, &t->double_data[i * (es / 8)], es);
+			break;
+		case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: {
+			uint32_t v = (uint32_t)t->uint64_data[i];
+			memcpy(elem, &v, 4);
+			break;
+		}
+		case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64:
+			memcpy(elem, &t->uint64_data[i], 8);
+			break;
+		default: { /* int32_data holds int32 and every narrower type */
+			int32_t v = t->int32_data[i];
+			memcpy(elem, &v, es);
+			break;
+		}
+		}
+		memcpy(d, elem + within, (size_t)take);
+		d += take;
+		b += take;
+	}
+	return 0;
+}
+
+int
+onnx_tensor_ints(const onnx_model *m, const Onnx__TensorProto *t, int64_t *dst,
+                 uint64_t n)
+{
+	size_t es = onnx_dtype_size(t->data_type);
+	int rc;
+
+	if (n > onnx_tensor_numel(t))
+		n = onnx_tensor_numel(t);
+	for (uint64_t i = 0; i < n; i++) {
+		uint8_t b[8] = {0};
+		if ((rc = onnx_tensor_read(m, t, i * es, es, b)))
+			return rc;
+		switch (t->data_type) {
+		case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
+		case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64: memcpy(&dst[i], b, 8); break;
+		case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: { int32_t v; memcpy(&v, b, 4); dst[i] = v; break; }
+		case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: { uint32_t v; memcpy(&v, b, 4); dst[i] = v; break; }
+		case ONNX__TENSOR_PROTO__DATA_TYPE__INT16: { int16_t v; memcpy(&v, b, 2); dst[i] = v; break; }
+		case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16: { uint16_t v; memcpy(&v, b, 2); dst[i] = v; break; }
+		case ONNX__TENSOR_PROTO__DATA_TYPE__INT8: dst[i] = (int8_t)b[0]; break;
+		case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
+		case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: dst[i] = b[0]; break;
+		default:
+			return shd_error(m->ctx, ONNXSHARD_EINPUT,
+			                 "%s: tensor '%s': %s where integers are needed", m->path,
+			                 t->name ? t->name : "", onnx_dtype_name(t->data_type));
+		}
+	}
+	return 0;
+}
