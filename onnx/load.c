@@ -378,6 +378,22 @@ check_graph(onnx_model *m, Onnx__GraphProto *g, int depth)
 	return 0;
 }
 
+/* The opset a domain is imported at, or NULL ("" and "ai.onnx" are one). */
+static const Onnx__OperatorSetIdProto *
+find_opset(const Onnx__ModelProto *p, const char *domain)
+{
+	if (!domain || !strcmp(domain, "ai.onnx"))
+		domain = "";
+	for (size_t i = 0; i < p->n_opset_import; i++) {
+		const char *d = p->opset_import[i]->domain;
+		if (!d || !strcmp(d, "ai.onnx"))
+			d = "";
+		if (!strcmp(d, domain))
+			return p->opset_import[i];
+	}
+	return NULL;
+}
+
 static int
 check_model(onnx_model *m)
 {
@@ -390,6 +406,17 @@ check_model(onnx_model *m)
 	if (!p->has_ir_version || p->ir_version <= 0)
 		return shd_error(m->ctx, ONNXSHARD_EINPUT,
 		                 "%s: not an ONNX model (no ir_version)", m->path);
+	if (p->n_opset_import == 0)
+		return shd_error(m->ctx, ONNXSHARD_EINPUT,
+		                 "%s: no opset_import (truncated or not an ONNX model)", m->path);
+	for (size_t i = 0; i < p->graph->n_node; i++) {
+		const Onnx__NodeProto *n = p->graph->node[i];
+		if (!find_opset(p, n->domain))
+			return shd_error(m->ctx, ONNXSHARD_EINPUT,
+			                 "%s: node '%s' (%s): domain '%s' is not in opset_import",
+			                 m->path, n->name ? n->name : "", n->op_type ? n->op_type : "",
+			                 n->domain ? n->domain : "");
+	}
 	if ((rc = check_graph(m, p->graph, 0)))
 		return rc;
 	for (size_t i = 0; i < p->n_functions; i++)

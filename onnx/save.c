@@ -121,7 +121,8 @@ typedef struct {
 } moved_tensor;
 
 static int
-move_tensor(onnx_model *m, onnx_datafile *d, moved_tensor *mv, uint8_t *buf)
+move_tensor(onnx_model *m, onnx_datafile *d, const char *loc, moved_tensor *mv,
+            uint8_t *buf)
 {
 	shd_ctx *c = m->ctx;
 	Onnx__TensorProto *t = mv->t;
@@ -141,7 +142,7 @@ move_tensor(onnx_model *m, onnx_datafile *d, moved_tensor *mv, uint8_t *buf)
 	snprintf(mv->offset, sizeof mv->offset, "%llu", (unsigned long long)off);
 	snprintf(mv->length, sizeof mv->length, "%llu", (unsigned long long)len);
 	const char *keys[3] = {"location", "offset", "length"};
-	const char *vals[3] = {d->location, mv->offset, mv->length};
+	const char *vals[3] = {loc, mv->offset, mv->length};
 	for (int i = 0; i < 3; i++) {
 		Onnx__StringStringEntryProto e = ONNX__STRING_STRING_ENTRY_PROTO__INIT;
 		e.key = (char *)keys[i];
@@ -179,7 +180,7 @@ onnx_save(onnx_model *m, const char *path, uint64_t threshold)
 	moved_tensor *mv = NULL;
 	size_t nmv = 0;
 	uint8_t *buf = NULL;
-	char *dpath = NULL;
+	char *dpath = NULL, *loc = NULL;
 	onnx_datafile d = {0};
 	int rc = 0;
 
@@ -191,14 +192,11 @@ onnx_save(onnx_model *m, const char *path, uint64_t threshold)
 			rc = shd_nomem(c);
 			goto out;
 		}
-		char *loc = data_path(c, base);
-		if (!loc) {
+		if (!(loc = data_path(c, base))) {
 			rc = shd_nomem(c);
 			goto out;
 		}
-		rc = onnx_datafile_open(c, &d, dpath, loc);
-		shd_strfree(c, loc);
-		if (rc)
+		if ((rc = onnx_datafile_open(c, &d, dpath, loc)))
 			goto out;
 		for (size_t i = 0; i < g->n_initializer && !rc; i++) {
 			Onnx__TensorProto *t = g->initializer[i];
@@ -206,7 +204,7 @@ onnx_save(onnx_model *m, const char *path, uint64_t threshold)
 			if (bytes == 0 || bytes < threshold)
 				continue;
 			mv[nmv].t = t;
-			if (!(rc = move_tensor(m, &d, &mv[nmv], buf)))
+			if (!(rc = move_tensor(m, &d, loc, &mv[nmv], buf)))
 				nmv++;
 		}
 		int crc = onnx_datafile_close(c, &d);
@@ -225,6 +223,7 @@ out:
 	shd_free(c, mv, 0);
 	shd_free(c, buf, IO_CHUNK);
 	shd_strfree(c, dpath);
+	shd_strfree(c, loc);
 	return rc;
 }
 

@@ -24,6 +24,7 @@ import tempfile
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -35,6 +36,19 @@ E2E = os.path.join(ROOT, "tests", "e2e")
 OPSET = 17  # torch 1.13 exports up to opset 17
 BATCH, SEQ = 2, 8  # sizes used to check the exports
 MAX_BYTES = 2 * 1024 * 1024
+
+
+def perturb_norms(model):
+    """Give every LayerNorm a weight near 1 and a bias near 0 instead of exactly
+    1 and 0, so that a wrongly sliced or reordered norm parameter changes the
+    numbers.  (With the default init, torch's export also merges the identical
+    norm parameters into one initializer read through Identity nodes: bert.onnx
+    keeps that default on purpose.)"""
+    for m in model.modules():
+        if isinstance(m, nn.LayerNorm):
+            with torch.no_grad():
+                m.weight.add_(0.1 * torch.randn_like(m.weight))
+                m.bias.add_(0.1 * torch.randn_like(m.bias))
 
 
 # --------------------------------------------------------------------------
@@ -146,6 +160,7 @@ class GPT2(nn.Module):
         nn.init.normal_(self.wpe.weight, std=0.02)
         self.h = nn.ModuleList([GPT2Block(n_embd, n_head, n_positions) for _ in range(n_layer)])
         self.ln_f = nn.LayerNorm(n_embd, eps=1e-5)
+        perturb_norms(self)
 
     def forward(self, input_ids):
         seq = input_ids.size(-1)
@@ -154,12 +169,9 @@ class GPT2(nn.Module):
         for block in self.h:
             h = block(h)
         h = self.ln_f(h)
-        # LM head tied to wte.  Written as h @ wte.T on a 2-D view so that the
-        # export is one Gemm(transB=1) reading the wte initializer itself; a 3-D
-        # matmul would export MatMul(h, Transpose(wte)), and constant folding
-        # would turn Transpose(wte) into a second, untied initializer.
-        logits = torch.matmul(h.view(-1, h.size(-1)), self.wte.weight.t())
-        return logits.view(h.size()[:-1] + (self.wte.num_embeddings,))
+        # LM head tied to wte.  torch's constant folding turns Transpose(wte)
+        # into a second initializer; retie() below undoes that after export.
+        return torch.matmul(h, self.wte.weight.t())
 
 
 # --------------------------------------------------------------------------
@@ -324,6 +336,7 @@ class ViT(nn.Module):
         self.blocks = nn.ModuleList([ViTBlock(dim, n_head, hidden) for _ in range(depth)])
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, classes)
+        perturb_norms(self)
 
     def forward(self, x):
         x = self.patch_embed(x).flatten(2).transpose(1, 2)  # (batch, 16, dim)
@@ -422,6 +435,11 @@ class Llama(nn.Module):
 # --------------------------------------------------------------------------
 # the samples
 
+# BatchNorm: export the eval-mode model with TrainingMode.PRESERVE, which keeps
+# BatchNormalization nodes (training_mode=0) and the parameter names; the default
+# (TrainingMode.EVAL) folds every BN into the Conv before it.
+TRAINING = {"resnet": torch.onnx.TrainingMode.PRESERVE}
+
 # name: (constructor, [(input name, dtype, shape with dim names), ...], [output names])
 SAMPLES = {
     "mlp": (MLP, [("x", torch.float32, ["batch", 64])], ["y"]),
@@ -494,10 +512,47 @@ def export(name, path):
             output_names=out_names,
             dynamic_axes=dynamic_axes,
             opset_version=OPSET,
-            do_constant_folding=True,
+            # nothing to fold in resnet, and torch warns about folding with PRESERVE
+            do_constant_folding=name not in TRAINING,
             export_params=True,
+            training=TRAINING.get(name, torch.onnx.TrainingMode.EVAL),
         )
+    if name == "gpt2":
+        retie(path, "wte.weight")
     return model
+
+
+def retie(path, weight):
+    """Tie a transposed copy of an initializer back to it.
+
+    torch's constant folding replaces Transpose(W) by a new initializer holding
+    W.T, so a weight used both directly and transposed (GPT-2's wte: Gather for
+    the embedding, MatMul for the LM head) is stored twice.  Replace every such
+    copy by one Transpose node reading W, as Hugging Face Optimum does."""
+    m = onnx.load(path)
+    g = m.graph
+    inits = {i.name: i for i in g.initializer}
+    w = onnx.numpy_helper.to_array(inits[weight])
+    copies = [
+        i.name
+        for i in g.initializer
+        if i.name != weight
+        and list(i.dims) == list(reversed(w.shape))
+        and np.array_equal(onnx.numpy_helper.to_array(i), w.T)
+    ]
+    if not copies:
+        raise RuntimeError("%s: no transposed copy of %s to retie" % (path, weight))
+    tname = "/lm_head/Transpose"
+    tout = tname + "_output_0"
+    for n in g.node:
+        for k, x in enumerate(n.input):
+            if x in copies:
+                n.input[k] = tout
+    keep = [i for i in g.initializer if i.name not in copies]
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    g.node.insert(0, onnx.helper.make_node("Transpose", [weight], [tout], name=tname, perm=[1, 0]))
+    onnx.save(m, path)
 
 
 def check_onnx(path):

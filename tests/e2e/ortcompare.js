@@ -224,7 +224,7 @@ async function main() {
   try {
     opt = parseArgs(process.argv.slice(2));
   } catch (e) {
-    if (e instanceof UsageError) die(`${e.message}\n${USAGE}`);
+    if (e instanceof UsageError) die(`${e.message} (${USAGE})`);
     throw e;
   }
   let ort;
@@ -236,7 +236,9 @@ async function main() {
         `run "npm install --ignore-scripts" in ${path.relative(process.cwd(), __dirname) || '.'}`
     );
   }
-  const sessOpt = { executionProviders: ['cpu'], logSeverityLevel: 3 };
+  // ORT's own log would print run errors a second time: keep it to fatal ones
+  ort.env.logLevel = 'fatal';
+  const sessOpt = { executionProviders: ['cpu'], logSeverityLevel: 4 };
   const sessions = [];
   for (const f of opt.files) {
     try {
@@ -269,7 +271,7 @@ async function main() {
     [oth, othFeeds],
   ].entries()) {
     try {
-      results.push(await s.run(f));
+      results.push(await s.run(f, { logSeverityLevel: 4 }));
     } catch (e) {
       die(`running ${opt.files[i]}: ${String(e.message || e).split('\n')[0]}`);
     }
@@ -284,4 +286,8 @@ async function main() {
   process.exit(allOk ? 0 : 1);
 }
 
-main().catch((e) => die(String((e && e.message) || e).split('\n')[0]));
+if (require.main === module) {
+  main().catch((e) => die(String((e && e.message) || e).split('\n')[0]));
+} else {
+  module.exports = { parseArgs, mulberry32, makeInput, compare, toHalf, halfToFloat };
+}
