@@ -11,7 +11,9 @@ static const char usage[] =
 	"usage: onnxshard COMMAND [OPTIONS]\n"
 	"\n"
 	"commands:\n"
-	"  inspect MODEL [--json]   ops, opsets, inputs, outputs, parameters, external data\n"
+	"  inspect MODEL [--json]   ops, opsets, inputs, outputs, parameters, external data;\n"
+	"                           --json adds every value's dtype and shape\n"
+	"          [--dump ir]      the lifted IR: shapes, folded shape values, op rules\n"
 	"\n"
 	"options:\n"
 	"  -h, --help               this help\n"
@@ -41,6 +43,7 @@ cmd_inspect(onnxshard_ctx *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"json", no_argument, NULL, 'j'},
+		{"dump", required_argument, NULL, 'd'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -51,6 +54,11 @@ cmd_inspect(onnxshard_ctx *c, int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'j': json = 1; break;
+		case 'd':
+			if (strcmp(optarg, "ir") != 0)
+				return fail_usage("--dump: unknown dump '%s' (known: ir)", optarg);
+			json = ONNXSHARD_DUMP_IR;
+			break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: return fail_usage("inspect: unknown option '%s'", argv[optind - 1]);
 		}

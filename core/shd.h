@@ -55,4 +55,14 @@ typedef struct {
 void *shd_vec_push(shd_ctx *c, shd_vec *v, size_t sz);
 void shd_vec_free(shd_ctx *c, shd_vec *v, size_t sz);
 
+/* An arena: bump allocation, freed all at once. Zero-initialise. */
+typedef struct {
+	void *head; /* newest chunk */
+} shd_arena;
+
+void *shd_arena_alloc(shd_ctx *c, shd_arena *a, size_t n);
+void *shd_arena_zalloc(shd_ctx *c, shd_arena *a, size_t n);
+char *shd_arena_strdup(shd_ctx *c, shd_arena *a, const char *s, size_t n);
+void shd_arena_free(shd_ctx *c, shd_arena *a);
+
 #endif

@@ -29,7 +29,9 @@ void onnxshard_free(onnxshard_ctx *c);
 /* The last diagnostic ("FILE: what is wrong"), or "" when there is none. */
 const char *onnxshard_error(const onnxshard_ctx *c);
 
-/* Inspect a model: write a report to out, as text or JSON. */
-int onnxshard_inspect(onnxshard_ctx *c, const char *model_path, int json, FILE *out);
+/* Inspect a model: write a report to out. format: 0 text, 1 JSON (with
+ * every value's dtype and shape), ONNXSHARD_DUMP_IR the IR's text form. */
+enum { ONNXSHARD_DUMP_IR = 2 };
+int onnxshard_inspect(onnxshard_ctx *c, const char *model_path, int format, FILE *out);
 
 #endif

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "onnx/onnxio.h"
+#include "ir/ir.h"
 
 typedef struct {
 	const char *name; /* "Op" or "domain::Op"; points into the model */
@@ -99,6 +99,39 @@ print_value(FILE *out, json_t *v)
 			fputc('?', out);
 	}
 	fputs("]\n", out);
+}
+
+static json_t *
+ir_dim_json(ir_graph *g, ir_dim d)
+{
+	if (!ir_is_known(d))
+		return json_null();
+	if (ir_is_const(d))
+		return json_integer(d.c);
+	return json_string(ir_dim_str(g, d));
+}
+
+/* Every value of the main graph: inputs, initializers, node results. */
+static json_t *
+values_json(ir_graph *g)
+{
+	json_t *a = json_array();
+
+	for (uint32_t v = 0; v < g->n_values; v++) {
+		const ir_value *x = &g->values[v];
+		const char *dt = onnx_dtype_name(x->dtype);
+		json_t *o = json_object(), *shape = json_null();
+		json_object_set_new(o, "name", json_string(ir_cstr(g, x->name)));
+		json_object_set_new(o, "dtype", dt ? json_string(dt) : json_null());
+		if (x->rank >= 0) {
+			shape = json_array();
+			for (int32_t i = 0; i < x->rank; i++)
+				json_array_append_new(shape, ir_dim_json(g, x->dims[i]));
+		}
+		json_object_set_new(o, "shape", shape);
+		json_array_append_new(a, o);
+	}
+	return a;
 }
 
 static json_t *
@@ -237,12 +270,26 @@ int
 onnxshard_inspect(onnxshard_ctx *c, const char *path, int json, FILE *out)
 {
 	onnx_model *m;
+	ir_graph *g;
 	json_t *r;
 	int rc;
 
 	if ((rc = onnx_load(c, path, &m)))
 		return rc;
+	if ((rc = ir_lift(c, m, &g))) {
+		onnx_model_free(m);
+		return rc;
+	}
+	if (json == ONNXSHARD_DUMP_IR) {
+		ir_print(g, out);
+		ir_free(g);
+		onnx_model_free(m);
+		return 0;
+	}
 	r = build_report(m);
+	if (r && json)
+		json_object_set_new(r, "values", values_json(g));
+	ir_free(g);
 	onnx_model_free(m);
 	if (!r)
 		return shd_nomem(c);

@@ -1,0 +1,64 @@
+/* Internal to ir/: what op shape-inference and rule functions share. */
+#ifndef OPS_IMPL_H
+#define OPS_IMPL_H
+
+#include "ir.h"
+
+#define IR_MAX_ELEMS 64 /* integer tensors this small have their elements tracked */
+
+/* A rule under construction. Tensor t: operand k is t = k, result k is
+ * t = n_in + k. */
+typedef struct rule_b rule_b;
+uint32_t rb_factor(rule_b *b, int kind, ir_dim size);
+/* Append factor f to the factors of tensor t's dim d (major to minor). */
+void rb_map(rule_b *b, uint32_t t, uint32_t d, uint32_t f);
+/* A new pass-through factor of the given size mapped to each (t, d) pair of
+ * the list; pairs with t == IR_NONE are skipped. Returns the factor. */
+uint32_t rb_pass(rule_b *b, ir_dim size, uint32_t t1, uint32_t d1, uint32_t t2, uint32_t d2);
+
+/* Shape inference of node n; results' dtype, rank, dims (and elems where
+ * the op computes a shape). Returns 0, or ONNXSHARD_EINPUT via node_error
+ * when the node contradicts itself (e.g. MatMul inner dims differ).
+ * Leaving a result's rank -1 means "unknown": the declared shape is kept. */
+typedef int (*infer_fn)(ir_graph *g, ir_node *n);
+/* Sharding rule of node n (its operands' ranks are known). */
+typedef void (*rule_fn)(ir_graph *g, ir_node *n, rule_b *b);
+
+#define OP(id, name, min_in, max_in, infer, rule)                              \
+	int infer(ir_graph *g, ir_node *n);                                    \
+	void rule(ir_graph *g, ir_node *n, rule_b *b);
+#include "ops.h"
+#undef OP
+
+/* "FILE: node 'name' (Op): what" with ONNXSHARD_EINPUT. */
+int node_error(ir_graph *g, const ir_node *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* The value of operand k, or NULL when absent. */
+ir_value *in_val(ir_graph *g, const ir_node *n, uint32_t k);
+ir_value *out_val(ir_graph *g, const ir_node *n, uint32_t k);
+/* Give v a shape of rank r (dims uninitialised) and dtype; returns the dims
+ * or NULL when out of memory (then infer returns shd_nomem). */
+ir_dim *set_shape(ir_graph *g, ir_value *v, int32_t dtype, int32_t r);
+/* Copy src's shape and dtype (dtype != 0 overrides it) to v; either may be NULL. */
+int copy_shape(ir_graph *g, ir_value *v, const ir_value *src, int32_t dtype);
+/* Give v n known elements (uninitialised); NULL when out of memory. */
+ir_dim *set_elems(ir_graph *g, ir_value *v, int32_t n);
+/* Whether v's elements are all known constants; then copy up to max. */
+int const_ints(const ir_value *v, int64_t *out, int32_t max);
+/* Normalise a possibly negative axis against rank r: 0..r-1, or -1 if out of range. */
+int norm_axis(int64_t axis, int32_t r);
+/* Multidirectional broadcast of a and b into out (rank max); 0, or 1 when
+ * the dims cannot broadcast (then *bad is the offending result dim). */
+int broadcast_dims(ir_graph *g, const ir_dim *a, int32_t ra, const ir_dim *b,
+                   int32_t rb, ir_dim *out, int32_t *bad);
+/* Product of dims [from, to) of v. */
+ir_dim dims_prod(ir_graph *g, const ir_dim *d, int32_t from, int32_t to);
+/* Whether an integer dtype (elements trackable). */
+int is_int_dtype(int32_t dt);
+
+/* Element-wise folding of small integer values for binary ops (Add, Mul...):
+ * op is one of '+', '-', '*', '/', '%', 'M'ax, 'm'in, '=' (Equal, 0/1). */
+int fold_binary(ir_graph *g, ir_node *n, int op);
+
+#endif
