@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "onnxshard.h"
 
@@ -11,9 +12,27 @@ static const char usage[] =
 	"usage: onnxshard COMMAND [OPTIONS]\n"
 	"\n"
 	"commands:\n"
+	"  shard MODEL --mesh AXES  write per-rank models and a manifest:\n"
+	"        --mesh data=2,model=4   the device mesh (named axes, row-major ranks)\n"
+	"        -o, --out OUT           output directory (default: MODEL without .onnx + .shards)\n"
+	"        --strategy S            auto (default), data[:AXIS], megatron[:AXIS], a comma\n"
+	"                                list of those applied in order, or a tactics FILE.json\n"
+	"        --dim NAME=SIZE         bind a symbolic dim for planning (repeatable); the\n"
+	"                                models keep it symbolic\n"
+	"        --collectives onnxshard|ort   collective ops' domain (ort: com.microsoft)\n"
+	"        --hardware h100|FILE    hardware profile (accepted; used by the cost model)\n"
+	"        --budget T, --seed N    search limits (accepted; used by the search)\n"
+	"        --force                 replace an existing OUT\n"
+	"        --json                  the plan summary as JSON\n"
+	"        --quiet                 no progress on stderr\n"
+	"  plan MODEL --mesh AXES   the same options, no output: the plan's summary\n"
 	"  inspect MODEL [--json]   ops, opsets, inputs, outputs, parameters, external data;\n"
 	"                           --json adds every value's dtype and shape\n"
 	"          [--dump ir]      the lifted IR: shapes, folded shape values, op rules\n"
+	"  check OUT                manifest, checksums, rank models and collectives of an\n"
+	"                           output directory\n"
+	"  stitch OUT -o FILE       one model of all ranks, collectives as standard ops\n"
+	"                           (large initializers in FILE.data), to verify in any runtime\n"
 	"\n"
 	"options:\n"
 	"  -h, --help               this help\n"
@@ -68,6 +87,138 @@ cmd_inspect(onnxshard_ctx *c, int argc, char **argv)
 	return report(c, onnxshard_inspect(c, argv[optind], json, stdout));
 }
 
+static int
+cmd_check(onnxshard_ctx *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
+	};
+	int ch;
+
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'h': fputs(usage, stdout); return 0;
+		default: return fail_usage("check: unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind != argc - 1)
+		return fail_usage("%s", "check needs exactly one output directory OUT");
+	return report(c, onnxshard_check(c, argv[optind], stdout));
+}
+
+static int
+cmd_stitch(onnxshard_ctx *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"output", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
+	};
+	const char *out = NULL;
+	int ch;
+
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'o': out = optarg; break;
+		case 'h': fputs(usage, stdout); return 0;
+		default:
+			if (optopt == 'o')
+				return fail_usage("%s", "stitch: -o needs a FILE");
+			return fail_usage("stitch: unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind != argc - 1)
+		return fail_usage("%s", "stitch needs exactly one output directory OUT");
+	if (!out || !*out)
+		return fail_usage("%s", "stitch needs -o FILE");
+	return report(c, onnxshard_stitch(c, argv[optind], out));
+}
+
+/* shard and plan share their options; plan writes nothing. */
+static int
+cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
+{
+	static const struct option opts[] = {
+		{"mesh", required_argument, NULL, 'm'},
+		{"out", required_argument, NULL, 'o'},
+		{"strategy", required_argument, NULL, 's'},
+		{"dim", required_argument, NULL, 'd'},
+		{"collectives", required_argument, NULL, 'C'},
+		{"hardware", required_argument, NULL, 'H'},
+		{"budget", required_argument, NULL, 'b'},
+		{"seed", required_argument, NULL, 'S'},
+		{"force", no_argument, NULL, 'f'},
+		{"json", no_argument, NULL, 'j'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
+	};
+	onnxshard_opts o = {0};
+	const char *cmd = argv[0];
+	char *defout = NULL;
+	int ch, rc;
+
+	o.dims = calloc((size_t)argc + 1, sizeof *o.dims);
+	if (!o.dims)
+		return report(c, ONNXSHARD_EFAIL);
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "m:o:s:d:qh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'm': o.mesh = optarg; break;
+		case 'o': o.out = optarg; break;
+		case 's': o.strategy = optarg; break;
+		case 'd': o.dims[o.n_dims++] = optarg; break;
+		case 'C': o.collectives = optarg; break;
+		case 'H':
+			if (strcmp(optarg, "h100") && access(optarg, R_OK) != 0) {
+				free(o.dims);
+				return fail_usage("--hardware: '%s' is neither a preset (h100) nor a readable file", optarg);
+			}
+			break;
+		case 'b': case 'S': break;
+		case 'f': o.force = 1; break;
+		case 'j': o.json = 1; break;
+		case 'q': o.quiet = 1; break;
+		case 'h': fputs(usage, stdout); free(o.dims); return 0;
+		default:
+			free(o.dims);
+			return fail_usage("unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind != argc - 1) {
+		free(o.dims);
+		return fail_usage("%s needs exactly one MODEL", cmd);
+	}
+	o.model = argv[optind];
+	if (!o.mesh) {
+		free(o.dims);
+		return fail_usage("%s needs --mesh (e.g. --mesh data=2,model=4)", cmd);
+	}
+	if (plan_only) {
+		o.out = NULL;
+	} else if (!o.out) {
+		size_t n = strlen(o.model);
+		if (n > 5 && !strcmp(o.model + n - 5, ".onnx"))
+			n -= 5;
+		if ((defout = malloc(n + 8))) {
+			memcpy(defout, o.model, n);
+			strcpy(defout + n, ".shards");
+		}
+		o.out = defout;
+	}
+	o.report = stdout;
+	rc = report(c, onnxshard_shard(c, &o));
+	free(defout);
+	free(o.dims);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -88,8 +239,14 @@ main(int argc, char **argv)
 		fputs("onnxshard: error: out of memory\n", stderr);
 		return ONNXSHARD_EFAIL;
 	}
-	if (!strcmp(argv[1], "inspect"))
+	if (!strcmp(argv[1], "shard") || !strcmp(argv[1], "plan"))
+		rc = cmd_shard(c, argc - 1, argv + 1, argv[1][0] == 'p');
+	else if (!strcmp(argv[1], "inspect"))
 		rc = cmd_inspect(c, argc - 1, argv + 1);
+	else if (!strcmp(argv[1], "check"))
+		rc = cmd_check(c, argc - 1, argv + 1);
+	else if (!strcmp(argv[1], "stitch"))
+		rc = cmd_stitch(c, argc - 1, argv + 1);
 	else
 		rc = fail_usage("unknown command '%s'", argv[1]);
 	if (fflush(stdout) != 0 && !rc) {

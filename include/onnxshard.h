@@ -34,4 +34,31 @@ const char *onnxshard_error(const onnxshard_ctx *c);
 enum { ONNXSHARD_DUMP_IR = 2 };
 int onnxshard_inspect(onnxshard_ctx *c, const char *model_path, int format, FILE *out);
 
+/* Check an output directory (manifest, file sizes and crc32, rank models,
+ * collectives); on success write "ok: N ranks, C collectives, B bytes" to
+ * out (may be NULL). */
+int onnxshard_check(onnxshard_ctx *c, const char *dir, FILE *out);
+/* Stitch an output directory's ranks into one model at path, collectives
+ * replaced by standard ops, large initializers in path.data. */
+int onnxshard_stitch(onnxshard_ctx *c, const char *dir, const char *path);
+
+/* Options of onnxshard_shard (and of `plan`, which leaves out NULL). */
+typedef struct {
+	const char *model;
+	const char *mesh;        /* "data=2,model=4" */
+	const char *out;         /* output directory; NULL: plan only */
+	const char *strategy;    /* "auto" (NULL), "data", "megatron[:AXIS]", lists, a .json file */
+	const char **dims;       /* "NAME=SIZE" bindings of symbolic dims, for planning */
+	size_t n_dims;
+	const char *collectives; /* "onnxshard" (NULL) or "ort" */
+	int force;               /* replace an existing out */
+	int quiet;               /* no progress on stderr */
+	int json;                /* report as JSON */
+	FILE *report;            /* the plan's summary; NULL: none */
+} onnxshard_opts;
+
+/* Shard a model: search or follow the strategy, write per-rank models and a
+ * manifest to o->out (atomically: it appears whole or not at all). */
+int onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o);
+
 #endif

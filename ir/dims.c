@@ -383,13 +383,22 @@ floordiv64(int64_t a, int64_t b)
 	return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
+/* Whether d prints as a sum, to parenthesise in "floor((2*seq+1)/2)". */
+static int
+is_sum(ir_graph *g, ir_dim d)
+{
+	return d.ex != IR_EX_CONST && d.ex != IR_EX_UNKNOWN && g->exprs->e[d.ex].n_terms > 1;
+}
+
 static ir_dim
 opaque(ir_graph *g, int kind, const char *fn, const char *op, ir_dim a, ir_dim b)
 {
 	char buf[600];
 	const char *sa = ir_dim_str(g, a), *sb = ir_dim_str(g, b);
+	int pa = *op == '/' && is_sum(g, a), pb = *op == '/' && is_sum(g, b);
 
-	snprintf(buf, sizeof buf, "%s(%s%s%s)", fn, sa, op, sb);
+	snprintf(buf, sizeof buf, "%s(%s%s%s%s%s%s%s)", fn, pa ? "(" : "", sa, pa ? ")" : "", op,
+	         pb ? "(" : "", sb, pb ? ")" : "");
 	return atom_dim(g, kind, buf, a, b);
 }
 

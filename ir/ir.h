@@ -11,6 +11,7 @@ typedef struct { uint32_t i; } node_id;
 typedef struct { uint32_t i; } ir_str; /* interned string; equal ids, equal strings */
 
 #define IR_NONE UINT32_MAX /* a missing optional operand, no producer */
+#define IR_MAX_ELEMS 64    /* integer tensors this small have their elements tracked */
 
 /* ---- dims and small integer values: symbolic expressions ---- */
 

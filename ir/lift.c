@@ -117,7 +117,8 @@ declared_dim(ir_graph *g, const Onnx__TensorShapeProto__Dimension *d)
 }
 
 /* Take a declared type (graph input, output or value_info) into v where v
- * does not know better. */
+ * does not know better: dtype and rank when unknown, and each dim inference
+ * left unknown (a dim it knows is kept, even when the declaration differs). */
 static int
 apply_declared(ir_graph *g, ir_value *v, const Onnx__ValueInfoProto *vi)
 {
@@ -126,12 +127,27 @@ apply_declared(ir_graph *g, ir_value *v, const Onnx__ValueInfoProto *vi)
 	const Onnx__TypeProto__Tensor *tt = vi->type->tensor_type;
 	if (!v->dtype && tt->has_elem_type && onnx_dtype_name(tt->elem_type))
 		v->dtype = tt->elem_type;
-	if (v->rank < 0 && tt->shape) {
+	if (!tt->shape)
+		return 0;
+	if (v->rank < 0) {
 		ir_dim *d = set_shape(g, v, v->dtype, (int32_t)tt->shape->n_dim);
 		if (!d)
 			return shd_nomem(g->ctx);
 		for (size_t i = 0; i < tt->shape->n_dim; i++)
 			d[i] = declared_dim(g, tt->shape->dim[i]);
+	} else if ((size_t)v->rank == tt->shape->n_dim) {
+		int32_t i;
+		for (i = 0; i < v->rank && ir_is_known(v->dims[i]); i++)
+			;
+		if (i == v->rank)
+			return 0;
+		/* a fresh copy: dims arrays may be shared between values */
+		ir_dim *d = shd_arena_alloc(g->ctx, &g->arena, (size_t)v->rank * sizeof *d);
+		if (!d)
+			return shd_nomem(g->ctx);
+		for (i = 0; i < v->rank; i++)
+			d[i] = ir_is_known(v->dims[i]) ? v->dims[i] : declared_dim(g, tt->shape->dim[i]);
+		v->dims = d;
 	}
 	return 0;
 }

@@ -4,8 +4,6 @@
 
 #include "ir.h"
 
-#define IR_MAX_ELEMS 64 /* integer tensors this small have their elements tracked */
-
 /* A rule under construction. Tensor t: operand k is t = k, result k is
  * t = n_in + k. */
 typedef struct rule_b rule_b;

@@ -58,7 +58,9 @@ infer_dropout(ir_graph *g, ir_node *n)
 		return 0;
 	if (y && (rc = copy_shape(g, y, x, 0)))
 		return rc;
-	return mask ? copy_shape(g, mask, x, ONNX__TENSOR_PROTO__DATA_TYPE__BOOL) : 0;
+	/* the mask is bool since opset 10, of x's type before */
+	return mask ? copy_shape(g, mask, x, g->opset >= 10 ? ONNX__TENSOR_PROTO__DATA_TYPE__BOOL : 0)
+	            : 0;
 }
 
 int
@@ -94,6 +96,7 @@ infer_castlike(ir_graph *g, ir_node *n)
 		return 0;
 	if ((rc = copy_shape(g, y, x, t->dtype)))
 		return rc;
+	y->dtype = t->dtype; /* unknown when t's is */
 	if (x->elems && is_int_dtype(x->dtype) && is_int_dtype(t->dtype)) {
 		ir_dim *e = set_elems(g, y, x->n_elems);
 		if (!e)
@@ -683,9 +686,12 @@ reduce_axes(ir_graph *g, ir_node *n, const ir_value *x, uint8_t *mask)
 
 	if (from_input && n->n_in >= 2 && in_val(g, n, 1)) {
 		ir_value *a = in_val(g, n, 1);
-		if (!const_ints(a, buf, 64) || a->n_elems > 64)
+		if (a->rank == 1 && ir_is_const(a->dims[0]) && a->dims[0].c == 0)
+			na = 0; /* empty, whatever its source */
+		else if (!const_ints(a, buf, 64) || a->n_elems > 64)
 			return -1;
-		na = (size_t)a->n_elems;
+		else
+			na = (size_t)a->n_elems;
 		av = buf;
 	} else {
 		na = ir_attr_ints(n, "axes", &av);
@@ -717,8 +723,21 @@ infer_reduce(ir_graph *g, ir_node *n)
 
 	if (!x || !y || x->rank < 0 || x->rank > 64)
 		return 0;
-	if ((rc = reduce_axes(g, n, x, mask)))
-		return rc < 0 ? 0 : rc;
+	if ((rc = reduce_axes(g, n, x, mask)) > 0)
+		return rc;
+	if (rc < 0) {
+		/* axes known at run time only: with keepdims the rank is kept and
+		 * each dim is x's or 1, known only where x's is 1 */
+		y->dtype = x->dtype;
+		if (!keep)
+			return 0;
+		ir_dim *d = set_shape(g, y, x->dtype, x->rank);
+		if (!d)
+			return nomem(g);
+		for (int32_t i = 0; i < x->rank; i++)
+			d[i] = ir_is_const(x->dims[i]) && x->dims[i].c == 1 ? ir_const(1) : ir_unknown();
+		return 0;
+	}
 	int32_t r = 0;
 	for (int32_t i = 0; i < x->rank; i++)
 		r += keep || !mask[i];
@@ -875,6 +894,15 @@ infer_constant(ir_graph *g, ir_node *n)
 			return nomem(g);
 		if (!scalar)
 			d[0] = ir_const((int64_t)a->n_floats);
+		return 0;
+	}
+	if ((a = ir_attr(n, "value_string")) || (a = ir_attr(n, "value_strings"))) {
+		int scalar = a->has_s;
+		ir_dim *d = set_shape(g, y, ONNX__TENSOR_PROTO__DATA_TYPE__STRING, scalar ? 0 : 1);
+		if (!d)
+			return nomem(g);
+		if (!scalar)
+			d[0] = ir_const((int64_t)a->n_strings);
 		return 0;
 	}
 	if ((a = ir_attr(n, "sparse_value")) && a->sparse_tensor) {

@@ -1,258 +1,1266 @@
-/* Shape inference and sharding rules of the data-movement ops. */
+/* Shape inference and sharding rules of the data-movement ops (Reshape,
+ * Transpose, Squeeze, Unsqueeze, Flatten, Concat, Split, Slice, the Gather and
+ * Scatter family, Expand, Tile, Pad, Resize) and Trilu's rule. Small integer
+ * values (shape tensors) have their elements folded through these ops, so
+ * that Shape -> Gather -> Concat -> Reshape gives a symbolic target shape. */
+#include <math.h>
+#include <string.h>
+
 #include "ops_impl.h"
 
-int
-infer_concat(ir_graph *g, ir_node *n)
+#define T_OUT(n, k) ((n)->n_in + (k))
+#define MAX_RANK 64
+/* A Slice bound at least this large in magnitude means "past the end" (dims
+ * are taken to be below 2^31 elements). */
+#define SLICE_HUGE ((int64_t)INT32_MAX)
+
+enum { L_ABSENT, L_KNOWN, L_UNKNOWN }; /* the state of a list attribute or operand */
+
+static int
+nomem(ir_graph *g)
 {
-	(void)g;
-	(void)n;
-	return 0; /* TODO: shapes unknown */
+	return shd_nomem(g->ctx);
 }
 
-int
-infer_expand(ir_graph *g, ir_node *n)
+static int
+is_one(ir_dim d)
 {
-	(void)g;
-	(void)n;
-	return 0; /* TODO: shapes unknown */
+	return ir_is_const(d) && d.c == 1;
+}
+
+/* A value whose rank is known and small enough for the fixed arrays here. */
+static int
+has_rank(const ir_value *v)
+{
+	return v && v->rank >= 0 && v->rank <= MAX_RANK;
+}
+
+/* An unknown shape for y, x's dtype. */
+static int
+dtype_only(ir_value *y, const ir_value *x)
+{
+	if (y && x)
+		y->dtype = x->dtype;
+	return 0;
+}
+
+/* A list of dims: attribute attr when non-NULL, else the elements of
+ * operand k. L_ABSENT; L_KNOWN with the count (at most MAX_RANK) in *cnt and
+ * the entries (possibly symbolic or unknown) in buf; or L_UNKNOWN. */
+static int
+dim_list(ir_graph *g, const ir_node *n, const char *attr, uint32_t k, ir_dim *buf, int32_t *cnt)
+{
+	*cnt = 0;
+	if (attr) {
+		const int64_t *v;
+		size_t c = ir_attr_ints(n, attr, &v);
+		if (!ir_attr(n, attr))
+			return L_ABSENT;
+		if (c > MAX_RANK)
+			return L_UNKNOWN;
+		for (size_t i = 0; i < c; i++)
+			buf[i] = ir_const(v[i]);
+		*cnt = (int32_t)c;
+		return L_KNOWN;
+	}
+	ir_value *v = in_val(g, n, k);
+	if (!v)
+		return L_ABSENT;
+	if (!v->elems || v->n_elems > MAX_RANK)
+		return L_UNKNOWN;
+	memcpy(buf, v->elems, (size_t)v->n_elems * sizeof *buf);
+	*cnt = v->n_elems;
+	return L_KNOWN;
+}
+
+/* dim_list with every entry a known constant (else L_UNKNOWN). */
+static int
+int_list(ir_graph *g, const ir_node *n, const char *attr, uint32_t k, int64_t *buf, int32_t *cnt)
+{
+	ir_dim d[MAX_RANK];
+	int st = dim_list(g, n, attr, k, d, cnt);
+
+	for (int32_t i = 0; st == L_KNOWN && i < *cnt; i++) {
+		if (!ir_is_const(d[i]))
+			return L_UNKNOWN;
+		buf[i] = d[i].c;
+	}
+	return st;
+}
+
+/* Mark cnt axes (normalised against rank r) in mask; 1 when one is out of
+ * range or repeated. */
+static int
+axes_mask(const int64_t *axes, int32_t cnt, int32_t r, uint8_t *mask)
+{
+	memset(mask, 0, MAX_RANK);
+	for (int32_t i = 0; i < cnt; i++) {
+		int a = norm_axis(axes[i], r);
+		if (a < 0 || mask[a])
+			return 1;
+		mask[a] = 1;
+	}
+	return 0;
+}
+
+/* y holds x's elements in another shape (Reshape, Squeeze...): copy them
+ * when y is a 0-D or 1-D value of as many elements. */
+static int
+pass_elems(ir_graph *g, const ir_value *x, ir_value *y)
+{
+	if (!x->elems || y->rank < 0 || y->rank > 1 ||
+	    !ir_dim_eq(dims_prod(g, y->dims, 0, y->rank), ir_const(x->n_elems)))
+		return 0;
+	ir_dim *e = set_elems(g, y, x->n_elems);
+	if (!e)
+		return nomem(g);
+	memcpy(e, x->elems, (size_t)x->n_elems * sizeof *e);
+	return 0;
+}
+
+/* ---- Reshape, Flatten and their compound-factor rule ---- */
+
+int
+infer_reshape(ir_graph *g, ir_node *n)
+{
+	ir_value *x = in_val(g, n, 0), *s = in_val(g, n, 1), *y = out_val(g, n, 0);
+	int allow0 = ir_attr_int(n, "allowzero", 0) != 0;
+	int32_t minus = -1;
+
+	if (!x || !s || !y)
+		return 0;
+	y->dtype = x->dtype;
+	if (s->rank > 1 || s->rank == 0)
+		return node_error(g, n, "the shape operand has rank %d, not 1", (int)s->rank);
+	if (s->rank < 0 || !ir_is_const(s->dims[0]))
+		return 0;
+	if (s->dims[0].c > MAX_RANK)
+		return node_error(g, n, "target rank %lld is above 64", (long long)s->dims[0].c);
+	int32_t r = (int32_t)s->dims[0].c;
+	ir_dim *d = set_shape(g, y, x->dtype, r);
+	if (!d)
+		return nomem(g);
+	for (int32_t i = 0; i < r; i++) {
+		ir_dim e = s->elems && s->n_elems == r ? s->elems[i] : ir_unknown();
+		d[i] = e;
+		if (!ir_is_const(e))
+			continue;
+		if (e.c == 0 && !allow0) {
+			if (x->rank >= 0 && i >= x->rank)
+				return node_error(g, n, "target dim %d copies an input dim beyond rank %d",
+				                  (int)i, (int)x->rank);
+			d[i] = x->rank >= 0 ? x->dims[i] : ir_unknown();
+		} else if (e.c == -1) {
+			if (minus >= 0)
+				return node_error(g, n, "more than one -1 in the target shape");
+			minus = i;
+			d[i] = ir_unknown();
+		} else if (e.c < 0) {
+			return node_error(g, n, "target dim %lld is negative", (long long)e.c);
+		}
+	}
+	if (x->rank < 0)
+		return 0;
+	ir_dim total = dims_prod(g, x->dims, 0, x->rank), rest = ir_const(1);
+	for (int32_t i = 0; i < r; i++)
+		rest = i == minus ? rest : ir_mul(g, rest, d[i]);
+	if (minus >= 0) {
+		if (ir_is_const(rest) && rest.c == 0) {
+			if (ir_is_const(total) && total.c != 0)
+				return node_error(g, n, "cannot reshape %lld elements with a 0 dim and -1",
+				                  (long long)total.c);
+		} else if (ir_is_const(total) && ir_is_const(rest)) {
+			if (total.c % rest.c)
+				return node_error(g, n, "cannot reshape %lld elements into multiples of %lld",
+				                  (long long)total.c, (long long)rest.c);
+			d[minus] = ir_const(total.c / rest.c);
+		} else {
+			d[minus] = ir_floordiv(g, total, rest);
+		}
+	} else if (ir_is_const(total) && ir_is_const(rest) && total.c != rest.c) {
+		return node_error(g, n, "cannot reshape %lld elements into %lld", (long long)total.c,
+		                  (long long)rest.c);
+	}
+	return pass_elems(g, x, y);
 }
 
 int
 infer_flatten(ir_graph *g, ir_node *n)
 {
-	(void)g;
-	(void)n;
-	return 0; /* TODO: shapes unknown */
+	ir_value *x = in_val(g, n, 0), *y = out_val(g, n, 0);
+	int64_t axis = ir_attr_int(n, "axis", 1);
+
+	if (!x || !y || !has_rank(x))
+		return dtype_only(y, x);
+	if (axis < 0)
+		axis += x->rank;
+	if (axis < 0 || axis > x->rank)
+		return node_error(g, n, "axis %lld out of range for rank %d",
+		                  (long long)ir_attr_int(n, "axis", 1), (int)x->rank);
+	ir_dim *d = set_shape(g, y, x->dtype, 2);
+	if (!d)
+		return nomem(g);
+	d[0] = dims_prod(g, x->dims, 0, (int32_t)axis);
+	d[1] = dims_prod(g, x->dims, (int32_t)axis, x->rank);
+	return 0;
 }
 
-int
-infer_gather(ir_graph *g, ir_node *n)
+/* The shortest runs xs[0..*a) and ys[0..*c) of equal product, or 0. */
+static int
+find_run(ir_graph *g, const ir_dim *xs, int32_t nx, const ir_dim *ys, int32_t ny, int32_t *a,
+         int32_t *c)
 {
-	(void)g;
-	(void)n;
-	return 0; /* TODO: shapes unknown */
+	ir_dim px[MAX_RANK + 1], py[MAX_RANK + 1];
+
+	px[0] = py[0] = ir_const(1);
+	for (int32_t i = 0; i < nx; i++)
+		px[i + 1] = ir_mul(g, px[i], xs[i]);
+	for (int32_t j = 0; j < ny; j++)
+		py[j + 1] = ir_mul(g, py[j], ys[j]);
+	for (int32_t len = 2; len <= nx + ny; len++)
+		for (int32_t i = 1; i < len; i++)
+			if (i <= nx && len - i <= ny && ir_dim_eq(px[i], py[len - i])) {
+				*a = i;
+				*c = len - i;
+				return 1;
+			}
+	return 0;
 }
 
-int
-infer_gatherelements(ir_graph *g, ir_node *n)
+/* The factors of one run: dims ix[0..a) of tensor tx against iy[0..c) of ty. */
+static void
+emit_run(rule_b *b, uint32_t tx, const ir_value *x, const int32_t *ix, int32_t a, uint32_t ty,
+         const ir_value *y, const int32_t *iy, int32_t c)
 {
-	(void)g;
-	(void)n;
-	return 0; /* TODO: shapes unknown */
+	if (a == 1 && c == 1) {
+		rb_pass(b, x->dims[ix[0]], tx, (uint32_t)ix[0], ty, (uint32_t)iy[0]);
+	} else if (a == 1) { /* split: x's dim is the compound of y's, major first */
+		for (int32_t j = 0; j < c; j++)
+			rb_map(b, tx, (uint32_t)ix[0],
+			       rb_pass(b, y->dims[iy[j]], ty, (uint32_t)iy[j], IR_NONE, 0));
+	} else if (c == 1) { /* merge */
+		for (int32_t i = 0; i < a; i++)
+			rb_map(b, ty, (uint32_t)iy[0],
+			       rb_pass(b, x->dims[ix[i]], tx, (uint32_t)ix[i], IR_NONE, 0));
+	}
 }
 
-int
-infer_gathernd(ir_graph *g, ir_node *n)
+/* Reshape-like rules: x's and y's dims (size-1 dims left out) grouped into
+ * minimal runs of equal product, from the front, then from the back for
+ * what stays unmatched; one dim against one passes, one against several is
+ * their compound; several against several stays unmapped. */
+static void
+rule_regroup(ir_graph *g, rule_b *b, uint32_t tx, const ir_value *x, uint32_t ty,
+             const ir_value *y)
 {
-	(void)g;
-	(void)n;
-	return 0; /* TODO: shapes unknown */
-}
+	int32_t ix[MAX_RANK], iy[MAX_RANK], nx = 0, ny = 0, i = 0, j = 0, a, c;
+	ir_dim xs[MAX_RANK], ys[MAX_RANK];
 
-int
-infer_pad(ir_graph *g, ir_node *n)
-{
-	(void)g;
-	(void)n;
-	return 0; /* TODO: shapes unknown */
-}
-
-int
-infer_reshape(ir_graph *g, ir_node *n)
-{
-	(void)g;
-	(void)n;
-	return 0; /* TODO: shapes unknown */
-}
-
-int
-infer_resize(ir_graph *g, ir_node *n)
-{
-	(void)g;
-	(void)n;
-	return 0; /* TODO: shapes unknown */
-}
-
-int
-infer_scatter(ir_graph *g, ir_node *n)
-{
-	(void)g;
-	(void)n;
-	return 0; /* TODO: shapes unknown */
-}
-
-int
-infer_slice(ir_graph *g, ir_node *n)
-{
-	(void)g;
-	(void)n;
-	return 0; /* TODO: shapes unknown */
-}
-
-int
-infer_split(ir_graph *g, ir_node *n)
-{
-	(void)g;
-	(void)n;
-	return 0; /* TODO: shapes unknown */
-}
-
-int
-infer_squeeze(ir_graph *g, ir_node *n)
-{
-	(void)g;
-	(void)n;
-	return 0; /* TODO: shapes unknown */
-}
-
-int
-infer_tile(ir_graph *g, ir_node *n)
-{
-	(void)g;
-	(void)n;
-	return 0; /* TODO: shapes unknown */
-}
-
-int
-infer_transpose(ir_graph *g, ir_node *n)
-{
-	(void)g;
-	(void)n;
-	return 0; /* TODO: shapes unknown */
-}
-
-int
-infer_unsqueeze(ir_graph *g, ir_node *n)
-{
-	(void)g;
-	(void)n;
-	return 0; /* TODO: shapes unknown */
-}
-
-void
-rule_concat(ir_graph *g, ir_node *n, rule_b *b)
-{
-	(void)g;
-	(void)n;
-	(void)b;
-}
-
-void
-rule_expand(ir_graph *g, ir_node *n, rule_b *b)
-{
-	(void)g;
-	(void)n;
-	(void)b;
-}
-
-void
-rule_flatten(ir_graph *g, ir_node *n, rule_b *b)
-{
-	(void)g;
-	(void)n;
-	(void)b;
-}
-
-void
-rule_gather(ir_graph *g, ir_node *n, rule_b *b)
-{
-	(void)g;
-	(void)n;
-	(void)b;
-}
-
-void
-rule_gatherelements(ir_graph *g, ir_node *n, rule_b *b)
-{
-	(void)g;
-	(void)n;
-	(void)b;
-}
-
-void
-rule_pad(ir_graph *g, ir_node *n, rule_b *b)
-{
-	(void)g;
-	(void)n;
-	(void)b;
+	if (!has_rank(x) || !has_rank(y))
+		return;
+	for (int32_t d = 0; d < x->rank; d++)
+		if (!is_one(x->dims[d]))
+			xs[nx] = x->dims[d], ix[nx++] = d;
+	for (int32_t d = 0; d < y->rank; d++)
+		if (!is_one(y->dims[d]))
+			ys[ny] = y->dims[d], iy[ny++] = d;
+	for (; i < nx && j < ny && find_run(g, xs + i, nx - i, ys + j, ny - j, &a, &c); i += a, j += c)
+		emit_run(b, tx, x, ix + i, a, ty, y, iy + j, c);
+	/* from the back: reversed copies of what is left */
+	while (i < nx && j < ny) {
+		ir_dim rx[MAX_RANK], ry[MAX_RANK];
+		for (int32_t k = 0; k < nx - i; k++)
+			rx[k] = xs[nx - 1 - k];
+		for (int32_t k = 0; k < ny - j; k++)
+			ry[k] = ys[ny - 1 - k];
+		if (!find_run(g, rx, nx - i, ry, ny - j, &a, &c))
+			break;
+		nx -= a;
+		ny -= c;
+		emit_run(b, tx, x, ix + nx, a, ty, y, iy + ny, c);
+	}
 }
 
 void
 rule_reshape(ir_graph *g, ir_node *n, rule_b *b)
 {
-	(void)g;
-	(void)n;
-	(void)b;
+	rule_regroup(g, b, 0, in_val(g, n, 0), T_OUT(n, 0), out_val(g, n, 0));
 }
 
 void
-rule_resize(ir_graph *g, ir_node *n, rule_b *b)
+rule_flatten(ir_graph *g, ir_node *n, rule_b *b)
 {
-	(void)g;
-	(void)n;
-	(void)b;
+	rule_regroup(g, b, 0, in_val(g, n, 0), T_OUT(n, 0), out_val(g, n, 0));
 }
 
-void
-rule_scatter(ir_graph *g, ir_node *n, rule_b *b)
+/* ---- Transpose ---- */
+
+/* Transpose's permutation of rank r into perm; 1 when not a permutation. */
+static int
+transpose_perm(const ir_node *n, int32_t r, int32_t *perm)
 {
-	(void)g;
-	(void)n;
-	(void)b;
+	const int64_t *p;
+	size_t np = ir_attr_ints(n, "perm", &p);
+	uint8_t seen[MAX_RANK] = {0};
+
+	if (!ir_attr(n, "perm")) {
+		for (int32_t i = 0; i < r; i++)
+			perm[i] = r - 1 - i;
+		return 0;
+	}
+	if (np != (size_t)r)
+		return 1;
+	for (int32_t i = 0; i < r; i++) {
+		if (p[i] < 0 || p[i] >= r || seen[p[i]])
+			return 1;
+		seen[p[i]] = 1;
+		perm[i] = (int32_t)p[i];
+	}
+	return 0;
 }
 
-void
-rule_slice(ir_graph *g, ir_node *n, rule_b *b)
+int
+infer_transpose(ir_graph *g, ir_node *n)
 {
-	(void)g;
-	(void)n;
-	(void)b;
-}
+	ir_value *x = in_val(g, n, 0), *y = out_val(g, n, 0);
+	int32_t perm[MAX_RANK];
 
-void
-rule_split(ir_graph *g, ir_node *n, rule_b *b)
-{
-	(void)g;
-	(void)n;
-	(void)b;
-}
-
-void
-rule_squeeze(ir_graph *g, ir_node *n, rule_b *b)
-{
-	(void)g;
-	(void)n;
-	(void)b;
-}
-
-void
-rule_tile(ir_graph *g, ir_node *n, rule_b *b)
-{
-	(void)g;
-	(void)n;
-	(void)b;
+	if (!x || !y || !has_rank(x))
+		return dtype_only(y, x);
+	if (transpose_perm(n, x->rank, perm))
+		return node_error(g, n, "perm is not a permutation of %d axes", (int)x->rank);
+	ir_dim *d = set_shape(g, y, x->dtype, x->rank);
+	if (!d)
+		return nomem(g);
+	for (int32_t i = 0; i < x->rank; i++)
+		d[i] = x->dims[perm[i]];
+	return pass_elems(g, x, y);
 }
 
 void
 rule_transpose(ir_graph *g, ir_node *n, rule_b *b)
 {
-	(void)g;
-	(void)n;
-	(void)b;
+	ir_value *x = in_val(g, n, 0);
+	int32_t perm[MAX_RANK];
+
+	if (!has_rank(x) || transpose_perm(n, x->rank, perm))
+		return;
+	for (int32_t i = 0; i < x->rank; i++)
+		rb_pass(b, x->dims[perm[i]], 0, (uint32_t)perm[i], T_OUT(n, 0), (uint32_t)i);
+}
+
+/* ---- Squeeze, Unsqueeze ---- */
+
+/* The dims of x that Squeeze removes, in mask: 0, -1 when not known, 1 when
+ * the axes are out of range, repeated or not of size 1. */
+static int
+squeeze_mask(ir_graph *g, const ir_node *n, const ir_value *x, uint8_t *mask)
+{
+	int64_t ax[MAX_RANK];
+	int32_t na;
+	int st = int_list(g, n, g->opset < 13 ? "axes" : NULL, 1, ax, &na);
+
+	if (st == L_UNKNOWN)
+		return -1;
+	if (st == L_ABSENT) { /* all size-1 dims: only when every dim is known */
+		for (int32_t d = 0; d < x->rank; d++) {
+			if (!ir_is_const(x->dims[d]))
+				return -1;
+			mask[d] = x->dims[d].c == 1;
+		}
+		return 0;
+	}
+	if (axes_mask(ax, na, x->rank, mask))
+		return 1;
+	for (int32_t d = 0; d < x->rank; d++)
+		if (mask[d] && ir_is_const(x->dims[d]) && x->dims[d].c != 1)
+			return 1;
+	return 0;
+}
+
+int
+infer_squeeze(ir_graph *g, ir_node *n)
+{
+	ir_value *x = in_val(g, n, 0), *y = out_val(g, n, 0);
+	uint8_t mask[MAX_RANK];
+	int32_t r = 0;
+	int st;
+
+	if (!x || !y || !has_rank(x))
+		return dtype_only(y, x);
+	y->dtype = x->dtype;
+	if ((st = squeeze_mask(g, n, x, mask)) < 0)
+		return 0;
+	if (st)
+		return node_error(g, n, "axes out of range, repeated or of dims not 1 for shape of rank %d",
+		                  (int)x->rank);
+	for (int32_t d = 0; d < x->rank; d++)
+		r += !mask[d];
+	ir_dim *o = set_shape(g, y, x->dtype, r);
+	if (!o)
+		return nomem(g);
+	for (int32_t d = 0, k = 0; d < x->rank; d++)
+		if (!mask[d])
+			o[k++] = x->dims[d];
+	return pass_elems(g, x, y);
 }
 
 void
-rule_trilu(ir_graph *g, ir_node *n, rule_b *b)
+rule_squeeze(ir_graph *g, ir_node *n, rule_b *b)
 {
-	(void)g;
-	(void)n;
-	(void)b;
+	ir_value *x = in_val(g, n, 0);
+	uint8_t mask[MAX_RANK];
+
+	if (!has_rank(x) || squeeze_mask(g, n, x, mask))
+		return;
+	for (int32_t d = 0, k = 0; d < x->rank; d++)
+		if (!mask[d])
+			rb_pass(b, x->dims[d], 0, (uint32_t)d, T_OUT(n, 0), (uint32_t)k++);
+}
+
+/* The inserted dims of Unsqueeze's result (rank *r) in mask: 0, -1 when not
+ * known, 1 when the axes are out of range or repeated. */
+static int
+unsqueeze_mask(ir_graph *g, const ir_node *n, const ir_value *x, uint8_t *mask, int32_t *r)
+{
+	int64_t ax[MAX_RANK];
+	int32_t na;
+	int st = int_list(g, n, g->opset < 13 ? "axes" : NULL, 1, ax, &na);
+
+	if (st != L_KNOWN)
+		return st == L_ABSENT ? 1 : -1;
+	*r = x->rank + na;
+	return *r > MAX_RANK || axes_mask(ax, na, *r, mask);
+}
+
+int
+infer_unsqueeze(ir_graph *g, ir_node *n)
+{
+	ir_value *x = in_val(g, n, 0), *y = out_val(g, n, 0);
+	uint8_t mask[MAX_RANK];
+	int32_t r;
+	int st;
+
+	if (!x || !y || !has_rank(x))
+		return dtype_only(y, x);
+	y->dtype = x->dtype;
+	if ((st = unsqueeze_mask(g, n, x, mask, &r)) < 0)
+		return 0;
+	if (st)
+		return node_error(g, n, "axes missing, out of range or repeated for rank %d",
+		                  (int)x->rank);
+	ir_dim *o = set_shape(g, y, x->dtype, r);
+	if (!o)
+		return nomem(g);
+	for (int32_t d = 0, k = 0; d < r; d++)
+		o[d] = mask[d] ? ir_const(1) : x->dims[k++];
+	return pass_elems(g, x, y);
 }
 
 void
 rule_unsqueeze(ir_graph *g, ir_node *n, rule_b *b)
 {
-	(void)g;
-	(void)n;
-	(void)b;
+	ir_value *x = in_val(g, n, 0);
+	uint8_t mask[MAX_RANK];
+	int32_t r;
+
+	if (!has_rank(x) || unsqueeze_mask(g, n, x, mask, &r))
+		return;
+	for (int32_t d = 0, k = 0; d < r; d++)
+		if (!mask[d]) {
+			rb_pass(b, x->dims[k], 0, (uint32_t)k, T_OUT(n, 0), (uint32_t)d);
+			k++;
+		}
+}
+
+/* ---- Concat, Split ---- */
+
+int
+infer_concat(ir_graph *g, ir_node *n)
+{
+	ir_value *y = out_val(g, n, 0), *x0 = in_val(g, n, 0);
+	const Onnx__AttributeProto *a = ir_attr(n, "axis");
+	int32_t r = -1, ne = 0, some = 0;
+
+	if (!y || !x0)
+		return 0;
+	y->dtype = x0->dtype;
+	if ((!a || !a->has_i) && g->opset >= 4)
+		return node_error(g, n, "attribute 'axis' is missing");
+	for (uint32_t k = 0; k < n->n_in; k++) {
+		ir_value *x = in_val(g, n, k);
+		if (!x || !has_rank(x))
+			return 0;
+		if (r >= 0 && x->rank != r)
+			return node_error(g, n, "operand %u has rank %d, operand 0 rank %d", k,
+			                  (int)x->rank, (int)r);
+		r = x->rank;
+	}
+	int axis = norm_axis(a && a->has_i ? a->i : 1, r);
+	if (axis < 0)
+		return node_error(g, n, "axis out of range for rank %d", (int)r);
+	ir_dim *d = set_shape(g, y, x0->dtype, r);
+	if (!d)
+		return nomem(g);
+	memcpy(d, x0->dims, (size_t)r * sizeof *d);
+	for (uint32_t k = 1; k < n->n_in; k++) {
+		ir_value *x = in_val(g, n, k);
+		for (int32_t i = 0; i < r; i++) {
+			ir_dim xi = x->dims[i];
+			if (i == axis)
+				d[i] = ir_add(g, d[i], xi);
+			else if (ir_is_const(d[i]) && ir_is_const(xi) && d[i].c != xi.c)
+				return node_error(g, n, "dim %d of operand %u is %lld, not %lld", (int)i, k,
+				                  (long long)xi.c, (long long)d[i].c);
+			else if (!ir_is_known(d[i]) || (ir_is_const(xi) && !ir_is_const(d[i])))
+				d[i] = xi;
+		}
+	}
+	/* a 1-D shape value: its elements, unknown where an operand's are */
+	if (r != 1 || !ir_is_const(d[0]) || d[0].c > IR_MAX_ELEMS)
+		return 0;
+	for (uint32_t k = 0; k < n->n_in; k++) {
+		ir_value *x = in_val(g, n, k);
+		if (!ir_is_const(x->dims[0]))
+			return 0;
+		some |= x->elems && x->n_elems == x->dims[0].c;
+	}
+	ir_dim *e = some ? set_elems(g, y, (int32_t)d[0].c) : NULL;
+	if (some && !e)
+		return nomem(g);
+	for (uint32_t k = 0; some && k < n->n_in; k++) {
+		ir_value *x = in_val(g, n, k);
+		for (int64_t i = 0; i < x->dims[0].c; i++)
+			e[ne++] = x->elems && x->n_elems == x->dims[0].c ? x->elems[i] : ir_unknown();
+	}
+	return 0;
+}
+
+void
+rule_concat(ir_graph *g, ir_node *n, rule_b *b)
+{
+	ir_value *y = out_val(g, n, 0);
+	int axis = norm_axis(ir_attr_int(n, "axis", 1), y->rank);
+
+	for (int32_t d = 0; d < y->rank; d++) {
+		if (d == axis)
+			continue;
+		uint32_t f = rb_pass(b, y->dims[d], T_OUT(n, 0), (uint32_t)d, IR_NONE, 0);
+		for (uint32_t k = 0; k < n->n_in; k++)
+			if (in_val(g, n, k) && in_val(g, n, k)->rank == y->rank)
+				rb_map(b, k, (uint32_t)d, f);
+	}
+}
+
+/* The size of part k of n equal parts of dim D (the last ones smaller when
+ * D does not divide, from opset 18); unknown when not known. */
+static ir_dim
+split_part(ir_graph *g, ir_dim D, int64_t k, int64_t n)
+{
+	if (ir_is_const(D)) {
+		int64_t c = D.c / n + (D.c % n != 0), left = D.c - k * c;
+		return ir_const(left < 0 ? 0 : left < c ? left : c);
+	}
+	ir_dim q = ir_floordiv(g, D, ir_const(n));
+	return ir_dim_eq(ir_mul(g, q, ir_const(n)), D) ? q : ir_unknown();
+}
+
+int
+infer_split(ir_graph *g, ir_node *n)
+{
+	ir_value *x = in_val(g, n, 0);
+	int64_t sz[MAX_RANK], sum = 0, no = (int64_t)n->n_out;
+	int32_t cnt;
+	int st = int_list(g, n, g->opset < 13 ? "split" : NULL, 1, sz, &cnt);
+
+	if (!has_rank(x)) {
+		for (uint32_t k = 0; k < n->n_out; k++)
+			dtype_only(out_val(g, n, k), x);
+		return 0;
+	}
+	int axis = norm_axis(ir_attr_int(n, "axis", 0), x->rank);
+	if (axis < 0)
+		return node_error(g, n, "axis out of range for rank %d", (int)x->rank);
+	ir_dim D = x->dims[axis];
+	if (st == L_KNOWN) {
+		if (cnt != no)
+			return node_error(g, n, "%d split sizes for %u results", (int)cnt, n->n_out);
+		for (int32_t k = 0; k < cnt; k++) {
+			if (sz[k] < 0 || sz[k] > INT64_MAX - sum)
+				return node_error(g, n, "split size %lld is out of range", (long long)sz[k]);
+			sum += sz[k];
+		}
+		if (ir_is_const(D) && D.c != sum)
+			return node_error(g, n, "split sizes sum to %lld, the dim is %lld", (long long)sum,
+			                  (long long)D.c);
+	} else if (st == L_ABSENT) {
+		if (g->opset >= 18 && ir_attr_int(n, "num_outputs", no) != no)
+			return node_error(g, n, "num_outputs is not the %u results", n->n_out);
+		if (ir_is_const(D) && D.c % no && g->opset < 18)
+			return node_error(g, n, "dim %lld does not split into %lld equal parts",
+			                  (long long)D.c, (long long)no);
+	}
+	for (uint32_t k = 0; k < n->n_out; k++) {
+		ir_value *y = out_val(g, n, k);
+		if (!y)
+			continue;
+		ir_dim *d = set_shape(g, y, x->dtype, x->rank);
+		if (!d)
+			return nomem(g);
+		memcpy(d, x->dims, (size_t)x->rank * sizeof *d);
+		d[axis] = st == L_KNOWN ? ir_const(sz[k])
+		          : st == L_ABSENT ? split_part(g, D, k, no) : ir_unknown();
+	}
+	return 0;
+}
+
+void
+rule_split(ir_graph *g, ir_node *n, rule_b *b)
+{
+	ir_value *x = in_val(g, n, 0);
+	int axis = norm_axis(ir_attr_int(n, "axis", 0), x->rank);
+
+	for (int32_t d = 0; d < x->rank; d++) {
+		if (d == axis)
+			continue;
+		uint32_t f = rb_pass(b, x->dims[d], 0, (uint32_t)d, IR_NONE, 0);
+		for (uint32_t k = 0; k < n->n_out; k++)
+			rb_map(b, T_OUT(n, k), (uint32_t)d, f);
+	}
+}
+
+/* ---- Slice ---- */
+
+typedef struct {
+	int32_t n;                         /* sliced axes */
+	int32_t axis[MAX_RANK];            /* normalised, distinct */
+	int64_t step[MAX_RANK];            /* never 0 */
+	ir_dim start[MAX_RANK], end[MAX_RANK]; /* as given, possibly unknown */
+} slice_p;
+
+/* Slice's starts, ends, axes, steps (attributes before opset 10) against
+ * rank r: 0, -1 when the axes or steps are not known, 1 when malformed. */
+static int
+slice_params(ir_graph *g, const ir_node *n, int32_t r, slice_p *p)
+{
+	int old = g->opset < 10;
+	int64_t ax[MAX_RANK];
+	int32_t ns, ne, na, nt, cnt = -1;
+	int ss = dim_list(g, n, old ? "starts" : NULL, 1, p->start, &ns);
+	int se = dim_list(g, n, old ? "ends" : NULL, 2, p->end, &ne);
+	int sa = int_list(g, n, old ? "axes" : NULL, 3, ax, &na);
+	int st = old ? L_ABSENT : int_list(g, n, NULL, 4, p->step, &nt);
+	ir_value *sv = old ? NULL : in_val(g, n, 1);
+
+	if (ss == L_ABSENT || se == L_ABSENT)
+		return 1;
+	if (sa == L_UNKNOWN || st == L_UNKNOWN)
+		return -1;
+	if (ss == L_KNOWN)
+		cnt = ns;
+	else if (se == L_KNOWN)
+		cnt = ne;
+	else if (sa == L_KNOWN)
+		cnt = na;
+	else if (st == L_KNOWN)
+		cnt = nt;
+	else if (sv && sv->rank == 1 && ir_is_const(sv->dims[0]) && sv->dims[0].c <= MAX_RANK)
+		cnt = (int32_t)sv->dims[0].c;
+	if (cnt < 0)
+		return -1;
+	if ((ss == L_KNOWN && ns != cnt) || (se == L_KNOWN && ne != cnt) ||
+	    (sa == L_KNOWN && na != cnt) || (st == L_KNOWN && nt != cnt) || cnt > r)
+		return 1;
+	p->n = cnt;
+	uint8_t mask[MAX_RANK];
+	if (sa == L_KNOWN && axes_mask(ax, cnt, r, mask))
+		return 1;
+	for (int32_t i = 0; i < cnt; i++) {
+		p->axis[i] = sa == L_KNOWN ? norm_axis(ax[i], r) : i;
+		if (st != L_KNOWN)
+			p->step[i] = 1;
+		else if (p->step[i] == 0)
+			return 1;
+		if (ss != L_KNOWN)
+			p->start[i] = ir_unknown();
+		if (se != L_KNOWN)
+			p->end[i] = ir_unknown();
+	}
+	return 0;
+}
+
+/* Where index i lands in a dim of size D once clamped as Slice does: into
+ * [0, D] for a positive step, [-1, D-1] for a negative one. A symbolic D is
+ * taken to be at least 1, and a symbolic bound against a constant D (slicing
+ * a buffer to another tensor's length) to lie within it, as ONNX Runtime's
+ * symbolic shape inference does; otherwise unknown unless provable. */
+static ir_dim
+slice_clamp(ir_graph *g, ir_dim D, ir_dim i, int neg)
+{
+	ir_dim hi = neg ? ir_sub(g, D, ir_const(1)) : D;
+	int64_t lo = neg ? -1 : 0;
+
+	if (!ir_is_known(D) || !ir_is_known(i))
+		return ir_unknown();
+	if (ir_is_const(i) && i.c >= SLICE_HUGE)
+		return hi;
+	if (ir_is_const(i) && i.c <= -SLICE_HUGE)
+		return ir_const(lo);
+	if (ir_is_const(D) && ir_is_const(i)) {
+		int64_t v = i.c < 0 ? i.c + D.c : i.c;
+		return ir_const(v < lo ? lo : v > hi.c ? hi.c : v);
+	}
+	if (ir_is_const(i) && i.c >= 0) /* below hi when hi >= 1 - neg */
+		return i.c <= 1 - neg ? i : ir_unknown();
+	if (ir_is_const(i)) /* negative: D + i, at least lo when i >= lo - 1 */
+		return !ir_is_const(D) && i.c >= lo - 1 ? ir_add(g, D, i) : ir_unknown();
+	/* an index computed from D: D + c, not negative when c >= -1 */
+	ir_dim c = ir_sub(g, i, D);
+	if (ir_is_const(D))
+		return neg ? ir_unknown() : i;
+	if (!ir_is_const(c))
+		return ir_unknown();
+	return c.c >= 0 ? hi : c.c >= -1 ? i : ir_unknown();
+}
+
+/* The length of a slice of dim D from s to e by step; unknown when not
+ * provable. */
+static ir_dim
+slice_len(ir_graph *g, ir_dim D, ir_dim s, ir_dim e, int64_t step)
+{
+	ir_dim a = slice_clamp(g, D, s, step < 0), z = slice_clamp(g, D, e, step < 0);
+	ir_dim span = step > 0 ? ir_sub(g, z, a) : ir_sub(g, a, z);
+	int64_t by = step > 0 ? step : step == INT64_MIN ? INT64_MAX : -step;
+
+	if (ir_is_const(span))
+		return ir_const(span.c <= 0 ? 0 : span.c / by + (span.c % by != 0));
+	/* symbolic: not negative when it is D + c with c >= -1, or when it runs
+	 * from the first position */
+	ir_dim c = ir_sub(g, span, D);
+	int from0 = step > 0 ? ir_dim_eq(a, ir_const(0)) : ir_dim_eq(z, ir_const(-1));
+	if (!ir_is_known(span) || !(from0 || (ir_is_const(c) && c.c >= -1)))
+		return ir_unknown();
+	return ir_ceildiv(g, span, ir_const(by));
+}
+
+int
+infer_slice(ir_graph *g, ir_node *n)
+{
+	ir_value *x = in_val(g, n, 0), *y = out_val(g, n, 0);
+	slice_p p;
+	int st;
+
+	if (!x || !y || !has_rank(x))
+		return dtype_only(y, x);
+	if ((st = slice_params(g, n, x->rank, &p)) > 0)
+		return node_error(g, n, "starts, ends, axes and steps do not match rank %d",
+		                  (int)x->rank);
+	ir_dim *d = set_shape(g, y, x->dtype, x->rank);
+	if (!d)
+		return nomem(g);
+	for (int32_t i = 0; i < x->rank; i++)
+		d[i] = st ? ir_unknown() : x->dims[i];
+	for (int32_t k = 0; !st && k < p.n; k++)
+		d[p.axis[k]] = slice_len(g, x->dims[p.axis[k]], p.start[k], p.end[k], p.step[k]);
+	/* a slice of a small 1-D value */
+	if (st || !x->elems || x->rank != 1 || !ir_is_const(d[0]) || p.n != 1 ||
+	    x->n_elems != (ir_is_const(x->dims[0]) ? x->dims[0].c : -1))
+		return 0;
+	ir_dim a = slice_clamp(g, x->dims[0], p.start[0], p.step[0] < 0);
+	if (!ir_is_const(a))
+		return 0;
+	ir_dim *e = set_elems(g, y, (int32_t)d[0].c);
+	if (!e)
+		return nomem(g);
+	for (int64_t k = 0; k < d[0].c; k++)
+		e[k] = x->elems[a.c + k * p.step[0]];
+	return 0;
+}
+
+void
+rule_slice(ir_graph *g, ir_node *n, rule_b *b)
+{
+	ir_value *x = in_val(g, n, 0), *y = out_val(g, n, 0);
+	int8_t sliced[MAX_RANK] = {0};
+	slice_p p;
+
+	if (!has_rank(x) || y->rank != x->rank || slice_params(g, n, x->rank, &p))
+		return;
+	for (int32_t k = 0; k < p.n; k++)
+		sliced[p.axis[k]] = p.step[k] > 0 ? 1 : 2;
+	/* a dim sliced by a positive step to its full size is left as it was */
+	for (int32_t d = 0; d < x->rank; d++)
+		if (!sliced[d] || (sliced[d] == 1 && ir_dim_eq(x->dims[d], y->dims[d])))
+			rb_pass(b, x->dims[d], 0, (uint32_t)d, T_OUT(n, 0), (uint32_t)d);
+}
+
+/* ---- Gather, GatherElements, GatherND, ScatterElements, ScatterND ---- */
+
+int
+infer_gather(ir_graph *g, ir_node *n)
+{
+	ir_value *x = in_val(g, n, 0), *ix = in_val(g, n, 1), *y = out_val(g, n, 0);
+	int64_t idx[IR_MAX_ELEMS];
+
+	if (!x || !ix || !y || !has_rank(x) || !has_rank(ix))
+		return dtype_only(y, x);
+	int axis = norm_axis(ir_attr_int(n, "axis", 0), x->rank);
+	int32_t r = x->rank - 1 + ix->rank;
+	if (axis < 0)
+		return node_error(g, n, "axis out of range for rank %d", (int)x->rank);
+	if (r > MAX_RANK)
+		return 0;
+	ir_dim *d = set_shape(g, y, x->dtype, r);
+	if (!d)
+		return nomem(g);
+	memcpy(d, x->dims, (size_t)axis * sizeof *d);
+	memcpy(d + axis, ix->dims, (size_t)ix->rank * sizeof *d);
+	memcpy(d + axis + ix->rank, x->dims + axis + 1, (size_t)(x->rank - axis - 1) * sizeof *d);
+	/* elements of a small 1-D value picked by constant indices */
+	if (!x->elems || x->rank != 1 || ix->rank > 1 || !const_ints(ix, idx, IR_MAX_ELEMS) ||
+	    ix->n_elems > IR_MAX_ELEMS)
+		return 0;
+	ir_dim *e = set_elems(g, y, ix->n_elems);
+	if (!e)
+		return nomem(g);
+	for (int32_t i = 0; i < ix->n_elems; i++) {
+		int64_t k = idx[i] < 0 ? idx[i] + x->n_elems : idx[i];
+		if (k < 0 || k >= x->n_elems)
+			return node_error(g, n, "index %lld out of range for %d elements",
+			                  (long long)idx[i], (int)x->n_elems);
+		e[i] = x->elems[k];
+	}
+	return 0;
+}
+
+void
+rule_gather(ir_graph *g, ir_node *n, rule_b *b)
+{
+	ir_value *x = in_val(g, n, 0), *ix = in_val(g, n, 1);
+	int axis = norm_axis(ir_attr_int(n, "axis", 0), x->rank);
+
+	if (axis < 0)
+		return;
+	for (int32_t d = 0; d < x->rank; d++)
+		if (d != axis)
+			rb_pass(b, x->dims[d], 0, (uint32_t)d, T_OUT(n, 0),
+			        (uint32_t)(d < axis ? d : d - 1 + ix->rank));
+	for (int32_t d = 0; d < ix->rank; d++)
+		rb_pass(b, ix->dims[d], 1, (uint32_t)d, T_OUT(n, 0), (uint32_t)(axis + d));
+}
+
+int
+infer_gatherelements(ir_graph *g, ir_node *n)
+{
+	ir_value *x = in_val(g, n, 0), *ix = in_val(g, n, 1), *y = out_val(g, n, 0);
+
+	if (!x || !ix || !y)
+		return 0;
+	if (x->rank >= 0 && ix->rank >= 0 && x->rank != ix->rank)
+		return node_error(g, n, "data has rank %d, indices rank %d", (int)x->rank,
+		                  (int)ix->rank);
+	if (x->rank >= 0 && norm_axis(ir_attr_int(n, "axis", 0), x->rank) < 0)
+		return node_error(g, n, "axis out of range for rank %d", (int)x->rank);
+	int rc = copy_shape(g, y, ix, x->dtype);
+	y->dtype = x->dtype;
+	return rc;
+}
+
+void
+rule_gatherelements(ir_graph *g, ir_node *n, rule_b *b)
+{
+	ir_value *x = in_val(g, n, 0), *ix = in_val(g, n, 1);
+	int axis = norm_axis(ir_attr_int(n, "axis", 0), x->rank);
+
+	for (int32_t d = 0; d < x->rank && x->rank == ix->rank; d++)
+		if (d != axis && ir_dim_eq(x->dims[d], ix->dims[d])) {
+			uint32_t f = rb_pass(b, x->dims[d], 0, (uint32_t)d, 1, (uint32_t)d);
+			rb_map(b, T_OUT(n, 0), (uint32_t)d, f);
+		}
+}
+
+int
+infer_gathernd(ir_graph *g, ir_node *n)
+{
+	ir_value *x = in_val(g, n, 0), *ix = in_val(g, n, 1), *y = out_val(g, n, 0);
+	int64_t bd = ir_attr_int(n, "batch_dims", 0);
+
+	if (!x || !ix || !y || !has_rank(x) || !has_rank(ix))
+		return dtype_only(y, x);
+	y->dtype = x->dtype;
+	if (ix->rank < 1 || bd < 0 || bd >= x->rank || bd >= ix->rank)
+		return node_error(g, n, "batch_dims %lld does not fit ranks %d and %d", (long long)bd,
+		                  (int)x->rank, (int)ix->rank);
+	ir_dim m = ix->dims[ix->rank - 1];
+	if (!ir_is_const(m))
+		return 0;
+	if (m.c < 1 || m.c > x->rank - bd)
+		return node_error(g, n, "index tuples of %lld for data of rank %d", (long long)m.c,
+		                  (int)x->rank);
+	int32_t lead = ix->rank - 1, tail = x->rank - (int32_t)(bd + m.c);
+	ir_dim *d = set_shape(g, y, x->dtype, lead + tail);
+	if (!d)
+		return nomem(g);
+	memcpy(d, ix->dims, (size_t)lead * sizeof *d);
+	memcpy(d + lead, x->dims + bd + m.c, (size_t)tail * sizeof *d);
+	return 0;
+}
+
+int
+infer_scatter(ir_graph *g, ir_node *n)
+{
+	ir_value *x = in_val(g, n, 0), *ix = in_val(g, n, 1), *u = in_val(g, n, 2);
+
+	if (n->op == OP_ScatterElements && x && ix && u) {
+		if ((x->rank >= 0 && ix->rank >= 0 && x->rank != ix->rank) ||
+		    (ix->rank >= 0 && u->rank >= 0 && ix->rank != u->rank))
+			return node_error(g, n, "data, indices and updates have ranks %d, %d and %d",
+			                  (int)x->rank, (int)ix->rank, (int)u->rank);
+		if (x->rank >= 0 && norm_axis(ir_attr_int(n, "axis", 0), x->rank) < 0)
+			return node_error(g, n, "axis out of range for rank %d", (int)x->rank);
+	}
+	return copy_shape(g, out_val(g, n, 0), x, 0);
+}
+
+void
+rule_scatter(ir_graph *g, ir_node *n, rule_b *b)
+{
+	ir_value *x = in_val(g, n, 0), *ix = in_val(g, n, 1), *u = in_val(g, n, 2);
+	uint32_t to = T_OUT(n, 0);
+
+	if (n->op == OP_ScatterElements) {
+		int axis = norm_axis(ir_attr_int(n, "axis", 0), x->rank);
+		for (int32_t d = 0; d < x->rank && x->rank == ix->rank && x->rank == u->rank; d++)
+			if (d != axis && ir_dim_eq(x->dims[d], ix->dims[d]) &&
+			    ir_dim_eq(x->dims[d], u->dims[d])) {
+				uint32_t f = rb_pass(b, x->dims[d], 0, (uint32_t)d, to, (uint32_t)d);
+				rb_map(b, 1, (uint32_t)d, f);
+				rb_map(b, 2, (uint32_t)d, f);
+			}
+		return;
+	}
+	/* ScatterND: the whole slices written, data dims from k on, pass */
+	if (ix->rank < 1 || !ir_is_const(ix->dims[ix->rank - 1]))
+		return;
+	int64_t k = ix->dims[ix->rank - 1].c;
+	for (int64_t d = k; d >= 0 && d < x->rank; d++) {
+		int64_t ud = ix->rank - 1 + d - k;
+		if (ud < u->rank && ir_dim_eq(x->dims[d], u->dims[ud])) {
+			uint32_t f = rb_pass(b, x->dims[d], 0, (uint32_t)d, to, (uint32_t)d);
+			rb_map(b, 2, (uint32_t)ud, f);
+		}
+	}
+}
+
+/* ---- Expand, Tile, Pad ---- */
+
+int
+infer_expand(ir_graph *g, ir_node *n)
+{
+	ir_value *x = in_val(g, n, 0), *s = in_val(g, n, 1), *y = out_val(g, n, 0);
+	ir_dim tgt[MAX_RANK], out[MAX_RANK];
+	int32_t bad;
+
+	if (!x || !s || !y)
+		return 0;
+	y->dtype = x->dtype;
+	if (s->rank == 0 || s->rank > 1)
+		return node_error(g, n, "the shape operand has rank %d, not 1", (int)s->rank);
+	if (!has_rank(x) || s->rank < 0 || !ir_is_const(s->dims[0]) || s->dims[0].c > MAX_RANK)
+		return 0;
+	int32_t ns = (int32_t)s->dims[0].c, r = ns > x->rank ? ns : x->rank;
+	for (int32_t i = 0; i < ns; i++)
+		tgt[i] = s->elems && s->n_elems == ns ? s->elems[i] : ir_unknown();
+	if (broadcast_dims(g, x->dims, x->rank, tgt, ns, out, &bad))
+		return node_error(g, n, "cannot expand dim %s to %s",
+		                  ir_dim_str(g, x->dims[bad - (r - x->rank)]),
+		                  ir_dim_str(g, tgt[bad - (r - ns)]));
+	ir_dim *d = set_shape(g, y, x->dtype, r);
+	if (!d)
+		return nomem(g);
+	memcpy(d, out, (size_t)r * sizeof *d);
+	/* a small 1-D value broadcast */
+	if (!x->elems || r != 1 || !ir_is_const(d[0]) || d[0].c > IR_MAX_ELEMS ||
+	    (x->n_elems != 1 && x->n_elems != d[0].c))
+		return 0;
+	ir_dim *e = set_elems(g, y, (int32_t)d[0].c);
+	if (!e)
+		return nomem(g);
+	for (int64_t i = 0; i < d[0].c; i++)
+		e[i] = x->elems[x->n_elems == 1 ? 0 : i];
+	return 0;
+}
+
+void
+rule_expand(ir_graph *g, ir_node *n, rule_b *b)
+{
+	ir_value *x = in_val(g, n, 0), *y = out_val(g, n, 0);
+	int32_t off = y->rank - x->rank;
+
+	for (int32_t d = 0; d < x->rank && off >= 0; d++)
+		if (ir_dim_eq(x->dims[d], y->dims[d + off]))
+			rb_pass(b, x->dims[d], 0, (uint32_t)d, T_OUT(n, 0), (uint32_t)(d + off));
+}
+
+int
+infer_tile(ir_graph *g, ir_node *n)
+{
+	ir_value *x = in_val(g, n, 0), *rp = in_val(g, n, 1), *y = out_val(g, n, 0);
+	ir_dim rep[MAX_RANK];
+	int32_t cnt;
+
+	if (!x || !rp || !y || !has_rank(x))
+		return dtype_only(y, x);
+	if (rp->rank >= 0 && (rp->rank != 1 || (ir_is_const(rp->dims[0]) && rp->dims[0].c != x->rank)))
+		return node_error(g, n, "repeats must be 1-D with %d entries", (int)x->rank);
+	int st = dim_list(g, n, NULL, 1, rep, &cnt);
+	ir_dim *d = set_shape(g, y, x->dtype, x->rank);
+	if (!d)
+		return nomem(g);
+	for (int32_t i = 0; i < x->rank; i++) {
+		ir_dim r = st == L_KNOWN && cnt == x->rank ? rep[i] : ir_unknown();
+		if (ir_is_const(r) && r.c < 0)
+			return node_error(g, n, "repeat %lld is negative", (long long)r.c);
+		d[i] = ir_mul(g, x->dims[i], r);
+	}
+	/* a small 1-D value repeated */
+	if (!x->elems || x->rank != 1 || !ir_is_const(d[0]) || d[0].c > IR_MAX_ELEMS ||
+	    !x->n_elems)
+		return 0;
+	ir_dim *e = set_elems(g, y, (int32_t)d[0].c);
+	if (!e)
+		return nomem(g);
+	for (int64_t i = 0; i < d[0].c; i++)
+		e[i] = x->elems[i % x->n_elems];
+	return 0;
+}
+
+void
+rule_tile(ir_graph *g, ir_node *n, rule_b *b)
+{
+	ir_value *x = in_val(g, n, 0);
+	int64_t rep[MAX_RANK];
+	int32_t cnt;
+
+	if (int_list(g, n, NULL, 1, rep, &cnt) != L_KNOWN || cnt != x->rank)
+		return;
+	for (int32_t d = 0; d < x->rank; d++)
+		if (rep[d] == 1)
+			rb_pass(b, x->dims[d], 0, (uint32_t)d, T_OUT(n, 0), (uint32_t)d);
+}
+
+/* Pad's amounts before (lo) and after (hi) each of x's r dims, 0 on dims
+ * not padded: 0, -1 when not known, 1 when malformed. */
+static int
+pad_amounts(ir_graph *g, const ir_node *n, int32_t r, ir_dim *lo, ir_dim *hi)
+{
+	ir_dim pads[2 * MAX_RANK];
+	int64_t ax[MAX_RANK];
+	int32_t np, na = r;
+	const char *attr = g->opset < 2 ? "paddings" : g->opset < 11 ? "pads" : NULL;
+	uint8_t mask[MAX_RANK];
+	int sp, sa = g->opset >= 18 ? int_list(g, n, NULL, 3, ax, &na) : L_ABSENT;
+
+	/* pads has 2 entries per axis: read it as two halves */
+	if (sa == L_UNKNOWN)
+		return -1;
+	if (sa == L_ABSENT)
+		for (int32_t i = 0; i < r; i++)
+			ax[i] = i;
+	else if (axes_mask(ax, na, r, mask))
+		return 1;
+	if (attr) {
+		const int64_t *v;
+		size_t c = ir_attr_ints(n, attr, &v);
+		if (c != 2 * (size_t)na)
+			return 1;
+		for (size_t i = 0; i < c; i++)
+			pads[i] = ir_const(v[i]);
+		sp = L_KNOWN;
+		np = (int32_t)c;
+	} else {
+		ir_value *pv = in_val(g, n, 1);
+		if (!pv)
+			return 1;
+		sp = pv->elems && pv->n_elems <= 2 * MAX_RANK ? L_KNOWN : L_UNKNOWN;
+		np = sp == L_KNOWN ? pv->n_elems : 0;
+		if (sp == L_KNOWN)
+			memcpy(pads, pv->elems, (size_t)np * sizeof *pads);
+		else if (pv->rank == 1 && ir_is_const(pv->dims[0]) && pv->dims[0].c != 2 * na)
+			return 1;
+	}
+	if (sp == L_KNOWN && np != 2 * na)
+		return 1;
+	for (int32_t i = 0; i < r; i++)
+		lo[i] = hi[i] = sa == L_ABSENT && sp != L_KNOWN ? ir_unknown() : ir_const(0);
+	for (int32_t k = 0; k < na; k++) {
+		int a = norm_axis(ax[k], r);
+		lo[a] = sp == L_KNOWN ? pads[k] : ir_unknown();
+		hi[a] = sp == L_KNOWN ? pads[na + k] : ir_unknown();
+	}
+	return 0;
+}
+
+int
+infer_pad(ir_graph *g, ir_node *n)
+{
+	ir_value *x = in_val(g, n, 0), *y = out_val(g, n, 0);
+	ir_dim lo[MAX_RANK], hi[MAX_RANK];
+	int st;
+
+	if (!x || !y || !has_rank(x))
+		return dtype_only(y, x);
+	if ((st = pad_amounts(g, n, x->rank, lo, hi)) > 0)
+		return node_error(g, n, "pads (and axes) do not fit rank %d", (int)x->rank);
+	ir_dim *d = set_shape(g, y, x->dtype, x->rank);
+	if (!d)
+		return nomem(g);
+	for (int32_t i = 0; i < x->rank; i++) {
+		d[i] = st ? ir_unknown() : ir_add(g, ir_add(g, x->dims[i], lo[i]), hi[i]);
+		if (ir_is_const(d[i]) && d[i].c < 0)
+			return node_error(g, n, "dim %d padded to %lld", (int)i, (long long)d[i].c);
+	}
+	return 0;
+}
+
+void
+rule_pad(ir_graph *g, ir_node *n, rule_b *b)
+{
+	ir_value *x = in_val(g, n, 0);
+	ir_dim lo[MAX_RANK], hi[MAX_RANK];
+
+	if (!has_rank(x) || pad_amounts(g, n, x->rank, lo, hi))
+		return;
+	for (int32_t d = 0; d < x->rank; d++)
+		if (ir_dim_eq(lo[d], ir_const(0)) && ir_dim_eq(hi[d], ir_const(0)))
+			rb_pass(b, x->dims[d], 0, (uint32_t)d, T_OUT(n, 0), (uint32_t)d);
+}
+
+/* ---- Resize, Trilu ---- */
+
+/* The values of a float tensor v (an initializer or a Constant's result),
+ * up to max: their count, or -1 when not known. */
+static int32_t
+float_consts(ir_graph *g, const ir_value *v, float *out, int32_t max)
+{
+	const Onnx__TensorProto *t = v->init;
+
+	if (!t && v->producer != IR_NONE && g->nodes[v->producer].op == OP_Constant) {
+		const Onnx__AttributeProto *a = ir_attr(&g->nodes[v->producer], "value");
+		t = a ? a->t : NULL;
+	}
+	if (!t || onnx_tensor_numel(t) > (uint64_t)max)
+		return -1;
+	int32_t cnt = (int32_t)onnx_tensor_numel(t);
+	for (int32_t i = 0; i < cnt; i++) {
+		double dv;
+		if (t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
+			if (onnx_tensor_read(g->model, t, (uint64_t)i * 4, 4, &out[i]))
+				return -1;
+		} else if (t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE) {
+			if (onnx_tensor_read(g->model, t, (uint64_t)i * 8, 8, &dv))
+				return -1;
+			out[i] = (float)dv;
+		} else {
+			return -1;
+		}
+	}
+	return cnt;
+}
+
+/* Resize's result dims into d (x's rank r): 0, or 1 when malformed. Dims
+ * not known are left unknown. */
+static int
+resize_dims(ir_graph *g, const ir_node *n, const ir_value *x, ir_dim *d)
+{
+	int64_t ax[MAX_RANK], sz[MAX_RANK];
+	float sc[MAX_RANK];
+	int32_t na = x->rank, ns;
+	const Onnx__AttributeProto *aa = g->opset >= 18 ? ir_attr(n, "axes") : NULL;
+	const char *policy = g->opset >= 18 ? ir_attr_str(g, n, "keep_aspect_ratio_policy", "stretch")
+	                                    : "stretch";
+	ir_value *scales = in_val(g, n, g->opset >= 11 ? 2 : 1);
+	int st = g->opset >= 11 ? int_list(g, n, NULL, 3, sz, &ns) : L_ABSENT;
+	uint8_t mask[MAX_RANK];
+
+	if (aa && (aa->n_ints > MAX_RANK || axes_mask(aa->ints, (int32_t)aa->n_ints, x->rank, mask)))
+		return 1;
+	na = aa ? (int32_t)aa->n_ints : x->rank;
+	for (int32_t k = 0; k < x->rank; k++) {
+		ax[k] = aa && k < na ? norm_axis(aa->ints[k], x->rank) : k;
+		d[k] = aa && !mask[k] ? x->dims[k] : ir_unknown();
+	}
+	if (st == L_KNOWN && ns > 0) {
+		double scale = strcmp(policy, "not_larger") ? 0 : INFINITY;
+		if (ns != na)
+			return 1;
+		for (int32_t k = 0; k < na && strcmp(policy, "stretch"); k++) {
+			ir_dim in = x->dims[ax[k]];
+			if (!ir_is_const(in) || in.c == 0)
+				return 0;
+			float s = (float)sz[k] / (float)in.c;
+			scale = !strcmp(policy, "not_larger") ? fmin(scale, s) : fmax(scale, s);
+		}
+		for (int32_t k = 0; k < na; k++)
+			d[ax[k]] = !strcmp(policy, "stretch")
+			           ? ir_const(sz[k])
+			           : ir_const((int64_t)roundf((float)scale * (float)x->dims[ax[k]].c));
+		return 0;
+	}
+	int32_t cnt = scales ? float_consts(g, scales, sc, MAX_RANK) : -1;
+	if (cnt <= 0)
+		return 0;
+	if (cnt != na)
+		return 1;
+	for (int32_t k = 0; k < na; k++) {
+		ir_dim in = x->dims[ax[k]];
+		if (!(sc[k] > 0) || sc[k] > 1e9f)
+			return 1;
+		if (ir_is_const(in))
+			d[ax[k]] = ir_const((int64_t)floorf((float)in.c * sc[k]));
+		else if (sc[k] == floorf(sc[k]))
+			d[ax[k]] = ir_mul(g, in, ir_const((int64_t)sc[k]));
+	}
+	return 0;
+}
+
+int
+infer_resize(ir_graph *g, ir_node *n)
+{
+	ir_value *x = in_val(g, n, 0), *y = out_val(g, n, 0);
+	ir_dim out[MAX_RANK];
+
+	if (!x || !y || !has_rank(x))
+		return dtype_only(y, x);
+	if (resize_dims(g, n, x, out))
+		return node_error(g, n, "scales, sizes or axes do not fit rank %d", (int)x->rank);
+	ir_dim *d = set_shape(g, y, x->dtype, x->rank);
+	if (!d)
+		return nomem(g);
+	memcpy(d, out, (size_t)x->rank * sizeof *d);
+	return 0;
+}
+
+void
+rule_resize(ir_graph *g, ir_node *n, rule_b *b)
+{
+	ir_value *x = in_val(g, n, 0), *y = out_val(g, n, 0);
+
+	if (!strcmp(ir_attr_str(g, n, "coordinate_transformation_mode", ""), "tf_crop_and_resize"))
+		return;
+	for (int32_t d = 0; d < x->rank && y->rank == x->rank; d++)
+		if (ir_dim_eq(x->dims[d], y->dims[d]))
+			rb_pass(b, x->dims[d], 0, (uint32_t)d, T_OUT(n, 0), (uint32_t)d);
+}
+
+void
+rule_trilu(ir_graph *g, ir_node *n, rule_b *b)
+{
+	ir_value *x = in_val(g, n, 0);
+
+	for (int32_t d = 0; d < x->rank; d++) {
+		uint32_t f = rb_factor(b, d >= x->rank - 2 ? IR_F_REPL : IR_F_PASS, x->dims[d]);
+		rb_map(b, 0, (uint32_t)d, f);
+		rb_map(b, T_OUT(n, 0), (uint32_t)d, f);
+	}
 }

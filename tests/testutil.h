@@ -41,4 +41,27 @@ void tu_model_init(tu_model *t);
 /* Point w at external data: location, offset, length (NULL: leave out). */
 void tu_model_external(tu_model *t, const char *loc, const char *off, const char *len);
 
+/* Models built in code (for the IR tests). Shapes are strings of dims
+ * separated by commas: an integer, a symbol, or "?" for an unknown dim;
+ * "" is a scalar, NULL no shape. Operand lists are names separated by
+ * commas, an empty name an absent operand ("x,,z"). Every field is
+ * malloc'd: tu_mb_free releases the lot. */
+Onnx__ModelProto *tu_mb_new(int64_t opset); /* opset <= 0: no default domain */
+void tu_mb_opset(Onnx__ModelProto *m, const char *domain, int64_t version);
+void tu_mb_input(Onnx__ModelProto *m, const char *name, int32_t dtype, const char *shape);
+void tu_mb_output(Onnx__ModelProto *m, const char *name, int32_t dtype, const char *shape);
+void tu_mb_value_info(Onnx__ModelProto *m, const char *name, int32_t dtype, const char *shape);
+/* An initializer of constant dims: int64 values from vals (NULL: zeros), any
+ * other dtype zero bytes. */
+void tu_mb_init(Onnx__ModelProto *m, const char *name, int32_t dtype, const char *shape,
+                const int64_t *vals);
+Onnx__NodeProto *tu_mb_node(Onnx__ModelProto *m, const char *name, const char *op,
+                            const char *ins, const char *outs);
+void tu_mb_domain(Onnx__NodeProto *n, const char *domain);
+void tu_mb_attr_int(Onnx__NodeProto *n, const char *name, int64_t v);
+void tu_mb_attr_str(Onnx__NodeProto *n, const char *name, const char *v);
+/* Pack and load with onnx_load_buffer as "t.onnx"; the loader's status. */
+int tu_mb_load(shd_ctx *c, Onnx__ModelProto *m, onnx_model **out);
+void tu_mb_free(Onnx__ModelProto *m);
+
 #endif

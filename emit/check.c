@@ -1,0 +1,916 @@
+/* `onnxshard check`: an output directory read back and checked against
+ * DESIGN.md's format: manifest, checksums, rank models, collectives. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "emit.h"
+
+/* Output directory check.
+ * requires: DIR holding manifest.json and the files it names
+ * provides: the manifest read into an emit_outdir (mesh, ranks, global
+ *           inputs and outputs); every file's size and crc32 verified; every
+ *           rank model loaded (tensors, external data) and matched to the
+ *           manifest; every collective's attributes and group checked, and
+ *           present alike on all members of its group */
+
+#define MANIFEST "manifest.json"
+#define MAX_WORLD ((uint64_t)1 << 20)
+
+typedef struct {
+	const char *name; /* arena copy */
+	emit_coll coll;
+} coll_rec;
+
+typedef struct {
+	shd_vec v;      /* of coll_rec, sorted by name */
+} rank_colls;
+
+static int
+fail(emit_outdir *d, const char *file, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int
+fail(emit_outdir *d, const char *file, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || !(msg = shd_alloc(d->ctx, (size_t)n + 1)))
+		return shd_nomem(d->ctx);
+	va_start(ap, fmt);
+	vsnprintf(msg, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	shd_error(d->ctx, ONNXSHARD_EINPUT, "%s/%s: %s", d->dir, file, msg);
+	shd_free(d->ctx, msg, (size_t)n + 1);
+	return ONNXSHARD_EINPUT;
+}
+
+/* A formatted string in the arena ("ranks[2]"); a fixed text on failure. */
+static const char *
+at(emit_outdir *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static const char *
+at(emit_outdir *d, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || !(s = shd_arena_alloc(d->ctx, &d->arena, (size_t)n + 1)))
+		return "?";
+	va_start(ap, fmt);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+/* "[0, 1, 2]" in the arena. */
+static const char *
+ints_text(emit_outdir *d, const int64_t *v, size_t n)
+{
+	const char *s = "[";
+
+	for (size_t i = 0; i < n; i++)
+		s = at(d, "%s%s%lld", s, i ? ", " : "", (long long)v[i]);
+	return at(d, "%s]", s);
+}
+
+static const char *
+type_name(int type)
+{
+	switch (type) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER: return "an integer";
+	default: return "a number";
+	}
+}
+
+/* Member key of object o with the wanted JSON type (JSON_REAL: any number). */
+static int
+field(emit_outdir *d, json_t *o, const char *where, const char *key, int type, json_t **v)
+{
+	*v = json_object_get(o, key);
+	if (!*v)
+		return fail(d, MANIFEST, "%s: missing field '%s'", where, key);
+	if ((int)json_typeof(*v) != type && !(type == JSON_REAL && json_is_number(*v)))
+		return fail(d, MANIFEST, "%s: field '%s' should be %s", where, key, type_name(type));
+	return 0;
+}
+
+static int
+field_int(emit_outdir *d, json_t *o, const char *where, const char *key, int64_t lo,
+          int64_t *out)
+{
+	json_t *v;
+	int rc = field(d, o, where, key, JSON_INTEGER, &v);
+
+	if (rc)
+		return rc;
+	*out = json_integer_value(v);
+	if (*out < lo)
+		return fail(d, MANIFEST, "%s: field '%s' is %lld, below %lld", where, key,
+		            (long long)*out, (long long)lo);
+	return 0;
+}
+
+static int
+field_str(emit_outdir *d, json_t *o, const char *where, const char *key, const char **out)
+{
+	json_t *v;
+	int rc = field(d, o, where, key, JSON_STRING, &v);
+
+	if (rc)
+		return rc;
+	*out = json_string_value(v);
+	if (!**out)
+		return fail(d, MANIFEST, "%s: field '%s' is empty", where, key);
+	return 0;
+}
+
+static int
+field_crc(emit_outdir *d, json_t *o, const char *where, uint32_t *crc)
+{
+	const char *s, *p;
+	int rc = field_str(d, o, where, "crc32", &s);
+
+	if (rc)
+		return rc;
+	for (p = s; *p && strchr("0123456789abcdefABCDEF", *p); p++)
+		;
+	if (*p || p - s != 8)
+		return fail(d, MANIFEST, "%s: crc32 '%s' is not 8 hex digits", where, s);
+	*crc = (uint32_t)strtoul(s, NULL, 16);
+	return 0;
+}
+
+static int
+axis_index(const emit_outdir *d, const char *name, size_t len)
+{
+	for (size_t i = 0; i < d->n_axes; i++)
+		if (strlen(d->axis[i]) == len && !memcmp(d->axis[i], name, len))
+			return (int)i;
+	return -1;
+}
+
+static size_t
+rank_of(const emit_outdir *d, const int64_t *coords)
+{
+	size_t r = 0;
+
+	for (size_t i = 0; i < d->n_axes; i++)
+		r = r * (size_t)d->size[i] + (size_t)coords[i];
+	return r;
+}
+
+/* One input, output or parameter entry; dtype required when need_dtype. */
+static int
+read_tensor(emit_outdir *d, json_t *t, const char *where, int need_dtype, emit_mtensor *mt)
+{
+	json_t *shape, *sh, *v;
+	const char *dt;
+	int rc;
+
+	if (!json_is_object(t))
+		return fail(d, MANIFEST, "%s: should be an object", where);
+	if ((rc = field_str(d, t, where, "name", &mt->name)))
+		return rc;
+	where = at(d, "%s ('%s')", where, mt->name);
+	mt->dtype = -1;
+	if ((need_dtype || json_object_get(t, "dtype"))) {
+		if ((rc = field_str(d, t, where, "dtype", &dt)))
+			return rc;
+		if ((mt->dtype = onnx_dtype_from_name(dt)) < 0)
+			return fail(d, MANIFEST, "%s: unknown dtype '%s'", where, dt);
+	}
+	if ((rc = field(d, t, where, "shape", JSON_ARRAY, &shape)) ||
+	    (rc = field(d, t, where, "sharding", JSON_ARRAY, &sh)))
+		return rc;
+	mt->ndim = json_array_size(shape);
+	if (json_array_size(sh) != mt->ndim)
+		return fail(d, MANIFEST, "%s: sharding has %zu entries, shape %zu", where,
+		            json_array_size(sh), mt->ndim);
+	mt->dims = shd_arena_zalloc(d->ctx, &d->arena, (mt->ndim + 1) * sizeof *mt->dims);
+	mt->sym = shd_arena_zalloc(d->ctx, &d->arena, (mt->ndim + 1) * sizeof *mt->sym);
+	mt->axes = shd_arena_alloc(d->ctx, &d->arena, (mt->ndim * d->n_axes + 1) * sizeof *mt->axes);
+	if (!mt->dims || !mt->sym || !mt->axes)
+		return shd_nomem(d->ctx);
+	uint64_t used = 0;
+	for (size_t i = 0; i < mt->ndim; i++) {
+		json_t *dim = json_array_get(shape, i), *axes = json_array_get(sh, i);
+		int64_t prod = 1;
+		mt->dims[i] = -1;
+		if (json_is_integer(dim) && json_integer_value(dim) >= 0)
+			mt->dims[i] = json_integer_value(dim);
+		else if (json_is_string(dim) && *json_string_value(dim))
+			mt->sym[i] = json_string_value(dim);
+		else
+			return fail(d, MANIFEST, "%s: shape[%zu] should be a size >= 0 or a name",
+			            where, i);
+		if (!json_is_array(axes))
+			return fail(d, MANIFEST, "%s: sharding[%zu] should be an array of axis names",
+			            where, i);
+		for (size_t k = 0; k < d->n_axes; k++)
+			mt->axes[i * d->n_axes + k] = -1;
+		for (size_t k = 0; k < json_array_size(axes); k++) {
+			v = json_array_get(axes, k);
+			int a = json_is_string(v) ? axis_index(d, json_string_value(v),
+			                                       json_string_length(v)) : -1;
+			if (!json_is_string(v))
+				return fail(d, MANIFEST, "%s: sharding[%zu] should list axis names",
+				            where, i);
+			if (a < 0)
+				return fail(d, MANIFEST, "%s: sharding[%zu] names '%s', not a mesh axis",
+				            where, i, json_string_value(v));
+			if (used & ((uint64_t)1 << a))
+				return fail(d, MANIFEST, "%s: mesh axis '%s' shards the tensor twice",
+				            where, d->axis[a]);
+			used |= (uint64_t)1 << a;
+			mt->axes[i * d->n_axes + k] = a;
+			prod *= d->size[a];
+		}
+		if (mt->dims[i] >= 0 && mt->dims[i] % prod)
+			return fail(d, MANIFEST, "%s: dim %zu (%lld) does not divide by %lld shards",
+			            where, i, (long long)mt->dims[i], (long long)prod);
+	}
+	return 0;
+}
+
+static int
+read_tensors(emit_outdir *d, const char *key, int need_dtype, emit_mtensor **out, size_t *n)
+{
+	json_t *arr;
+	int rc = field(d, d->root, "manifest", key, JSON_ARRAY, &arr);
+
+	if (rc)
+		return rc;
+	*n = json_array_size(arr);
+	if (!(*out = shd_arena_zalloc(d->ctx, &d->arena, (*n + 1) * sizeof **out)))
+		return shd_nomem(d->ctx);
+	for (size_t i = 0; i < *n; i++) {
+		if ((rc = read_tensor(d, json_array_get(arr, i), at(d, "%s[%zu]", key, i),
+		                      need_dtype, &(*out)[i])))
+			return rc;
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp((*out)[j].name, (*out)[i].name))
+				return fail(d, MANIFEST, "%s: '%s' listed twice", key, (*out)[i].name);
+	}
+	return 0;
+}
+
+static int
+read_mesh(emit_outdir *d)
+{
+	json_t *mesh, *axes, *v;
+	int64_t world;
+	int rc;
+
+	if ((rc = field(d, d->root, "manifest", "mesh", JSON_OBJECT, &mesh)) ||
+	    (rc = field(d, mesh, "mesh", "axes", JSON_ARRAY, &axes)))
+		return rc;
+	d->n_axes = json_array_size(axes);
+	if (d->n_axes == 0 || d->n_axes > 63)
+		return fail(d, MANIFEST, "mesh: %zu axes (want 1 to 63)", d->n_axes);
+	d->axis = shd_arena_zalloc(d->ctx, &d->arena, d->n_axes * sizeof *d->axis);
+	d->size = shd_arena_zalloc(d->ctx, &d->arena, d->n_axes * sizeof *d->size);
+	if (!d->axis || !d->size)
+		return shd_nomem(d->ctx);
+	uint64_t w = 1;
+	for (size_t i = 0; i < d->n_axes; i++) {
+		const char *where = at(d, "mesh.axes[%zu]", i);
+		if (!json_is_object(v = json_array_get(axes, i)))
+			return fail(d, MANIFEST, "%s: should be an object", where);
+		if ((rc = field_str(d, v, where, "name", &d->axis[i])) ||
+		    (rc = field_int(d, v, where, "size", 1, &d->size[i])))
+			return rc;
+		if (axis_index(d, d->axis[i], strlen(d->axis[i])) != (int)i)
+			return fail(d, MANIFEST, "%s: axis '%s' named twice", where, d->axis[i]);
+		if (shd_mul_overflow(w, (uint64_t)d->size[i], &w) || w > MAX_WORLD)
+			return fail(d, MANIFEST, "mesh: more than %llu ranks",
+			            (unsigned long long)MAX_WORLD);
+	}
+	if ((rc = field_int(d, d->root, "manifest", "world_size", 1, &world)))
+		return rc;
+	if ((uint64_t)world != w)
+		return fail(d, MANIFEST, "world_size is %lld, the mesh has %llu ranks",
+		            (long long)world, (unsigned long long)w);
+	d->world = (size_t)w;
+	return 0;
+}
+
+/* A file the manifest names: a plain name, a regular file (no symlink),
+ * with the size and crc32 the manifest gives. */
+static int
+check_file(emit_outdir *d, json_t *o, const char *where, const char *key, const char **name,
+           uint64_t *total)
+{
+	uint32_t crc, want_crc;
+	uint64_t bytes;
+	int64_t want_bytes;
+	struct stat st;
+	int rc;
+
+	if ((rc = field_str(d, o, where, key, name)) ||
+	    (rc = field_int(d, o, where, "bytes", 0, &want_bytes)) ||
+	    (rc = field_crc(d, o, where, &want_crc)))
+		return rc;
+	if (strchr(*name, '/') || strchr(*name, '\\') || !strcmp(*name, ".") ||
+	    !strcmp(*name, "..") || !strcmp(*name, MANIFEST))
+		return fail(d, MANIFEST, "%s: %s '%s' is not a plain file name inside the directory",
+		            where, key, *name);
+	const char *path = at(d, "%s/%s", d->dir, *name);
+	if (lstat(path, &st) != 0)
+		return fail(d, *name, "%s", strerror(errno));
+	if (S_ISLNK(st.st_mode))
+		return fail(d, *name, "is a symlink (files must be inside the directory)");
+	if (!S_ISREG(st.st_mode))
+		return fail(d, *name, "not a regular file");
+	if ((rc = onnx_crc32_file(d->ctx, path, &crc, &bytes)))
+		return rc;
+	if (bytes != (uint64_t)want_bytes)
+		return fail(d, *name, "%llu bytes, the manifest says %lld",
+		            (unsigned long long)bytes, (long long)want_bytes);
+	if (crc != want_crc)
+		return fail(d, *name, "crc32 %08x, the manifest says %08x", crc, want_crc);
+	*total += bytes;
+	return 0;
+}
+
+static int
+read_ranks(emit_outdir *d, json_t **entries)
+{
+	json_t *ranks, *v, *coords;
+	int rc;
+
+	if ((rc = field(d, d->root, "manifest", "ranks", JSON_ARRAY, &ranks)))
+		return rc;
+	d->coords = shd_arena_zalloc(d->ctx, &d->arena, d->world * d->n_axes * sizeof *d->coords);
+	d->model = shd_arena_zalloc(d->ctx, &d->arena, d->world * sizeof *d->model);
+	if (!d->coords || !d->model)
+		return shd_nomem(d->ctx);
+	for (size_t i = 0; i < json_array_size(ranks); i++) {
+		const char *where = at(d, "ranks[%zu]", i);
+		int64_t r;
+		if (!json_is_object(v = json_array_get(ranks, i)))
+			return fail(d, MANIFEST, "%s: should be an object", where);
+		if ((rc = field_int(d, v, where, "rank", 0, &r)) ||
+		    (rc = field(d, v, where, "coords", JSON_ARRAY, &coords)))
+			return rc;
+		if ((uint64_t)r >= d->world)
+			return fail(d, MANIFEST, "%s: rank %lld, world_size is %zu", where,
+			            (long long)r, d->world);
+		if (entries[r])
+			return fail(d, MANIFEST, "%s: rank %lld listed twice", where, (long long)r);
+		entries[r] = v;
+		int64_t *c = &d->coords[(size_t)r * d->n_axes];
+		for (size_t a = d->n_axes, q = (size_t)r; a-- > 0; q /= (size_t)d->size[a])
+			c[a] = (int64_t)(q % (size_t)d->size[a]);
+		int ok = json_array_size(coords) == d->n_axes;
+		for (size_t a = 0; ok && a < d->n_axes; a++)
+			ok = json_is_integer(json_array_get(coords, a)) &&
+			     json_integer_value(json_array_get(coords, a)) == c[a];
+		if (!ok)
+			return fail(d, MANIFEST, "%s: coords should be rank %lld's row-major coords %s",
+			            where, (long long)r, ints_text(d, c, d->n_axes));
+	}
+	for (size_t r = 0; r < d->world; r++)
+		if (!entries[r])
+			return fail(d, MANIFEST, "ranks: no entry for rank %zu (world_size %zu)", r,
+			            d->world);
+	return 0;
+}
+
+static int
+read_manifest(emit_outdir *d, json_t ***entries)
+{
+	json_t *v, *src, *plan;
+	const char *s;
+	int64_t version;
+	struct stat st;
+	json_error_t je;
+	int rc;
+
+	const char *path = at(d, "%s/%s", d->dir, MANIFEST);
+	if (lstat(path, &st) != 0)
+		return fail(d, MANIFEST, "%s", strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return fail(d, MANIFEST, "not a regular file");
+	if (!(d->root = json_load_file(path, JSON_REJECT_DUPLICATES, &je)))
+		return fail(d, MANIFEST, "line %d: %s", je.line, je.text);
+	if (!json_is_object(d->root))
+		return fail(d, MANIFEST, "not a JSON object");
+	if ((rc = field_str(d, d->root, "manifest", "format", &s)))
+		return rc;
+	if (strcmp(s, "onnxshard-manifest"))
+		return fail(d, MANIFEST, "format is '%s', want 'onnxshard-manifest'", s);
+	if ((rc = field_int(d, d->root, "manifest", "version", 0, &version)))
+		return rc;
+	if (version != 1)
+		return fail(d, MANIFEST, "version %lld, this onnxshard reads version 1",
+		            (long long)version);
+	if ((rc = field_str(d, d->root, "manifest", "generator", &s)) ||
+	    (rc = field(d, d->root, "manifest", "source", JSON_OBJECT, &src)) ||
+	    (rc = field(d, src, "source", "file", JSON_STRING, &v)) ||
+	    (rc = field(d, src, "source", "bytes", JSON_INTEGER, &v)) ||
+	    (rc = field_crc(d, src, "source", &(uint32_t){0})) || (rc = read_mesh(d)) ||
+	    (rc = field_str(d, d->root, "manifest", "collective_domain", &s)))
+		return rc;
+	if (strcmp(s, "onnxshard") && strcmp(s, "com.microsoft"))
+		return fail(d, MANIFEST, "collective_domain '%s' (want onnxshard or com.microsoft)", s);
+	d->ort = !strcmp(s, "com.microsoft");
+	emit_mtensor *params;
+	size_t n_params;
+	if ((rc = read_tensors(d, "inputs", 1, &d->in, &d->n_in)) ||
+	    (rc = read_tensors(d, "outputs", 1, &d->out, &d->n_out)) ||
+	    (rc = read_tensors(d, "parameters", 0, &params, &n_params)) ||
+	    (rc = field(d, d->root, "manifest", "plan", JSON_OBJECT, &plan)) ||
+	    (rc = field(d, plan, "plan", "strategy", JSON_STRING, &v)))
+		return rc;
+	/* The plan's figures are optional (the hand-made examples have none). */
+	if (((v = json_object_get(plan, "step_time_s")) && !json_is_number(v)) ||
+	    ((v = json_object_get(plan, "comm_bytes")) && !json_is_number(v)))
+		return fail(d, MANIFEST, "plan: step_time_s and comm_bytes should be numbers");
+	if ((v = json_object_get(plan, "peak_memory_bytes"))) {
+		int ok = json_is_array(v);
+		for (size_t i = 0; ok && i < json_array_size(v); i++)
+			ok = json_is_integer(json_array_get(v, i));
+		if (!ok)
+			return fail(d, MANIFEST, "plan: peak_memory_bytes should be an array of integers");
+	}
+	if (!(*entries = shd_arena_zalloc(d->ctx, &d->arena, d->world * sizeof **entries)))
+		return shd_nomem(d->ctx);
+	return read_ranks(d, *entries);
+}
+
+static int
+attr_is(const ProtobufCBinaryData *s, const char *want)
+{
+	return s->len == strlen(want) && !memcmp(s->data, want, s->len);
+}
+
+/* The attribute named key of type type, or NULL; used marks it read. */
+static const Onnx__AttributeProto *
+attr(const Onnx__NodeProto *n, const char *key, int type, uint64_t *used)
+{
+	for (size_t i = 0; i < n->n_attribute && i < 64; i++)
+		if (n->attribute[i]->name && !strcmp(n->attribute[i]->name, key) &&
+		    (int)n->attribute[i]->type == type) {
+			*used |= (uint64_t)1 << i;
+			return n->attribute[i];
+		}
+	return NULL;
+}
+
+int
+emit_coll_read(emit_outdir *d, size_t r, const char *file, const Onnx__NodeProto *n,
+               emit_coll *out)
+{
+	static const char *ops[] = {NULL, "AllReduce", "AllGather", "ReduceScatter", "AllToAll"};
+	const char *dom = n->domain ? n->domain : "", *op = n->op_type ? n->op_type : "";
+	const char *nm;
+	const Onnx__AttributeProto *a;
+	uint64_t used = 0;
+
+	memset(out, 0, sizeof *out);
+	for (int k = 1; k <= EMIT_ALLTOALL; k++)
+		if (!strcmp(op, ops[k]))
+			out->kind = k;
+	int ms = !strcmp(dom, "com.microsoft");
+	if (strcmp(dom, "onnxshard") && !(ms && out->kind && out->kind != EMIT_REDUCESCATTER)) {
+		out->kind = 0;
+		return 0;
+	}
+	nm = at(d, "node '%s' (%s)", n->name ? n->name : "", op);
+	if (!out->kind)
+		return fail(d, file, "%s: unknown collective op in domain 'onnxshard'", nm);
+	if (ms != d->ort)
+		return fail(d, file, "%s: collective in domain '%s', the manifest's collective_domain is '%s'",
+		            nm, dom, d->ort ? "com.microsoft" : "onnxshard");
+	if (n->n_attribute > 64)
+		return fail(d, file, "%s: too many attributes", nm);
+	if (n->n_input != 1 || n->n_output != 1 || !*n->input[0] || !*n->output[0])
+		return fail(d, file, "%s: a collective takes one input and gives one output", nm);
+	const int INT = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+	if (out->kind == EMIT_ALLGATHER || out->kind == EMIT_REDUCESCATTER) {
+		if (!(a = attr(n, "axis", INT, &used)))
+			return fail(d, file, "%s: needs int attribute 'axis'", nm);
+		out->axis = a->i;
+	}
+	if (ms) {
+		out->split_axis = out->concat_axis = 0; /* ORT's AllToAll: flat, along dim 0 */
+		a = attr(n, "group_size", INT, &used);
+		if ((a || out->kind != EMIT_ALLREDUCE) && (!a || a->i != (int64_t)d->world))
+			return fail(d, file, "%s: needs int attribute 'group_size' = world size %zu", nm,
+			            d->world);
+		out->reduce = "sum";
+		out->n_mesh_axes = out->n_group = 0;
+	} else {
+		if (out->kind == EMIT_ALLTOALL) {
+			if (!(a = attr(n, "split_axis", INT, &used)))
+				return fail(d, file, "%s: needs int attribute 'split_axis'", nm);
+			out->split_axis = a->i;
+			if (!(a = attr(n, "concat_axis", INT, &used)))
+				return fail(d, file, "%s: needs int attribute 'concat_axis'", nm);
+			out->concat_axis = a->i;
+		}
+		if (out->kind == EMIT_ALLREDUCE || out->kind == EMIT_REDUCESCATTER) {
+			a = attr(n, "reduce", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING, &used);
+			for (int k = 0; a && k < 3 && !out->reduce; k++)
+				if (attr_is(&a->s, (const char *[]){"sum", "max", "min"}[k]))
+					out->reduce = (const char *[]){"sum", "max", "min"}[k];
+			if (!out->reduce)
+				return fail(d, file, "%s: needs string attribute 'reduce' (sum, max or min)", nm);
+		}
+		a = attr(n, "mesh_axes", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS, &used);
+		if (!a || !a->n_strings)
+			return fail(d, file, "%s: needs strings attribute 'mesh_axes'", nm);
+		out->n_mesh_axes = a->n_strings;
+		if (!(out->mesh_axes = shd_arena_alloc(d->ctx, &d->arena, a->n_strings * sizeof(int))))
+			return shd_nomem(d->ctx);
+		for (size_t i = 0; i < a->n_strings; i++) {
+			int x = axis_index(d, (const char *)a->strings[i].data, a->strings[i].len);
+			if (x < 0)
+				return fail(d, file, "%s: mesh_axes names '%.*s', not a mesh axis", nm,
+				            (int)a->strings[i].len, (const char *)a->strings[i].data);
+			for (size_t j = 0; j < i; j++)
+				if (out->mesh_axes[j] == x)
+					return fail(d, file, "%s: mesh_axes names '%s' twice", nm, d->axis[x]);
+			out->mesh_axes[i] = x;
+		}
+		if (!(a = attr(n, "group", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS, &used)))
+			return fail(d, file, "%s: needs ints attribute 'group'", nm);
+		out->group = a->ints;
+		out->n_group = a->n_ints;
+	}
+	for (size_t i = 0; i < n->n_attribute; i++)
+		if (!(used & ((uint64_t)1 << i)))
+			return fail(d, file, "%s: unexpected attribute '%s'", nm,
+			            n->attribute[i]->name ? n->attribute[i]->name : "");
+	/* The group this rank must have: ranks along mesh_axes, shard-index order. */
+	size_t g = 1;
+	int *axes = out->mesh_axes;
+	if (ms) {
+		out->n_mesh_axes = d->n_axes;
+		if (!(axes = out->mesh_axes = shd_arena_alloc(d->ctx, &d->arena, d->n_axes * sizeof(int))))
+			return shd_nomem(d->ctx);
+		for (size_t i = 0; i < d->n_axes; i++)
+			axes[i] = (int)i;
+	}
+	for (size_t i = 0; i < out->n_mesh_axes; i++)
+		g *= (size_t)d->size[axes[i]];
+	int64_t *want = shd_arena_alloc(d->ctx, &d->arena, g * sizeof *want);
+	int64_t *c = shd_arena_alloc(d->ctx, &d->arena, d->n_axes * sizeof *c);
+	if (!want || !c)
+		return shd_nomem(d->ctx);
+	for (size_t s = 0; s < g; s++) {
+		memcpy(c, &d->coords[r * d->n_axes], d->n_axes * sizeof *c);
+		for (size_t i = out->n_mesh_axes, q = s; i-- > 0; q /= (size_t)d->size[axes[i]])
+			c[axes[i]] = (int64_t)(q % (size_t)d->size[axes[i]]);
+		want[s] = (int64_t)rank_of(d, c);
+	}
+	if (ms) {
+		out->group = want;
+		out->n_group = g;
+		return 0;
+	}
+	const char *have = ints_text(d, out->group, out->n_group);
+	size_t i = 0;
+	while (i < out->n_group && out->group[i] != (int64_t)r)
+		i++;
+	if (i == out->n_group)
+		return fail(d, file, "%s: group %s does not contain this rank (%zu)", nm, have, r);
+	if (out->n_group != g)
+		return fail(d, file, "%s: group %s has %zu ranks, mesh_axes span %zu", nm, have,
+		            out->n_group, g);
+	if (memcmp(want, out->group, g * sizeof *want))
+		return fail(d, file, "%s: group %s should be %s (the ranks along mesh_axes, in shard-index order)",
+		            nm, have, ints_text(d, want, g));
+	out->group = want; /* the node's array dies with its model */
+	return 0;
+}
+
+/* Collectives must live in the main graph. */
+static int
+no_nested_colls(emit_outdir *d, size_t r, const char *file, const Onnx__GraphProto *g, int depth)
+{
+	emit_coll k;
+	int rc;
+
+	for (size_t i = 0; i < g->n_node; i++) {
+		const Onnx__NodeProto *n = g->node[i];
+		if (depth && ((rc = emit_coll_read(d, r, file, n, &k)) || k.kind))
+			return rc ? rc : fail(d, file, "node '%s' (%s): a collective inside a subgraph",
+			                      n->name ? n->name : "", n->op_type);
+		for (size_t j = 0; j < n->n_attribute; j++) {
+			const Onnx__AttributeProto *a = n->attribute[j];
+			if (a->g && (rc = no_nested_colls(d, r, file, a->g, depth + 1)))
+				return rc;
+			for (size_t m = 0; m < a->n_graphs; m++)
+				if ((rc = no_nested_colls(d, r, file, a->graphs[m], depth + 1)))
+					return rc;
+		}
+	}
+	return 0;
+}
+
+static const Onnx__ValueInfoProto *
+find_value(Onnx__ValueInfoProto **v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->name && !strcmp(v[i]->name, name))
+			return v[i];
+	return NULL;
+}
+
+/* A rank's dim against the local size (-1: symbolic, keeps its name). */
+static int
+dim_ok(const Onnx__TensorShapeProto__Dimension *dim, int64_t size, const char *sym)
+{
+	if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE)
+		return size >= 0 && dim->dim_value == size;
+	if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM)
+		return size < 0 && !strcmp(dim->dim_param, sym);
+	return 1; /* unknown */
+}
+
+/* A manifest input or output against the rank's graph input or output:
+ * same dtype and rank; local dims = global / shards, symbolic names kept. */
+static int
+match_value(emit_outdir *d, const char *file, const char *what, const emit_mtensor *mt,
+            const Onnx__ValueInfoProto *v)
+{
+	const Onnx__TypeProto__Tensor *tt;
+
+	if (!v)
+		return fail(d, file, "the manifest's %s '%s' is not a graph %s", what, mt->name, what);
+	if (!v->type || v->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
+	    !(tt = v->type->tensor_type) || tt->elem_type != mt->dtype)
+		return fail(d, file, "graph %s '%s' is not a %s tensor as the manifest says", what,
+		            mt->name, onnx_dtype_name(mt->dtype));
+	if (!tt->shape)
+		return 0;
+	if (tt->shape->n_dim != mt->ndim)
+		return fail(d, file, "graph %s '%s' has rank %zu, the manifest %zu", what, mt->name,
+		            tt->shape->n_dim, mt->ndim);
+	for (size_t i = 0; i < mt->ndim; i++) {
+		const Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[i];
+		int64_t shards = 1;
+		for (size_t k = 0; k < d->n_axes && mt->axes[i * d->n_axes + k] >= 0; k++)
+			shards *= d->size[mt->axes[i * d->n_axes + k]];
+		/* The shared examples declare global sizes here: accept both. */
+		if (dim_ok(dim, mt->dims[i] >= 0 ? mt->dims[i] / shards : -1, mt->sym[i]) ||
+		    dim_ok(dim, mt->dims[i], mt->sym[i]))
+			continue;
+		return fail(d, file, "graph %s '%s': dim %zu is not the local size of the manifest's %s",
+		            what, mt->name, i,
+		            mt->sym[i] ? mt->sym[i] : at(d, "%lld / %lld", (long long)mt->dims[i], (long long)shards));
+	}
+	return 0;
+}
+
+static int
+cmp_rec(const void *a, const void *b)
+{
+	return strcmp(((const coll_rec *)a)->name, ((const coll_rec *)b)->name);
+}
+
+static int
+is_initializer(const Onnx__GraphProto *g, const char *name)
+{
+	for (size_t i = 0; i < g->n_initializer; i++)
+		if (g->initializer[i]->name && !strcmp(g->initializer[i]->name, name))
+			return 1;
+	return 0;
+}
+
+/* One rank: files, model, inputs and outputs, collectives. */
+static int
+check_rank(emit_outdir *d, size_t r, json_t *entry, rank_colls *rc_out, uint64_t *bytes)
+{
+	const char *where = at(d, "ranks[rank %zu]", r), *file, *ext;
+	json_t *exts;
+	onnx_model *m = NULL;
+	shd_vec *recs = &rc_out->v;
+	int rc;
+
+	if ((rc = check_file(d, entry, where, "model", &file, bytes)) ||
+	    (rc = field(d, entry, where, "external_data", JSON_ARRAY, &exts)))
+		return rc;
+	d->model[r] = file;
+	for (size_t q = 0; q < r; q++)
+		if (!strcmp(d->model[q], file))
+			return fail(d, MANIFEST, "%s: model '%s' is also rank %zu's", where, file, q);
+	for (size_t i = 0; i < json_array_size(exts); i++)
+		if ((rc = check_file(d, json_array_get(exts, i), at(d, "%s.external_data[%zu]", where, i),
+		                     "file", &ext, bytes)))
+			return rc;
+	if ((rc = onnx_load(d->ctx, at(d, "%s/%s", d->dir, file), &m)))
+		return rc;
+	for (size_t i = 0; i < m->n_ext && !rc; i++) {
+		size_t k = 0;
+		while (k < json_array_size(exts) &&
+		       strcmp(json_string_value(json_object_get(json_array_get(exts, k), "file")),
+		              m->ext[i].location))
+			k++;
+		if (k == json_array_size(exts))
+			rc = fail(d, file, "external data file '%s' is not in the manifest's external_data",
+			          m->ext[i].location);
+	}
+	const char *cdom = d->ort ? "com.microsoft" : "onnxshard";
+	for (size_t i = 0; i < m->proto->n_opset_import && !rc; i++) {
+		const Onnx__OperatorSetIdProto *o = m->proto->opset_import[i];
+		if (o->domain && !strcmp(o->domain, cdom) && o->version != 1)
+			rc = fail(d, file, "opset_import has domain '%s' at version %lld, want 1", cdom,
+			          (long long)o->version);
+	}
+	const Onnx__GraphProto *g = m->proto->graph;
+	for (size_t i = 0; i < d->n_in && !rc; i++)
+		rc = match_value(d, file, "input", &d->in[i], find_value(g->input, g->n_input, d->in[i].name));
+	for (size_t i = 0; i < d->n_out && !rc; i++)
+		rc = match_value(d, file, "output", &d->out[i],
+		                 find_value(g->output, g->n_output, d->out[i].name));
+	for (size_t i = 0; i < g->n_input && !rc; i++) {
+		const char *nm = g->input[i]->name ? g->input[i]->name : "";
+		size_t k = 0;
+		while (k < d->n_in && strcmp(d->in[k].name, nm))
+			k++;
+		if (k == d->n_in && !is_initializer(g, nm))
+			rc = fail(d, file, "graph input '%s' is not in the manifest's inputs", nm);
+	}
+	if (!rc && g->n_output != d->n_out)
+		rc = fail(d, file, "%zu graph outputs, the manifest has %zu", g->n_output, d->n_out);
+	for (size_t i = 0; i < g->n_node && !rc; i++) {
+		emit_coll k;
+		coll_rec *rec;
+		if ((rc = emit_coll_read(d, r, file, g->node[i], &k)) || !k.kind)
+			continue;
+		if (!g->node[i]->name || !*g->node[i]->name)
+			rc = fail(d, file, "a %s node without a name", g->node[i]->op_type);
+		else if (!(rec = shd_vec_push(d->ctx, recs, sizeof *rec)))
+			rc = shd_nomem(d->ctx);
+		else if (!(rec->name = shd_arena_strdup(d->ctx, &d->arena, g->node[i]->name,
+		                                         strlen(g->node[i]->name))))
+			rc = shd_nomem(d->ctx);
+		else
+			rec->coll = k;
+	}
+	if (!rc)
+		rc = no_nested_colls(d, r, file, g, 0);
+	onnx_model_free(m);
+	coll_rec *v = recs->data;
+	if (!rc && recs->n)
+		qsort(v, recs->n, sizeof *v, cmp_rec);
+	for (size_t i = 1; i < recs->n && !rc; i++)
+		if (!strcmp(v[i].name, v[i - 1].name))
+			rc = fail(d, file, "two collectives named '%s'", v[i].name);
+	return rc;
+}
+
+static const char *
+coll_diff(const emit_coll *a, const emit_coll *b)
+{
+	if (a->kind != b->kind)
+		return "op";
+	if ((a->reduce != NULL) != (b->reduce != NULL) || (a->reduce && strcmp(a->reduce, b->reduce)))
+		return "reduce";
+	if (a->axis != b->axis || a->split_axis != b->split_axis || a->concat_axis != b->concat_axis)
+		return "axis";
+	if (a->n_mesh_axes != b->n_mesh_axes ||
+	    memcmp(a->mesh_axes, b->mesh_axes, a->n_mesh_axes * sizeof(int)))
+		return "mesh_axes";
+	if (a->n_group != b->n_group || memcmp(a->group, b->group, a->n_group * sizeof(int64_t)))
+		return "group";
+	return NULL;
+}
+
+/* Every collective present alike on every member of its group. */
+static int
+check_across(emit_outdir *d, rank_colls *rk, uint64_t *n_distinct)
+{
+	static const char *ops[] = {NULL, "AllReduce", "AllGather", "ReduceScatter", "AllToAll"};
+	for (size_t r = 0; r < d->world; r++)
+		for (size_t i = 0; i < rk[r].v.n; i++) {
+			const coll_rec *a = (coll_rec *)rk[r].v.data + i;
+			for (size_t j = 0; j < a->coll.n_group; j++) {
+				size_t m = (size_t)a->coll.group[j];
+				const coll_rec *b = bsearch(a, rk[m].v.data, rk[m].v.n, sizeof *b, cmp_rec);
+				const char *diff;
+				if (!b)
+					return fail(d, d->model[m], "collective '%s' (%s, group %s on %s) is missing",
+					            a->name, ops[a->coll.kind],
+					            ints_text(d, a->coll.group, a->coll.n_group), d->model[r]);
+				if ((diff = coll_diff(&a->coll, &b->coll)))
+					return fail(d, d->model[m], "collective '%s': %s differs from %s's",
+					            a->name, diff, d->model[r]);
+			}
+		}
+	/* Distinct names over all ranks. */
+	shd_vec all = {0};
+	for (size_t r = 0; r < d->world; r++)
+		for (size_t i = 0; i < rk[r].v.n; i++) {
+			coll_rec *p = shd_vec_push(d->ctx, &all, sizeof *p);
+			if (!p) {
+				shd_vec_free(d->ctx, &all, sizeof *p);
+				return shd_nomem(d->ctx);
+			}
+			*p = ((coll_rec *)rk[r].v.data)[i];
+		}
+	if (all.n)
+		qsort(all.data, all.n, sizeof(coll_rec), cmp_rec);
+	*n_distinct = 0;
+	for (size_t i = 0; i < all.n; i++)
+		*n_distinct += i == 0 || cmp_rec((coll_rec *)all.data + i, (coll_rec *)all.data + i - 1);
+	shd_vec_free(d->ctx, &all, sizeof(coll_rec));
+	return 0;
+}
+
+void
+emit_outdir_free(emit_outdir *d)
+{
+	if (!d)
+		return;
+	if (d->root)
+		json_decref(d->root);
+	shd_arena_free(d->ctx, &d->arena);
+	shd_free(d->ctx, d, sizeof *d);
+}
+
+int
+emit_outdir_check(shd_ctx *c, const char *dir, emit_outdir **out, uint64_t stats[3])
+{
+	emit_outdir *d = shd_calloc(c, 1, sizeof *d);
+	rank_colls *rk = NULL;
+	json_t **entries = NULL;
+	struct stat st;
+	uint64_t bytes = 0, n_coll = 0;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (!d)
+		return shd_nomem(c);
+	d->ctx = c;
+	size_t len = strlen(dir);
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	if (!(d->dir = shd_arena_strdup(c, &d->arena, dir, len))) {
+		rc = shd_nomem(c);
+		goto done;
+	}
+	if (stat(d->dir, &st) != 0) {
+		rc = shd_error(c, ONNXSHARD_EINPUT, "%s: %s", d->dir, strerror(errno));
+		goto done;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		rc = shd_error(c, ONNXSHARD_EINPUT, "%s: not a directory", d->dir);
+		goto done;
+	}
+	if ((rc = read_manifest(d, &entries)))
+		goto done;
+	if (!(rk = shd_calloc(c, d->world, sizeof *rk))) {
+		rc = shd_nomem(c);
+		goto done;
+	}
+	for (size_t r = 0; r < d->world && !rc; r++)
+		rc = check_rank(d, r, entries[r], &rk[r], &bytes);
+	if (!rc)
+		rc = check_across(d, rk, &n_coll);
+done:
+	for (size_t r = 0; rk && r < d->world; r++)
+		shd_vec_free(c, &rk[r].v, sizeof(coll_rec));
+	shd_free(c, rk, d->world * sizeof *rk);
+	if (!rc && stats) {
+		stats[0] = d->world;
+		stats[1] = n_coll;
+		stats[2] = bytes;
+	}
+	if (!rc && out)
+		*out = d;
+	else
+		emit_outdir_free(d);
+	return rc;
+}
+
+int
+onnxshard_check(onnxshard_ctx *c, const char *dir, FILE *out)
+{
+	uint64_t s[3];
+	int rc = emit_outdir_check(c, dir, NULL, s);
+
+	if (!rc && out)
+		fprintf(out, "ok: %llu ranks, %llu collectives, %llu bytes\n", (unsigned long long)s[0],
+		        (unsigned long long)s[1], (unsigned long long)s[2]);
+	return rc;
+}

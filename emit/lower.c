@@ -1,0 +1,847 @@
+/* Per-rank lowering: one ONNX model per rank.
+ * requires: a lifted graph and its materialised plan
+ * provides: rank{r}.onnx (+ rank{r}.onnx.data): the source's nodes in order
+ *   with local shapes; initializers sliced to this rank's block and streamed
+ *   from the source (mmap) to disk; constants that shape computations feed
+ *   to Reshape/Expand/ConstantOfShape/Split rewritten to local sizes; reshards
+ *   as onnxshard collectives (or local Split/Mul), value_info on their
+ *   results. Every name the plan makes is the same on every rank. */
+#include <stdarg.h>
+#include <string.h>
+
+#include "lower.h"
+
+#define IO_CHUNK ((size_t)1 << 20)
+
+typedef struct {
+	ir_graph *g;
+	const prop_plan *p;
+	const prop_mesh *mesh;
+	int64_t rank;
+	const emit_opts *o;
+	shd_ctx *c;
+	shd_arena a;              /* this rank's lifetime */
+	shd_vec nodes, inits, vinfo; /* of pointers */
+	const char **name_of;     /* per value: the name this rank's graph uses */
+	const char **rs_done;     /* per reshard id: its result name, once emitted */
+	const char **override;    /* per g->args slot: a replacement operand name */
+	onnx_datafile df;
+	uint8_t *buf;
+	int failed;               /* out of memory somewhere */
+	emit_rank_stats *st;
+} rank_ctx;
+
+static void *
+alloc(rank_ctx *k, size_t n)
+{
+	void *p = shd_arena_zalloc(k->c, &k->a, n);
+
+	if (!p)
+		k->failed = 1;
+	return p;
+}
+
+static char *
+str(rank_ctx *k, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || !(s = alloc(k, (size_t)n + 1)))
+		return k->failed = 1, (char *)"";
+	va_start(ap, fmt);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+static void
+push(rank_ctx *k, shd_vec *v, void *item)
+{
+	void **slot = shd_vec_push(k->c, v, sizeof item);
+
+	if (!slot)
+		k->failed = 1;
+	else
+		*slot = item;
+}
+
+/* ---- proto builders ---- */
+
+static Onnx__AttributeProto *
+attr(rank_ctx *k, const char *name, int type)
+{
+	Onnx__AttributeProto *a = alloc(k, sizeof *a);
+	Onnx__AttributeProto init = ONNX__ATTRIBUTE_PROTO__INIT;
+
+	if (!a)
+		return NULL;
+	*a = init;
+	a->name = (char *)name;
+	a->has_type = 1;
+	a->type = type;
+	return a;
+}
+
+static Onnx__AttributeProto *
+attr_int(rank_ctx *k, const char *name, int64_t v)
+{
+	Onnx__AttributeProto *a = attr(k, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
+	if (a)
+		a->has_i = 1, a->i = v;
+	return a;
+}
+
+static Onnx__AttributeProto *
+attr_str(rank_ctx *k, const char *name, const char *s)
+{
+	Onnx__AttributeProto *a = attr(k, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+	if (a) {
+		a->has_s = 1;
+		a->s.data = (uint8_t *)s;
+		a->s.len = strlen(s);
+	}
+	return a;
+}
+
+static Onnx__AttributeProto *
+attr_ints(rank_ctx *k, const char *name, const int64_t *v, size_t n)
+{
+	Onnx__AttributeProto *a = attr(k, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+	int64_t *copy = alloc(k, (n ? n : 1) * sizeof *copy);
+	if (!a || !copy)
+		return NULL;
+	memcpy(copy, v, n * sizeof *v);
+	a->n_ints = n;
+	a->ints = copy;
+	return a;
+}
+
+static Onnx__AttributeProto *
+attr_axes(rank_ctx *k, const uint8_t *ax, uint8_t n)
+{
+	Onnx__AttributeProto *a = attr(k, "mesh_axes", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS);
+	ProtobufCBinaryData *s = alloc(k, (n ? n : 1) * sizeof *s);
+	if (!a || !s)
+		return NULL;
+	for (uint8_t i = 0; i < n; i++) {
+		s[i].data = (uint8_t *)k->mesh->names[ax[i]];
+		s[i].len = strlen(k->mesh->names[ax[i]]);
+	}
+	a->n_strings = n;
+	a->strings = s;
+	return a;
+}
+
+static Onnx__NodeProto *
+node(rank_ctx *k, const char *op, const char *domain, const char *name, const char **in,
+     size_t n_in, const char **out, size_t n_out, Onnx__AttributeProto **attrs, size_t n_attrs)
+{
+	Onnx__NodeProto *n = alloc(k, sizeof *n);
+	Onnx__NodeProto init = ONNX__NODE_PROTO__INIT;
+	char **i = alloc(k, (n_in + 1) * sizeof *i), **o = alloc(k, (n_out + 1) * sizeof *o);
+	Onnx__AttributeProto **at = alloc(k, (n_attrs + 1) * sizeof *at);
+
+	if (!n || !i || !o || !at)
+		return NULL;
+	*n = init;
+	n->op_type = (char *)op;
+	n->domain = (char *)domain;
+	n->name = (char *)name;
+	memcpy(i, in, n_in * sizeof *i);
+	memcpy(o, out, n_out * sizeof *o);
+	for (size_t j = 0; j < n_attrs; j++) {
+		if (!attrs[j])
+			return k->failed = 1, NULL;
+		at[j] = attrs[j];
+	}
+	n->n_input = n_in;
+	n->input = i;
+	n->n_output = n_out;
+	n->output = o;
+	n->n_attribute = n_attrs;
+	n->attribute = at;
+	push(k, &k->nodes, n);
+	return n;
+}
+
+static Onnx__TypeProto *
+tensor_type(rank_ctx *k, int32_t dtype, const ir_value *v, const prop_shard *s)
+{
+	Onnx__TypeProto *t = alloc(k, sizeof *t);
+	Onnx__TypeProto__Tensor *tt = alloc(k, sizeof *tt);
+	Onnx__TypeProto ti = ONNX__TYPE_PROTO__INIT;
+	Onnx__TypeProto__Tensor tti = ONNX__TYPE_PROTO__TENSOR__INIT;
+
+	if (!t || !tt)
+		return NULL;
+	*t = ti;
+	*tt = tti;
+	t->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+	t->tensor_type = tt;
+	tt->has_elem_type = dtype != 0;
+	tt->elem_type = dtype;
+	if (v->rank < 0)
+		return t;
+	Onnx__TensorShapeProto *sh = alloc(k, sizeof *sh);
+	Onnx__TensorShapeProto shi = ONNX__TENSOR_SHAPE_PROTO__INIT;
+	Onnx__TensorShapeProto__Dimension **dims = alloc(k, ((size_t)v->rank + 1) * sizeof *dims);
+	if (!sh || !dims)
+		return NULL;
+	*sh = shi;
+	for (int32_t d = 0; d < v->rank; d++) {
+		Onnx__TensorShapeProto__Dimension *x = alloc(k, sizeof *x);
+		Onnx__TensorShapeProto__Dimension xi = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT;
+		if (!x)
+			return NULL;
+		*x = xi;
+		ir_dim local = prop_local_dim(k->g, k->p, v, s, d);
+		if (ir_is_const(local)) {
+			x->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+			x->dim_value = local.c;
+		} else if (ir_is_known(v->dims[d])) {
+			/* a symbolic dim keeps its name and stands for the local size */
+			x->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+			x->dim_param = (char *)ir_dim_str(k->g, v->dims[d]);
+		}
+		dims[d] = x;
+	}
+	sh->n_dim = (size_t)v->rank;
+	sh->dim = dims;
+	tt->shape = sh;
+	return t;
+}
+
+static Onnx__ValueInfoProto *
+value_info(rank_ctx *k, const char *name, const ir_value *v, const prop_shard *s)
+{
+	Onnx__ValueInfoProto *vi = alloc(k, sizeof *vi);
+	Onnx__ValueInfoProto init = ONNX__VALUE_INFO_PROTO__INIT;
+
+	if (!vi)
+		return NULL;
+	*vi = init;
+	vi->name = (char *)name;
+	vi->type = tensor_type(k, v->dtype, v, s);
+	if (!vi->type)
+		k->failed = 1;
+	return vi;
+}
+
+static Onnx__TensorProto *
+tensor(rank_ctx *k, const char *name, int32_t dtype, const int64_t *dims, size_t rank)
+{
+	Onnx__TensorProto *t = alloc(k, sizeof *t);
+	Onnx__TensorProto init = ONNX__TENSOR_PROTO__INIT;
+	int64_t *d = alloc(k, (rank + 1) * sizeof *d);
+
+	if (!t || !d)
+		return NULL;
+	*t = init;
+	t->name = (char *)name;
+	t->has_data_type = 1;
+	t->data_type = dtype;
+	memcpy(d, dims, rank * sizeof *d);
+	t->n_dims = rank;
+	t->dims = d;
+	push(k, &k->inits, t);
+	return t;
+}
+
+/* A small inline tensor with the given bytes. */
+static int
+inline_tensor(rank_ctx *k, const char *name, int32_t dtype, const int64_t *dims, size_t rank,
+              const void *bytes, size_t n)
+{
+	Onnx__TensorProto *t = tensor(k, name, dtype, dims, rank);
+	uint8_t *copy = alloc(k, n ? n : 1);
+
+	if (!t || !copy)
+		return shd_nomem(k->c);
+	memcpy(copy, bytes, n);
+	t->has_raw_data = 1;
+	t->raw_data.data = copy;
+	t->raw_data.len = n;
+	return 0;
+}
+
+/* ---- initializers: this rank's block, streamed ---- */
+
+/* Copy the block of t under sharding s into sink (data file or memory). */
+static int
+copy_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const prop_shard *s,
+           uint8_t *mem, uint64_t *written)
+{
+	const onnx_model *m = k->g->model;
+	size_t es = onnx_dtype_size(t->data_type);
+	int32_t r = v->rank, last = -1;
+	int64_t gl[64], lo[64], off[64], idx[64];
+	int rc;
+
+	for (int32_t d = 0; d < r; d++) {
+		gl[d] = t->dims[d];
+		lo[d] = gl[d];
+		off[d] = 0;
+		if (s->dims[d].n) {
+			int64_t nb = prop_axes_size(k->mesh, s->dims[d].ax, s->dims[d].n);
+			lo[d] = gl[d] / nb;
+			off[d] = prop_shard_index(k->mesh, k->rank, s->dims[d].ax, s->dims[d].n) * lo[d];
+			last = d;
+		}
+		idx[d] = 0;
+	}
+	/* a contiguous run: the local extent of the last split dim and everything after */
+	uint64_t run = es, outer = 1;
+	for (int32_t d = r - 1; d >= (last < 0 ? 0 : last); d--)
+		run *= (uint64_t)lo[d];
+	for (int32_t d = 0; d < last; d++)
+		outer *= (uint64_t)lo[d];
+	if (last < 0)
+		outer = 1;
+	for (uint64_t o = 0; o < outer; o++) {
+		/* source offset of this run */
+		uint64_t src = 0;
+		for (int32_t d = 0; d < r; d++) {
+			int64_t i = d < last ? idx[d] + off[d] : d == last ? off[d] : 0;
+			src = src * (uint64_t)gl[d] + (uint64_t)i;
+		}
+		src *= es;
+		for (uint64_t done = 0; done < run;) {
+			size_t n = run - done < IO_CHUNK ? (size_t)(run - done) : IO_CHUNK;
+			uint8_t *dst = mem ? mem + *written : k->buf;
+			if ((rc = onnx_tensor_read(m, t, src + done, n, dst)))
+				return rc;
+			if (!mem && (rc = onnx_datafile_write(k->c, &k->df, dst, n)))
+				return rc;
+			*written += n;
+			done += n;
+		}
+		for (int32_t d = last - 1; d >= 0; d--) {
+			if (++idx[d] < lo[d])
+				break;
+			idx[d] = 0;
+		}
+	}
+	return 0;
+}
+
+static int
+emit_init(rank_ctx *k, uint32_t v)
+{
+	const ir_value *x = &k->g->values[v];
+	const Onnx__TensorProto *t = x->init;
+	const prop_shard *s = &k->p->have[v];
+	size_t es = onnx_dtype_size(t->data_type);
+	int64_t dims[64];
+	uint64_t bytes = es;
+	int rc;
+
+	if (es == 0 || x->rank > 64) { /* strings: as they are */
+		push(k, &k->inits, (void *)t);
+		return 0;
+	}
+	for (int32_t d = 0; d < x->rank; d++) {
+		dims[d] = t->dims[d];
+		if (s->dims[d].n)
+			dims[d] /= prop_axes_size(k->mesh, s->dims[d].ax, s->dims[d].n);
+		bytes *= (uint64_t)dims[d];
+	}
+	k->st->param_bytes += bytes;
+	Onnx__TensorProto *out = tensor(k, ir_cstr(k->g, x->name), t->data_type, dims, (size_t)x->rank);
+	if (!out)
+		return shd_nomem(k->c);
+	uint64_t written = 0;
+	if (bytes < k->o->threshold || bytes == 0) {
+		uint8_t *mem = alloc(k, bytes ? bytes : 1);
+		if (!mem)
+			return shd_nomem(k->c);
+		if ((rc = copy_block(k, t, x, s, mem, &written)))
+			return rc;
+		out->has_raw_data = 1;
+		out->raw_data.data = mem;
+		out->raw_data.len = bytes;
+		return 0;
+	}
+	uint64_t off;
+	if ((rc = onnx_datafile_align(k->c, &k->df, &off)) || (rc = copy_block(k, t, x, s, NULL, &written)))
+		return rc;
+	Onnx__StringStringEntryProto **e = alloc(k, 3 * sizeof *e);
+	const char *keys[3] = {"location", "offset", "length"};
+	const char *vals[3] = {k->df.location, str(k, "%llu", (unsigned long long)off),
+	                       str(k, "%llu", (unsigned long long)bytes)};
+	if (!e)
+		return shd_nomem(k->c);
+	for (int i = 0; i < 3; i++) {
+		Onnx__StringStringEntryProto init = ONNX__STRING_STRING_ENTRY_PROTO__INIT;
+		if (!(e[i] = alloc(k, sizeof *e[i])))
+			return shd_nomem(k->c);
+		*e[i] = init;
+		e[i]->key = (char *)keys[i];
+		e[i]->value = (char *)vals[i];
+	}
+	out->n_external_data = 3;
+	out->external_data = e;
+	out->has_data_location = 1;
+	out->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+	return 0;
+}
+
+/* ---- reshards ---- */
+
+static int
+scalar_const(rank_ctx *k, const char *name, int32_t dtype, int one)
+{
+	uint8_t b[8] = {0};
+
+	switch (dtype) {
+	case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: { float f = (float)one; memcpy(b, &f, 4); break; }
+	case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: { double f = one; memcpy(b, &f, 8); break; }
+	case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: b[1] = one ? 0x3c : 0; break;
+	case ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16: b[1] = one ? 0x3f : 0, b[0] = one ? 0x80 : 0; break;
+	default: b[0] = (uint8_t)one; break; /* integers, little-endian */
+	}
+	size_t es = onnx_dtype_size(dtype);
+	if (!es)
+		return shd_error(k->c, ONNXSHARD_EFAIL, "cannot mask a %s value", onnx_dtype_name(dtype));
+	return inline_tensor(k, name, dtype, NULL, 0, b, es);
+}
+
+static const char *
+emit_reshard(rank_ctx *k, const prop_reshard *rs, const char *in)
+{
+	const ir_value *v = &k->g->values[rs->value];
+	prop_shard cur = k->p->have[rs->value];
+	prop_dim dims[64];
+	const char *name = in;
+
+	if (k->rs_done[rs->id])
+		return k->rs_done[rs->id];
+	memcpy(dims, cur.dims, (size_t)(v->rank > 0 ? v->rank : 0) * sizeof *dims);
+	cur.dims = dims;
+	for (uint32_t i = 0; i < rs->n && !k->failed; i++) {
+		const prop_step *s = &k->p->steps[rs->first + i];
+		const char *nn = str(k, "onnxshard/rs%u/%u", rs->id, i);
+		const char *out = str(k, "%s/rs%u_%u", ir_cstr(k->g, v->name), rs->id, i);
+		int64_t gsize = prop_axes_size(k->mesh, s->ax, s->n_axes);
+		int64_t *grp = alloc(k, (size_t)gsize * sizeof *grp);
+		Onnx__AttributeProto *at[4];
+		size_t na = 0;
+		const char *op = NULL;
+		if (!grp)
+			return NULL;
+		prop_group(k->mesh, k->rank, s->ax, s->n_axes, grp);
+		switch (s->kind) {
+		case PROP_ALLREDUCE:
+			op = "AllReduce";
+			if (!k->o->ort)
+				at[na++] = attr_str(k, "reduce", "sum");
+			cur.partial &= (uint8_t)~cur.partial;
+			break;
+		case PROP_REDUCESCATTER:
+			op = "ReduceScatter";
+			at[na++] = attr_int(k, "axis", s->dim);
+			at[na++] = attr_str(k, "reduce", "sum");
+			cur.partial = 0;
+			memcpy(&dims[s->dim].ax[dims[s->dim].n], s->ax, s->n_axes);
+			dims[s->dim].n = (uint8_t)(dims[s->dim].n + s->n_axes);
+			break;
+		case PROP_ALLGATHER:
+			op = "AllGather";
+			at[na++] = attr_int(k, "axis", s->dim);
+			dims[s->dim].n = (uint8_t)(dims[s->dim].n - s->n_axes);
+			break;
+		case PROP_ALLTOALL:
+			op = "AllToAll";
+			at[na++] = attr_int(k, "split_axis", s->dim);
+			at[na++] = attr_int(k, "concat_axis", s->dim2);
+			dims[s->dim2].n = (uint8_t)(dims[s->dim2].n - s->n_axes);
+			memcpy(&dims[s->dim].ax[dims[s->dim].n], s->ax, s->n_axes);
+			dims[s->dim].n = (uint8_t)(dims[s->dim].n + s->n_axes);
+			break;
+		case PROP_SLICE: {
+			/* a local Split into equal blocks; this rank keeps its own */
+			const char **outs = alloc(k, (size_t)gsize * sizeof *outs);
+			int64_t idx = prop_shard_index(k->mesh, k->rank, s->ax, s->n_axes);
+			Onnx__AttributeProto *sa[2];
+			size_t ns = 0;
+			if (!outs)
+				return NULL;
+			for (int64_t j = 0; j < gsize; j++)
+				outs[j] = j == idx ? out : str(k, "%s/rs%u_%u_part%lld", ir_cstr(k->g, v->name),
+				                               rs->id, i, (long long)j);
+			sa[ns++] = attr_int(k, "axis", s->dim);
+			if (k->g->opset >= 18)
+				sa[ns++] = attr_int(k, "num_outputs", gsize);
+			node(k, "Split", "", nn, &name, 1, outs, (size_t)gsize, sa, ns);
+			memcpy(&dims[s->dim].ax[dims[s->dim].n], s->ax, s->n_axes);
+			dims[s->dim].n = (uint8_t)(dims[s->dim].n + s->n_axes);
+			name = out;
+			continue;
+		}
+		case PROP_TOPARTIAL: {
+			int keep = prop_shard_index(k->mesh, k->rank, s->ax, s->n_axes) == 0;
+			const char *cn = str(k, "%s/rs%u_%u_mask", ir_cstr(k->g, v->name), rs->id, i);
+			const char *ins[2] = {name, cn};
+			if (scalar_const(k, cn, v->dtype, keep)) {
+				k->failed = 1;
+				return NULL;
+			}
+			node(k, "Mul", "", nn, ins, 2, &out, 1, NULL, 0);
+			cur.partial |= 0; /* the value is now a share of a pending sum */
+			name = out;
+			continue;
+		}
+		}
+		if (k->o->ort) {
+			if (gsize != k->mesh->world) {
+				k->failed = 2;
+				return NULL;
+			}
+			at[na++] = attr_int(k, "group_size", gsize);
+			if (s->kind != PROP_ALLGATHER && s->kind != PROP_ALLREDUCE)
+				na = (size_t)(k->failed = 3, 0);
+		} else {
+			at[na++] = attr_ints(k, "group", grp, (size_t)gsize);
+			at[na++] = attr_axes(k, s->ax, s->n_axes);
+		}
+		node(k, op, k->o->ort ? "com.microsoft" : "onnxshard", nn, &name, 1, &out, 1, at, na);
+		push(k, &k->vinfo, value_info(k, out, v, &cur));
+		k->st->collectives++;
+		name = out;
+	}
+	k->rs_done[rs->id] = name;
+	return name;
+}
+
+/* ---- shape operands ---- */
+
+/* The local element for element i of a shape operand that maps to result
+ * dim d of value y, or the element itself when nothing changes. */
+static ir_dim
+local_elem(rank_ctx *k, ir_dim e, uint32_t y, int32_t d)
+{
+	const ir_value *yv = &k->g->values[y];
+	const prop_shard *s = &k->p->have[y];
+
+	if (d < 0 || d >= yv->rank || !s->dims[d].n || !ir_is_const(e) || e.c <= 0)
+		return e;
+	return ir_const(e.c / prop_axes_size(k->mesh, s->dims[d].ax, s->dims[d].n));
+}
+
+static int
+is_const_value(const ir_graph *g, uint32_t v)
+{
+	const ir_value *x = &g->values[v];
+	return x->elems && (x->kind == IR_V_INIT ||
+	                    (x->kind == IR_V_NODE && g->nodes[x->producer].op == OP_Constant));
+}
+
+/* Replace args slot `slot` (a constant holding elements e[0..n) of value
+ * sv) with this rank's values, where they change. */
+static int
+override_const(rank_ctx *k, uint32_t slot, uint32_t sv, const int32_t *dim_of, uint32_t y,
+               const uint32_t *ys)
+{
+	const ir_value *x = &k->g->values[sv];
+	int64_t vals[IR_MAX_ELEMS];
+	int changed = 0;
+
+	for (int32_t i = 0; i < x->n_elems; i++) {
+		if (!ir_is_const(x->elems[i]))
+			return 1;
+		ir_dim l = local_elem(k, x->elems[i], ys ? ys[i] : y, dim_of[i]);
+		if (!ir_is_const(l))
+			return 1;
+		vals[i] = l.c;
+		changed |= l.c != x->elems[i].c;
+	}
+	if (!changed)
+		return 0;
+	const char *name = str(k, "%s/local%u", ir_cstr(k->g, x->name), slot);
+	int64_t dims[1] = {x->n_elems};
+	int32_t dt = x->dtype == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 ? x->dtype
+	             : ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+	if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT32) {
+		int32_t v32[IR_MAX_ELEMS];
+		for (int32_t i = 0; i < x->n_elems; i++)
+			v32[i] = (int32_t)vals[i];
+		if (inline_tensor(k, name, dt, dims, (size_t)x->rank, v32, (size_t)x->n_elems * 4))
+			return -1;
+	} else if (inline_tensor(k, name, dt, dims, (size_t)x->rank, vals, (size_t)x->n_elems * 8)) {
+		return -1;
+	}
+	k->override[slot] = name;
+	return 0;
+}
+
+/* Shape operand `k_op` of node i maps its elements to dims of results;
+ * make its constants local. 0 ok, 1 cannot, -1 out of memory. */
+static int
+rewrite_shape_operand(rank_ctx *k, uint32_t i, uint32_t k_op)
+{
+	ir_graph *g = k->g;
+	const ir_node *n = &g->nodes[i];
+	uint32_t sv = ir_in(g, n, k_op), y = ir_out(g, n, 0);
+	int32_t dim_of[IR_MAX_ELEMS];
+	uint32_t ys[IR_MAX_ELEMS];
+
+	if (sv == IR_NONE || y == IR_NONE || !g->values[sv].elems)
+		return 0;
+	const ir_value *x = &g->values[sv], *yv = &g->values[y];
+	for (int32_t e = 0; e < x->n_elems; e++) {
+		ys[e] = y;
+		dim_of[e] = e;
+		if (n->op == OP_Expand)
+			dim_of[e] = yv->rank - x->n_elems + e;
+		if (n->op == OP_Split) { /* split sizes: element j is output j's axis dim */
+			ys[e] = e < (int32_t)n->n_out ? ir_out(g, n, (uint32_t)e) : IR_NONE;
+			const ir_value *in = &g->values[ir_in(g, n, 0)];
+			int64_t ax = ir_attr_int(n, "axis", 0);
+			dim_of[e] = ys[e] == IR_NONE ? -1 : (int32_t)(ax < 0 ? ax + in->rank : ax);
+			if (ys[e] == IR_NONE)
+				ys[e] = y;
+		}
+	}
+	/* nothing to do unless some element changes */
+	int need = 0;
+	for (int32_t e = 0; e < x->n_elems; e++)
+		need |= !ir_dim_eq(local_elem(k, x->elems[e], ys[e], dim_of[e]), x->elems[e]);
+	if (!need)
+		return 0;
+	if (is_const_value(g, sv))
+		return override_const(k, n->in + k_op, sv, dim_of, y, ys);
+	/* a Concat of pieces: rewrite its constant pieces */
+	if (x->kind == IR_V_NODE && g->nodes[x->producer].op == OP_Concat) {
+		const ir_node *cn = &g->nodes[x->producer];
+		int32_t at = 0;
+		for (uint32_t j = 0; j < cn->n_in; j++) {
+			uint32_t pv = ir_in(g, cn, j);
+			if (pv == IR_NONE || !g->values[pv].elems)
+				return 1;
+			const ir_value *pc = &g->values[pv];
+			int rc = 0;
+			int piece_changes = 0;
+			for (int32_t e = 0; e < pc->n_elems && at + e < x->n_elems; e++)
+				piece_changes |= !ir_dim_eq(local_elem(k, x->elems[at + e], ys[at + e], dim_of[at + e]),
+				                            x->elems[at + e]);
+			if (piece_changes) {
+				if (!is_const_value(g, pv))
+					return 1;
+				rc = override_const(k, cn->in + j, pv, dim_of + at, y, ys + at);
+				if (rc)
+					return rc;
+			}
+			at += pc->n_elems;
+		}
+		return 0;
+	}
+	return 1;
+}
+
+static int
+shape_operands(rank_ctx *k)
+{
+	ir_graph *g = k->g;
+
+	for (uint32_t i = 0; i < g->n_nodes; i++) {
+		const ir_node *n = &g->nodes[i];
+		uint32_t op = n->op == OP_Reshape || n->op == OP_Expand ? 1
+		              : n->op == OP_ConstantOfShape ? 0
+		              : n->op == OP_Split && n->n_in >= 2 ? 1 : IR_NONE;
+		if (op == IR_NONE)
+			continue;
+		int rc = rewrite_shape_operand(k, i, op);
+		if (rc < 0)
+			return shd_nomem(k->c);
+		if (rc > 0)
+			return shd_error(k->c, ONNXSHARD_EFAIL,
+			                 "%s: node '%s' (%s): cannot rewrite its shape operand to local sizes",
+			                 g->model->path, ir_cstr(g, n->name), ir_cstr(g, n->op_type));
+	}
+	return 0;
+}
+
+/* ---- the rank model ---- */
+
+static const prop_reshard *
+find_reshard(const prop_plan *p, uint32_t node, uint32_t k)
+{
+	for (uint32_t i = 0; i < p->n_reshards; i++)
+		if (p->reshards[i].node == node && p->reshards[i].operand == k)
+			return &p->reshards[i];
+	return NULL;
+}
+
+static int
+emit_nodes(rank_ctx *k)
+{
+	ir_graph *g = k->g;
+	const prop_plan *p = k->p;
+
+	for (uint32_t i = 0; i < g->n_nodes && !k->failed; i++) {
+		const ir_node *n = &g->nodes[i];
+		Onnx__NodeProto *copy = alloc(k, sizeof *copy);
+		char **ins = alloc(k, (n->n_in + 1) * sizeof *ins);
+		char **outs = alloc(k, (n->n_out + 1) * sizeof *outs);
+		if (!copy || !ins || !outs)
+			break;
+		for (uint32_t j = 0; j < n->n_in; j++) {
+			uint32_t v = ir_in(g, n, j);
+			const prop_reshard *rs;
+			if (v == IR_NONE) {
+				ins[j] = n->proto->input[j];
+				continue;
+			}
+			const char *name = k->override[n->in + j] ? k->override[n->in + j] : k->name_of[v];
+			if ((rs = find_reshard(p, i, j)) && !(name = emit_reshard(k, rs, name)))
+				return k->failed ? k->failed : shd_nomem(k->c);
+			ins[j] = (char *)name;
+		}
+		for (uint32_t j = 0; j < n->n_out; j++) {
+			uint32_t v = ir_out(g, n, j);
+			outs[j] = v == IR_NONE ? n->proto->output[j] : (char *)k->name_of[v];
+		}
+		*copy = *n->proto;
+		copy->input = ins;
+		copy->output = outs;
+		push(k, &k->nodes, copy);
+	}
+	/* graph outputs that need a reshard: the final step takes the name */
+	for (uint32_t j = 0; j < g->n_outputs && !k->failed; j++) {
+		uint32_t v = g->outputs[j];
+		const prop_reshard *rs = find_reshard(p, IR_NONE, j);
+		if (!rs)
+			continue;
+		const char *name = emit_reshard(k, rs, k->name_of[v]);
+		if (!name)
+			return k->failed ? k->failed : shd_nomem(k->c);
+		const char *in[1] = {name};
+		const char *out[1] = {ir_cstr(g, g->values[v].name)};
+		node(k, "Identity", "", str(k, "onnxshard/out%u", j), in, 1, out, 1, NULL, 0);
+	}
+	return 0;
+}
+
+int
+emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emit_opts *o,
+          emit_rank_stats *st)
+{
+	shd_ctx *c = g->ctx;
+	const Onnx__ModelProto *src = g->model->proto;
+	rank_ctx k = {0};
+	int rc = 0;
+
+	memset(st, 0, sizeof *st);
+	k.g = g;
+	k.p = p;
+	k.mesh = p->mesh;
+	k.rank = r;
+	k.o = o;
+	k.c = c;
+	k.st = st;
+	k.name_of = alloc(&k, (g->n_values + 1) * sizeof *k.name_of);
+	k.rs_done = alloc(&k, (p->n_reshards + 1) * sizeof *k.rs_done);
+	k.override = alloc(&k, (g->n_args + 1) * sizeof *k.override);
+	k.buf = shd_alloc(c, IO_CHUNK);
+	char *path = str(&k, "%s/rank%lld.onnx", dir, (long long)r);
+	char *dpath = str(&k, "%s.data", path);
+	char *loc = str(&k, "rank%lld.onnx.data", (long long)r);
+	if (k.failed || !k.buf) {
+		rc = shd_nomem(c);
+		goto out;
+	}
+	for (uint32_t v = 0; v < g->n_values; v++)
+		k.name_of[v] = ir_cstr(g, g->values[v].name);
+	for (uint32_t j = 0; j < g->n_outputs; j++)
+		if (find_reshard(p, IR_NONE, j))
+			k.name_of[g->outputs[j]] = str(&k, "%s/onnxshard_local", ir_cstr(g, g->values[g->outputs[j]].name));
+	if ((rc = onnx_datafile_open(c, &k.df, dpath, loc)))
+		goto out;
+	for (uint32_t v = 0; v < g->n_values && !rc; v++)
+		if (g->values[v].kind == IR_V_INIT)
+			rc = emit_init(&k, v);
+	if (rc || (rc = shape_operands(&k)) || (rc = emit_nodes(&k)))
+		goto out;
+	if (k.failed == 2 || k.failed == 3) {
+		rc = shd_error(c, ONNXSHARD_EINPUT, k.failed == 2
+		               ? "--collectives ort: the plan has a collective over part of the mesh; ONNX Runtime's collectives span the whole world"
+		               : "--collectives ort: the plan needs ReduceScatter or AllToAll, which ONNX Runtime's com.microsoft domain does not offer");
+		goto out;
+	}
+	if (k.failed) {
+		rc = shd_nomem(c);
+		goto out;
+	}
+	/* graph inputs and outputs with local shapes */
+	Onnx__ValueInfoProto **gin = alloc(&k, (g->n_inputs + 1) * sizeof *gin);
+	Onnx__ValueInfoProto **gout = alloc(&k, (g->n_outputs + 1) * sizeof *gout);
+	if (!gin || !gout) {
+		rc = shd_nomem(c);
+		goto out;
+	}
+	for (uint32_t j = 0; j < g->n_inputs; j++)
+		gin[j] = value_info(&k, ir_cstr(g, g->values[g->inputs[j]].name), &g->values[g->inputs[j]],
+		                    &p->have[g->inputs[j]]);
+	for (uint32_t j = 0; j < g->n_outputs; j++) {
+		uint32_t v = g->outputs[j];
+		const prop_reshard *rs = find_reshard(p, IR_NONE, j);
+		prop_shard final = p->have[v];
+		/* after its reshard an output is what the plan wanted */
+		if (rs)
+			final = p->want[v];
+		final.partial = 0;
+		gout[j] = value_info(&k, ir_cstr(g, g->values[v].name), &g->values[v], &final);
+	}
+	Onnx__GraphProto graph = ONNX__GRAPH_PROTO__INIT;
+	graph.name = src->graph->name;
+	graph.n_node = k.nodes.n;
+	graph.node = k.nodes.data;
+	graph.n_initializer = k.inits.n;
+	graph.initializer = k.inits.data;
+	graph.n_input = g->n_inputs;
+	graph.input = gin;
+	graph.n_output = g->n_outputs;
+	graph.output = gout;
+	graph.n_value_info = k.vinfo.n;
+	graph.value_info = k.vinfo.data;
+	Onnx__OperatorSetIdProto dom = ONNX__OPERATOR_SET_ID_PROTO__INIT;
+	Onnx__OperatorSetIdProto **ops = alloc(&k, (src->n_opset_import + 2) * sizeof *ops);
+	if (!ops || k.failed) {
+		rc = shd_nomem(c);
+		goto out;
+	}
+	memcpy(ops, src->opset_import, src->n_opset_import * sizeof *ops);
+	size_t n_ops = src->n_opset_import;
+	dom.domain = o->ort ? "com.microsoft" : "onnxshard";
+	dom.has_version = 1;
+	dom.version = 1;
+	if (st->collectives)
+		ops[n_ops++] = &dom;
+	Onnx__ModelProto model = *src;
+	model.producer_name = "onnxshard";
+	model.producer_version = ONNXSHARD_VERSION;
+	model.graph = &graph;
+	model.n_opset_import = n_ops;
+	model.opset_import = ops;
+	model.n_functions = src->n_functions;
+	uint64_t data_bytes = k.df.off;
+	if ((rc = onnx_datafile_close(c, &k.df)))
+		goto out;
+	st->data_bytes = data_bytes;
+	if (data_bytes == 0)
+		remove(dpath);
+	rc = onnx_write_message(c, &model.base, path);
+out:
+	if (k.df.f)
+		onnx_datafile_close(c, &k.df);
+	shd_vec_free(c, &k.nodes, sizeof(void *));
+	shd_vec_free(c, &k.inits, sizeof(void *));
+	shd_vec_free(c, &k.vinfo, sizeof(void *));
+	shd_free(c, k.buf, IO_CHUNK);
+	shd_arena_free(c, &k.a);
+	return rc;
+}

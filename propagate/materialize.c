@@ -1,0 +1,266 @@
+/* Materialisation: what each node computes on every rank, and the reshards
+ * (collectives or local slices) between producers and consumers.
+ * requires: want[] from prop_propagate
+ * provides: have[v] (as produced: possibly partial), one prop_reshard per
+ *   operand or graph output whose sharding differs, notes on replication */
+#include <string.h>
+
+#include "prop.h"
+
+uint32_t prop_tensor_value(const ir_graph *g, const ir_node *n, uint32_t t);
+void prop_assign(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r,
+                 const prop_shard *sh, int results_first, prop_dim *fa);
+void prop_derive(ir_graph *g, uint32_t ni, const ir_rule *r, const prop_dim *fa, uint32_t t,
+                 prop_shard *out);
+
+/* Operands added into a contraction's result (Gemm's C, a conv bias): with
+ * the contraction split, they must be added on one shard only. */
+static int
+is_additive(const ir_node *n, uint32_t k)
+{
+	return k == 2 && (n->op == OP_Gemm || n->op == OP_Conv || n->op == OP_ConvTranspose);
+}
+
+static int
+add_step(ir_graph *g, prop_plan *p, prop_step s)
+{
+	if (p->n_steps == p->cap_steps) {
+		uint32_t cap = p->cap_steps ? 2 * p->cap_steps : 64;
+		prop_step *n = shd_realloc(g->ctx, p->steps, p->cap_steps * sizeof *n, cap * sizeof *n);
+		if (!n)
+			return shd_nomem(g->ctx);
+		p->steps = n;
+		p->cap_steps = cap;
+	}
+	p->steps[p->n_steps++] = s;
+	return 0;
+}
+
+static prop_step
+step(uint8_t kind, const uint8_t *ax, uint8_t n, int32_t dim, int32_t dim2)
+{
+	prop_step s;
+
+	memset(&s, 0, sizeof s); /* padding too: steps are compared with memcmp */
+	s.kind = kind;
+	s.n_axes = n;
+	s.dim = dim;
+	s.dim2 = dim2;
+	memcpy(s.ax, ax, n);
+	return s;
+}
+
+static uint8_t
+mask_axes(uint8_t mask, uint8_t *ax)
+{
+	uint8_t n = 0;
+
+	for (uint8_t a = 0; a < PROP_MAX_AXES; a++)
+		if (mask & (1u << a))
+			ax[n++] = a;
+	return n;
+}
+
+/* Steps turning sharding s into t (same rank). */
+static int
+plan_steps(ir_graph *g, prop_plan *p, const prop_shard *s, const prop_shard *t)
+{
+	prop_dim cur[64];
+	uint8_t ax[PROP_MAX_AXES], partial = s->partial;
+	int rc;
+
+	SHD_ASSERT(s->rank == t->rank && s->rank <= 64);
+	memcpy(cur, s->dims, (size_t)(s->rank > 0 ? s->rank : 0) * sizeof *cur);
+	/* pending sums: reduce-scatter into a dim that wants exactly that axis, else all-reduce */
+	partial &= (uint8_t)~t->partial;
+	if (partial) {
+		int done = 0;
+		if (!(partial & (partial - 1)))
+			for (int32_t d = 0; d < s->rank && !done; d++) {
+				const prop_dim *x = &cur[d], *y = &t->dims[d];
+				if (y->n == x->n + 1 && !memcmp(x->ax, y->ax, x->n) &&
+				    (1u << y->ax[x->n]) == partial) {
+					if ((rc = add_step(g, p, step(PROP_REDUCESCATTER, &y->ax[x->n], 1, d, 0))))
+						return rc;
+					cur[d] = *y;
+					done = 1;
+				}
+			}
+		if (!done && (rc = add_step(g, p, step(PROP_ALLREDUCE, ax, mask_axes(partial, ax), 0, 0))))
+			return rc;
+	}
+	/* axes a dim has beyond the common prefix: move them (all-to-all) or gather */
+	for (int32_t d = 0; d < s->rank; d++) {
+		uint8_t k = 0;
+		while (k < cur[d].n && k < t->dims[d].n && cur[d].ax[k] == t->dims[d].ax[k])
+			k++;
+		if (k == cur[d].n)
+			continue;
+		uint8_t extra = (uint8_t)(cur[d].n - k);
+		const uint8_t *ex = &cur[d].ax[k];
+		int moved = 0;
+		for (int32_t d2 = 0; d2 < s->rank && !moved; d2++) {
+			const prop_dim *y = &t->dims[d2];
+			if (d2 == d || y->n != cur[d2].n + extra || memcmp(cur[d2].ax, y->ax, cur[d2].n) ||
+			    memcmp(&y->ax[cur[d2].n], ex, extra))
+				continue;
+			if ((rc = add_step(g, p, step(PROP_ALLTOALL, ex, extra, d2, d))))
+				return rc;
+			cur[d2] = *y;
+			moved = 1;
+		}
+		if (!moved && (rc = add_step(g, p, step(PROP_ALLGATHER, ex, extra, d, 0))))
+			return rc;
+		cur[d].n = k;
+	}
+	/* axes to add: a local slice */
+	for (int32_t d = 0; d < s->rank; d++)
+		if (t->dims[d].n > cur[d].n &&
+		    (rc = add_step(g, p, step(PROP_SLICE, &t->dims[d].ax[cur[d].n],
+		                              (uint8_t)(t->dims[d].n - cur[d].n), d, 0))))
+			return rc;
+	uint8_t topartial = t->partial & (uint8_t)~s->partial;
+	if (topartial)
+		return add_step(g, p, step(PROP_TOPARTIAL, ax, mask_axes(topartial, ax), 0, 0));
+	return 0;
+}
+
+static int
+add_reshard(ir_graph *g, prop_plan *p, uint32_t node, uint32_t k, uint32_t v, const prop_shard *t)
+{
+	const prop_shard *s = &p->have[v];
+	uint32_t first = p->n_steps;
+	int rc;
+
+	if (s->rank < 0 || prop_shard_eq(s, t))
+		return 0;
+	if ((rc = plan_steps(g, p, s, t)))
+		return rc;
+	/* the same steps on the same value: one set of collectives serves both */
+	uint32_t id = p->n_reshards, n = p->n_steps - first;
+	for (uint32_t i = 0; i < p->n_reshards; i++) {
+		const prop_reshard *o = &p->reshards[i];
+		if (o->value == v && o->n == n && !memcmp(&p->steps[o->first], &p->steps[first], n * sizeof *p->steps)) {
+			p->n_steps = first;
+			first = o->first;
+			id = o->id;
+			break;
+		}
+	}
+	if (p->n_reshards == p->cap_reshards) {
+		uint32_t cap = p->cap_reshards ? 2 * p->cap_reshards : 64;
+		prop_reshard *nr = shd_realloc(g->ctx, p->reshards, p->cap_reshards * sizeof *nr,
+		                               cap * sizeof *nr);
+		if (!nr)
+			return shd_nomem(g->ctx);
+		p->reshards = nr;
+		p->cap_reshards = cap;
+	}
+	p->reshards[p->n_reshards] = (prop_reshard){node, k, v, first, n, id};
+	p->n_reshards++;
+	return 0;
+}
+
+static int
+add_note(ir_graph *g, prop_plan *p, uint32_t v, const char *why)
+{
+	for (uint32_t i = 0; i < p->n_notes; i++)
+		if (p->notes[i].value == v)
+			return 0;
+	if (p->n_notes == p->cap_notes) {
+		uint32_t cap = p->cap_notes ? 2 * p->cap_notes : 16;
+		prop_note *n = shd_realloc(g->ctx, p->notes, p->cap_notes * sizeof *n, cap * sizeof *n);
+		if (!n)
+			return shd_nomem(g->ctx);
+		p->notes = n;
+		p->cap_notes = cap;
+	}
+	ir_str s = ir_intern(g, why);
+	if (s.i == IR_NONE)
+		return shd_nomem(g->ctx);
+	p->notes[p->n_notes++] = (prop_note){v, ir_cstr(g, s)};
+	return 0;
+}
+
+int
+prop_materialize(ir_graph *g, prop_plan *p)
+{
+	shd_ctx *c = g->ctx;
+	shd_arena a = {0};
+	prop_shard req = {0};
+	prop_dim *fa = NULL;
+	uint32_t cap_fa = 0;
+	int rc = 0;
+
+	if (!(req.dims = shd_calloc(c, 64, sizeof *req.dims)))
+		return shd_nomem(c);
+	for (uint32_t v = 0; v < g->n_values; v++)
+		if (g->values[v].kind != IR_V_NODE)
+			memcpy(p->have[v].dims, p->want[v].dims,
+			       (size_t)(g->values[v].rank > 0 ? g->values[v].rank : 0) * sizeof(prop_dim));
+	for (uint32_t i = 0; i < g->n_nodes && !rc; i++) {
+		const ir_node *n = &g->nodes[i];
+		ir_rule r;
+		if ((rc = ir_rule_of(g, i, &a, &r)))
+			break;
+		if (r.n_factors > cap_fa) {
+			shd_free(c, fa, cap_fa * sizeof *fa);
+			cap_fa = r.n_factors * 2;
+			if (!(fa = shd_calloc(c, cap_fa, sizeof *fa))) {
+				rc = shd_nomem(c);
+				break;
+			}
+		}
+		if (r.n_factors)
+			prop_assign(g, p, i, &r, p->want, 1, fa);
+		uint8_t partial = 0;
+		for (uint32_t f = 0; f < r.n_factors; f++)
+			if (r.factors[f].kind == IR_F_REDUCE)
+				for (uint8_t k = 0; k < fa[f].n; k++)
+					partial |= (uint8_t)(1u << fa[f].ax[k]);
+		for (uint32_t t = 0; t < n->n_in + n->n_out && !rc; t++) {
+			uint32_t v = prop_tensor_value(g, n, t);
+			if (v == IR_NONE || g->values[v].rank < 0 || g->values[v].rank > 64)
+				continue;
+			req.rank = g->values[v].rank;
+			if (r.n_factors)
+				prop_derive(g, i, &r, fa, t, &req);
+			else
+				memset(req.dims, 0, (size_t)req.rank * sizeof *req.dims);
+			req.partial = 0;
+			if (t >= n->n_in) {
+				memcpy(p->have[v].dims, req.dims, (size_t)req.rank * sizeof *req.dims);
+				p->have[v].partial = partial;
+				continue;
+			}
+			if (is_additive(n, t))
+				req.partial = partial;
+			rc = add_reshard(g, p, i, t, v, &req);
+		}
+		shd_arena_free(c, &a);
+	}
+	for (uint32_t k = 0; k < g->n_outputs && !rc; k++) {
+		uint32_t v = g->outputs[k];
+		prop_shard *w = &p->want[v];
+		if (w->rank < 0)
+			continue;
+		req.rank = w->rank;
+		memcpy(req.dims, w->dims, (size_t)w->rank * sizeof *req.dims);
+		req.partial = 0;
+		/* keep the output as produced when it is not partial */
+		if (!p->have[v].partial)
+			memcpy(req.dims, p->have[v].dims, (size_t)w->rank * sizeof *req.dims);
+		rc = add_reshard(g, p, IR_NONE, k, v, &req);
+	}
+	for (uint32_t i = 0; i < g->n_nodes && !rc; i++)
+		if (g->nodes[i].op == OP_OPAQUE)
+			for (uint32_t k = 0; k < g->nodes[i].n_in && !rc; k++) {
+				uint32_t v = ir_in(g, &g->nodes[i], k);
+				if (v != IR_NONE && !prop_is_replicated(&p->have[v]))
+					rc = add_note(g, p, v, "gathered: the op that reads it has no sharding rule");
+			}
+	shd_free(c, fa, cap_fa * sizeof *fa);
+	shd_free(c, req.dims, 64 * sizeof *req.dims);
+	shd_arena_free(c, &a);
+	return rc;
+}

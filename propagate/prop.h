@@ -1,0 +1,125 @@
+/* propagate/: the sharding representation (mesh, per-dim mesh axes, partial
+ * axes), factor-based propagation of shardings through op rules, and the
+ * materialised plan: each node's factor assignment and the reshards
+ * (collectives) its operands need. */
+#ifndef PROP_H
+#define PROP_H
+
+#include "ir/ir.h"
+
+#define PROP_MAX_AXES 8 /* mesh axes; an axis mask fits a byte */
+
+typedef struct {
+	uint32_t n_axes;
+	char *names[PROP_MAX_AXES]; /* owned */
+	int64_t sizes[PROP_MAX_AXES];
+	int64_t world;              /* product of sizes */
+} prop_mesh;
+
+/* Parse "data=2,model=4". Bad specs: ONNXSHARD_EINPUT naming the option. */
+int prop_mesh_parse(shd_ctx *c, const char *spec, prop_mesh *m);
+void prop_mesh_free(shd_ctx *c, prop_mesh *m);
+int prop_mesh_axis(const prop_mesh *m, const char *name); /* -1 if absent */
+/* Coordinates of rank r (row-major). */
+void prop_mesh_coords(const prop_mesh *m, int64_t r, int64_t *coords);
+/* Block index of rank r on a dim split over axes ax[0..n) (ax[0] major). */
+int64_t prop_shard_index(const prop_mesh *m, int64_t r, const uint8_t *ax, uint32_t n);
+/* Product of the sizes of axes ax[0..n). */
+int64_t prop_axes_size(const prop_mesh *m, const uint8_t *ax, uint32_t n);
+/* The group of rank r over axes ax[0..n): ranks sharing r's other coords,
+ * in shard-index order; writes prop_axes_size entries. */
+void prop_group(const prop_mesh *m, int64_t r, const uint8_t *ax, uint32_t n, int64_t *out);
+
+/* A dim's sharding: the mesh axes splitting it, major to minor. */
+typedef struct {
+	uint8_t n;
+	uint8_t ax[PROP_MAX_AXES];
+} prop_dim;
+
+/* A tensor's sharding. rank -1: unknown rank, always replicated. */
+typedef struct {
+	int32_t rank;
+	prop_dim *dims;  /* rank entries */
+	uint8_t partial; /* mask of mesh axes over which the value is a pending sum */
+} prop_shard;
+
+int prop_shard_eq(const prop_shard *a, const prop_shard *b);
+uint8_t prop_shard_axes(const prop_shard *s); /* mask of axes used on dims */
+int prop_is_replicated(const prop_shard *s);
+
+/* One step of a reshard, applied in order. */
+enum {
+	PROP_ALLREDUCE,     /* partial -> not partial over axes */
+	PROP_REDUCESCATTER, /* partial over axes -> dim split over them */
+	PROP_ALLGATHER,     /* dim split over axes (its minor ones) -> not */
+	PROP_ALLTOALL,      /* axes move from dim (concat_dim) to dim (split_dim) */
+	PROP_SLICE,         /* local: take this rank's block on dim over axes */
+	PROP_TOPARTIAL,     /* local: keep on shard 0 of axes, zero elsewhere */
+};
+
+typedef struct {
+	uint8_t kind;
+	uint8_t n_axes;
+	uint8_t ax[PROP_MAX_AXES];
+	int32_t dim;        /* AllGather, ReduceScatter, Slice: the dim; AllToAll: split dim */
+	int32_t dim2;       /* AllToAll: the concat dim */
+} prop_step;
+
+/* The reshard of one operand of one node (or of a graph output). */
+typedef struct {
+	uint32_t node;      /* consumer node index, or IR_NONE for a graph output */
+	uint32_t operand;   /* operand index (graph output index) */
+	uint32_t value;
+	uint32_t first, n;  /* steps: plan->steps[first .. first+n) */
+	uint32_t id;        /* names the collectives alike on every rank */
+} prop_reshard;
+
+/* Why a value that a tactic or propagation wanted split ended replicated. */
+typedef struct {
+	uint32_t value;
+	const char *why; /* interned */
+} prop_note;
+
+typedef struct {
+	const prop_mesh *mesh;
+	shd_arena arena;
+	prop_shard *want;     /* per value: propagated sharding (never partial) */
+	uint8_t *fixed;       /* per value: set by a tactic, propagation leaves it */
+	prop_shard *have;     /* per value: sharding as produced (may be partial) */
+	prop_reshard *reshards;
+	uint32_t n_reshards, cap_reshards;
+	prop_step *steps;
+	uint32_t n_steps, cap_steps;
+	prop_note *notes;
+	uint32_t n_notes, cap_notes;
+	ir_bindf bind;        /* --dim bindings, for divisibility */
+	void *bind_ud;
+} prop_plan;
+
+int prop_plan_init(ir_graph *g, const prop_mesh *m, prop_plan *p);
+void prop_plan_free(ir_graph *g, prop_plan *p);
+
+/* Seed: value v's dim d split over axis a (appended), fixed or not.
+ * Returns 0, or 1 when the axis is already used by v or does not divide. */
+int prop_seed(ir_graph *g, prop_plan *p, uint32_t v, int32_t d, uint8_t a, int fix);
+/* Mark v replicated and fixed. */
+void prop_seed_replicated(prop_plan *p, uint32_t v);
+
+/* Propagation to a fixed point.
+ * requires: lifted graph, seeds
+ * provides: want[] for every value */
+int prop_propagate(ir_graph *g, prop_plan *p);
+
+/* Materialisation.
+ * requires: want[] (after prop_propagate)
+ * provides: have[] for every value, the reshards of every operand and graph
+ *   output, notes on what was replicated and why */
+int prop_materialize(ir_graph *g, prop_plan *p);
+
+/* Size of dim d of value v on one rank under sharding s (global / blocks). */
+ir_dim prop_local_dim(ir_graph *g, const prop_plan *p, const ir_value *v, const prop_shard *s, int32_t d);
+
+/* "[data],[],[model]" style text; "partial(model)" appended. */
+void prop_shard_print(const prop_plan *p, const prop_shard *s, FILE *out);
+
+#endif

@@ -1,0 +1,257 @@
+/* Propagation of shardings through op rules to a fixed point.
+ * requires: a lifted graph with shapes, a mesh, seeds from tactics
+ * provides: want[v] for every value: the sharding propagation settled on
+ *   (never partial). Shardings only grow (an axis is appended to a dim that
+ *   the value does not use elsewhere), so the loop ends. */
+#include <string.h>
+
+#include "prop.h"
+
+static prop_dim *
+new_dims(ir_graph *g, prop_plan *p, int32_t rank)
+{
+	return shd_arena_zalloc(g->ctx, &p->arena, (size_t)(rank > 0 ? rank : 1) * sizeof(prop_dim));
+}
+
+int
+prop_plan_init(ir_graph *g, const prop_mesh *m, prop_plan *p)
+{
+	memset(p, 0, sizeof *p);
+	p->mesh = m;
+	p->want = shd_arena_zalloc(g->ctx, &p->arena, (g->n_values + 1) * sizeof *p->want);
+	p->have = shd_arena_zalloc(g->ctx, &p->arena, (g->n_values + 1) * sizeof *p->have);
+	p->fixed = shd_arena_zalloc(g->ctx, &p->arena, g->n_values + 1);
+	if (!p->want || !p->have || !p->fixed)
+		return shd_nomem(g->ctx);
+	for (uint32_t v = 0; v < g->n_values; v++) {
+		int32_t r = g->values[v].rank;
+		p->want[v].rank = r;
+		p->have[v].rank = r;
+		if (!(p->want[v].dims = new_dims(g, p, r)) || !(p->have[v].dims = new_dims(g, p, r)))
+			return shd_nomem(g->ctx);
+	}
+	return 0;
+}
+
+void
+prop_plan_free(ir_graph *g, prop_plan *p)
+{
+	shd_free(g->ctx, p->reshards, p->cap_reshards * sizeof *p->reshards);
+	shd_free(g->ctx, p->steps, p->cap_steps * sizeof *p->steps);
+	shd_free(g->ctx, p->notes, p->cap_notes * sizeof *p->notes);
+	shd_arena_free(g->ctx, &p->arena);
+	memset(p, 0, sizeof *p);
+}
+
+/* Whether size is divisible into n blocks (unknown sizes are assumed to
+ * be: the deployer binds them; --dim makes the check exact). */
+static int
+divides(ir_graph *g, const prop_plan *p, ir_dim size, int64_t n)
+{
+	int64_t v;
+
+	if (n == 1)
+		return 1;
+	if (ir_dim_eval(g, size, p->bind, p->bind_ud, &v))
+		return ir_is_known(size) && !ir_is_const(size);
+	return v % n == 0;
+}
+
+int
+prop_seed(ir_graph *g, prop_plan *p, uint32_t v, int32_t d, uint8_t a, int fix)
+{
+	prop_shard *s = &p->want[v];
+
+	if (d < 0 || d >= s->rank || (prop_shard_axes(s) & (1u << a)) || s->dims[d].n >= PROP_MAX_AXES)
+		return 1;
+	prop_dim nd = s->dims[d];
+	nd.ax[nd.n++] = a;
+	if (!divides(g, p, g->values[v].dims[d], prop_axes_size(p->mesh, nd.ax, nd.n)))
+		return 1;
+	s->dims[d] = nd;
+	p->fixed[v] |= (uint8_t)(fix != 0);
+	return 0;
+}
+
+void
+prop_seed_replicated(prop_plan *p, uint32_t v)
+{
+	prop_shard *s = &p->want[v];
+
+	for (int32_t d = 0; d < s->rank; d++)
+		s->dims[d].n = 0;
+	p->fixed[v] = 1;
+}
+
+/* ---- factor assignment ---- */
+
+uint32_t prop_tensor_value(const ir_graph *g, const ir_node *n, uint32_t t);
+
+uint32_t
+prop_tensor_value(const ir_graph *g, const ir_node *n, uint32_t t)
+{
+	return t < n->n_in ? ir_in(g, n, t) : ir_out(g, n, t - n->n_in);
+}
+
+static int
+is_prefix(const prop_dim *a, const prop_dim *b)
+{
+	return a->n <= b->n && memcmp(a->ax, b->ax, a->n) == 0;
+}
+
+/* Mesh axes per factor of node n's rule r, from the shardings sh[] of its
+ * values; results first when results_first. Each axis serves one factor;
+ * a factor takes only axes whose product divides its size. */
+void prop_assign(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r,
+                 const prop_shard *sh, int results_first, prop_dim *fa);
+
+void
+prop_assign(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r,
+            const prop_shard *sh, int results_first, prop_dim *fa)
+{
+	const ir_node *n = &g->nodes[ni];
+	uint8_t used = 0;
+
+	memset(fa, 0, r->n_factors * sizeof *fa);
+	for (uint32_t i = 0; i < r->n_tensors; i++) {
+		uint32_t t = results_first ? (i + n->n_in) % r->n_tensors : i;
+		uint32_t v = prop_tensor_value(g, n, t);
+		if (v == IR_NONE || g->values[v].rank < 0)
+			continue;
+		const prop_shard *s = &sh[v];
+		for (int32_t d = 0; d < s->rank; d++) {
+			const uint32_t *f;
+			if (!s->dims[d].n || !ir_rule_dim(r, t, (uint32_t)d, &f))
+				continue;
+			/* a compound dim's split belongs to its major factor */
+			if (r->factors[f[0]].kind == IR_F_REPL)
+				continue;
+			if (is_prefix(&fa[f[0]], &s->dims[d]))
+				fa[f[0]] = s->dims[d];
+		}
+	}
+	for (uint32_t f = 0; f < r->n_factors; f++) {
+		uint8_t k;
+		for (k = 0; k < fa[f].n && !(used & (1u << fa[f].ax[k])); k++)
+			;
+		while (k > 0 && !divides(g, p, r->factors[f].size, prop_axes_size(p->mesh, fa[f].ax, k)))
+			k--;
+		fa[f].n = k;
+		for (k = 0; k < fa[f].n; k++)
+			used |= (uint8_t)(1u << fa[f].ax[k]);
+	}
+}
+
+/* Tensor t's sharding under the factor assignment (never partial). A
+ * compound dim is split only through its major factor. */
+void prop_derive(ir_graph *g, uint32_t ni, const ir_rule *r, const prop_dim *fa, uint32_t t,
+                 prop_shard *out);
+
+void
+prop_derive(ir_graph *g, uint32_t ni, const ir_rule *r, const prop_dim *fa, uint32_t t,
+            prop_shard *out)
+{
+	(void)g;
+	(void)ni;
+	out->partial = 0;
+	for (int32_t d = 0; d < out->rank; d++) {
+		const uint32_t *f;
+		uint32_t k = ir_rule_dim(r, t, (uint32_t)d, &f);
+		out->dims[d].n = 0;
+		if (!k)
+			continue;
+		int minor_split = 0;
+		for (uint32_t j = 1; j < k; j++)
+			minor_split |= fa[f[j]].n != 0;
+		if (!minor_split)
+			out->dims[d] = fa[f[0]];
+	}
+}
+
+/* Grow cur towards derived: append axes to dims whose axes are a prefix
+ * of the derived ones, never reusing an axis. Returns whether it changed. */
+static int
+refine(prop_shard *cur, const prop_shard *derived)
+{
+	int changed = 0;
+
+	for (int32_t d = 0; d < cur->rank && d < derived->rank; d++) {
+		if (derived->dims[d].n <= cur->dims[d].n || !is_prefix(&cur->dims[d], &derived->dims[d]))
+			continue;
+		uint8_t other = prop_shard_axes(cur);
+		prop_dim nd = cur->dims[d];
+		while (nd.n < derived->dims[d].n && !(other & (1u << derived->dims[d].ax[nd.n])))
+			nd.ax[nd.n] = derived->dims[d].ax[nd.n], nd.n++;
+		if (nd.n != cur->dims[d].n) {
+			cur->dims[d] = nd;
+			changed = 1;
+		}
+	}
+	return changed;
+}
+
+int
+prop_propagate(ir_graph *g, prop_plan *p)
+{
+	shd_ctx *c = g->ctx;
+	shd_arena a = {0};
+	ir_rule *rules = shd_calloc(c, g->n_nodes + 1, sizeof *rules);
+	prop_dim *fa = NULL;
+	prop_shard tmp = {0};
+	uint32_t max_factors = 1;
+	int32_t max_rank = 1;
+	int rc = 0;
+
+	if (!rules)
+		return shd_nomem(c);
+	for (uint32_t i = 0; i < g->n_nodes; i++) {
+		if ((rc = ir_rule_of(g, i, &a, &rules[i])))
+			goto out;
+		if (rules[i].n_factors > max_factors)
+			max_factors = rules[i].n_factors;
+	}
+	for (uint32_t v = 0; v < g->n_values; v++)
+		if (g->values[v].rank > max_rank)
+			max_rank = g->values[v].rank;
+	fa = shd_calloc(c, max_factors, sizeof *fa);
+	tmp.dims = shd_calloc(c, (size_t)max_rank, sizeof *tmp.dims);
+	if (!fa || !tmp.dims) {
+		rc = shd_nomem(c);
+		goto out;
+	}
+	for (int changed = 1, iter = 0; changed && iter < 64; iter++) {
+		changed = 0;
+		for (uint32_t k = 0; k < 2 * g->n_nodes; k++) {
+			uint32_t i = k < g->n_nodes ? k : 2 * g->n_nodes - 1 - k;
+			const ir_node *n = &g->nodes[i];
+			const ir_rule *r = &rules[i];
+			if (!r->n_factors)
+				continue;
+			prop_assign(g, p, i, r, p->want, k >= g->n_nodes, fa);
+			for (uint32_t t = 0; t < r->n_tensors; t++) {
+				uint32_t v = prop_tensor_value(g, n, t);
+				if (v == IR_NONE || p->fixed[v] || g->values[v].rank < 0)
+					continue;
+				tmp.rank = g->values[v].rank;
+				prop_derive(g, i, r, fa, t, &tmp);
+				changed |= refine(&p->want[v], &tmp);
+			}
+		}
+	}
+out:
+	shd_free(c, fa, max_factors * sizeof *fa);
+	shd_free(c, tmp.dims, (size_t)max_rank * sizeof *tmp.dims);
+	shd_free(c, rules, 0);
+	shd_arena_free(c, &a);
+	return rc;
+}
+
+ir_dim
+prop_local_dim(ir_graph *g, const prop_plan *p, const ir_value *v, const prop_shard *s, int32_t d)
+{
+	ir_dim size = v->dims[d];
+
+	if (d >= s->rank || !s->dims[d].n)
+		return size;
+	return ir_floordiv(g, size, ir_const(prop_axes_size(p->mesh, s->dims[d].ax, s->dims[d].n)));
+}

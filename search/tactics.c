@@ -1,0 +1,370 @@
+/* Tactics (PartIR): seeds for propagation, applied in order, each followed
+ * by propagation.
+ * - data[:AXIS]: the batch dim (dim 0) of every graph input on AXIS.
+ * - megatron[:AXIS]: column-parallel linears (those whose output feeds
+ *   another linear, or is split into attention heads) split on their output
+ *   features; propagation then makes their partners row-parallel, shards
+ *   attention by heads, and leaves a pending sum that is all-reduced where
+ *   the residual stream needs it. The LM head is split on the vocabulary.
+ * - a JSON file: {"steps": [{"shard": GLOB, "dim": D, "axes": [..]},
+ *   {"replicate": GLOB}, {"tactic": "data"|"megatron", "axis": A}]}.
+ * requires: a lifted graph and a plan over a mesh
+ * provides: want[] for every value */
+#include <fnmatch.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "search.h"
+
+static int
+axis_or_default(ir_graph *g, prop_plan *p, const char *tactic, const char *name, const char *pref,
+                int last)
+{
+	const prop_mesh *m = p->mesh;
+	int a;
+
+	if (name) {
+		if ((a = prop_mesh_axis(m, name)) < 0)
+			return -shd_error(g->ctx, ONNXSHARD_EINPUT, "--strategy %s: no mesh axis named '%s'",
+			                  tactic, name);
+		return a;
+	}
+	if ((a = prop_mesh_axis(m, pref)) >= 0)
+		return a;
+	return last ? (int)m->n_axes - 1 : 0;
+}
+
+static void
+tactic_data(ir_graph *g, prop_plan *p, int axis, FILE *log)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < g->n_inputs; i++) {
+		uint32_t v = g->inputs[i];
+		if (g->values[v].rank >= 1 && !prop_seed(g, p, v, 0, (uint8_t)axis, 0))
+			n++;
+	}
+	if (log)
+		fprintf(log, "data on %s: batch dim of %u input%s\n", p->mesh->names[axis], n,
+		        n == 1 ? "" : "s");
+}
+
+/* ---- megatron ---- */
+
+/* The initializer behind a linear's weight (directly or through a
+ * Transpose), and which of its dims holds the output features. */
+static uint32_t
+linear_weight(ir_graph *g, const ir_node *n, int32_t *out_dim)
+{
+	uint32_t w = ir_in(g, n, 1);
+	int trans = 0;
+
+	if ((n->op != OP_MatMul && n->op != OP_Gemm) || w == IR_NONE)
+		return IR_NONE;
+	if (n->op == OP_Gemm)
+		trans = ir_attr_int(n, "transB", 0) != 0;
+	if (g->values[w].kind == IR_V_NODE) {
+		const ir_node *t = &g->nodes[g->values[w].producer];
+		const int64_t *perm;
+		if (t->op != OP_Transpose || ir_attr_ints(t, "perm", &perm) > 2 || ir_in(g, t, 0) == IR_NONE)
+			return IR_NONE;
+		w = ir_in(g, t, 0);
+		trans = !trans;
+	}
+	if (g->values[w].kind != IR_V_INIT || g->values[w].rank != 2)
+		return IR_NONE;
+	*out_dim = trans ? 0 : 1;
+	return w;
+}
+
+static int
+is_activation(const ir_graph *g, uint32_t v)
+{
+	return v != IR_NONE && g->values[v].kind != IR_V_INIT &&
+	       !(g->values[v].kind == IR_V_NODE && g->nodes[g->values[v].producer].op == OP_Constant);
+}
+
+/* Ops a column split passes through on its way to the consumer that
+ * decides (elementwise with a constant or another activation, reshapes). */
+static int
+is_transparent(int op)
+{
+	switch (op) {
+	case OP_Add: case OP_Sub: case OP_Mul: case OP_Div: case OP_Pow:
+	case OP_Relu: case OP_Gelu: case OP_Sigmoid: case OP_Tanh: case OP_Erf:
+	case OP_Sqrt: case OP_Neg: case OP_Exp: case OP_HardSigmoid: case OP_HardSwish:
+	case OP_Softplus: case OP_Elu: case OP_Selu: case OP_Celu: case OP_Mish:
+	case OP_LeakyRelu: case OP_Clip: case OP_Identity: case OP_Dropout: case OP_Cast:
+	case OP_Reshape: case OP_Transpose: case OP_Split: case OP_Squeeze: case OP_Unsqueeze:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+enum { VOTE_NONE, VOTE_COL, VOTE_ROW };
+
+/* Follow value v forward: column-parallel if it reaches another linear or
+ * an activation-activation MatMul (attention), and nothing that needs the
+ * whole feature dim (a residual Add, a norm, a graph output). */
+static int
+vote(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, uint8_t *seen,
+     int depth)
+{
+	int col = 0;
+
+	if (depth > 24)
+		return VOTE_ROW;
+	if (g->values[v].is_output)
+		return VOTE_ROW;
+	for (uint32_t k = use_off[v]; k < use_off[v + 1]; k++) {
+		uint32_t ni = uses[k];
+		const ir_node *n = &g->nodes[ni];
+		int32_t od;
+		if (seen[ni])
+			continue;
+		seen[ni] = 1;
+		if (linear_weight(g, n, &od) != IR_NONE && ir_in(g, n, 0) == v) {
+			col = 1;
+			continue;
+		}
+		if (n->op == OP_MatMul && is_activation(g, ir_in(g, n, 0)) && is_activation(g, ir_in(g, n, 1))) {
+			col = 1;
+			continue;
+		}
+		if (n->op == OP_Add && is_activation(g, ir_in(g, n, 0)) && is_activation(g, ir_in(g, n, 1))) {
+			const ir_value *a = &g->values[ir_in(g, n, 0)], *b = &g->values[ir_in(g, n, 1)];
+			if (a->rank == b->rank)
+				return VOTE_ROW; /* a residual connection */
+		}
+		if (!is_transparent(n->op))
+			return VOTE_ROW;
+		for (uint32_t o = 0; o < n->n_out; o++) {
+			uint32_t r = ir_out(g, n, o);
+			if (r == IR_NONE)
+				continue;
+			int sub = vote(g, r, use_off, uses, seen, depth + 1);
+			if (sub == VOTE_ROW)
+				return VOTE_ROW;
+			col |= sub == VOTE_COL;
+		}
+	}
+	return col ? VOTE_COL : VOTE_NONE;
+}
+
+/* Whether some Gather looks rows up in an initializer with size rows. */
+static int
+is_vocab(ir_graph *g, const ir_dim *size)
+{
+	for (uint32_t i = 0; i < g->n_nodes; i++) {
+		const ir_node *n = &g->nodes[i];
+		uint32_t t = ir_in(g, n, 0);
+		if (n->op == OP_Gather && t != IR_NONE && g->values[t].kind == IR_V_INIT &&
+		    g->values[t].rank == 2 && ir_attr_int(n, "axis", 0) == 0 &&
+		    ir_dim_eq(g->values[t].dims[0], *size))
+			return 1;
+	}
+	return 0;
+}
+
+static int
+tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log)
+{
+	shd_ctx *c = g->ctx;
+	uint32_t *use_off = shd_calloc(c, g->n_values + 2, sizeof *use_off);
+	uint32_t *uses = shd_calloc(c, g->n_args + 1, sizeof *uses);
+	uint32_t *fill = shd_calloc(c, g->n_values + 1, sizeof *fill);
+	uint8_t *seen = shd_calloc(c, g->n_nodes + 1, 1);
+	uint32_t cols = 0, heads = 0;
+	int rc = 0;
+
+	if (!use_off || !uses || !fill || !seen) {
+		rc = shd_nomem(c);
+		goto out;
+	}
+	for (uint32_t i = 0; i < g->n_nodes; i++)
+		for (uint32_t k = 0; k < g->nodes[i].n_in; k++) {
+			uint32_t v = ir_in(g, &g->nodes[i], k);
+			if (v != IR_NONE)
+				use_off[v + 1]++;
+		}
+	for (uint32_t v = 0; v < g->n_values; v++)
+		use_off[v + 1] += use_off[v];
+	for (uint32_t i = 0; i < g->n_nodes; i++)
+		for (uint32_t k = 0; k < g->nodes[i].n_in; k++) {
+			uint32_t v = ir_in(g, &g->nodes[i], k);
+			if (v != IR_NONE)
+				uses[use_off[v] + fill[v]++] = i;
+		}
+	for (uint32_t i = 0; i < g->n_nodes; i++) {
+		const ir_node *n = &g->nodes[i];
+		int32_t od;
+		uint32_t w = linear_weight(g, n, &od), y = ir_out(g, n, 0);
+		if (w == IR_NONE || y == IR_NONE)
+			continue;
+		memset(seen, 0, g->n_nodes);
+		int vt = vote(g, y, use_off, uses, seen, 0);
+		/* the LM head: a linear producing a graph output over a vocabulary
+		 * that an embedding lookup also indexes: split on the vocabulary */
+		if (vt == VOTE_ROW && g->values[y].is_output && is_vocab(g, &g->values[w].dims[od]))
+			vt = VOTE_COL, heads++;
+		if (vt != VOTE_COL)
+			continue;
+		if (prop_seed(g, p, w, od, (uint8_t)axis, 0) == 0) {
+			cols++;
+			/* the bias of a column-parallel linear goes with it */
+			uint32_t b = n->op == OP_Gemm ? ir_in(g, n, 2) : IR_NONE;
+			if (b != IR_NONE && g->values[b].rank == 1)
+				prop_seed(g, p, b, 0, (uint8_t)axis, 0);
+		}
+	}
+	if (log)
+		fprintf(log, "megatron on %s: %u column-parallel linear%s (%u LM head)\n",
+		        p->mesh->names[axis], cols, cols == 1 ? "" : "s", heads);
+out:
+	shd_free(c, use_off, 0);
+	shd_free(c, uses, 0);
+	shd_free(c, fill, 0);
+	shd_free(c, seen, 0);
+	return rc;
+}
+
+/* ---- the tactics file ---- */
+
+static int
+file_steps(ir_graph *g, prop_plan *p, const char *path, FILE *log)
+{
+	json_error_t err;
+	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err), *steps, *s;
+	size_t i;
+	int rc = 0;
+
+	if (!root)
+		return shd_error(g->ctx, ONNXSHARD_EINPUT, "%s:%d: %s", path, err.line, err.text);
+	steps = json_is_array(root) ? root : json_object_get(root, "steps");
+	if (!json_is_array(steps)) {
+		json_decref(root);
+		return shd_error(g->ctx, ONNXSHARD_EINPUT, "%s: want {\"steps\": [...]}", path);
+	}
+	json_array_foreach(steps, i, s) {
+		const char *shard = json_string_value(json_object_get(s, "shard"));
+		const char *repl = json_string_value(json_object_get(s, "replicate"));
+		const char *tactic = json_string_value(json_object_get(s, "tactic"));
+		const char *axis = json_string_value(json_object_get(s, "axis"));
+		if (tactic) {
+			int a;
+			if (strcmp(tactic, "data") && strcmp(tactic, "megatron")) {
+				rc = shd_error(g->ctx, ONNXSHARD_EINPUT, "%s: step %zu: unknown tactic '%s'", path, i, tactic);
+				break;
+			}
+			if ((a = axis_or_default(g, p, tactic, axis, tactic[0] == 'd' ? "data" : "model",
+			                         tactic[0] == 'm')) < 0) {
+				rc = -a;
+				break;
+			}
+			if (tactic[0] == 'd')
+				tactic_data(g, p, a, log);
+			else if ((rc = tactic_megatron(g, p, a, log)))
+				break;
+		} else if (shard || repl) {
+			json_t *axes = json_object_get(s, "axes"), *x;
+			json_int_t dim = json_integer_value(json_object_get(s, "dim"));
+			uint32_t hits = 0;
+			size_t j;
+			if (shard && (!json_is_integer(json_object_get(s, "dim")) || !json_is_array(axes))) {
+				rc = shd_error(g->ctx, ONNXSHARD_EINPUT, "%s: step %zu: shard needs \"dim\" and \"axes\"", path, i);
+				break;
+			}
+			for (uint32_t v = 0; v < g->n_values && !rc; v++) {
+				if (fnmatch(shard ? shard : repl, ir_cstr(g, g->values[v].name), 0))
+					continue;
+				hits++;
+				if (repl) {
+					prop_seed_replicated(p, v);
+					continue;
+				}
+				json_array_foreach(axes, j, x) {
+					int a = json_is_string(x) ? prop_mesh_axis(p->mesh, json_string_value(x)) : -1;
+					if (a < 0) {
+						rc = shd_error(g->ctx, ONNXSHARD_EINPUT, "%s: step %zu: no mesh axis %s",
+						               path, i, json_is_string(x) ? json_string_value(x) : "(not a string)");
+						break;
+					}
+					int32_t d = (int32_t)(dim < 0 ? dim + g->values[v].rank : dim);
+					if (prop_seed(g, p, v, d, (uint8_t)a, 1)) {
+						rc = shd_error(g->ctx, ONNXSHARD_EINPUT,
+						               "%s: step %zu: cannot split '%s' dim %lld over %s (rank, reuse or divisibility)",
+						               path, i, ir_cstr(g, g->values[v].name), (long long)dim,
+						               json_string_value(x));
+						break;
+					}
+				}
+			}
+			if (!rc && !hits)
+				rc = shd_error(g->ctx, ONNXSHARD_EINPUT, "%s: step %zu: no tensor matches '%s'", path, i,
+				               shard ? shard : repl);
+			if (!rc && log)
+				fprintf(log, "%s %s: %u tensor%s\n", shard ? "shard" : "replicate", shard ? shard : repl,
+				        hits, hits == 1 ? "" : "s");
+		} else {
+			rc = shd_error(g->ctx, ONNXSHARD_EINPUT, "%s: step %zu: want \"shard\", \"replicate\" or \"tactic\"",
+			               path, i);
+		}
+		if (rc || (rc = prop_propagate(g, p)))
+			break;
+	}
+	json_decref(root);
+	return rc;
+}
+
+int
+search_apply(ir_graph *g, prop_plan *p, const char *strategy, FILE *log)
+{
+	const char *s = strategy;
+	int rc;
+
+	if (strchr(strategy, '/') || strstr(strategy, ".json"))
+		return file_steps(g, p, strategy, log);
+	while (*s) {
+		size_t n = strcspn(s, ",");
+		char word[64];
+		if (n == 0 || n >= sizeof word)
+			return shd_error(g->ctx, ONNXSHARD_EINPUT, "--strategy '%s': bad step", strategy);
+		memcpy(word, s, n);
+		word[n] = 0;
+		char *colon = strchr(word, ':');
+		if (colon)
+			*colon++ = 0;
+		if (!strcmp(word, "auto")) {
+			/* until the search lands: data then megatron, on the axes that exist */
+			if (prop_mesh_axis(p->mesh, "data") >= 0)
+				tactic_data(g, p, prop_mesh_axis(p->mesh, "data"), log);
+			if ((rc = prop_propagate(g, p)))
+				return rc;
+			int m = prop_mesh_axis(p->mesh, "model");
+			if (m < 0 && p->mesh->n_axes == 1 && prop_mesh_axis(p->mesh, "data") < 0)
+				m = 0;
+			if (m >= 0 && (rc = tactic_megatron(g, p, m, log)))
+				return rc;
+		} else if (!strcmp(word, "data") || !strcmp(word, "megatron")) {
+			int d = word[0] == 'd';
+			int a = axis_or_default(g, p, word, colon, d ? "data" : "model", !d);
+			if (a < 0)
+				return -a;
+			if (d)
+				tactic_data(g, p, a, log);
+			else if ((rc = tactic_megatron(g, p, a, log)))
+				return rc;
+		} else {
+			return shd_error(g->ctx, ONNXSHARD_EINPUT,
+			                 "--strategy: unknown tactic '%s' (known: auto, data[:AXIS], megatron[:AXIS], or a .json file)",
+			                 word);
+		}
+		if ((rc = prop_propagate(g, p)))
+			return rc;
+		s += n;
+		if (*s == ',')
+			s++;
+	}
+	return 0;
+}
