@@ -26,6 +26,7 @@ typedef struct {
 	const char **rs_done;     /* per reshard id: its result name, once emitted */
 	const char **override;    /* per g->args slot: a replacement operand name */
 	onnx_datafile df;
+	const char *loc;          /* df's name as tensors cite it (outlives df) */
 	uint8_t *buf;
 	int failed;               /* out of memory somewhere */
 	emit_rank_stats *st;
@@ -271,39 +272,44 @@ inline_tensor(rank_ctx *k, const char *name, int32_t dtype, const int64_t *dims,
 
 /* ---- initializers: this rank's block, streamed ---- */
 
-/* Copy the block of t under sharding s into sink (data file or memory). */
+/* Copy the block of t under sharding s into mem, or to the data file when
+ * mem is NULL. A dim in pieces is copied as [pieces, dim/pieces] with the
+ * inner part split. */
 static int
 copy_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const prop_shard *s,
            uint8_t *mem, uint64_t *written)
 {
 	const onnx_model *m = k->g->model;
 	size_t es = onnx_dtype_size(t->data_type);
-	int32_t r = v->rank, last = -1;
-	int64_t gl[64], lo[64], off[64], idx[64];
+	int64_t gl[128], lo[128], off[128], idx[128];
+	int32_t r = 0, last = -1;
 	int rc;
 
-	for (int32_t d = 0; d < r; d++) {
-		gl[d] = t->dims[d];
-		lo[d] = gl[d];
-		off[d] = 0;
-		if (s->dims[d].n) {
-			int64_t nb = prop_axes_size(k->mesh, s->dims[d].ax, s->dims[d].n);
-			lo[d] = gl[d] / nb;
-			off[d] = prop_shard_index(k->mesh, k->rank, s->dims[d].ax, s->dims[d].n) * lo[d];
-			last = d;
+	for (int32_t d = 0; d < v->rank; d++) {
+		int64_t p = prop_pieces(&s->dims[d]), size = t->dims[d];
+		if (p > 1) {
+			gl[r] = lo[r] = p;
+			off[r++] = 0;
+			size /= p;
 		}
-		idx[d] = 0;
+		gl[r] = lo[r] = size;
+		off[r] = 0;
+		if (s->dims[d].n) {
+			lo[r] = size / prop_axes_size(k->mesh, s->dims[d].ax, s->dims[d].n);
+			off[r] = prop_shard_index(k->mesh, k->rank, s->dims[d].ax, s->dims[d].n) * lo[r];
+			last = r;
+		}
+		r++;
 	}
-	/* a contiguous run: the local extent of the last split dim and everything after */
+	/* a contiguous run: the local extent of the last split dim and all after it */
 	uint64_t run = es, outer = 1;
 	for (int32_t d = r - 1; d >= (last < 0 ? 0 : last); d--)
 		run *= (uint64_t)lo[d];
-	for (int32_t d = 0; d < last; d++)
+	for (int32_t d = 0; d < last; d++) {
 		outer *= (uint64_t)lo[d];
-	if (last < 0)
-		outer = 1;
+		idx[d] = 0;
+	}
 	for (uint64_t o = 0; o < outer; o++) {
-		/* source offset of this run */
 		uint64_t src = 0;
 		for (int32_t d = 0; d < r; d++) {
 			int64_t i = d < last ? idx[d] + off[d] : d == last ? off[d] : 0;
@@ -371,7 +377,7 @@ emit_init(rank_ctx *k, uint32_t v)
 		return rc;
 	Onnx__StringStringEntryProto **e = alloc(k, 3 * sizeof *e);
 	const char *keys[3] = {"location", "offset", "length"};
-	const char *vals[3] = {k->df.location, str(k, "%llu", (unsigned long long)off),
+	const char *vals[3] = {k->loc, str(k, "%llu", (unsigned long long)off),
 	                       str(k, "%llu", (unsigned long long)bytes)};
 	if (!e)
 		return shd_nomem(k->c);
@@ -759,6 +765,7 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 	for (uint32_t j = 0; j < g->n_outputs; j++)
 		if (find_reshard(p, IR_NONE, j))
 			k.name_of[g->outputs[j]] = str(&k, "%s/onnxshard_local", ir_cstr(g, g->values[g->outputs[j]].name));
+	k.loc = loc;
 	if ((rc = onnx_datafile_open(c, &k.df, dpath, loc)))
 		goto out;
 	for (uint32_t v = 0; v < g->n_values && !rc; v++)

@@ -118,6 +118,16 @@ tensor_json(ir_graph *g, const prop_plan *p, uint32_t v, const prop_shard *s, in
 		json_object_set_new(o, "dtype", dt ? json_string(dt) : json_null());
 	json_object_set_new(o, "shape", shape_json(g, x));
 	json_object_set_new(o, "sharding", sharding_json(p, s));
+	/* a fused projection: each sharded dim's pieces (see docs/FORMAT.md) */
+	int pieced = 0;
+	for (int32_t d = 0; d < s->rank; d++)
+		pieced |= prop_pieces(&s->dims[d]) > 1;
+	if (pieced) {
+		json_t *a = json_array();
+		for (int32_t d = 0; d < s->rank; d++)
+			json_array_append_new(a, json_integer(prop_pieces(&s->dims[d])));
+		json_object_set_new(o, "pieces", a);
+	}
 	return o;
 }
 

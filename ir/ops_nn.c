@@ -139,9 +139,11 @@ window_out(ir_graph *g, const window *w, int32_t i, ir_dim in)
 	ir_dim out = ir_add(g, ir_ceildiv(g, num, s), ir_const(1));
 	/* a last window that would start in the end padding is dropped */
 	if (ir_is_const(out) && ir_is_const(in)) {
-		if ((out.c - 1) * w->s[i] >= in.c + w->pb[i])
-			out.c--;
-		return out;
+		ir_dim last = ir_mul(g, ir_sub(g, out, ir_const(1)), s);
+		ir_dim lim = ir_add(g, in, ir_const(w->pb[i]));
+		if (!ir_is_const(last) || !ir_is_const(lim))
+			return ir_unknown(); /* overflow */
+		return last.c >= lim.c ? ir_const(out.c - 1) : out;
 	}
 	/* symbolic: it never starts there when ek >= s + pad_end */
 	if (ir_is_const(ek) && ek.c >= w->s[i] + w->pe[i])

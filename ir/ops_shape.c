@@ -290,7 +290,7 @@ rule_reshape(ir_graph *g, ir_node *n, rule_b *b)
 void
 rule_flatten(ir_graph *g, ir_node *n, rule_b *b)
 {
-	rule_regroup(g, b, 0, in_val(g, n, 0), T_OUT(n, 0), out_val(g, n, 0));
+	rule_reshape(g, n, b);
 }
 
 /* ---- Transpose ---- */
@@ -351,30 +351,36 @@ rule_transpose(ir_graph *g, ir_node *n, rule_b *b)
 
 /* ---- Squeeze, Unsqueeze ---- */
 
-/* The dims of x that Squeeze removes, in mask: 0, -1 when not known, 1 when
- * the axes are out of range, repeated or not of size 1. */
+/* For each dim of Squeeze's or Unsqueeze's result, the operand dim it is
+ * (-1: an inserted 1) into src, the result rank into *r: 0, -1 when not
+ * known, 1 when the axes are missing (Unsqueeze), out of range, repeated, or
+ * (Squeeze) name a dim that is not 1. Squeeze without axes drops the dims
+ * of size 1, so needs every dim known. */
 static int
-squeeze_mask(ir_graph *g, const ir_node *n, const ir_value *x, uint8_t *mask)
+squeeze_src(ir_graph *g, const ir_node *n, const ir_value *x, int32_t *src, int32_t *r)
 {
+	int un = n->op == OP_Unsqueeze;
 	int64_t ax[MAX_RANK];
-	int32_t na;
+	int32_t na, k = 0;
+	uint8_t mask[MAX_RANK];
 	int st = int_list(g, n, g->opset < 13 ? "axes" : NULL, 1, ax, &na);
 
-	if (st == L_UNKNOWN)
+	if (st == L_UNKNOWN || (un && x->rank + na > MAX_RANK))
 		return -1;
-	if (st == L_ABSENT) { /* all size-1 dims: only when every dim is known */
-		for (int32_t d = 0; d < x->rank; d++) {
-			if (!ir_is_const(x->dims[d]))
-				return -1;
-			mask[d] = x->dims[d].c == 1;
-		}
-		return 0;
-	}
-	if (axes_mask(ax, na, x->rank, mask))
+	*r = un ? x->rank + na : 0;
+	if ((un && st == L_ABSENT) || (st == L_KNOWN && axes_mask(ax, na, un ? *r : x->rank, mask)))
 		return 1;
-	for (int32_t d = 0; d < x->rank; d++)
-		if (mask[d] && ir_is_const(x->dims[d]) && x->dims[d].c != 1)
+	for (int32_t d = 0; un && d < *r; d++)
+		src[d] = mask[d] ? -1 : k++;
+	for (int32_t d = 0; !un && d < x->rank; d++) {
+		ir_dim xd = x->dims[d];
+		if (st == L_ABSENT && !ir_is_const(xd))
+			return -1;
+		if (st == L_KNOWN ? !mask[d] : !is_one(xd))
+			src[(*r)++] = d;
+		else if (ir_is_const(xd) && xd.c != 1)
 			return 1;
+	}
 	return 0;
 }
 
@@ -382,95 +388,48 @@ int
 infer_squeeze(ir_graph *g, ir_node *n)
 {
 	ir_value *x = in_val(g, n, 0), *y = out_val(g, n, 0);
-	uint8_t mask[MAX_RANK];
-	int32_t r = 0;
+	int32_t src[MAX_RANK], r;
 	int st;
 
-	if (!x || !y || !has_rank(x))
+	if (!y || !has_rank(x))
 		return dtype_only(y, x);
 	y->dtype = x->dtype;
-	if ((st = squeeze_mask(g, n, x, mask)) < 0)
+	if ((st = squeeze_src(g, n, x, src, &r)) < 0)
 		return 0;
 	if (st)
-		return node_error(g, n, "axes out of range, repeated or of dims not 1 for shape of rank %d",
+		return node_error(g, n, "axes missing, out of range, repeated or of dims not 1 (rank %d)",
 		                  (int)x->rank);
-	for (int32_t d = 0; d < x->rank; d++)
-		r += !mask[d];
-	ir_dim *o = set_shape(g, y, x->dtype, r);
-	if (!o)
+	ir_dim *d = set_shape(g, y, x->dtype, r);
+	if (!d)
 		return nomem(g);
-	for (int32_t d = 0, k = 0; d < x->rank; d++)
-		if (!mask[d])
-			o[k++] = x->dims[d];
+	for (int32_t k = 0; k < r; k++)
+		d[k] = src[k] < 0 ? ir_const(1) : x->dims[src[k]];
 	return pass_elems(g, x, y);
+}
+
+int
+infer_unsqueeze(ir_graph *g, ir_node *n)
+{
+	return infer_squeeze(g, n); /* squeeze_src tells them apart */
 }
 
 void
 rule_squeeze(ir_graph *g, ir_node *n, rule_b *b)
 {
 	ir_value *x = in_val(g, n, 0);
-	uint8_t mask[MAX_RANK];
+	int32_t src[MAX_RANK], r;
 
-	if (!has_rank(x) || squeeze_mask(g, n, x, mask))
+	if (!has_rank(x) || squeeze_src(g, n, x, src, &r))
 		return;
-	for (int32_t d = 0, k = 0; d < x->rank; d++)
-		if (!mask[d])
-			rb_pass(b, x->dims[d], 0, (uint32_t)d, T_OUT(n, 0), (uint32_t)k++);
-}
-
-/* The inserted dims of Unsqueeze's result (rank *r) in mask: 0, -1 when not
- * known, 1 when the axes are out of range or repeated. */
-static int
-unsqueeze_mask(ir_graph *g, const ir_node *n, const ir_value *x, uint8_t *mask, int32_t *r)
-{
-	int64_t ax[MAX_RANK];
-	int32_t na;
-	int st = int_list(g, n, g->opset < 13 ? "axes" : NULL, 1, ax, &na);
-
-	if (st != L_KNOWN)
-		return st == L_ABSENT ? 1 : -1;
-	*r = x->rank + na;
-	return *r > MAX_RANK || axes_mask(ax, na, *r, mask);
-}
-
-int
-infer_unsqueeze(ir_graph *g, ir_node *n)
-{
-	ir_value *x = in_val(g, n, 0), *y = out_val(g, n, 0);
-	uint8_t mask[MAX_RANK];
-	int32_t r;
-	int st;
-
-	if (!x || !y || !has_rank(x))
-		return dtype_only(y, x);
-	y->dtype = x->dtype;
-	if ((st = unsqueeze_mask(g, n, x, mask, &r)) < 0)
-		return 0;
-	if (st)
-		return node_error(g, n, "axes missing, out of range or repeated for rank %d",
-		                  (int)x->rank);
-	ir_dim *o = set_shape(g, y, x->dtype, r);
-	if (!o)
-		return nomem(g);
-	for (int32_t d = 0, k = 0; d < r; d++)
-		o[d] = mask[d] ? ir_const(1) : x->dims[k++];
-	return pass_elems(g, x, y);
+	for (int32_t k = 0; k < r; k++)
+		if (src[k] >= 0)
+			rb_pass(b, x->dims[src[k]], 0, (uint32_t)src[k], T_OUT(n, 0), (uint32_t)k);
 }
 
 void
 rule_unsqueeze(ir_graph *g, ir_node *n, rule_b *b)
 {
-	ir_value *x = in_val(g, n, 0);
-	uint8_t mask[MAX_RANK];
-	int32_t r;
-
-	if (!has_rank(x) || unsqueeze_mask(g, n, x, mask, &r))
-		return;
-	for (int32_t d = 0, k = 0; d < r; d++)
-		if (!mask[d]) {
-			rb_pass(b, x->dims[k], 0, (uint32_t)k, T_OUT(n, 0), (uint32_t)d);
-			k++;
-		}
+	rule_squeeze(g, n, b);
 }
 
 /* ---- Concat, Split ---- */
@@ -573,7 +532,7 @@ infer_split(ir_graph *g, ir_node *n)
 	int32_t cnt;
 	int st = int_list(g, n, g->opset < 13 ? "split" : NULL, 1, sz, &cnt);
 
-	if (!has_rank(x)) {
+	if (!has_rank(x) || !no) {
 		for (uint32_t k = 0; k < n->n_out; k++)
 			dtype_only(out_val(g, n, k), x);
 		return 0;
@@ -650,22 +609,12 @@ slice_params(ir_graph *g, const ir_node *n, int32_t r, slice_p *p)
 	int se = dim_list(g, n, old ? "ends" : NULL, 2, p->end, &ne);
 	int sa = int_list(g, n, old ? "axes" : NULL, 3, ax, &na);
 	int st = old ? L_ABSENT : int_list(g, n, NULL, 4, p->step, &nt);
-	ir_value *sv = old ? NULL : in_val(g, n, 1);
 
 	if (ss == L_ABSENT || se == L_ABSENT)
 		return 1;
 	if (sa == L_UNKNOWN || st == L_UNKNOWN)
 		return -1;
-	if (ss == L_KNOWN)
-		cnt = ns;
-	else if (se == L_KNOWN)
-		cnt = ne;
-	else if (sa == L_KNOWN)
-		cnt = na;
-	else if (st == L_KNOWN)
-		cnt = nt;
-	else if (sv && sv->rank == 1 && ir_is_const(sv->dims[0]) && sv->dims[0].c <= MAX_RANK)
-		cnt = (int32_t)sv->dims[0].c;
+	cnt = ss == L_KNOWN ? ns : se == L_KNOWN ? ne : sa == L_KNOWN ? na : st == L_KNOWN ? nt : -1;
 	if (cnt < 0)
 		return -1;
 	if ((ss == L_KNOWN && ns != cnt) || (se == L_KNOWN && ne != cnt) ||
@@ -1054,47 +1003,23 @@ rule_tile(ir_graph *g, ir_node *n, rule_b *b)
 static int
 pad_amounts(ir_graph *g, const ir_node *n, int32_t r, ir_dim *lo, ir_dim *hi)
 {
-	ir_dim pads[2 * MAX_RANK];
+	const char *attr = g->opset < 2 ? "paddings" : g->opset < 11 ? "pads" : NULL;
+	ir_dim pads[MAX_RANK];
 	int64_t ax[MAX_RANK];
 	int32_t np, na = r;
-	const char *attr = g->opset < 2 ? "paddings" : g->opset < 11 ? "pads" : NULL;
 	uint8_t mask[MAX_RANK];
-	int sp, sa = g->opset >= 18 ? int_list(g, n, NULL, 3, ax, &na) : L_ABSENT;
+	int sp = dim_list(g, n, attr, 1, pads, &np);
+	int sa = g->opset >= 18 ? int_list(g, n, NULL, 3, ax, &na) : L_ABSENT;
 
-	/* pads has 2 entries per axis: read it as two halves */
 	if (sa == L_UNKNOWN)
 		return -1;
-	if (sa == L_ABSENT)
-		for (int32_t i = 0; i < r; i++)
-			ax[i] = i;
-	else if (axes_mask(ax, na, r, mask))
-		return 1;
-	if (attr) {
-		const int64_t *v;
-		size_t c = ir_attr_ints(n, attr, &v);
-		if (c != 2 * (size_t)na)
-			return 1;
-		for (size_t i = 0; i < c; i++)
-			pads[i] = ir_const(v[i]);
-		sp = L_KNOWN;
-		np = (int32_t)c;
-	} else {
-		ir_value *pv = in_val(g, n, 1);
-		if (!pv)
-			return 1;
-		sp = pv->elems && pv->n_elems <= 2 * MAX_RANK ? L_KNOWN : L_UNKNOWN;
-		np = sp == L_KNOWN ? pv->n_elems : 0;
-		if (sp == L_KNOWN)
-			memcpy(pads, pv->elems, (size_t)np * sizeof *pads);
-		else if (pv->rank == 1 && ir_is_const(pv->dims[0]) && pv->dims[0].c != 2 * na)
-			return 1;
-	}
-	if (sp == L_KNOWN && np != 2 * na)
+	if (sp == L_ABSENT || (sa == L_KNOWN && axes_mask(ax, na, r, mask)) ||
+	    (sp == L_KNOWN && np != 2 * na))
 		return 1;
 	for (int32_t i = 0; i < r; i++)
-		lo[i] = hi[i] = sa == L_ABSENT && sp != L_KNOWN ? ir_unknown() : ir_const(0);
-	for (int32_t k = 0; k < na; k++) {
-		int a = norm_axis(ax[k], r);
+		lo[i] = hi[i] = sa == L_KNOWN ? ir_const(0) : ir_unknown();
+	for (int32_t k = 0; k < na; k++) { /* pads: all the starts, then all the ends */
+		int a = sa == L_KNOWN ? norm_axis(ax[k], r) : k;
 		lo[a] = sp == L_KNOWN ? pads[k] : ir_unknown();
 		hi[a] = sp == L_KNOWN ? pads[na + k] : ir_unknown();
 	}

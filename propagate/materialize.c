@@ -134,6 +134,13 @@ add_reshard(ir_graph *g, prop_plan *p, uint32_t node, uint32_t k, uint32_t v, co
 
 	if (s->rank < 0 || prop_shard_eq(s, t))
 		return 0;
+	for (int32_t d = 0; d < s->rank; d++)
+		if ((prop_pieces(&s->dims[d]) > 1 || prop_pieces(&t->dims[d]) > 1) &&
+		    (s->dims[d].n != t->dims[d].n || memcmp(s->dims[d].ax, t->dims[d].ax, s->dims[d].n) ||
+		     prop_pieces(&s->dims[d]) != prop_pieces(&t->dims[d])))
+			return shd_error(g->ctx, ONNXSHARD_EFAIL,
+			                 "%s: value '%s': a fused projection's layout would need a reshard (not supported); use another strategy",
+			                 g->model->path, ir_cstr(g, g->values[v].name));
 	if ((rc = plan_steps(g, p, s, t)))
 		return rc;
 	/* the same steps on the same value: one set of collectives serves both */
@@ -235,6 +242,10 @@ prop_materialize(ir_graph *g, prop_plan *p)
 			}
 			if (is_additive(n, t))
 				req.partial = partial;
+			/* Shape and Size read any sharding: the local dims they return
+			 * are what this rank's shape computations need */
+			if ((n->op == OP_Shape || n->op == OP_Size) && !p->have[v].partial)
+				continue;
 			rc = add_reshard(g, p, i, t, v, &req);
 		}
 		shd_arena_free(c, &a);

@@ -30,11 +30,17 @@ int64_t prop_axes_size(const prop_mesh *m, const uint8_t *ax, uint32_t n);
  * in shard-index order; writes prop_axes_size entries. */
 void prop_group(const prop_mesh *m, int64_t r, const uint8_t *ax, uint32_t n, int64_t *out);
 
-/* A dim's sharding: the mesh axes splitting it, major to minor. */
+/* A dim's sharding: the mesh axes splitting it, major to minor. With
+ * pieces p > 1 the dim is p equal pieces side by side (a fused QKV
+ * projection), each split over the axes; a rank holds its block of every
+ * piece, in piece order. */
 typedef struct {
 	uint8_t n;
+	uint8_t pieces; /* 0 or 1: plain blocks */
 	uint8_t ax[PROP_MAX_AXES];
 } prop_dim;
+
+static inline int64_t prop_pieces(const prop_dim *d) { return d->pieces > 1 ? d->pieces : 1; }
 
 /* A tensor's sharding. rank -1: unknown rank, always replicated. */
 typedef struct {
@@ -99,9 +105,10 @@ typedef struct {
 int prop_plan_init(ir_graph *g, const prop_mesh *m, prop_plan *p);
 void prop_plan_free(ir_graph *g, prop_plan *p);
 
-/* Seed: value v's dim d split over axis a (appended), fixed or not.
- * Returns 0, or 1 when the axis is already used by v or does not divide. */
-int prop_seed(ir_graph *g, prop_plan *p, uint32_t v, int32_t d, uint8_t a, int fix);
+/* Seed: value v's dim d split over axis a (appended; in `pieces` equal
+ * pieces when > 1), fixed or not. Returns 0, or 1 when the axis is already
+ * used by v, the layout differs, or it does not divide. */
+int prop_seed(ir_graph *g, prop_plan *p, uint32_t v, int32_t d, uint8_t a, int pieces, int fix);
 /* Mark v replicated and fixed. */
 void prop_seed_replicated(prop_plan *p, uint32_t v);
 

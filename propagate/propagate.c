@@ -58,15 +58,19 @@ divides(ir_graph *g, const prop_plan *p, ir_dim size, int64_t n)
 }
 
 int
-prop_seed(ir_graph *g, prop_plan *p, uint32_t v, int32_t d, uint8_t a, int fix)
+prop_seed(ir_graph *g, prop_plan *p, uint32_t v, int32_t d, uint8_t a, int pieces, int fix)
 {
 	prop_shard *s = &p->want[v];
 
-	if (d < 0 || d >= s->rank || (prop_shard_axes(s) & (1u << a)) || s->dims[d].n >= PROP_MAX_AXES)
+	if (d < 0 || d >= s->rank || (prop_shard_axes(s) & (1u << a)) || s->dims[d].n >= PROP_MAX_AXES ||
+	    pieces < 1 || pieces > 255)
 		return 1;
 	prop_dim nd = s->dims[d];
+	if (nd.n && prop_pieces(&nd) != pieces)
+		return 1;
+	nd.pieces = (uint8_t)(pieces > 1 ? pieces : 0);
 	nd.ax[nd.n++] = a;
-	if (!divides(g, p, g->values[v].dims[d], prop_axes_size(p->mesh, nd.ax, nd.n)))
+	if (!divides(g, p, g->values[v].dims[d], pieces * prop_axes_size(p->mesh, nd.ax, nd.n)))
 		return 1;
 	s->dims[d] = nd;
 	p->fixed[v] |= (uint8_t)(fix != 0);
@@ -93,10 +97,26 @@ prop_tensor_value(const ir_graph *g, const ir_node *n, uint32_t t)
 	return t < n->n_in ? ir_in(g, n, t) : ir_out(g, n, t - n->n_in);
 }
 
+/* Whether b extends a: the same layout and a's axes first. */
 static int
 is_prefix(const prop_dim *a, const prop_dim *b)
 {
-	return a->n <= b->n && memcmp(a->ax, b->ax, a->n) == 0;
+	return a->n <= b->n && memcmp(a->ax, b->ax, a->n) == 0 &&
+	       (a->n == 0 || prop_pieces(a) == prop_pieces(b));
+}
+
+/* Product of the constant sizes of factors f[0..k); 0 when one is not constant. */
+static int64_t
+majors(const ir_rule *r, const uint32_t *f, uint32_t k)
+{
+	int64_t p = 1;
+
+	for (uint32_t j = 0; j < k; j++) {
+		if (!ir_is_const(r->factors[f[j]].size))
+			return 0;
+		p *= r->factors[f[j]].size.c;
+	}
+	return p;
 }
 
 /* Mesh axes per factor of node n's rule r, from the shardings sh[] of its
@@ -121,20 +141,31 @@ prop_assign(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r,
 		const prop_shard *s = &sh[v];
 		for (int32_t d = 0; d < s->rank; d++) {
 			const uint32_t *f;
-			if (!s->dims[d].n || !ir_rule_dim(r, t, (uint32_t)d, &f))
+			uint32_t k;
+			if (!s->dims[d].n || !(k = ir_rule_dim(r, t, (uint32_t)d, &f)))
 				continue;
-			/* a compound dim's split belongs to its major factor */
-			if (r->factors[f[0]].kind == IR_F_REPL)
+			/* a compound dim's split belongs to its major factor; a dim in
+			 * pieces over its major factors, to its minor factor */
+			prop_dim cand = s->dims[d];
+			uint32_t to = f[0];
+			if (k > 1 && prop_pieces(&cand) > 1) {
+				if (majors(r, f, k - 1) != prop_pieces(&cand))
+					continue;
+				to = f[k - 1];
+				cand.pieces = 0;
+			}
+			if (r->factors[to].kind == IR_F_REPL)
 				continue;
-			if (is_prefix(&fa[f[0]], &s->dims[d]))
-				fa[f[0]] = s->dims[d];
+			if (is_prefix(&fa[to], &cand))
+				fa[to] = cand;
 		}
 	}
 	for (uint32_t f = 0; f < r->n_factors; f++) {
 		uint8_t k;
 		for (k = 0; k < fa[f].n && !(used & (1u << fa[f].ax[k])); k++)
 			;
-		while (k > 0 && !divides(g, p, r->factors[f].size, prop_axes_size(p->mesh, fa[f].ax, k)))
+		while (k > 0 && !divides(g, p, r->factors[f].size,
+		                         prop_pieces(&fa[f]) * prop_axes_size(p->mesh, fa[f].ax, k)))
 			k--;
 		fa[f].n = k;
 		for (k = 0; k < fa[f].n; k++)
@@ -157,14 +188,25 @@ prop_derive(ir_graph *g, uint32_t ni, const ir_rule *r, const prop_dim *fa, uint
 	for (int32_t d = 0; d < out->rank; d++) {
 		const uint32_t *f;
 		uint32_t k = ir_rule_dim(r, t, (uint32_t)d, &f);
-		out->dims[d].n = 0;
+		memset(&out->dims[d], 0, sizeof out->dims[d]);
 		if (!k)
 			continue;
-		int minor_split = 0;
-		for (uint32_t j = 1; j < k; j++)
-			minor_split |= fa[f[j]].n != 0;
-		if (!minor_split)
+		uint32_t split = 0, which = 0;
+		for (uint32_t j = 0; j < k; j++)
+			if (fa[f[j]].n)
+				split++, which = j;
+		if (split != 1)
+			continue;
+		if (which == 0) {
 			out->dims[d] = fa[f[0]];
+		} else if (which == k - 1 && prop_pieces(&fa[f[which]]) == 1) {
+			/* only the minor factor is split: the dim is in pieces */
+			int64_t p = majors(r, f, k - 1);
+			if (p < 2 || p > 255)
+				continue;
+			out->dims[d] = fa[f[which]];
+			out->dims[d].pieces = (uint8_t)p;
+		}
 	}
 }
 
@@ -180,6 +222,7 @@ refine(prop_shard *cur, const prop_shard *derived)
 			continue;
 		uint8_t other = prop_shard_axes(cur);
 		prop_dim nd = cur->dims[d];
+		nd.pieces = derived->dims[d].pieces;
 		while (nd.n < derived->dims[d].n && !(other & (1u << derived->dims[d].ax[nd.n])))
 			nd.ax[nd.n] = derived->dims[d].ax[nd.n], nd.n++;
 		if (nd.n != cur->dims[d].n) {

@@ -41,7 +41,7 @@ tactic_data(ir_graph *g, prop_plan *p, int axis, FILE *log)
 
 	for (uint32_t i = 0; i < g->n_inputs; i++) {
 		uint32_t v = g->inputs[i];
-		if (g->values[v].rank >= 1 && !prop_seed(g, p, v, 0, (uint8_t)axis, 0))
+		if (g->values[v].rank >= 1 && !prop_seed(g, p, v, 0, (uint8_t)axis, 1, 0))
 			n++;
 	}
 	if (log)
@@ -107,9 +107,33 @@ enum { VOTE_NONE, VOTE_COL, VOTE_ROW };
 /* Follow value v forward: column-parallel if it reaches another linear or
  * an activation-activation MatMul (attention), and nothing that needs the
  * whole feature dim (a residual Add, a norm, a graph output). */
+/* Whether Split node n cuts its input in equal pieces. */
+static int
+is_equal_split(ir_graph *g, const ir_node *n)
+{
+	const ir_value *first = n->n_out ? &g->values[ir_out(g, n, 0)] : NULL;
+	int axis = first ? (int)ir_attr_int(n, "axis", 0) : 0;
+
+	if (!first || n->n_out < 2 || ir_out(g, n, 0) == IR_NONE || first->rank < 0)
+		return 0;
+	if (axis < 0)
+		axis += first->rank;
+	if (axis < 0 || axis >= first->rank)
+		return 0;
+	for (uint32_t o = 1; o < n->n_out; o++) {
+		uint32_t v = ir_out(g, n, o);
+		if (v == IR_NONE || g->values[v].rank != first->rank ||
+		    !ir_dim_eq(g->values[v].dims[axis], first->dims[axis]))
+			return 0;
+	}
+	return 1;
+}
+
+/* *pieces learns the pieces of a fused projection (an equal Split on the
+ * way). */
 static int
 vote(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, uint8_t *seen,
-     int depth)
+     int depth, int *pieces)
 {
 	int col = 0;
 
@@ -139,11 +163,16 @@ vote(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, uin
 		}
 		if (!is_transparent(n->op))
 			return VOTE_ROW;
+		if (n->op == OP_Split) {
+			if (!is_equal_split(g, n))
+				return VOTE_ROW;
+			*pieces = (int)n->n_out;
+		}
 		for (uint32_t o = 0; o < n->n_out; o++) {
 			uint32_t r = ir_out(g, n, o);
 			if (r == IR_NONE)
 				continue;
-			int sub = vote(g, r, use_off, uses, seen, depth + 1);
+			int sub = vote(g, r, use_off, uses, seen, depth + 1, pieces);
 			if (sub == VOTE_ROW)
 				return VOTE_ROW;
 			col |= sub == VOTE_COL;
@@ -202,20 +231,21 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log)
 		uint32_t w = linear_weight(g, n, &od), y = ir_out(g, n, 0);
 		if (w == IR_NONE || y == IR_NONE)
 			continue;
+		int pieces = 1;
 		memset(seen, 0, g->n_nodes);
-		int vt = vote(g, y, use_off, uses, seen, 0);
+		int vt = vote(g, y, use_off, uses, seen, 0, &pieces);
 		/* the LM head: a linear producing a graph output over a vocabulary
 		 * that an embedding lookup also indexes: split on the vocabulary */
 		if (vt == VOTE_ROW && g->values[y].is_output && is_vocab(g, &g->values[w].dims[od]))
 			vt = VOTE_COL, heads++;
 		if (vt != VOTE_COL)
 			continue;
-		if (prop_seed(g, p, w, od, (uint8_t)axis, 0) == 0) {
+		if (prop_seed(g, p, w, od, (uint8_t)axis, pieces, 0) == 0) {
 			cols++;
 			/* the bias of a column-parallel linear goes with it */
 			uint32_t b = n->op == OP_Gemm ? ir_in(g, n, 2) : IR_NONE;
 			if (b != IR_NONE && g->values[b].rank == 1)
-				prop_seed(g, p, b, 0, (uint8_t)axis, 0);
+				prop_seed(g, p, b, 0, (uint8_t)axis, pieces, 0);
 		}
 	}
 	if (log)
@@ -291,7 +321,7 @@ file_steps(ir_graph *g, prop_plan *p, const char *path, FILE *log)
 						break;
 					}
 					int32_t d = (int32_t)(dim < 0 ? dim + g->values[v].rank : dim);
-					if (prop_seed(g, p, v, d, (uint8_t)a, 1)) {
+					if (prop_seed(g, p, v, d, (uint8_t)a, 1, 1)) {
 						rc = shd_error(g->ctx, ONNXSHARD_EINPUT,
 						               "%s: step %zu: cannot split '%s' dim %lld over %s (rank, reuse or divisibility)",
 						               path, i, ir_cstr(g, g->values[v].name), (long long)dim,

@@ -173,9 +173,12 @@ def compare(path, ours, model, inferred, syms, ops, st, details, by_op, less_by_
         if operands and all(fully_known(mine.get(x)) for x in operands):
             own_less.append("%s: value '%s' (%s)" % (path, name, op))
 
+    g = model.graph
+    exists = ({i.name for i in g.input} | {t.name for t in g.initializer} |
+              {o for n in g.node for o in n.output})
     for name, (dt, dims) in theirs.items():
-        if dt is None and dims is None:
-            continue
+        if (dt is None and dims is None) or name not in exists:
+            continue  # nothing known, or a value_info of no value
         st.values += 1
         v = mine.get(name)
         if v is None:
@@ -236,12 +239,12 @@ def main(argv):
     by_op, less_by_op, own_less = {}, {}, []
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool, \
             tempfile.TemporaryDirectory() as tmp:
-        for target in targets:
+        for t, target in enumerate(targets):
             st = Stats()
             details = []
             models = find_models(target)
             futures = [pool.submit(check_model, binary, m,
-                                   os.path.join(tmp, "%d.onnx" % i))
+                                   os.path.join(tmp, "%d-%d.onnx" % (t, i)))
                        for i, m in enumerate(models)]
             for path, fut in zip(models, futures):
                 st.models += 1
