@@ -18,9 +18,11 @@
  *           Split over its group's members; each global output concatenated
  *           from rank blocks in shard-index order; nodes topologically sorted
  *           (Kahn); initializers streamed one rank at a time, those of
- *           ONNX_EXT_THRESHOLD bytes or more to FILE.data */
+ *           ONNX_EXT_THRESHOLD bytes or more to FILE.data. New values are
+ *           named "s/...", which no renamed rank value can be. */
 
 #define CHUNK ((size_t)1 << 20)
+#define NO_AXIS INT64_MIN
 
 typedef struct {
 	char **slot; /* a name inside a rank model, renamed */
@@ -49,10 +51,7 @@ typedef struct {
 	int ms_used;        /* a non-collective com.microsoft node is kept */
 } stitch;
 
-static char *
-fmt(stitch *s, const char *f, ...) __attribute__((format(printf, 2, 3)));
-
-static char *
+__attribute__((format(printf, 2, 3))) static char *
 fmt(stitch *s, const char *f, ...)
 {
 	va_list ap;
@@ -70,6 +69,12 @@ fmt(stitch *s, const char *f, ...)
 	return p;
 }
 
+static void *
+alloc(stitch *s, size_t n)
+{
+	return shd_arena_zalloc(s->ctx, &s->a, n);
+}
+
 static int
 push_ptr(stitch *s, shd_vec *v, void *p)
 {
@@ -81,33 +86,10 @@ push_ptr(stitch *s, shd_vec *v, void *p)
 	return 0;
 }
 
-/* A new default-domain node with room for its inputs, outputs and up to two
- * attributes; names are filled in by the caller (NULL names: out of memory,
- * caught by check_names). */
-static Onnx__NodeProto *
-new_node(stitch *s, const char *op, size_t nin, size_t nout)
-{
-	Onnx__NodeProto *n = shd_arena_zalloc(s->ctx, &s->a, sizeof *n);
-
-	if (!n)
-		return NULL;
-	*n = (Onnx__NodeProto)ONNX__NODE_PROTO__INIT;
-	n->op_type = (char *)op;
-	n->domain = "";
-	n->input = shd_arena_zalloc(s->ctx, &s->a, (nin + 1) * sizeof *n->input);
-	n->output = shd_arena_zalloc(s->ctx, &s->a, (nout + 1) * sizeof *n->output);
-	n->attribute = shd_arena_zalloc(s->ctx, &s->a, 2 * sizeof *n->attribute);
-	if (!n->input || !n->output || !n->attribute || push_ptr(s, &s->nodes, n))
-		return NULL;
-	n->n_input = nin;
-	n->n_output = nout;
-	return n;
-}
-
 static int
 set_int(stitch *s, Onnx__NodeProto *n, const char *key, int64_t v)
 {
-	Onnx__AttributeProto *a = shd_arena_zalloc(s->ctx, &s->a, sizeof *a);
+	Onnx__AttributeProto *a = alloc(s, sizeof *a);
 
 	if (!a)
 		return shd_nomem(s->ctx);
@@ -120,42 +102,73 @@ set_int(stitch *s, Onnx__NodeProto *n, const char *key, int64_t v)
 	return 0;
 }
 
-/* Every name of n set (an allocation may have failed); its name from its output. */
-static int
-done_node(stitch *s, Onnx__NodeProto *n)
+/* A new default-domain node, appended to the node list, with an "axis"
+ * attribute unless NO_AXIS; the caller fills its inputs and outputs, then
+ * calls done(). NULL when out of memory. */
+static Onnx__NodeProto *
+node(stitch *s, const char *op, size_t nin, size_t nout, int64_t axis)
 {
-	for (size_t i = 0; i < n->n_input; i++)
+	Onnx__NodeProto *n = alloc(s, sizeof *n);
+
+	if (!n)
+		return NULL;
+	*n = (Onnx__NodeProto)ONNX__NODE_PROTO__INIT;
+	n->op_type = (char *)op;
+	n->domain = "";
+	n->input = alloc(s, (nin + 1) * sizeof *n->input);
+	n->output = alloc(s, (nout + 1) * sizeof *n->output);
+	n->attribute = alloc(s, 2 * sizeof *n->attribute);
+	if (!n->input || !n->output || !n->attribute || push_ptr(s, &s->nodes, n) ||
+	    (axis != NO_AXIS && set_int(s, n, "axis", axis)))
+		return NULL;
+	n->n_input = nin;
+	n->n_output = nout;
+	return n;
+}
+
+/* n complete (no name left NULL by a failed allocation); named after its
+ * first output. */
+static int
+done(stitch *s, Onnx__NodeProto *n)
+{
+	for (size_t i = 0; n && i < n->n_input; i++)
 		if (!n->input[i])
-			return shd_nomem(s->ctx);
-	for (size_t i = 0; i < n->n_output; i++)
+			n = NULL;
+	for (size_t i = 0; n && i < n->n_output; i++)
 		if (!n->output[i])
-			return shd_nomem(s->ctx);
-	if (!(n->name = fmt(s, "s/%s", n->output[0])))
+			n = NULL;
+	if (!n || !(n->name = fmt(s, "s/%s", n->output[0])))
 		return shd_nomem(s->ctx);
 	return 0;
 }
 
-/* Split x along axis into k equal parts; part `keep` is named as, the others
- * get scratch names from stem. */
+static int
+identity(stitch *s, const char *x, const char *y)
+{
+	Onnx__NodeProto *n = node(s, "Identity", 1, 1, NO_AXIS);
+
+	if (n)
+		n->input[0] = (char *)x, n->output[0] = (char *)y;
+	return done(s, n);
+}
+
+/* Split x along axis into k equal parts (no sizes: shapes may be symbolic);
+ * part keep is named as, the others stem/part{c}. */
 static int
 split(stitch *s, const char *x, int64_t axis, size_t k, size_t keep, const char *as,
       const char *stem)
 {
-	Onnx__NodeProto *n = new_node(s, "Split", 1, k);
-	int rc;
+	Onnx__NodeProto *n = node(s, "Split", 1, k, axis);
 
-	if (!n)
+	if (!n || (s->opset >= 18 && set_int(s, n, "num_outputs", (int64_t)k)))
 		return shd_nomem(s->ctx);
 	n->input[0] = (char *)x;
 	for (size_t c = 0; c < k; c++)
-		n->output[c] = c == keep && as ? (char *)as : fmt(s, "%s/part%zu", stem, c);
-	if ((rc = set_int(s, n, "axis", axis)) ||
-	    (s->opset >= 18 && (rc = set_int(s, n, "num_outputs", (int64_t)k))))
-		return rc;
-	return done_node(s, n);
+		n->output[c] = c == keep ? (char *)as : fmt(s, "%s/part%zu", stem, c);
+	return done(s, n);
 }
 
-/* ---- Renaming a rank model in place ---------------------------------- */
+/* ---- Renaming a rank model in place ------------------------------------- */
 
 static int
 rename_one(stitch *s, size_t r, char **slot)
@@ -209,54 +222,51 @@ rename_graph(stitch *s, size_t r, Onnx__GraphProto *g, int top)
 	return rc;
 }
 
-/* ---- Initializers, streamed --------------------------------------------- */
+/* ---- Initializers, streamed ---------------------------------------------- */
 
 /* A copy of t named name: inline when small, else appended to FILE.data. */
 static int
 copy_tensor(stitch *s, onnx_model *m, const Onnx__TensorProto *t, const char *name)
 {
-	Onnx__TensorProto *nt = shd_arena_zalloc(s->ctx, &s->a, sizeof *nt);
+	Onnx__TensorProto *nt = alloc(s, sizeof *nt);
+	Onnx__StringStringEntryProto *e = alloc(s, 3 * sizeof *e);
 	uint64_t len = onnx_tensor_numel(t) * onnx_dtype_size(t->data_type), off;
 	int rc;
 
-	if (!nt || push_ptr(s, &s->inits, nt))
+	if (!nt || !e || push_ptr(s, &s->inits, nt))
 		return shd_nomem(s->ctx);
 	*nt = (Onnx__TensorProto)ONNX__TENSOR_PROTO__INIT;
 	nt->name = (char *)name;
 	nt->has_data_type = 1;
 	nt->data_type = t->data_type;
 	nt->n_dims = t->n_dims;
-	if (!(nt->dims = shd_arena_alloc(s->ctx, &s->a, (t->n_dims + 1) * sizeof *nt->dims)))
+	if (!(nt->dims = alloc(s, (t->n_dims + 1) * sizeof *nt->dims)))
 		return shd_nomem(s->ctx);
 	memcpy(nt->dims, t->dims, t->n_dims * sizeof *nt->dims);
 	if (len < ONNX_EXT_THRESHOLD) {
 		nt->has_raw_data = 1;
 		nt->raw_data.len = (size_t)len;
-		if (!(nt->raw_data.data = shd_arena_alloc(s->ctx, &s->a, (size_t)len)))
+		if (!(nt->raw_data.data = alloc(s, (size_t)len)))
 			return shd_nomem(s->ctx);
 		return onnx_tensor_read(m, t, 0, len, nt->raw_data.data);
 	}
 	if ((rc = onnx_datafile_align(s->ctx, &s->df, &off)))
 		return rc;
-	for (uint64_t done = 0; done < len;) {
-		size_t n = len - done < CHUNK ? (size_t)(len - done) : CHUNK;
-		if ((rc = onnx_tensor_read(m, t, done, n, s->buf)) ||
+	for (uint64_t at = 0; at < len;) {
+		size_t n = len - at < CHUNK ? (size_t)(len - at) : CHUNK;
+		if ((rc = onnx_tensor_read(m, t, at, n, s->buf)) ||
 		    (rc = onnx_datafile_write(s->ctx, &s->df, s->buf, n)))
 			return rc;
-		done += n;
+		at += n;
 	}
-	Onnx__StringStringEntryProto *e = shd_arena_zalloc(s->ctx, &s->a, 3 * sizeof *e);
-	nt->external_data = shd_arena_zalloc(s->ctx, &s->a, 3 * sizeof *nt->external_data);
-	if (!e || !nt->external_data)
+	const char *kv[6] = {"location", s->loc, "offset", fmt(s, "%llu", (unsigned long long)off),
+	                     "length", fmt(s, "%llu", (unsigned long long)len)};
+	if (!(nt->external_data = alloc(s, 3 * sizeof *nt->external_data)) || !kv[3] || !kv[5])
 		return shd_nomem(s->ctx);
-	const char *keys[3] = {"location", "offset", "length"};
-	const char *vals[3] = {s->loc, fmt(s, "%llu", (unsigned long long)off),
-	                       fmt(s, "%llu", (unsigned long long)len)};
 	for (int i = 0; i < 3; i++) {
 		e[i] = (Onnx__StringStringEntryProto)ONNX__STRING_STRING_ENTRY_PROTO__INIT;
-		e[i].key = (char *)keys[i];
-		if (!(e[i].value = (char *)vals[i]))
-			return shd_nomem(s->ctx);
+		e[i].key = (char *)kv[2 * i];
+		e[i].value = (char *)kv[2 * i + 1];
 		nt->external_data[i] = &e[i];
 	}
 	nt->n_external_data = 3;
@@ -266,8 +276,8 @@ copy_tensor(stitch *s, onnx_model *m, const Onnx__TensorProto *t, const char *na
 	return 0;
 }
 
-/* Copy rank r's initializers out and free them (string tensors are kept
- * in place, shallow-copied under the new name). */
+/* Copy rank r's initializers out and free them (string tensors stay in the
+ * model, shallow-copied under the new name). */
 static int
 stream_inits(stitch *s, size_t r, onnx_model *m)
 {
@@ -276,19 +286,19 @@ stream_inits(stitch *s, size_t r, onnx_model *m)
 	int rc = 0;
 
 	if (g->n_sparse_initializer)
-		return shd_error(s->ctx, ONNXSHARD_EINPUT, "%s/%s: sparse initializers are not supported by stitch",
-		                 s->d->dir, s->d->model[r]);
+		return shd_error(s->ctx, ONNXSHARD_EINPUT, "%s: sparse initializers are not supported by stitch",
+		                 m->path);
 	for (size_t i = 0; i < g->n_initializer; i++) {
 		Onnx__TensorProto *t = g->initializer[i], *nt;
 		char *name = fmt(s, "r%zu/%s", r, t->name ? t->name : "");
-		if (!name)
+		if (!rc && !name)
 			rc = shd_nomem(s->ctx);
-		if (!rc && onnx_dtype_size(t->data_type) == 0) {
-			if (!(nt = shd_arena_alloc(s->ctx, &s->a, sizeof *nt)) || push_ptr(s, &s->inits, nt))
-				rc = shd_nomem(s->ctx);
-			else
-				*nt = *t, nt->name = name;
+		if (onnx_dtype_size(t->data_type) == 0) {
 			g->initializer[kept++] = t;
+			if (!rc && (!(nt = alloc(s, sizeof *nt)) || push_ptr(s, &s->inits, nt)))
+				rc = shd_nomem(s->ctx);
+			else if (!rc)
+				*nt = *t, nt->name = name;
 			continue;
 		}
 		if (!rc)
@@ -299,7 +309,7 @@ stream_inits(stitch *s, size_t r, onnx_model *m)
 	return rc;
 }
 
-/* ---- Collectives -------------------------------------------------------- */
+/* ---- Collectives --------------------------------------------------------- */
 
 static int
 cmp_ref(const void *a, const void *b)
@@ -307,145 +317,137 @@ cmp_ref(const void *a, const void *b)
 	return strcmp(((const coll_ref *)a)->name, ((const coll_ref *)b)->name);
 }
 
-/* Rank m's collective named name (checked to exist). */
-static Onnx__NodeProto *
-member_node(stitch *s, size_t m, const char *name)
+/* The input of rank m's collective named name (check made sure it exists). */
+static char *
+member_input(stitch *s, int64_t m, const char *name)
 {
 	coll_ref key = {name, NULL};
 	coll_ref *c = bsearch(&key, s->colls[m].data, s->colls[m].n, sizeof key, cmp_ref);
 
 	SHD_ASSERT(c);
-	return c->n;
+	return c->n->input[0];
 }
 
+/* Collective n (named name before renaming) of rank r as standard ops:
+ *   AllReduce      Y = Sum|Max|Min(X_j over the group)
+ *   AllGather      Y = Concat(axis; X_j in group order)
+ *   ReduceScatter  Y = part p of Split(axis, g; reduction of X_j)
+ *   AllToAll       Y = Concat(concat_axis; part p of Split(split_axis, g; X_j))
+ * where p is r's place in the group; X_j's parts are made by rank j's own
+ * lowering, as s/r{j}/{name}/part{c}. */
 static int
 lower_coll(stitch *s, size_t r, const char *name, Onnx__NodeProto *n, const emit_coll *k)
 {
-	static const char *red_op[] = {"Sum", "Max", "Min"};
-	const char *red = k->reduce ? red_op[k->reduce[1] == 'a' ? 1 : k->reduce[1] == 'i' ? 2 : 0] : NULL;
 	size_t g = k->n_group, p = 0;
-	const char *stem = fmt(s, "s/r%zu/%s", r, name), *y = n->output[0];
+	const char *stem = fmt(s, "s/r%zu/%s", r, name), *y = n->output[0], *op = "Concat";
 	Onnx__NodeProto *o;
 	int rc;
 
-	if (!stem)
-		return shd_nomem(s->ctx);
 	while ((size_t)k->group[p] != r)
 		p++;
+	if (!stem)
+		return shd_nomem(s->ctx);
 	if (k->kind == EMIT_ALLTOALL) {
 		if ((rc = split(s, n->input[0], k->split_axis, g, g, NULL, stem)))
 			return rc;
-		if (!(o = new_node(s, "Concat", g, 1)) || (rc = set_int(s, o, "axis", k->concat_axis)))
-			return shd_nomem(s->ctx);
-		for (size_t j = 0; j < g; j++)
-			o->input[j] = fmt(s, "s/r%lld/%s/part%zu", (long long)k->group[j], name, p);
-		o->output[0] = (char *)y;
-		return done_node(s, o);
+		if ((o = node(s, "Concat", g, 1, k->concat_axis)))
+			for (size_t j = 0; j < g; j++)
+				o->input[j] = fmt(s, "s/r%lld/%s/part%zu", (long long)k->group[j], name, p);
+	} else {
+		if (k->kind != EMIT_ALLGATHER)
+			op = !strcmp(k->reduce, "max") ? "Max" : !strcmp(k->reduce, "min") ? "Min" : "Sum";
+		if ((o = node(s, op, g, 1, k->kind == EMIT_ALLGATHER ? k->axis : NO_AXIS)))
+			for (size_t j = 0; j < g; j++)
+				o->input[j] = member_input(s, k->group[j], name);
 	}
-	const char *op = k->kind == EMIT_ALLGATHER ? "Concat" : red;
-	if (!(o = new_node(s, op, g, 1)))
-		return shd_nomem(s->ctx);
-	for (size_t j = 0; j < g; j++)
-		o->input[j] = member_node(s, (size_t)k->group[j], name)->input[0];
-	if (k->kind == EMIT_ALLGATHER && (rc = set_int(s, o, "axis", k->axis)))
+	if (o)
+		o->output[0] = k->kind == EMIT_REDUCESCATTER ? fmt(s, "%s/reduced", stem) : (char *)y;
+	if ((rc = done(s, o)) || k->kind != EMIT_REDUCESCATTER)
 		return rc;
-	o->output[0] = k->kind == EMIT_REDUCESCATTER ? fmt(s, "%s/reduced", stem) : (char *)y;
-	if ((rc = done_node(s, o)))
-		return rc;
-	if (k->kind == EMIT_REDUCESCATTER)
-		return split(s, o->output[0], k->axis, g, p, y, stem);
-	return 0;
+	return split(s, o->output[0], k->axis, g, p, y, stem);
 }
 
-/* ---- Global inputs and outputs ------------------------------------------ */
+/* ---- Global inputs and outputs ------------------------------------------- */
 
+/* Dim i of t: its mesh axes (*n of them) and the number of blocks. */
 static const int *
-dim_axes(const emit_outdir *d, const emit_mtensor *t, size_t i, size_t *n, size_t *shards)
+dim_axes(const emit_outdir *d, const emit_mtensor *t, size_t i, size_t *n, size_t *blocks)
 {
 	const int *ax = &t->axes[i * d->n_axes];
 
-	*shards = 1;
+	*blocks = 1;
 	for (*n = 0; *n < d->n_axes && ax[*n] >= 0; ++*n)
-		*shards *= (size_t)d->size[ax[*n]];
+		*blocks *= (size_t)d->size[ax[*n]];
 	return ax;
 }
 
-/* Rank r's block of global input t: one Split per sharded dim. */
+/* Rank r's block of global input t: one Split per sharded dim, taking the
+ * part at r's shard index. */
 static int
 cut_input(stitch *s, size_t r, const emit_mtensor *t)
 {
 	const emit_outdir *d = s->d;
 	const char *cur = t->name, *last = fmt(s, "r%zu/%s", r, t->name);
-	size_t n_sharded = 0, na, shards;
+	size_t left = 0, na, blocks;
 	int rc;
 
 	for (size_t i = 0; i < t->ndim; i++)
-		dim_axes(d, t, i, &na, &shards), n_sharded += na > 0;
+		dim_axes(d, t, i, &na, &blocks), left += na > 0;
 	if (!last)
 		return shd_nomem(s->ctx);
-	if (n_sharded == 0) {
-		Onnx__NodeProto *n = new_node(s, "Identity", 1, 1);
-		if (!n)
-			return shd_nomem(s->ctx);
-		n->input[0] = (char *)cur;
-		n->output[0] = (char *)last;
-		return done_node(s, n);
-	}
+	if (!left)
+		return identity(s, cur, last);
 	for (size_t i = 0; i < t->ndim; i++) {
-		const int *ax = dim_axes(d, t, i, &na, &shards);
+		const int *ax = dim_axes(d, t, i, &na, &blocks);
 		size_t idx = 0;
 		if (!na)
 			continue;
 		for (size_t k = 0; k < na; k++)
 			idx = idx * (size_t)d->size[ax[k]] + (size_t)d->coords[r * d->n_axes + (size_t)ax[k]];
 		const char *stem = fmt(s, "s/r%zu/in/%s/%zu", r, t->name, i);
-		const char *next = --n_sharded ? stem : last;
-		if (!stem || (rc = split(s, cur, (int64_t)i, shards, idx, next, stem)))
-			return stem ? rc : shd_nomem(s->ctx);
+		const char *next = --left ? stem : last;
+		if (!stem)
+			return shd_nomem(s->ctx);
+		if ((rc = split(s, cur, (int64_t)i, blocks, idx, next, stem)))
+			return rc;
 		cur = next;
 	}
 	return 0;
 }
 
 /* Global output t from rank blocks: along each sharded dim (last first),
- * concatenate in shard-index order; ranks off t's axes take coords 0. */
+ * concatenate the blocks in shard-index order, keeping the result at the
+ * rank whose coords on that dim's axes are 0; ranks off t's axes are
+ * replicas, and those with coords 0 there stand for them. */
 static int
 join_output(stitch *s, const emit_mtensor *t)
 {
 	const emit_outdir *d = s->d;
-	const char **cur = shd_arena_zalloc(s->ctx, &s->a, d->world * sizeof *cur);
-	uint64_t live = 0; /* axes not yet joined */
-	size_t na, shards, left = 0;
+	const char **cur = alloc(s, d->world * sizeof *cur);
+	int64_t *c = alloc(s, d->n_axes * sizeof *c);
+	uint64_t on = 0; /* t's axes */
+	size_t na, blocks, left = 0;
 	int rc;
 
-	if (!cur)
+	if (!cur || !c)
 		return shd_nomem(s->ctx);
 	for (size_t i = 0; i < t->ndim; i++) {
-		const int *ax = dim_axes(d, t, i, &na, &shards);
+		const int *ax = dim_axes(d, t, i, &na, &blocks);
 		for (size_t k = 0; k < na; k++)
-			live |= (uint64_t)1 << ax[k];
+			on |= (uint64_t)1 << ax[k];
 		left += na > 0;
 	}
 	for (size_t r = 0; r < d->world; r++) {
 		int rep = 1;
 		for (size_t a = 0; a < d->n_axes; a++)
-			rep &= (live >> a & 1) || d->coords[r * d->n_axes + a] == 0;
+			rep &= (on >> a & 1) || d->coords[r * d->n_axes + a] == 0;
 		if (rep && !(cur[r] = fmt(s, "r%zu/%s", r, t->name)))
 			return shd_nomem(s->ctx);
 	}
-	if (!left) {
-		Onnx__NodeProto *n = new_node(s, "Identity", 1, 1);
-		if (!n)
-			return shd_nomem(s->ctx);
-		n->input[0] = (char *)cur[0];
-		n->output[0] = (char *)t->name;
-		return done_node(s, n);
-	}
-	int64_t *c = shd_arena_alloc(s->ctx, &s->a, d->n_axes * sizeof *c);
-	if (!c)
-		return shd_nomem(s->ctx);
+	if (!left)
+		return identity(s, cur[0], t->name);
 	for (size_t i = t->ndim; i-- > 0;) {
-		const int *ax = dim_axes(d, t, i, &na, &shards);
+		const int *ax = dim_axes(d, t, i, &na, &blocks);
 		if (!na)
 			continue;
 		left--;
@@ -455,30 +457,28 @@ join_output(stitch *s, const emit_mtensor *t)
 				rep &= d->coords[r * d->n_axes + (size_t)ax[k]] == 0;
 			if (!rep)
 				continue;
-			Onnx__NodeProto *n = new_node(s, "Concat", shards, 1);
-			if (!n || (rc = set_int(s, n, "axis", (int64_t)i)))
-				return shd_nomem(s->ctx);
-			for (size_t q = 0; q < shards; q++) {
+			Onnx__NodeProto *n = node(s, "Concat", blocks, 1, (int64_t)i);
+			for (size_t q = 0; n && q < blocks; q++) {
+				size_t src = 0;
 				memcpy(c, &d->coords[r * d->n_axes], d->n_axes * sizeof *c);
 				for (size_t k = na, x = q; k-- > 0; x /= (size_t)d->size[ax[k]])
 					c[ax[k]] = (int64_t)(x % (size_t)d->size[ax[k]]);
-				size_t src = 0;
 				for (size_t a = 0; a < d->n_axes; a++)
 					src = src * (size_t)d->size[a] + (size_t)c[a];
 				n->input[q] = (char *)cur[src];
-				if (src != r)
-					cur[src] = NULL;
+				cur[src] = src == r ? cur[src] : NULL;
 			}
-			n->output[0] = left ? fmt(s, "s/out/%s/%zu/r%zu", t->name, i, r) : (char *)t->name;
-			cur[r] = n->output[0];
-			if ((rc = done_node(s, n)))
+			if (n)
+				cur[r] = n->output[0] = left ? fmt(s, "s/out/%s/%zu/r%zu", t->name, i, r)
+				                             : (char *)t->name;
+			if ((rc = done(s, n)))
 				return rc;
 		}
 	}
 	return 0;
 }
 
-/* ---- Topological order (Kahn's algorithm over value names) --------------- */
+/* ---- Topological order: Kahn's algorithm over value names --------------- */
 
 typedef struct {
 	const char **key;
@@ -486,23 +486,16 @@ typedef struct {
 	size_t cap;  /* a power of two */
 } name_map;
 
-static size_t
-hash(const char *k)
-{
-	uint32_t h = 2166136261u;
-
-	while (*k)
-		h = (h ^ (uint8_t)*k++) * 16777619u;
-	return h;
-}
-
 static size_t *
 map_slot(const name_map *m, const char *k, int *found)
 {
-	size_t i = hash(k) & (m->cap - 1);
+	uint32_t h = 2166136261u;
+	size_t i;
 
-	while (m->key[i] && strcmp(m->key[i], k))
-		i = (i + 1) & (m->cap - 1);
+	for (const char *p = k; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	for (i = h & (m->cap - 1); m->key[i] && strcmp(m->key[i], k); i = (i + 1) & (m->cap - 1))
+		;
 	*found = m->key[i] != NULL;
 	return &m->val[i];
 }
@@ -521,30 +514,38 @@ define(stitch *s, name_map *m, const char *k, size_t v)
 	return 0;
 }
 
-/* Names read inside n's subgraphs that top-level nodes produce. */
+/* Edges into node `to` from the producers of n's inputs and, through n's
+ * subgraphs, of the outer values they read (names they define themselves
+ * are not in the map). A top-level input nothing defines is an error. */
 static int
-outer_refs(stitch *s, const name_map *m, const Onnx__GraphProto *g, size_t to, shd_vec *edges)
+add_deps(stitch *s, const name_map *m, const Onnx__NodeProto *n, size_t to, int top, shd_vec *edges)
 {
+	size_t *p, *e;
 	int found, rc;
 
-	for (size_t i = 0; i < g->n_node; i++) {
-		const Onnx__NodeProto *n = g->node[i];
-		for (size_t j = 0; j < n->n_input; j++) {
-			size_t *p = map_slot(m, n->input[j], &found), *e;
-			if (found && *p != SIZE_MAX) {
-				if (!(e = shd_vec_push(s->ctx, edges, 2 * sizeof *e)))
-					return shd_nomem(s->ctx);
-				e[0] = *p, e[1] = to;
-			}
+	for (size_t j = 0; j < n->n_input; j++) {
+		if (!*n->input[j])
+			continue;
+		p = map_slot(m, n->input[j], &found);
+		if (!found && top)
+			return shd_error(s->ctx, ONNXSHARD_EINPUT,
+			                 "%s: stitched graph: node '%s' (%s) reads '%s', which nothing defines",
+			                 s->d->dir, n->name ? n->name : "", n->op_type, n->input[j]);
+		if (found && *p != SIZE_MAX) {
+			if (!(e = shd_vec_push(s->ctx, edges, 2 * sizeof *e)))
+				return shd_nomem(s->ctx);
+			e[0] = *p, e[1] = to;
 		}
-		for (size_t j = 0; j < n->n_attribute; j++) {
-			const Onnx__AttributeProto *a = n->attribute[j];
-			if (a->g && (rc = outer_refs(s, m, a->g, to, edges)))
+	}
+	for (size_t j = 0; j < n->n_attribute; j++) {
+		const Onnx__AttributeProto *a = n->attribute[j];
+		for (size_t k = 0; a->g && k < a->g->n_node; k++)
+			if ((rc = add_deps(s, m, a->g->node[k], to, 0, edges)))
 				return rc;
-			for (size_t k = 0; k < a->n_graphs; k++)
-				if ((rc = outer_refs(s, m, a->graphs[k], to, edges)))
+		for (size_t q = 0; q < a->n_graphs; q++)
+			for (size_t k = 0; k < a->graphs[q]->n_node; k++)
+				if ((rc = add_deps(s, m, a->graphs[q]->node[k], to, 0, edges)))
 					return rc;
-		}
 	}
 	return 0;
 }
@@ -553,19 +554,16 @@ static int
 toposort(stitch *s, Onnx__NodeProto **out)
 {
 	Onnx__NodeProto **nodes = s->nodes.data;
-	size_t nn = s->nodes.n, nv = s->inits.n + s->d->n_in;
-	size_t *deg = NULL, *start = NULL, *adj = NULL, *queue = NULL;
+	size_t nn = s->nodes.n, nv = s->inits.n + s->d->n_in, head = 0, tail = 0;
 	shd_vec edges = {0};
 	name_map m = {0};
-	int rc = 0, found;
+	int rc = 0;
 
 	for (size_t i = 0; i < nn; i++)
 		nv += nodes[i]->n_output;
 	for (m.cap = 16; m.cap < 2 * nv; m.cap *= 2)
 		;
-	m.key = shd_arena_zalloc(s->ctx, &s->a, m.cap * sizeof *m.key);
-	m.val = shd_arena_alloc(s->ctx, &s->a, m.cap * sizeof *m.val);
-	if (!m.key || !m.val)
+	if (!(m.key = alloc(s, m.cap * sizeof *m.key)) || !(m.val = alloc(s, m.cap * sizeof *m.val)))
 		return shd_nomem(s->ctx);
 	for (size_t i = 0; i < s->d->n_in && !rc; i++)
 		rc = define(s, &m, s->d->in[i].name, SIZE_MAX);
@@ -575,100 +573,70 @@ toposort(stitch *s, Onnx__NodeProto **out)
 		for (size_t j = 0; j < nodes[i]->n_output && !rc; j++)
 			if (*nodes[i]->output[j])
 				rc = define(s, &m, nodes[i]->output[j], i);
-	for (size_t i = 0; i < nn && !rc; i++) {
-		const Onnx__NodeProto *n = nodes[i];
-		for (size_t j = 0; j < n->n_input && !rc; j++) {
-			size_t *p, *e;
-			if (!*n->input[j])
-				continue;
-			p = map_slot(&m, n->input[j], &found);
-			if (!found)
-				rc = shd_error(s->ctx, ONNXSHARD_EINPUT,
-				               "%s: stitched graph: node '%s' (%s) reads '%s', which nothing defines",
-				               s->d->dir, n->name ? n->name : "", n->op_type, n->input[j]);
-			else if (*p != SIZE_MAX && !(e = shd_vec_push(s->ctx, &edges, 2 * sizeof *e)))
-				rc = shd_nomem(s->ctx);
-			else if (*p != SIZE_MAX)
-				e[0] = *p, e[1] = i;
-		}
-		for (size_t j = 0; j < n->n_attribute && !rc; j++) {
-			if (n->attribute[j]->g)
-				rc = outer_refs(s, &m, n->attribute[j]->g, i, &edges);
-			for (size_t k = 0; k < n->attribute[j]->n_graphs && !rc; k++)
-				rc = outer_refs(s, &m, n->attribute[j]->graphs[k], i, &edges);
-		}
-	}
-	/* Adjacency by producer (counting sort), in-degrees, then a FIFO from
-	 * the nodes that wait on nothing, in their original order. */
-	size_t ne = edges.n, *ev = edges.data, head = 0, tail = 0;
-	if (!rc && (!(deg = shd_calloc(s->ctx, nn + 1, sizeof *deg)) ||
-	            !(start = shd_calloc(s->ctx, nn + 2, sizeof *start)) ||
-	            !(adj = shd_calloc(s->ctx, ne + 1, sizeof *adj)) ||
-	            !(queue = shd_calloc(s->ctx, nn + 1, sizeof *queue))))
+	for (size_t i = 0; i < nn && !rc; i++)
+		rc = add_deps(s, &m, nodes[i], i, 1, &edges);
+	/* Consumers by producer (a counting sort of the edges), in-degrees, then
+	 * a FIFO from the nodes that wait on nothing, in list order. */
+	size_t ne = edges.n, *ev = edges.data;
+	size_t *deg = alloc(s, (nn + 1) * sizeof *deg), *start = alloc(s, (nn + 2) * sizeof *start);
+	size_t *adj = alloc(s, (ne + 1) * sizeof *adj), *queue = alloc(s, (nn + 1) * sizeof *queue);
+	if (!rc && (!deg || !start || !adj || !queue))
 		rc = shd_nomem(s->ctx);
-	if (!rc) {
-		for (size_t e = 0; e < ne; e++)
-			deg[ev[2 * e + 1]]++, start[ev[2 * e] + 2]++;
-		for (size_t i = 2; i < nn + 2; i++)
-			start[i] += start[i - 1];
-		for (size_t e = 0; e < ne; e++)
-			adj[start[ev[2 * e] + 1]++] = ev[2 * e + 1];
-		for (size_t i = 0; i < nn; i++)
-			if (!deg[i])
-				queue[tail++] = i;
-		while (head < tail) {
-			size_t i = queue[head++];
-			out[head - 1] = nodes[i];
-			for (size_t e = start[i]; e < start[i + 1]; e++)
-				if (--deg[adj[e]] == 0)
-					queue[tail++] = adj[e];
-		}
-		for (size_t i = 0; tail < nn && i < nn; i++)
-			if (deg[i]) {
-				rc = shd_error(s->ctx, ONNXSHARD_EINPUT,
-				               "%s: stitched graph has a cycle through node '%s' (%s): collectives wait on each other",
-				               s->d->dir, nodes[i]->name ? nodes[i]->name : "", nodes[i]->op_type);
-				break;
-			}
+	for (size_t e = 0; !rc && e < ne; e++)
+		deg[ev[2 * e + 1]]++, start[ev[2 * e] + 2]++;
+	for (size_t i = 2; !rc && i < nn + 2; i++)
+		start[i] += start[i - 1];
+	for (size_t e = 0; !rc && e < ne; e++)
+		adj[start[ev[2 * e] + 1]++] = ev[2 * e + 1];
+	for (size_t i = 0; !rc && i < nn; i++)
+		if (!deg[i])
+			queue[tail++] = i;
+	while (!rc && head < tail) {
+		size_t i = queue[head++];
+		out[head - 1] = nodes[i];
+		for (size_t e = start[i]; e < start[i + 1]; e++)
+			if (--deg[adj[e]] == 0)
+				queue[tail++] = adj[e];
 	}
-	shd_free(s->ctx, deg, (nn + 1) * sizeof *deg);
-	shd_free(s->ctx, start, (nn + 2) * sizeof *start);
-	shd_free(s->ctx, adj, (ne + 1) * sizeof *adj);
-	shd_free(s->ctx, queue, (nn + 1) * sizeof *queue);
+	for (size_t i = 0; !rc && tail < nn && i < nn; i++)
+		if (deg[i])
+			rc = shd_error(s->ctx, ONNXSHARD_EINPUT,
+			               "%s: stitched graph has a cycle through node '%s' (%s): the ranks' collectives wait on each other",
+			               s->d->dir, nodes[i]->name ? nodes[i]->name : "", nodes[i]->op_type);
 	shd_vec_free(s->ctx, &edges, 2 * sizeof(size_t));
 	return rc;
 }
 
-/* ---- The model ------------------------------------------------------------ */
+/* ---- The model ----------------------------------------------------------- */
 
+/* A graph input or output with the manifest's global shape. */
 static Onnx__ValueInfoProto *
 value_info(stitch *s, const emit_mtensor *t)
 {
-	Onnx__ValueInfoProto *v = shd_arena_zalloc(s->ctx, &s->a, sizeof *v);
-	Onnx__TypeProto *tp = shd_arena_zalloc(s->ctx, &s->a, sizeof *tp);
-	Onnx__TypeProto__Tensor *tt = shd_arena_zalloc(s->ctx, &s->a, sizeof *tt);
-	Onnx__TensorShapeProto *sh = shd_arena_zalloc(s->ctx, &s->a, sizeof *sh);
-	Onnx__TensorShapeProto__Dimension *dims = shd_arena_zalloc(s->ctx, &s->a, (t->ndim + 1) * sizeof *dims);
+	Onnx__ValueInfoProto *v = alloc(s, sizeof *v);
+	Onnx__TypeProto *tp = alloc(s, sizeof *tp);
+	Onnx__TypeProto__Tensor *tt = alloc(s, sizeof *tt);
+	Onnx__TensorShapeProto *sh = alloc(s, sizeof *sh);
+	Onnx__TensorShapeProto__Dimension *dims = alloc(s, (t->ndim + 1) * sizeof *dims);
+	Onnx__TensorShapeProto__Dimension **dp = alloc(s, (t->ndim + 1) * sizeof *dp);
 
-	if (!v || !tp || !tt || !sh || !dims)
+	if (!v || !tp || !tt || !sh || !dims || !dp)
 		return NULL;
 	*v = (Onnx__ValueInfoProto)ONNX__VALUE_INFO_PROTO__INIT;
 	*tp = (Onnx__TypeProto)ONNX__TYPE_PROTO__INIT;
 	*tt = (Onnx__TypeProto__Tensor)ONNX__TYPE_PROTO__TENSOR__INIT;
 	*sh = (Onnx__TensorShapeProto)ONNX__TENSOR_SHAPE_PROTO__INIT;
-	if (!(sh->dim = shd_arena_zalloc(s->ctx, &s->a, (t->ndim + 1) * sizeof *sh->dim)))
-		return NULL;
 	for (size_t i = 0; i < t->ndim; i++) {
 		dims[i] = (Onnx__TensorShapeProto__Dimension)ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT;
-		if (t->sym[i]) {
-			dims[i].value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+		dims[i].value_case = t->sym[i] ? ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
+		                               : ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+		if (t->sym[i])
 			dims[i].dim_param = (char *)t->sym[i];
-		} else {
-			dims[i].value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+		else
 			dims[i].dim_value = t->dims[i];
-		}
-		sh->dim[i] = &dims[i];
+		dp[i] = &dims[i];
 	}
+	sh->dim = dp;
 	sh->n_dim = t->ndim;
 	tt->has_elem_type = 1;
 	tt->elem_type = t->dtype;
@@ -680,48 +648,13 @@ value_info(stitch *s, const emit_mtensor *t)
 	return v;
 }
 
-/* Opset imports: the default domain, and any other domain of rank 0's
- * except the collectives' (com.microsoft stays if other nodes use it). */
-static int
-opsets(stitch *s, Onnx__ModelProto *mp)
-{
-	const Onnx__ModelProto *r0 = s->m[0]->proto;
-
-	mp->opset_import = shd_arena_zalloc(s->ctx, &s->a, (r0->n_opset_import + 1) * sizeof *mp->opset_import);
-	if (!mp->opset_import)
-		return shd_nomem(s->ctx);
-	for (size_t i = 0; i < r0->n_opset_import; i++) {
-		const char *dom = r0->opset_import[i]->domain ? r0->opset_import[i]->domain : "";
-		if (!strcmp(dom, "onnxshard") || (!strcmp(dom, "com.microsoft") && !s->ms_used))
-			continue;
-		mp->opset_import[mp->n_opset_import++] = r0->opset_import[i];
-	}
-	return 0;
-}
-
-static int
-default_opset(stitch *s)
-{
-	const Onnx__ModelProto *p = s->m[0]->proto;
-
-	for (size_t i = 0; i < p->n_opset_import; i++) {
-		const char *dom = p->opset_import[i]->domain;
-		if (!dom || !*dom || !strcmp(dom, "ai.onnx"))
-			s->opset = p->opset_import[i]->version;
-	}
-	if (s->opset < 2)
-		return shd_error(s->ctx, ONNXSHARD_EINPUT, "%s/%s: default-domain opset %lld; stitch needs 2 or later",
-		                 s->d->dir, s->d->model[0], (long long)s->opset);
-	return 0;
-}
-
-/* Load rank r, index its collectives, rename it, stream its initializers. */
+/* Load rank r, index its collectives, stream its initializers, rename it. */
 static int
 load_rank(stitch *s, size_t r)
 {
-	emit_outdir *d = s->d;
-	const char *path = fmt(s, "%s/%s", d->dir, d->model[r]);
+	const char *path = fmt(s, "%s/%s", s->d->dir, s->d->model[r]);
 	emit_coll k;
+	coll_ref *c;
 	int rc;
 
 	if (!path)
@@ -730,18 +663,16 @@ load_rank(stitch *s, size_t r)
 		return rc;
 	Onnx__GraphProto *g = s->m[r]->proto->graph;
 	if (s->m[r]->proto->n_functions)
-		return shd_error(s->ctx, ONNXSHARD_EINPUT, "%s: model-local functions are not supported by stitch",
-		                 path);
+		return shd_error(s->ctx, ONNXSHARD_EINPUT,
+		                 "%s: model-local functions are not supported by stitch", path);
 	for (size_t i = 0; i < g->n_node; i++) {
-		coll_ref *c;
-		if ((rc = emit_coll_read(d, r, d->model[r], g->node[i], &k)))
+		if ((rc = emit_coll_read(s->d, r, s->d->model[r], g->node[i], &k)))
 			return rc;
-		if (!k.kind)
-			continue;
-		if (!(c = shd_vec_push(s->ctx, &s->colls[r], sizeof *c)) ||
-		    !(c->name = fmt(s, "%s", g->node[i]->name)))
+		if (k.kind && (!(c = shd_vec_push(s->ctx, &s->colls[r], sizeof *c)) ||
+		               !(c->name = fmt(s, "%s", g->node[i]->name))))
 			return shd_nomem(s->ctx);
-		c->n = g->node[i];
+		if (k.kind)
+			c->n = g->node[i];
 	}
 	if (s->colls[r].n)
 		qsort(s->colls[r].data, s->colls[r].n, sizeof(coll_ref), cmp_ref);
@@ -760,51 +691,54 @@ lower_rank(stitch *s, size_t r)
 
 	for (size_t i = 0; i < g->n_node; i++) {
 		Onnx__NodeProto *n = g->node[i];
-		/* Attributes only: the renamed names do not matter to it. */
+		/* emit_coll_read reads attributes: the renaming does not matter. */
 		if ((rc = emit_coll_read(s->d, r, s->d->model[r], n, &k)))
 			return rc;
-		if (k.kind) {
-			/* The name before renaming follows the "r{r}/" prefix. */
-			if ((rc = lower_coll(s, r, strchr(n->name, '/') + 1, n, &k)))
-				return rc;
-			continue;
-		}
-		s->ms_used |= n->domain && !strcmp(n->domain, "com.microsoft");
-		if ((rc = push_ptr(s, &s->nodes, n)))
+		if (k.kind) /* its name before renaming follows "r{r}/" */
+			rc = lower_coll(s, r, strchr(n->name, '/') + 1, n, &k);
+		else
+			rc = push_ptr(s, &s->nodes, n);
+		if (rc)
 			return rc;
+		s->ms_used |= !k.kind && n->domain && !strcmp(n->domain, "com.microsoft");
 	}
 	return 0;
 }
 
+/* ir_version of rank 0; its opsets but the collectives' domain (ORT's
+ * com.microsoft stays when other nodes use it). */
 static int
 write_model(stitch *s, const char *path, Onnx__NodeProto **sorted)
 {
 	Onnx__ModelProto mp = ONNX__MODEL_PROTO__INIT;
 	Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
+	const Onnx__ModelProto *r0 = s->m[0]->proto;
 	const emit_outdir *d = s->d;
-	int rc;
 
 	mp.has_ir_version = 1;
-	mp.ir_version = s->m[0]->proto->ir_version;
+	mp.ir_version = r0->ir_version;
 	mp.producer_name = "onnxshard stitch";
 	mp.producer_version = ONNXSHARD_VERSION;
 	mp.graph = &g;
-	if ((rc = opsets(s, &mp)))
-		return rc;
+	mp.opset_import = alloc(s, (r0->n_opset_import + 1) * sizeof *mp.opset_import);
+	g.input = alloc(s, (d->n_in + 1) * sizeof *g.input);
+	g.output = alloc(s, (d->n_out + 1) * sizeof *g.output);
+	if (!mp.opset_import || !g.input || !g.output)
+		return shd_nomem(s->ctx);
+	for (size_t i = 0; i < r0->n_opset_import; i++) {
+		const char *dom = r0->opset_import[i]->domain ? r0->opset_import[i]->domain : "";
+		if (strcmp(dom, "onnxshard") && (strcmp(dom, "com.microsoft") || s->ms_used))
+			mp.opset_import[mp.n_opset_import++] = r0->opset_import[i];
+	}
 	g.name = "stitched";
-	g.doc_string = fmt(s, "all ranks of %s in one graph, collectives as standard ops", d->dir);
 	g.node = sorted;
 	g.n_node = s->nodes.n;
 	g.initializer = s->inits.data;
 	g.n_initializer = s->inits.n;
-	g.input = shd_arena_zalloc(s->ctx, &s->a, (d->n_in + 1) * sizeof *g.input);
-	g.output = shd_arena_zalloc(s->ctx, &s->a, (d->n_out + 1) * sizeof *g.output);
-	if (!g.input || !g.output)
-		return shd_nomem(s->ctx);
-	for (g.n_input = 0; g.n_input < d->n_in; g.n_input++)
+	for (; g.n_input < d->n_in; g.n_input++)
 		if (!(g.input[g.n_input] = value_info(s, &d->in[g.n_input])))
 			return shd_nomem(s->ctx);
-	for (g.n_output = 0; g.n_output < d->n_out; g.n_output++)
+	for (; g.n_output < d->n_out; g.n_output++)
 		if (!(g.output[g.n_output] = value_info(s, &d->out[g.n_output])))
 			return shd_nomem(s->ctx);
 	return onnx_write_message(s->ctx, &mp.base, path);
@@ -814,6 +748,7 @@ static int
 run(stitch *s, const char *tmp, const char *dtmp)
 {
 	const emit_outdir *d = s->d;
+	const Onnx__ModelProto *p;
 	Onnx__NodeProto **sorted;
 	int rc;
 
@@ -822,8 +757,14 @@ run(stitch *s, const char *tmp, const char *dtmp)
 	for (size_t r = 0; r < d->world; r++)
 		if ((rc = load_rank(s, r)))
 			return rc;
-	if ((rc = default_opset(s)))
-		return rc;
+	p = s->m[0]->proto;
+	for (size_t i = 0; i < p->n_opset_import; i++)
+		if (!p->opset_import[i]->domain || !*p->opset_import[i]->domain ||
+		    !strcmp(p->opset_import[i]->domain, "ai.onnx"))
+			s->opset = p->opset_import[i]->version;
+	if (s->opset < 2)
+		return shd_error(s->ctx, ONNXSHARD_EINPUT, "%s/%s: default-domain opset %lld; stitch needs 2 or later",
+		                 d->dir, d->model[0], (long long)s->opset);
 	for (size_t i = 0; i < d->n_in; i++)
 		for (size_t r = 0; r < d->world; r++)
 			if ((rc = cut_input(s, r, &d->in[i])))
@@ -834,12 +775,11 @@ run(stitch *s, const char *tmp, const char *dtmp)
 	for (size_t i = 0; i < d->n_out; i++)
 		if ((rc = join_output(s, &d->out[i])))
 			return rc;
-	if (!(sorted = shd_arena_alloc(s->ctx, &s->a, (s->nodes.n + 1) * sizeof *sorted)))
+	if (!(sorted = alloc(s, (s->nodes.n + 1) * sizeof *sorted)))
 		return shd_nomem(s->ctx);
-	if ((rc = toposort(s, sorted)) || (rc = onnx_datafile_close(s->ctx, &s->df)) ||
-	    (rc = write_model(s, tmp, sorted)))
+	if ((rc = toposort(s, sorted)) || (rc = onnx_datafile_close(s->ctx, &s->df)))
 		return rc;
-	return 0;
+	return write_model(s, tmp, sorted);
 }
 
 int
@@ -852,9 +792,9 @@ onnxshard_stitch(onnxshard_ctx *c, const char *dir, const char *path)
 
 	if ((rc = emit_outdir_check(c, dir, &s.d, NULL)))
 		return rc;
-	s.m = shd_arena_zalloc(c, &s.a, s.d->world * sizeof *s.m);
-	s.colls = shd_arena_zalloc(c, &s.a, s.d->world * sizeof *s.colls);
-	s.buf = shd_arena_alloc(c, &s.a, CHUNK);
+	s.m = alloc(&s, s.d->world * sizeof *s.m);
+	s.colls = alloc(&s, s.d->world * sizeof *s.colls);
+	s.buf = alloc(&s, CHUNK);
 	s.loc = fmt(&s, "%s.data", base ? base + 1 : path);
 	tmp = fmt(&s, "%s.tmp", path);
 	dpath = fmt(&s, "%s.data", path);
@@ -863,6 +803,7 @@ onnxshard_stitch(onnxshard_ctx *c, const char *dir, const char *path)
 		rc = shd_nomem(c);
 	else
 		rc = run(&s, tmp, dtmp);
+	/* Written beside FILE, renamed into place only when whole. */
 	if (s.df.f)
 		onnx_datafile_close(c, &s.df);
 	if (!rc && s.n_ext && rename(dtmp, dpath) != 0)

@@ -383,11 +383,15 @@ floordiv64(int64_t a, int64_t b)
 	return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
-/* Whether d prints as a sum, to parenthesise in "floor((2*seq+1)/2)". */
+/* Whether d prints as a sum or (products too) as more than one factor, to
+ * parenthesise in "floor((2*seq+1)/2)", "floor(seq/(2*batch))". */
 static int
-is_sum(ir_graph *g, ir_dim d)
+is_compound(ir_graph *g, ir_dim d, int products)
 {
-	return d.ex != IR_EX_CONST && d.ex != IR_EX_UNKNOWN && g->exprs->e[d.ex].n_terms > 1;
+	if (d.ex == IR_EX_CONST || d.ex == IR_EX_UNKNOWN)
+		return 0;
+	const ir_expr *e = &g->exprs->e[d.ex];
+	return e->n_terms > 1 || (products && (e->terms[0].n > 1 || e->terms[0].coeff != 1));
 }
 
 static ir_dim
@@ -395,7 +399,7 @@ opaque(ir_graph *g, int kind, const char *fn, const char *op, ir_dim a, ir_dim b
 {
 	char buf[600];
 	const char *sa = ir_dim_str(g, a), *sb = ir_dim_str(g, b);
-	int pa = *op == '/' && is_sum(g, a), pb = *op == '/' && is_sum(g, b);
+	int pa = *op == '/' && is_compound(g, a, 0), pb = *op == '/' && is_compound(g, b, 1);
 
 	snprintf(buf, sizeof buf, "%s(%s%s%s%s%s%s%s)", fn, pa ? "(" : "", sa, pa ? ")" : "", op,
 	         pb ? "(" : "", sb, pb ? ")" : "");

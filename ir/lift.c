@@ -461,9 +461,11 @@ lift_nodes(lifter *L, const Onnx__GraphProto *gp)
 			for (int j = 0; j < min; j++)
 				if (ir_in(g, n, (uint32_t)j) == IR_NONE) {
 					rc = shd_error(c, ONNXSHARD_EINPUT,
-					               "%s: node '%s' (%s): needs %d input%s, has %zu",
-					               L->path, ir_cstr(g, n->name), p->op_type, min,
-					               min == 1 ? "" : "s", p->n_input);
+					               j < (int)p->n_input
+					                       ? "%s: node '%s' (%s): input %d is required but empty"
+					                       : "%s: node '%s' (%s): needs %d inputs, has fewer",
+					               L->path, ir_cstr(g, n->name), p->op_type,
+					               j < (int)p->n_input ? j : min);
 					goto out;
 				}
 			if (max >= 0 && p->n_input > (size_t)max) {

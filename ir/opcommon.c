@@ -201,6 +201,55 @@ is_int_dtype(int32_t dt)
 	return dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 || dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT32;
 }
 
+/* Whether d is >= 0 for every value of its symbols: graph dims are, and so
+ * are sums and products of them with positive coefficients, floor division
+ * and mod by such, min and max. Conservative (0 when unsure). */
+static int
+is_nonneg(ir_graph *g, ir_dim d, int depth)
+{
+	if (ir_is_const(d))
+		return d.c >= 0;
+	if (!ir_is_known(d) || depth > 8)
+		return 0;
+	const ir_expr *e = &g->exprs->e[d.ex];
+	for (uint32_t i = 0; i < e->n_terms; i++) {
+		if (e->terms[i].coeff < 0)
+			return 0;
+		for (uint32_t j = 0; j < e->terms[i].n; j++) {
+			const ir_atom *at = &g->exprs->atoms[e->terms[i].atoms[j]];
+			int a = at->kind == ATOM_SYM || is_nonneg(g, at->a, depth + 1);
+			int b = at->kind == ATOM_SYM || is_nonneg(g, at->b, depth + 1);
+			int ok;
+			switch (at->kind) {
+			case ATOM_MAX: ok = a || b; break;
+			case ATOM_MOD: ok = b; break; /* of the divisor's sign */
+			default: ok = a && b;         /* symbols, floor division, min */
+			}
+			if (!ok)
+				return 0;
+		}
+	}
+	return 1;
+}
+
+/* Equal of two small integer values: 1, 0, or unknown. Shapes compared
+ * with -1 (PyTorch's expand) are never equal to it: dims are >= 0. */
+static ir_dim
+fold_equal(ir_graph *g, ir_dim x, ir_dim z)
+{
+	if (ir_dim_eq(x, z))
+		return ir_const(1);
+	if (!ir_is_known(x) || !ir_is_known(z))
+		return ir_unknown();
+	ir_dim d = ir_sub(g, x, z);
+	if (ir_is_const(d))
+		return ir_const(d.c == 0);
+	if ((ir_is_const(x) && x.c < 0 && is_nonneg(g, z, 0)) ||
+	    (ir_is_const(z) && z.c < 0 && is_nonneg(g, x, 0)))
+		return ir_const(0);
+	return ir_unknown();
+}
+
 int
 fold_binary(ir_graph *g, ir_node *n, int op)
 {
@@ -231,10 +280,7 @@ fold_binary(ir_graph *g, ir_node *n, int op)
 		case '%': e[i] = ir_mod(g, x, z); break;
 		case 'M': e[i] = ir_max(g, x, z); break;
 		case 'm': e[i] = ir_min(g, x, z); break;
-		case '=':
-			e[i] = ir_dim_eq(x, z) ? ir_const(1)
-			       : ir_is_const(x) && ir_is_const(z) ? ir_const(0) : ir_unknown();
-			break;
+		case '=': e[i] = fold_equal(g, x, z); break;
 		default: e[i] = ir_unknown();
 		}
 	}

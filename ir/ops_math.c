@@ -59,8 +59,9 @@ infer_dropout(ir_graph *g, ir_node *n)
 	if (y && (rc = copy_shape(g, y, x, 0)))
 		return rc;
 	/* the mask is bool since opset 10, of x's type before */
-	return mask ? copy_shape(g, mask, x, g->opset >= 10 ? ONNX__TENSOR_PROTO__DATA_TYPE__BOOL : 0)
-	            : 0;
+	if (!mask)
+		return 0;
+	return copy_shape(g, mask, x, g->opset >= 10 ? ONNX__TENSOR_PROTO__DATA_TYPE__BOOL : 0);
 }
 
 int

@@ -118,6 +118,21 @@ pass_elems(ir_graph *g, const ir_value *x, ir_value *y)
 	return 0;
 }
 
+/* y, a small 1-D value, cycles through x's elements (Expand, Tile). */
+static int
+cycle_elems(ir_graph *g, const ir_value *x, ir_value *y)
+{
+	if (!x->elems || !x->n_elems || x->rank > 1 || y->rank != 1 || !ir_is_const(y->dims[0]) ||
+	    y->dims[0].c > IR_MAX_ELEMS || y->dims[0].c % x->n_elems)
+		return 0;
+	ir_dim *e = set_elems(g, y, (int32_t)y->dims[0].c);
+	if (!e)
+		return nomem(g);
+	for (int32_t i = 0; i < y->n_elems; i++)
+		e[i] = x->elems[i % x->n_elems];
+	return 0;
+}
+
 /* ---- Reshape, Flatten and their compound-factor rule ---- */
 
 int
@@ -604,7 +619,7 @@ slice_params(ir_graph *g, const ir_node *n, int32_t r, slice_p *p)
 {
 	int old = g->opset < 10;
 	int64_t ax[MAX_RANK];
-	int32_t ns, ne, na, nt, cnt = -1;
+	int32_t ns, ne, na, nt, cnt;
 	int ss = dim_list(g, n, old ? "starts" : NULL, 1, p->start, &ns);
 	int se = dim_list(g, n, old ? "ends" : NULL, 2, p->end, &ne);
 	int sa = int_list(g, n, old ? "axes" : NULL, 3, ax, &na);
@@ -663,10 +678,10 @@ slice_clamp(ir_graph *g, ir_dim D, ir_dim i, int neg)
 		return i.c <= 1 - neg ? i : ir_unknown();
 	if (ir_is_const(i)) /* negative: D + i, at least lo when i >= lo - 1 */
 		return !ir_is_const(D) && i.c >= lo - 1 ? ir_add(g, D, i) : ir_unknown();
+	if (ir_is_const(D)) /* a symbolic index: assumed within [0, D] */
+		return neg ? ir_unknown() : i;
 	/* an index computed from D: D + c, not negative when c >= -1 */
 	ir_dim c = ir_sub(g, i, D);
-	if (ir_is_const(D))
-		return neg ? ir_unknown() : i;
 	if (!ir_is_const(c))
 		return ir_unknown();
 	return c.c >= 0 ? hi : c.c >= -1 ? i : ir_unknown();
@@ -928,16 +943,7 @@ infer_expand(ir_graph *g, ir_node *n)
 	if (!d)
 		return nomem(g);
 	memcpy(d, out, (size_t)r * sizeof *d);
-	/* a small 1-D value broadcast */
-	if (!x->elems || r != 1 || !ir_is_const(d[0]) || d[0].c > IR_MAX_ELEMS ||
-	    (x->n_elems != 1 && x->n_elems != d[0].c))
-		return 0;
-	ir_dim *e = set_elems(g, y, (int32_t)d[0].c);
-	if (!e)
-		return nomem(g);
-	for (int64_t i = 0; i < d[0].c; i++)
-		e[i] = x->elems[x->n_elems == 1 ? 0 : i];
-	return 0;
+	return cycle_elems(g, x, y);
 }
 
 void
@@ -972,16 +978,7 @@ infer_tile(ir_graph *g, ir_node *n)
 			return node_error(g, n, "repeat %lld is negative", (long long)r.c);
 		d[i] = ir_mul(g, x->dims[i], r);
 	}
-	/* a small 1-D value repeated */
-	if (!x->elems || x->rank != 1 || !ir_is_const(d[0]) || d[0].c > IR_MAX_ELEMS ||
-	    !x->n_elems)
-		return 0;
-	ir_dim *e = set_elems(g, y, (int32_t)d[0].c);
-	if (!e)
-		return nomem(g);
-	for (int64_t i = 0; i < d[0].c; i++)
-		e[i] = x->elems[i % x->n_elems];
-	return 0;
+	return cycle_elems(g, x, y);
 }
 
 void
@@ -1063,7 +1060,7 @@ rule_pad(ir_graph *g, ir_node *n, rule_b *b)
 
 /* ---- Resize, Trilu ---- */
 
-/* The values of a float tensor v (an initializer or a Constant's result),
+/* The values of a float32 tensor v (an initializer or a Constant's result),
  * up to max: their count, or -1 when not known. */
 static int32_t
 float_consts(ir_graph *g, const ir_value *v, float *out, int32_t max)
@@ -1077,67 +1074,57 @@ float_consts(ir_graph *g, const ir_value *v, float *out, int32_t max)
 	if (!t || onnx_tensor_numel(t) > (uint64_t)max)
 		return -1;
 	int32_t cnt = (int32_t)onnx_tensor_numel(t);
-	for (int32_t i = 0; i < cnt; i++) {
-		double dv;
-		if (t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
-			if (onnx_tensor_read(g->model, t, (uint64_t)i * 4, 4, &out[i]))
-				return -1;
-		} else if (t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE) {
-			if (onnx_tensor_read(g->model, t, (uint64_t)i * 8, 8, &dv))
-				return -1;
-			out[i] = (float)dv;
-		} else {
-			return -1;
-		}
-	}
+	if (t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ||
+	    onnx_tensor_read(g->model, t, 0, (uint64_t)cnt * sizeof *out, out))
+		return -1;
 	return cnt;
 }
 
-/* Resize's result dims into d (x's rank r): 0, or 1 when malformed. Dims
- * not known are left unknown. */
+/* Resize's result dims into d (x's rank): 0, or 1 when malformed. Dims not
+ * known are left unknown. */
 static int
 resize_dims(ir_graph *g, const ir_node *n, const ir_value *x, ir_dim *d)
 {
-	int64_t ax[MAX_RANK], sz[MAX_RANK];
-	float sc[MAX_RANK];
-	int32_t na = x->rank, ns;
 	const Onnx__AttributeProto *aa = g->opset >= 18 ? ir_attr(n, "axes") : NULL;
 	const char *policy = g->opset >= 18 ? ir_attr_str(g, n, "keep_aspect_ratio_policy", "stretch")
 	                                    : "stretch";
-	ir_value *scales = in_val(g, n, g->opset >= 11 ? 2 : 1);
-	int st = g->opset >= 11 ? int_list(g, n, NULL, 3, sz, &ns) : L_ABSENT;
+	int stretch = !strcmp(policy, "stretch"), larger = !strcmp(policy, "not_smaller");
+	ir_value *sv = in_val(g, n, g->opset >= 11 ? 2 : 1);
+	int32_t ax[MAX_RANK], na = aa ? (int32_t)aa->n_ints : x->rank, ns = 0, nsc;
+	ir_dim sz[MAX_RANK];
+	float sc[MAX_RANK], scale = larger ? 0.0f : INFINITY;
 	uint8_t mask[MAX_RANK];
+	int st = g->opset >= 11 ? dim_list(g, n, NULL, 3, sz, &ns) : L_ABSENT;
 
-	if (aa && (aa->n_ints > MAX_RANK || axes_mask(aa->ints, (int32_t)aa->n_ints, x->rank, mask)))
+	if (aa && (aa->n_ints > MAX_RANK || axes_mask(aa->ints, na, x->rank, mask)))
 		return 1;
-	na = aa ? (int32_t)aa->n_ints : x->rank;
 	for (int32_t k = 0; k < x->rank; k++) {
-		ax[k] = aa && k < na ? norm_axis(aa->ints[k], x->rank) : k;
+		ax[k] = !aa ? k : k < na ? norm_axis(aa->ints[k], x->rank) : 0;
 		d[k] = aa && !mask[k] ? x->dims[k] : ir_unknown();
 	}
-	if (st == L_KNOWN && ns > 0) {
-		double scale = strcmp(policy, "not_larger") ? 0 : INFINITY;
+	if (st == L_KNOWN && ns > 0) { /* sizes, maybe scaled to keep the aspect ratio */
 		if (ns != na)
 			return 1;
-		for (int32_t k = 0; k < na && strcmp(policy, "stretch"); k++) {
+		for (int32_t k = 0; k < na; k++) {
 			ir_dim in = x->dims[ax[k]];
-			if (!ir_is_const(in) || in.c == 0)
+			if (stretch) {
+				d[ax[k]] = sz[k];
+				continue;
+			}
+			if (!ir_is_const(in) || in.c == 0 || !ir_is_const(sz[k]))
 				return 0;
-			float s = (float)sz[k] / (float)in.c;
-			scale = !strcmp(policy, "not_larger") ? fmin(scale, s) : fmax(scale, s);
+			float s = (float)sz[k].c / (float)in.c;
+			scale = larger ? fmaxf(scale, s) : fminf(scale, s);
 		}
-		for (int32_t k = 0; k < na; k++)
-			d[ax[k]] = !strcmp(policy, "stretch")
-			           ? ir_const(sz[k])
-			           : ir_const((int64_t)roundf((float)scale * (float)x->dims[ax[k]].c));
+		for (int32_t k = 0; k < na && !stretch; k++)
+			d[ax[k]] = ir_const((int64_t)roundf(scale * (float)x->dims[ax[k]].c));
 		return 0;
 	}
-	int32_t cnt = scales ? float_consts(g, scales, sc, MAX_RANK) : -1;
-	if (cnt <= 0)
+	if (!sv || (nsc = float_consts(g, sv, sc, MAX_RANK)) <= 0)
 		return 0;
-	if (cnt != na)
+	if (nsc != na)
 		return 1;
-	for (int32_t k = 0; k < na; k++) {
+	for (int32_t k = 0; k < na; k++) { /* floor(dim * scale), as ONNX in float */
 		ir_dim in = x->dims[ax[k]];
 		if (!(sc[k] > 0) || sc[k] > 1e9f)
 			return 1;

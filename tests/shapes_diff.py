@@ -2,6 +2,8 @@
 """Differential shape test: onnxshard's shape inference against ONNX's.
 
 usage: shapes_diff.py [--strict] [--verbose] [--jobs N] BIN MODEL_OR_DIR...
+  --verbose  also list every value we know less of although its operands are
+             fully known to us (the op's own gap, not an upstream one)
 
 For each model (every model.onnx under a directory, and the *.onnx files
 directly in it), run `BIN inspect --json MODEL` (it must accept it), then
@@ -14,6 +16,11 @@ ONNX's node tests are ground truth too):
   - each dim ONNX gives as dim_value: ours must be that int;
   - each dim ONNX gives as a dim_param naming a graph-input symbol (not a
     made-up unk__N): ours must be that string.
+Then, for models whose inputs have symbolic dims, each known dim of ours (an
+integer, or an expression such as "2*seq" or "floor((S-3)/2)+1") is
+evaluated at two bindings of those symbols and checked against the integer
+dims ONNX infers (with data propagation) on a copy of the model with the
+symbols bound.
 Where ONNX knows something and we say unknown, that is "we know less"
 (failure only with --strict); where the two differ, a disagreement. A model
 that `BIN inspect` refuses is a failure too (all these models are valid).
@@ -23,6 +30,7 @@ its declared types only. Exit 1 on any failure.
 import concurrent.futures
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -147,7 +155,79 @@ def producers(model):
 class Stats:
     def __init__(self):
         self.models = self.values = self.disagree = self.less = 0
-        self.refused = self.onnx_failed = 0
+        self.refused = self.onnx_failed = self.bound = 0
+
+
+# Values given to graph-input symbols for the bound check: two sets, even and
+# odd, small enough for the samples (seq <= 64).
+BINDINGS = ([4, 16, 8, 12, 6, 10], [3, 7, 5, 11, 13, 9])
+IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def eval_dim(expr, env):
+    """Our printed dim ("2*seq+1", "floor((S-3)/2)+1", "mod(a,b)") at the
+    bindings env, or None when it cannot be evaluated."""
+    def name(m):
+        w = m.group(0)
+        if w in ("floor", "mod", "min", "max"):
+            return w
+        return str(env[w]) if w in env else "?"
+    text = IDENT.sub(name, expr)
+    if "?" in text:
+        return None
+    text = text.replace("/", "//")  # only inside floor(...): floor division
+    try:
+        v = eval(text, {"__builtins__": {}, "floor": lambda x: x, "min": min, "max": max,
+                        "mod": lambda a, b: a % b})
+    except Exception:
+        return None
+    return v if isinstance(v, int) else None
+
+
+def concrete(model, env):
+    """A copy of model with graph-input symbols bound and no declared types
+    of node results, for ONNX to infer integer dims."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for vi in m.graph.input:
+        if vi.type.HasField("tensor_type"):
+            for d in vi.type.tensor_type.shape.dim:
+                if d.HasField("dim_param") and d.dim_param in env:
+                    d.dim_value = env[d.dim_param]
+    inputs = {i.name for i in m.graph.input} | {t.name for t in m.graph.initializer}
+    for o in m.graph.output:
+        if o.name not in inputs:
+            o.ClearField("type")
+    del m.graph.value_info[:]
+    return m
+
+
+def check_bound(path, ours, model, syms, st, disagree):
+    """Our symbolic dims, evaluated at bindings of the graph-input symbols,
+    against ONNX's integer dims on the model with those symbols bound."""
+    if not syms or not all(IDENT.fullmatch(x) for x in syms):
+        return
+    mine = {v["name"]: v for v in ours.get("values", [])}
+    for values in BINDINGS:
+        env = dict(zip(sorted(syms), values * len(syms)))
+        try:
+            inferred = shape_inference.infer_shapes(concrete(model, env), strict_mode=False,
+                                                     data_prop=True)
+        except Exception:
+            continue
+        at = ",".join("%s=%d" % kv for kv in sorted(env.items()))
+        for name, (dt, dims) in onnx_types(inferred).items():
+            v = mine.get(name)
+            if dims is None or v is None or v.get("shape") is None or len(v["shape"]) != len(dims):
+                continue
+            for i, (a, b) in enumerate(zip(v["shape"], dims)):
+                if a is None or not isinstance(b, int):
+                    continue
+                st.bound += 1
+                x = eval_dim(a, env) if isinstance(a, str) else a
+                if x is not None and x != b:
+                    disagree(name, "dim %d at %s" % (i, at), "%s = %d" % (a, x), b)
+                    break
 
 
 def fully_known(v):
@@ -214,6 +294,7 @@ def compare(path, ours, model, inferred, syms, ops, st, details, by_op, less_by_
                     break
         if lacks:
             less(name)
+    check_bound(path, ours, model, syms, st, disagree)
 
 
 def main(argv):
@@ -262,9 +343,9 @@ def main(argv):
                 compare(path, ours, model, inferred, input_symbols(model), producers(model),
                         st, details, by_op, less_by_op, own_less)
             print("%s: %d models, %d values compared, %d disagreements, %d we-know-less, "
-                  "%d refused, %d onnx-inference-failed" %
+                  "%d refused, %d onnx-inference-failed, %d dims checked at bindings" %
                   (target, st.models, st.values, st.disagree, st.less, st.refused,
-                   st.onnx_failed))
+                   st.onnx_failed, st.bound))
             total_details += details
             if st.disagree or st.refused or (strict and st.less):
                 failed = True

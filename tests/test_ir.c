@@ -174,20 +174,21 @@ static const struct {
 	const char *node; /* the node the message names */
 	const char *what;
 } refusals[] = {
-	{"cycle", cycle, "n1", "the graph has a cycle through it"},
-	{"value produced twice", twice, "n2", "value 'y' is produced twice (also by another node)"},
-	{"result named like an initializer", twice_init, "n1",
-	 "value 'w' is produced twice (also by an initializer)"},
-	{"result named like a graph input", twice_input, "n1",
-	 "value 'x' is produced twice (also by a graph input)"},
-	{"input nothing produces", undefined, "n1",
-	 "input 'nothere' is not produced by any node, graph input or initializer"},
-	{"MatMul with one input", matmul_one, "n1", "needs 2 inputs, has 1"},
-	{"MatMul with an absent input", matmul_absent, "n1", "needs 2 inputs, has 2"},
-	{"Reshape with one input", reshape_one, "n1", "needs 2 inputs, has 1"},
-	{"MatMul inner dims", inner_dims, "n1", "inner dims 4 and 5 differ"},
-	{"Gemm on rank 3", gemm_rank3, "n1", "operands must be matrices (ranks 3 and 2)"},
-	{"Cast to an unknown dtype", cast_bad, "n1", "attribute 'to' is not a known data type (99)"},
+        {"cycle", cycle, "n1", "the graph has a cycle through it"},
+        {"value produced twice", twice, "n2", "value 'y' is produced twice (also by another node)"},
+        {"result named like an initializer", twice_init, "n1",
+         "value 'w' is produced twice (also by an initializer)"},
+        {"result named like a graph input", twice_input, "n1",
+         "value 'x' is produced twice (also by a graph input)"},
+        {"input nothing produces", undefined, "n1",
+         "input 'nothere' is not produced by any node, graph input or initializer"},
+        {"MatMul with one input", matmul_one, "n1", "needs 2 inputs"},
+        {"MatMul with an absent input", matmul_absent, "n1", "input 1 is required but empty"},
+        {"Reshape with one input", reshape_one, "n1", "needs 2 inputs"},
+        {"MatMul inner dims", inner_dims, "n1", "inner dims 4 and 5 differ"},
+        {"Gemm on rank 3", gemm_rank3, "n1", "operands must be matrices (ranks 3 and 2)"},
+        {"Cast to an unknown dtype", cast_bad, "n1",
+         "attribute 'to' is not a known data type (99)"},
 };
 
 /* A refusal: EINPUT, one line, "t.onnx: node 'NAME' (...): what". */
@@ -313,7 +314,7 @@ test_opaque(void **state)
 	assert_int_equal(ir_val(g, value_named(g, "b"))->dtype, I64);
 	assert_string_equal(shape_of(g, "y"), "[batch,7]"); /* inferred past them */
 	assert_int_equal(ir_val(g, value_named(g, "y"))->dtype, I64);
-	assert_string_equal(shape_of(g, "z"), "?");        /* nothing declared */
+	assert_string_equal(shape_of(g, "z"), "?"); /* nothing declared */
 	assert_int_equal(ir_val(g, value_named(g, "z"))->dtype, 0);
 	ir_free(g);
 	onnx_model_free(m);
@@ -376,6 +377,68 @@ test_output_is_input(void **state)
 	assert_int_equal(ir_val(g, x)->kind, IR_V_INPUT);
 	assert_true(ir_val(g, x)->is_output);
 	assert_string_equal(shape_of(g, "y"), "[2,batch]");
+	ir_free(g);
+	onnx_model_free(m);
+	tu_mb_free(mp);
+	onnxshard_free(c);
+}
+
+/* Elements of a small integer value printed as "{batch,0,?}". */
+static const char *
+elems_of(ir_graph *g, const char *name)
+{
+	static char buf[256];
+	const ir_value *x = ir_val(g, value_named(g, name));
+	size_t k = 0;
+
+	if (!x->elems)
+		return "none";
+	buf[k++] = '{';
+	for (int32_t i = 0; i < x->n_elems; i++)
+		k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%s", i ? "," : "",
+		                      ir_dim_str(g, x->elems[i]));
+	snprintf(buf + k, sizeof buf - k, "}");
+	return buf;
+}
+
+/* PyTorch's expand: Where(Equal(shape, -1), 1, shape) folds, since dims
+ * are never negative; shape arithmetic folds to symbolic elements. */
+static void
+test_fold_shapes(void **state)
+{
+	shd_ctx *c = ctx();
+	Onnx__ModelProto *mp = tu_mb_new(13);
+	onnx_model *m;
+
+	(void)state;
+	tu_mb_input(mp, "x", F32, "batch,seq,8");
+	tu_mb_init(mp, "neg", I64, "3", (const int64_t[]){-1, -1, -1});
+	tu_mb_init(mp, "ones", I64, "3", (const int64_t[]){1, 1, 1});
+	tu_mb_init(mp, "k", I64, "3", (const int64_t[]){2, 1, 8});
+	tu_mb_init(mp, "two", I64, "", (const int64_t[]){2});
+	tu_mb_node(mp, "n1", "Shape", "x", "s");
+	tu_mb_node(mp, "n2", "Equal", "s,neg", "e");
+	tu_mb_node(mp, "n3", "Where", "e,ones,s", "w");
+	tu_mb_node(mp, "n4", "Mul", "s,k", "s2");
+	tu_mb_node(mp, "n5", "Equal", "s2,s", "e2");
+	tu_mb_node(mp, "n6", "Size", "x", "n");
+	tu_mb_node(mp, "n7", "Div", "n,two", "h");
+	tu_mb_node(mp, "n8", "Sub", "s2,s", "d");
+	tu_mb_node(mp, "n9", "ConstantOfShape", "s2", "z");
+	tu_mb_output(mp, "w", 0, NULL);
+	tu_mb_output(mp, "e2", 0, NULL);
+	tu_mb_output(mp, "h", 0, NULL);
+	tu_mb_output(mp, "d", 0, NULL);
+	tu_mb_output(mp, "z", 0, NULL);
+	ir_graph *g = lift(c, mp, &m);
+	assert_string_equal(elems_of(g, "s"), "{batch,seq,8}");
+	assert_string_equal(elems_of(g, "e"), "{0,0,0}");
+	assert_string_equal(elems_of(g, "w"), "{batch,seq,8}");
+	assert_string_equal(elems_of(g, "s2"), "{2*batch,seq,64}");
+	assert_string_equal(elems_of(g, "e2"), "{?,1,0}"); /* batch may be 0 */
+	assert_string_equal(elems_of(g, "h"), "{4*batch*seq}");
+	assert_string_equal(elems_of(g, "d"), "{batch,0,56}");
+	assert_string_equal(shape_of(g, "z"), "[2*batch,seq,64]");
 	ir_free(g);
 	onnx_model_free(m);
 	tu_mb_free(mp);
@@ -460,6 +523,9 @@ test_dims_simplify(void **state)
 	assert_int_equal(eval(g, h, at6), 6);
 	assert_int_equal(eval(g, ir_mod(g, s21, ir_const(2)), at5), 1);
 	assert_int_equal(eval(g, ir_ceildiv(g, s, ir_const(4)), at5), 2);
+	ir_dim sb2 = ir_floordiv(g, s, ir_mul(g, ir_const(2), b));
+	assert_string_equal(ir_dim_str(g, sb2), "floor(seq/(2*batch))");
+	assert_int_equal(eval(g, sb2, at6), 1);
 	/* cancellation and exact remainders */
 	assert_true(ir_dim_eq(ir_sub(g, ir_add(g, s, b), b), s));
 	ir_dim zero = ir_sub(g, bs, ir_mul(g, s, b));
@@ -549,17 +615,18 @@ test_dims_constants(void **state)
 	onnx_model *m;
 	ir_graph *g = dims_graph(c, &mp, &m);
 	static const int64_t cases[][4] = {
-		/* a, b, ceil(a/b), floor(a/b) */
-		{7, 2, 4, 3},   {-7, 2, -3, -4}, {7, -2, -3, -4}, {-7, -2, 4, 3},
-		{6, 3, 2, 2},   {-6, 3, -2, -2}, {0, 5, 0, 0},    {1, 1, 1, 1},
-		{INT64_MAX, 2, INT64_MAX / 2 + 1, INT64_MAX / 2},
+	        /* a, b, ceil(a/b), floor(a/b) */
+	        {7, 2, 4, 3},   {-7, 2, -3, -4}, {7, -2, -3, -4},
+	        {-7, -2, 4, 3}, {6, 3, 2, 2},    {-6, 3, -2, -2},
+	        {0, 5, 0, 0},   {1, 1, 1, 1},    {INT64_MAX, 2, INT64_MAX / 2 + 1, INT64_MAX / 2},
 	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		ir_dim ce = ir_ceildiv(g, ir_const(cases[i][0]), ir_const(cases[i][1]));
 		ir_dim fl = ir_floordiv(g, ir_const(cases[i][0]), ir_const(cases[i][1]));
-		if (!ir_is_const(ce) || ce.c != cases[i][2] || !ir_is_const(fl) || fl.c != cases[i][3])
+		if (!ir_is_const(ce) || ce.c != cases[i][2] || !ir_is_const(fl) ||
+		    fl.c != cases[i][3])
 			fail_msg("%lld / %lld: ceil %s floor %s", (long long)cases[i][0],
 			         (long long)cases[i][1], ir_dim_str(g, ce), ir_dim_str(g, fl));
 	}
@@ -579,16 +646,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_no_default_opset),
-		cmocka_unit_test(test_out_of_order),
-		cmocka_unit_test(test_opaque),
-		cmocka_unit_test(test_zero_size),
-		cmocka_unit_test(test_output_is_input),
-		cmocka_unit_test(test_dims_simplify),
-		cmocka_unit_test(test_dims_hashcons),
-		cmocka_unit_test(test_dims_eval),
-		cmocka_unit_test(test_dims_constants),
+	        cmocka_unit_test(test_refusals),       cmocka_unit_test(test_no_default_opset),
+	        cmocka_unit_test(test_out_of_order),   cmocka_unit_test(test_opaque),
+	        cmocka_unit_test(test_zero_size),      cmocka_unit_test(test_output_is_input),
+	        cmocka_unit_test(test_fold_shapes),    cmocka_unit_test(test_dims_simplify),
+	        cmocka_unit_test(test_dims_hashcons),  cmocka_unit_test(test_dims_eval),
+	        cmocka_unit_test(test_dims_constants),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

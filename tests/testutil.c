@@ -348,8 +348,7 @@ tu_mb_init(Onnx__ModelProto *m, const char *name, int32_t dtype, const char *sha
 }
 
 Onnx__NodeProto *
-tu_mb_node(Onnx__ModelProto *m, const char *name, const char *op, const char *ins,
-           const char *outs)
+tu_mb_node(Onnx__ModelProto *m, const char *name, const char *op, const char *ins, const char *outs)
 {
 	Onnx__NodeProto *n = xcalloc(sizeof *n);
 

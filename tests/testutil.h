@@ -55,8 +55,8 @@ void tu_mb_value_info(Onnx__ModelProto *m, const char *name, int32_t dtype, cons
  * other dtype zero bytes. */
 void tu_mb_init(Onnx__ModelProto *m, const char *name, int32_t dtype, const char *shape,
                 const int64_t *vals);
-Onnx__NodeProto *tu_mb_node(Onnx__ModelProto *m, const char *name, const char *op,
-                            const char *ins, const char *outs);
+Onnx__NodeProto *tu_mb_node(Onnx__ModelProto *m, const char *name, const char *op, const char *ins,
+                            const char *outs);
 void tu_mb_domain(Onnx__NodeProto *n, const char *domain);
 void tu_mb_attr_int(Onnx__NodeProto *n, const char *name, int64_t v);
 void tu_mb_attr_str(Onnx__NodeProto *n, const char *name, const char *v);
