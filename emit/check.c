@@ -69,15 +69,32 @@ fail(emit_outdir *d, const char *file, const char *fmt, ...)
 	return shd_error(d->ctx, ONNXSHARD_EINPUT, "%s/%s: %s", d->dir, file, msg);
 }
 
+/* "DIR/FILE: node 'N' (Op): what is wrong". */
+__attribute__((format(printf, 4, 5))) static int
+nfail(emit_outdir *d, const char *file, const Onnx__NodeProto *n, const char *fmt, ...)
+{
+	va_list ap;
+	const char *msg;
+
+	va_start(ap, fmt);
+	msg = vat(d, fmt, ap);
+	va_end(ap);
+	return fail(d, file, "node '%s' (%s): %s", n->name ? n->name : "", n->op_type, msg);
+}
+
 /* "[0, 1, 2]" in the arena. */
 static const char *
 ints_text(emit_outdir *d, const int64_t *v, size_t n)
 {
-	const char *s = "[";
+	char *s = shd_arena_alloc(d->ctx, &d->arena, 24 * n + 3), *p = s;
 
+	if (!s)
+		return "[...]";
+	*p++ = '[';
 	for (size_t i = 0; i < n; i++)
-		s = at(d, "%s%s%lld", s, i ? ", " : "", (long long)v[i]);
-	return at(d, "%s]", s);
+		p += sprintf(p, "%s%lld", i ? ", " : "", (long long)v[i]);
+	strcpy(p, "]");
+	return s;
 }
 
 /* Member key of object o (where: "ranks[2]: ", "" at the top) with the wanted
@@ -455,7 +472,7 @@ emit_coll_read(emit_outdir *d, size_t r, const char *file, const Onnx__NodeProto
                emit_coll *out)
 {
 	enum { INT = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT };
-	const char *dom = n->domain ? n->domain : "", *op = n->op_type ? n->op_type : "", *nm;
+	const char *dom = n->domain ? n->domain : "", *op = n->op_type ? n->op_type : "";
 	const Onnx__AttributeProto *a;
 	uint64_t used = 0;
 	size_t g;
@@ -466,30 +483,29 @@ emit_coll_read(emit_outdir *d, size_t r, const char *file, const Onnx__NodeProto
 	int ms = !strcmp(dom, "com.microsoft");
 	if (strcmp(dom, "onnxshard") && !(ms && out->kind && out->kind != EMIT_REDUCESCATTER))
 		return out->kind = 0;
-	nm = at(d, "node '%s' (%s): ", n->name ? n->name : "", op);
 	if (!out->kind)
-		return fail(d, file, "%sunknown collective op in domain 'onnxshard'", nm);
+		return nfail(d, file, n, "unknown collective op in domain 'onnxshard'");
 	if (ms != d->ort)
-		return fail(d, file, "%scollective in domain '%s', the manifest's collective_domain is '%s'",
-		            nm, dom, d->ort ? "com.microsoft" : "onnxshard");
+		return nfail(d, file, n, "collective in domain '%s', the manifest's collective_domain is '%s'",
+		             dom, d->ort ? "com.microsoft" : "onnxshard");
 	if (n->n_attribute > 64)
-		return fail(d, file, "%stoo many attributes", nm);
+		return nfail(d, file, n, "too many attributes");
 	if (n->n_input != 1 || n->n_output != 1 || !*n->input[0] || !*n->output[0])
-		return fail(d, file, "%sa collective takes one input and gives one output", nm);
+		return nfail(d, file, n, "a collective takes one input and gives one output");
 	/* The int attributes each op needs (ORT's AllToAll has none). */
 	static const char *const ints[][2] = {[EMIT_ALLGATHER] = {"axis"}, [EMIT_REDUCESCATTER] = {"axis"},
 	                                      [EMIT_ALLTOALL] = {"split_axis", "concat_axis"}};
 	int64_t *slot[2] = {out->kind == EMIT_ALLTOALL ? &out->split_axis : &out->axis, &out->concat_axis};
 	for (int i = 0; i < 2 && ints[out->kind][i] && !(ms && out->kind == EMIT_ALLTOALL); i++) {
 		if (!(a = attr(n, ints[out->kind][i], INT, &used)))
-			return fail(d, file, "%sneeds int attribute '%s'", nm, ints[out->kind][i]);
+			return nfail(d, file, n, "needs int attribute '%s'", ints[out->kind][i]);
 		*slot[i] = a->i;
 	}
 	if (ms) { /* ORT: the whole world; AllReduce sums; AllToAll splits dim 0 */
 		a = attr(n, "group_size", INT, &used);
 		if ((a || out->kind != EMIT_ALLREDUCE) && (!a || a->i != (int64_t)d->world))
-			return fail(d, file, "%sneeds int attribute 'group_size' = world size %zu", nm,
-			            d->world);
+			return nfail(d, file, n, "needs int attribute 'group_size' = world size %zu",
+			             d->world);
 		out->reduce = "sum";
 		if (!(out->mesh_axes = shd_arena_alloc(d->ctx, &d->arena, d->n_axes * sizeof(int))))
 			return shd_nomem(d->ctx);
@@ -504,49 +520,48 @@ emit_coll_read(emit_outdir *d, size_t r, const char *file, const Onnx__NodeProto
 				if (a->s.len == 3 && !memcmp(a->s.data, red[k], 3))
 					out->reduce = red[k];
 			if (!out->reduce)
-				return fail(d, file, "%sneeds string attribute 'reduce' (sum, max or min)", nm);
+				return nfail(d, file, n, "needs string attribute 'reduce' (sum, max or min)");
 		}
 		a = attr(n, "mesh_axes", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS, &used);
 		if (!a || !a->n_strings)
-			return fail(d, file, "%sneeds strings attribute 'mesh_axes'", nm);
+			return nfail(d, file, n, "needs strings attribute 'mesh_axes'");
 		out->n_mesh_axes = a->n_strings;
 		if (!(out->mesh_axes = shd_arena_alloc(d->ctx, &d->arena, a->n_strings * sizeof(int))))
 			return shd_nomem(d->ctx);
 		for (size_t i = 0; i < a->n_strings; i++) {
 			int x = axis_index(d, (const char *)a->strings[i].data, a->strings[i].len);
 			if (x < 0)
-				return fail(d, file, "%smesh_axes names '%.*s', not a mesh axis", nm,
-				            (int)a->strings[i].len, (const char *)a->strings[i].data);
+				return nfail(d, file, n, "mesh_axes names '%.*s', not a mesh axis",
+				             (int)a->strings[i].len, (const char *)a->strings[i].data);
 			for (size_t j = 0; j < i; j++)
 				if (out->mesh_axes[j] == x)
-					return fail(d, file, "%smesh_axes names '%s' twice", nm, d->axis[x]);
+					return nfail(d, file, n, "mesh_axes names '%s' twice", d->axis[x]);
 			out->mesh_axes[i] = x;
 		}
 		if (!(a = attr(n, "group", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS, &used)))
-			return fail(d, file, "%sneeds ints attribute 'group'", nm);
+			return nfail(d, file, n, "needs ints attribute 'group'");
 		out->group = a->ints;
 		out->n_group = a->n_ints;
 	}
 	for (size_t i = 0; i < n->n_attribute; i++)
 		if (!(used & ((uint64_t)1 << i)))
-			return fail(d, file, "%sunexpected attribute '%s'", nm,
-			            n->attribute[i]->name ? n->attribute[i]->name : "");
+			return nfail(d, file, n, "unexpected attribute '%s'",
+			             n->attribute[i]->name ? n->attribute[i]->name : "");
 	int64_t *want = want_group(d, r, out->mesh_axes, out->n_mesh_axes, &g);
 	if (!want)
 		return shd_nomem(d->ctx);
-	if (!ms) {
+	size_t i = 0;
+	while (!ms && i < out->n_group && out->group[i] != (int64_t)r)
+		i++;
+	if (!ms && (i == out->n_group || out->n_group != g || memcmp(want, out->group, g * sizeof *want))) {
 		const char *have = ints_text(d, out->group, out->n_group);
-		size_t i = 0;
-		while (i < out->n_group && out->group[i] != (int64_t)r)
-			i++;
 		if (i == out->n_group)
-			return fail(d, file, "%sgroup %s does not contain this rank (%zu)", nm, have, r);
+			return nfail(d, file, n, "group %s does not contain this rank (%zu)", have, r);
 		if (out->n_group != g)
-			return fail(d, file, "%sgroup %s has %zu ranks, mesh_axes span %zu", nm, have,
-			            out->n_group, g);
-		if (memcmp(want, out->group, g * sizeof *want))
-			return fail(d, file, "%sgroup %s should be %s (the ranks along mesh_axes, in shard-index order)",
-			            nm, have, ints_text(d, want, g));
+			return nfail(d, file, n, "group %s has %zu ranks, mesh_axes span %zu", have,
+			             out->n_group, g);
+		return nfail(d, file, n, "group %s should be %s (the ranks along mesh_axes, in shard-index order)",
+		             have, ints_text(d, want, g));
 	}
 	out->group = want; /* the node's array dies with its model */
 	out->n_group = g;
@@ -742,7 +757,7 @@ check_across(emit_outdir *d, shd_vec *rk, uint64_t *n_distinct)
 			const char *diff;
 			for (size_t j = 0; j < a->coll.n_group; j++) {
 				size_t m = (size_t)a->coll.group[j];
-				if (!(b = bsearch(a, rk[m].data, rk[m].n, sizeof *b, cmp_rec)))
+				if (!(b = rk[m].n ? bsearch(a, rk[m].data, rk[m].n, sizeof *b, cmp_rec) : NULL))
 					return fail(d, d->model[m], "collective '%s' (%s, group %s on %s) is missing",
 					            a->name, coll_ops[a->coll.kind],
 					            ints_text(d, a->coll.group, a->coll.n_group), d->model[r]);

@@ -25,6 +25,8 @@ typedef struct {
 	const char **name_of;     /* per value: the name this rank's graph uses */
 	const char **rs_done;     /* per reshard id: its result name, once emitted */
 	const char **override;    /* per g->args slot: a replacement operand name */
+	struct shape_fix **fix;   /* per g->args slot: scale a shape operand at run time */
+	ir_dim **rt;              /* per value: its elements as this rank computes them */
 	onnx_datafile df;
 	const char *loc;          /* df's name as tensors cite it (outlives df) */
 	uint8_t *buf;
@@ -523,129 +525,189 @@ emit_reshard(rank_ctx *k, const prop_reshard *rs, const char *in)
 	return name;
 }
 
-/* ---- shape operands ---- */
+/* ---- shape operands ----
+ * Reshape/Expand targets, ConstantOfShape shapes and Split sizes hold global
+ * sizes; each rank needs its local ones. The shape computations are run
+ * again over this rank's local dims (Shape reads the local tensor), which
+ * tells what each element is at run time; an element that comes out wrong
+ * is fixed: constant pieces become literals, the rest is scaled by
+ * constants in front of the consumer. */
 
-/* The local element for element i of a shape operand that maps to result
- * dim d of value y, or the element itself when nothing changes. */
-static ir_dim
-local_elem(rank_ctx *k, ir_dim e, uint32_t y, int32_t d)
+/* operand * a / b, elementwise, in front of the consumer */
+struct shape_fix {
+	int32_t n;
+	int64_t a[IR_MAX_ELEMS], b[IR_MAX_ELEMS];
+};
+
+static int64_t
+dim_blocks(rank_ctx *k, uint32_t y, int32_t d)
 {
-	const ir_value *yv = &k->g->values[y];
 	const prop_shard *s = &k->p->have[y];
 
-	if (d < 0 || d >= yv->rank || !s->dims[d].n || !ir_is_const(e) || e.c <= 0)
-		return e;
-	return ir_const(e.c / prop_axes_size(k->mesh, s->dims[d].ax, s->dims[d].n));
+	if (d < 0 || d >= s->rank || !s->dims[d].n)
+		return 1;
+	return prop_axes_size(k->mesh, s->dims[d].ax, s->dims[d].n);
 }
 
+/* The elements of every shape value as this rank computes them: the
+ * shape-computing nodes inferred again with local dims under Shape. */
 static int
-is_const_value(const ir_graph *g, uint32_t v)
+runtime_elems(rank_ctx *k)
 {
-	const ir_value *x = &g->values[v];
-	return x->elems && (x->kind == IR_V_INIT ||
-	                    (x->kind == IR_V_NODE && g->nodes[x->producer].op == OP_Constant));
+	ir_graph *g = k->g;
+	size_t bytes = g->n_values * sizeof *g->values;
+	ir_value *saved = shd_alloc(k->c, bytes);
+
+	k->rt = alloc(k, (g->n_values + 1) * sizeof *k->rt);
+	if (!saved || !k->rt) {
+		shd_free(k->c, saved, bytes);
+		return shd_nomem(k->c);
+	}
+	memcpy(saved, g->values, bytes);
+	for (uint32_t i = 0; i < g->n_nodes; i++) {
+		const ir_node *n = &g->nodes[i];
+		int shape_node = n->n_out > 0;
+		for (uint32_t o = 0; o < n->n_out; o++) {
+			uint32_t y = ir_out(g, n, o);
+			shape_node &= y != IR_NONE && saved[y].elems != NULL;
+		}
+		if (!shape_node)
+			continue;
+		if (n->op == OP_Shape || n->op == OP_Size) {
+			uint32_t x = ir_in(g, n, 0);
+			ir_value *xv = &g->values[x];
+			ir_dim *ld = xv->rank > 0 ? shd_arena_alloc(k->c, &k->a, (size_t)xv->rank * sizeof *ld) : NULL;
+			if (xv->rank > 0 && !ld)
+				break;
+			for (int32_t d = 0; d < xv->rank; d++)
+				ld[d] = prop_local_dim(g, k->p, &saved[x], &k->p->have[x], d);
+			if (xv->rank > 0)
+				xv->dims = ld;
+		}
+		for (uint32_t o = 0; o < n->n_out; o++)
+			g->values[ir_out(g, n, o)].elems = NULL;
+		if (ir_infer_node(g, i))
+			for (uint32_t o = 0; o < n->n_out; o++)
+				g->values[ir_out(g, n, o)].elems = NULL;
+	}
+	for (uint32_t v = 0; v < g->n_values; v++)
+		k->rt[v] = saved[v].elems && g->values[v].n_elems == saved[v].n_elems ? g->values[v].elems : NULL;
+	memcpy(g->values, saved, bytes);
+	shd_free(k->c, saved, bytes);
+	return 0;
 }
 
-/* Replace args slot `slot` (a constant holding elements e[0..n) of value
- * sv) with this rank's values, where they change. */
+/* Write want[0..n) as a literal replacing args slot `slot`. */
 static int
-override_const(rank_ctx *k, uint32_t slot, uint32_t sv, const int32_t *dim_of, uint32_t y,
-               const uint32_t *ys)
+literal(rank_ctx *k, uint32_t slot, uint32_t sv, const ir_dim *want, int32_t n)
 {
 	const ir_value *x = &k->g->values[sv];
 	int64_t vals[IR_MAX_ELEMS];
-	int changed = 0;
+	int32_t v32[IR_MAX_ELEMS];
 
-	for (int32_t i = 0; i < x->n_elems; i++) {
-		if (!ir_is_const(x->elems[i]))
+	for (int32_t i = 0; i < n; i++) {
+		if (!ir_is_const(want[i]))
 			return 1;
-		ir_dim l = local_elem(k, x->elems[i], ys ? ys[i] : y, dim_of[i]);
-		if (!ir_is_const(l))
-			return 1;
-		vals[i] = l.c;
-		changed |= l.c != x->elems[i].c;
+		vals[i] = want[i].c;
+		v32[i] = (int32_t)want[i].c;
 	}
-	if (!changed)
-		return 0;
 	const char *name = str(k, "%s/local%u", ir_cstr(k->g, x->name), slot);
-	int64_t dims[1] = {x->n_elems};
-	int32_t dt = x->dtype == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 ? x->dtype
-	             : ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
-	if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT32) {
-		int32_t v32[IR_MAX_ELEMS];
-		for (int32_t i = 0; i < x->n_elems; i++)
-			v32[i] = (int32_t)vals[i];
-		if (inline_tensor(k, name, dt, dims, (size_t)x->rank, v32, (size_t)x->n_elems * 4))
-			return -1;
-	} else if (inline_tensor(k, name, dt, dims, (size_t)x->rank, vals, (size_t)x->n_elems * 8)) {
+	int64_t dims[1] = {n};
+	size_t r = x->rank == 0 ? 0 : 1;
+	int rc = x->dtype == ONNX__TENSOR_PROTO__DATA_TYPE__INT32
+	                 ? inline_tensor(k, name, x->dtype, dims, r, v32, (size_t)n * 4)
+	                 : inline_tensor(k, name, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, dims, r, vals, (size_t)n * 8);
+	if (rc)
 		return -1;
-	}
 	k->override[slot] = name;
 	return 0;
 }
 
-/* Shape operand `k_op` of node i maps its elements to dims of results;
- * make its constants local. 0 ok, 1 cannot, -1 out of memory. */
+static int
+all_match(const ir_dim *got, const ir_dim *want, int32_t n)
+{
+	for (int32_t i = 0; i < n; i++)
+		if (!got || !ir_dim_eq(got[i], want[i]))
+			return 0;
+	return 1;
+}
+
+/* Make shape operand k_op of node i local. 0 ok, 1 cannot, -1 out of memory. */
 static int
 rewrite_shape_operand(rank_ctx *k, uint32_t i, uint32_t k_op)
 {
 	ir_graph *g = k->g;
 	const ir_node *n = &g->nodes[i];
 	uint32_t sv = ir_in(g, n, k_op), y = ir_out(g, n, 0);
-	int32_t dim_of[IR_MAX_ELEMS];
-	uint32_t ys[IR_MAX_ELEMS];
+	ir_dim want[IR_MAX_ELEMS];
+	int all_const = 1;
 
 	if (sv == IR_NONE || y == IR_NONE || !g->values[sv].elems)
 		return 0;
 	const ir_value *x = &g->values[sv], *yv = &g->values[y];
+	const ir_value *in = &g->values[ir_in(g, n, 0)];
+	const ir_dim *rt = k->rt[sv];
 	for (int32_t e = 0; e < x->n_elems; e++) {
-		ys[e] = y;
-		dim_of[e] = e;
-		if (n->op == OP_Expand)
-			dim_of[e] = yv->rank - x->n_elems + e;
-		if (n->op == OP_Split) { /* split sizes: element j is output j's axis dim */
-			ys[e] = e < (int32_t)n->n_out ? ir_out(g, n, (uint32_t)e) : IR_NONE;
-			const ir_value *in = &g->values[ir_in(g, n, 0)];
+		ir_dim v = x->elems[e];
+		uint32_t ye = y;
+		int32_t d = n->op == OP_Expand ? yv->rank - x->n_elems + e : e;
+		if (n->op == OP_Split) { /* split sizes: element j sizes output j's axis dim */
 			int64_t ax = ir_attr_int(n, "axis", 0);
-			dim_of[e] = ys[e] == IR_NONE ? -1 : (int32_t)(ax < 0 ? ax + in->rank : ax);
-			if (ys[e] == IR_NONE)
-				ys[e] = y;
+			if (e < (int32_t)n->n_out && ir_out(g, n, (uint32_t)e) != IR_NONE)
+				ye = ir_out(g, n, (uint32_t)e);
+			d = (int32_t)(ax < 0 ? ax + in->rank : ax);
 		}
+		/* Reshape's 0 and -1 and Expand's 1 say "as the input": keep them */
+		int keep = (n->op == OP_Reshape && ir_is_const(v) && (v.c == 0 || v.c == -1)) ||
+		           (n->op == OP_Expand && ir_is_const(v) && v.c == 1);
+		want[e] = keep ? v : ir_floordiv(g, v, ir_const(dim_blocks(k, ye, d)));
+		all_const &= ir_is_const(want[e]);
 	}
-	/* nothing to do unless some element changes */
-	int need = 0;
-	for (int32_t e = 0; e < x->n_elems; e++)
-		need |= !ir_dim_eq(local_elem(k, x->elems[e], ys[e], dim_of[e]), x->elems[e]);
-	if (!need)
+	if (all_match(rt, want, x->n_elems))
 		return 0;
-	if (is_const_value(g, sv))
-		return override_const(k, n->in + k_op, sv, dim_of, y, ys);
-	/* a Concat of pieces: rewrite its constant pieces */
-	if (x->kind == IR_V_NODE && g->nodes[x->producer].op == OP_Concat) {
+	if (all_const)
+		return literal(k, n->in + k_op, sv, want, x->n_elems);
+	/* a Concat of pieces: a literal for each wrong piece that can be one */
+	if (x->kind == IR_V_NODE && g->nodes[x->producer].op == OP_Concat && rt) {
 		const ir_node *cn = &g->nodes[x->producer];
-		int32_t at = 0;
-		for (uint32_t j = 0; j < cn->n_in; j++) {
+		int32_t at = 0, ok = 1;
+		for (uint32_t j = 0; j < cn->n_in && ok; j++) {
 			uint32_t pv = ir_in(g, cn, j);
-			if (pv == IR_NONE || !g->values[pv].elems)
-				return 1;
-			const ir_value *pc = &g->values[pv];
-			int rc = 0;
-			int piece_changes = 0;
-			for (int32_t e = 0; e < pc->n_elems && at + e < x->n_elems; e++)
-				piece_changes |= !ir_dim_eq(local_elem(k, x->elems[at + e], ys[at + e], dim_of[at + e]),
-				                            x->elems[at + e]);
-			if (piece_changes) {
-				if (!is_const_value(g, pv))
-					return 1;
-				rc = override_const(k, cn->in + j, pv, dim_of + at, y, ys + at);
-				if (rc)
-					return rc;
+			int32_t len = pv == IR_NONE || !g->values[pv].elems ? -1 : g->values[pv].n_elems;
+			if (len < 0 || at + len > x->n_elems) {
+				ok = 0;
+				break;
 			}
-			at += pc->n_elems;
+			if (!all_match(rt + at, want + at, len)) {
+				int rc = literal(k, cn->in + j, pv, want + at, len);
+				if (rc < 0)
+					return rc;
+				ok = rc == 0;
+			}
+			at += len;
 		}
-		return 0;
+		if (ok)
+			return 0;
 	}
-	return 1;
+	/* scale at run time: want = runtime * a / b */
+	struct shape_fix *f = alloc(k, sizeof *f);
+	if (!f || !rt)
+		return f ? 1 : -1;
+	f->n = x->n_elems;
+	for (int32_t e = 0; e < x->n_elems; e++) {
+		f->a[e] = f->b[e] = 1;
+		if (ir_dim_eq(rt[e], want[e]))
+			continue;
+		ir_dim up = ir_floordiv(g, want[e], rt[e]), down = ir_floordiv(g, rt[e], want[e]);
+		if (ir_is_const(up) && up.c > 1 && ir_dim_eq(ir_mul(g, rt[e], up), want[e]))
+			f->a[e] = up.c;
+		else if (ir_is_const(down) && down.c > 1 && ir_dim_eq(ir_mul(g, want[e], down), rt[e]))
+			f->b[e] = down.c;
+		else
+			return 1;
+	}
+	k->fix[n->in + k_op] = f;
+	return 0;
 }
 
 static int
@@ -665,13 +727,40 @@ shape_operands(rank_ctx *k)
 			return shd_nomem(k->c);
 		if (rc > 0)
 			return shd_error(k->c, ONNXSHARD_EFAIL,
-			                 "%s: node '%s' (%s): cannot rewrite its shape operand to local sizes",
+			                 "%s: node '%s' (%s): cannot make its shape operand local to each rank",
 			                 g->model->path, ir_cstr(g, n->name), ir_cstr(g, n->op_type));
 	}
 	return 0;
 }
 
 /* ---- the rank model ---- */
+
+/* operand * a / b in front of node i's operand j. */
+static const char *
+emit_fix(rank_ctx *k, uint32_t i, uint32_t j, const char *in)
+{
+	const struct shape_fix *f = k->fix[k->g->nodes[i].in + j];
+	const ir_value *x = &k->g->values[ir_in(k->g, &k->g->nodes[i], j)];
+	const char *an = str(k, "onnxshard/fix%u_%u/a", i, j), *bn = str(k, "onnxshard/fix%u_%u/b", i, j);
+	const char *mid = str(k, "onnxshard/fix%u_%u/mul", i, j), *out = str(k, "onnxshard/fix%u_%u/div", i, j);
+	int64_t dims[1] = {f->n};
+	size_t r = x->rank == 0 ? 0 : 1;
+	int32_t dt = x->dtype;
+	int32_t a32[IR_MAX_ELEMS], b32[IR_MAX_ELEMS];
+
+	for (int32_t e = 0; e < f->n; e++)
+		a32[e] = (int32_t)f->a[e], b32[e] = (int32_t)f->b[e];
+	if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT32
+	        ? inline_tensor(k, an, dt, dims, r, a32, (size_t)f->n * 4) ||
+	          inline_tensor(k, bn, dt, dims, r, b32, (size_t)f->n * 4)
+	        : inline_tensor(k, an, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, dims, r, f->a, (size_t)f->n * 8) ||
+	          inline_tensor(k, bn, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, dims, r, f->b, (size_t)f->n * 8))
+		return in;
+	const char *m_in[2] = {in, an}, *d_in[2] = {mid, bn};
+	node(k, "Mul", "", mid, m_in, 2, &mid, 1, NULL, 0);
+	node(k, "Div", "", out, d_in, 2, &out, 1, NULL, 0);
+	return out;
+}
 
 static const prop_reshard *
 find_reshard(const prop_plan *p, uint32_t node, uint32_t k)
@@ -705,6 +794,8 @@ emit_nodes(rank_ctx *k)
 			const char *name = k->override[n->in + j] ? k->override[n->in + j] : k->name_of[v];
 			if ((rs = find_reshard(p, i, j)) && !(name = emit_reshard(k, rs, name)))
 				return k->failed ? k->failed : shd_nomem(k->c);
+			if (k->fix[n->in + j])
+				name = emit_fix(k, i, j, name);
 			ins[j] = (char *)name;
 		}
 		for (uint32_t j = 0; j < n->n_out; j++) {
@@ -752,6 +843,7 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 	k.name_of = alloc(&k, (g->n_values + 1) * sizeof *k.name_of);
 	k.rs_done = alloc(&k, (p->n_reshards + 1) * sizeof *k.rs_done);
 	k.override = alloc(&k, (g->n_args + 1) * sizeof *k.override);
+	k.fix = alloc(&k, (g->n_args + 1) * sizeof *k.fix);
 	k.buf = shd_alloc(c, IO_CHUNK);
 	char *path = str(&k, "%s/rank%lld.onnx", dir, (long long)r);
 	char *dpath = str(&k, "%s.data", path);
@@ -771,7 +863,7 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 	for (uint32_t v = 0; v < g->n_values && !rc; v++)
 		if (g->values[v].kind == IR_V_INIT)
 			rc = emit_init(&k, v);
-	if (rc || (rc = shape_operands(&k)) || (rc = emit_nodes(&k)))
+	if (rc || (rc = runtime_elems(&k)) || (rc = shape_operands(&k)) || (rc = emit_nodes(&k)))
 		goto out;
 	if (k.failed == 2 || k.failed == 3) {
 		rc = shd_error(c, ONNXSHARD_EINPUT, k.failed == 2

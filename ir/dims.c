@@ -581,3 +581,21 @@ ir_dim_syms(ir_graph *g, ir_dim d, ir_str *syms, uint32_t max)
 {
 	return add_syms(g, d, syms, 0, max, 0);
 }
+
+int
+ir_dim_monomial(ir_graph *g, ir_dim d, ir_str *syms, uint32_t max, uint32_t *n)
+{
+	*n = 0;
+	if (d.ex == IR_EX_UNKNOWN || d.ex == IR_EX_CONST)
+		return d.ex == IR_EX_CONST;
+	const ir_expr *e = &g->exprs->e[d.ex];
+	if (e->n_terms != 1)
+		return 0;
+	for (uint32_t j = 0; j < e->terms[0].n; j++) {
+		const ir_atom *at = &g->exprs->atoms[e->terms[0].atoms[j]];
+		if (at->kind != ATOM_SYM || *n == max)
+			return 0;
+		syms[(*n)++] = at->name;
+	}
+	return 1;
+}

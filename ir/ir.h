@@ -88,6 +88,8 @@ typedef struct ir_graph {
  * ONNXSHARD_EINPUT and a line naming the node. Shapes are inferred. */
 int ir_lift(shd_ctx *c, const onnx_model *m, ir_graph **out);
 void ir_free(ir_graph *g);
+/* Run node i's shape inference again (its results' dims, dtype, elems). */
+int ir_infer_node(ir_graph *g, uint32_t i);
 
 /* Accessors. */
 static inline ir_value *ir_val(ir_graph *g, uint32_t v) { return &g->values[v]; }
@@ -129,6 +131,9 @@ const char *ir_dim_str(ir_graph *g, ir_dim d);
  * symbol is unbound or the result is undefined. */
 typedef int (*ir_bindf)(void *ud, const char *sym, int64_t *val);
 int ir_dim_eval(ir_graph *g, ir_dim d, ir_bindf bind, void *ud, int64_t *out);
+/* Whether d is c * s1 * ... * sn over graph dims (a constant: n = 0);
+ * the symbols, with repeats, go to syms. */
+int ir_dim_monomial(ir_graph *g, ir_dim d, ir_str *syms, uint32_t max, uint32_t *n);
 /* The symbols d mentions, into syms (up to max); returns how many. */
 uint32_t ir_dim_syms(ir_graph *g, ir_dim d, ir_str *syms, uint32_t max);
 

@@ -519,6 +519,13 @@ collect_declared(lifter *L, const Onnx__GraphProto *gp)
 	return 0;
 }
 
+int
+ir_infer_node(ir_graph *g, uint32_t i)
+{
+	ir_node *n = &g->nodes[i];
+	return n->op == OP_OPAQUE ? 0 : ops[n->op].infer(g, n);
+}
+
 static int
 infer_all(lifter *L)
 {

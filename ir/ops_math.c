@@ -785,6 +785,17 @@ rule_none(ir_graph *g, ir_node *n, rule_b *b)
 	(void)b;
 }
 
+/* A tensor made from a shape alone: any dim may be split; each rank makes
+ * its block (its shape operand is made local on emission). */
+void
+rule_fill(ir_graph *g, ir_node *n, rule_b *b)
+{
+	ir_value *y = out_val(g, n, 0);
+
+	for (int32_t d = 0; y && d < y->rank; d++)
+		rb_pass(b, y->dims[d], T_OUT(n, 0), (uint32_t)d, IR_NONE, 0);
+}
+
 int
 infer_shape(ir_graph *g, ir_node *n)
 {

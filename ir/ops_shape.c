@@ -952,9 +952,17 @@ rule_expand(ir_graph *g, ir_node *n, rule_b *b)
 	ir_value *x = in_val(g, n, 0), *y = out_val(g, n, 0);
 	int32_t off = y->rank - x->rank;
 
-	for (int32_t d = 0; d < x->rank && off >= 0; d++)
-		if (ir_dim_eq(x->dims[d], y->dims[d + off]))
-			rb_pass(b, x->dims[d], 0, (uint32_t)d, T_OUT(n, 0), (uint32_t)(d + off));
+	if (off < 0)
+		return;
+	/* a dim the input broadcasts into is split on the result alone: each
+	 * rank expands to its block (the target is made local on emission) */
+	for (int32_t d = 0; d < y->rank; d++) {
+		int32_t xd = d - off;
+		if (xd >= 0 && ir_dim_eq(x->dims[xd], y->dims[d]))
+			rb_pass(b, x->dims[xd], 0, (uint32_t)xd, T_OUT(n, 0), (uint32_t)d);
+		else if (xd < 0 || (ir_is_const(x->dims[xd]) && x->dims[xd].c == 1))
+			rb_pass(b, y->dims[d], T_OUT(n, 0), (uint32_t)d, IR_NONE, 0);
+	}
 }
 
 int
