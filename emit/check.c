@@ -17,7 +17,7 @@
  *           manifest; every collective's attributes and group checked, and
  *           present alike on all members of its group */
 
-#define MANIFEST "manifest.json"
+#define MANIFEST  "manifest.json"
 #define MAX_WORLD ((uint64_t)1 << 20)
 
 typedef struct {
@@ -102,8 +102,10 @@ ints_text(emit_outdir *d, const int64_t *v, size_t n)
 static int
 field(emit_outdir *d, json_t *o, const char *where, const char *key, int type, json_t **v)
 {
-	static const char *names[] = {[JSON_OBJECT] = "an object", [JSON_ARRAY] = "an array",
-	                              [JSON_STRING] = "a string", [JSON_INTEGER] = "an integer"};
+	static const char *names[] = {[JSON_OBJECT] = "an object",
+	                              [JSON_ARRAY] = "an array",
+	                              [JSON_STRING] = "a string",
+	                              [JSON_INTEGER] = "an integer"};
 
 	*v = json_object_get(o, key);
 	if (!*v)
@@ -116,8 +118,7 @@ field(emit_outdir *d, json_t *o, const char *where, const char *key, int type, j
 }
 
 static int
-field_int(emit_outdir *d, json_t *o, const char *where, const char *key, int64_t lo,
-          int64_t *out)
+field_int(emit_outdir *d, json_t *o, const char *where, const char *key, int64_t lo, int64_t *out)
 {
 	json_t *v;
 	int rc = field(d, o, where, key, JSON_INTEGER, &v);
@@ -189,7 +190,8 @@ read_tensor(emit_outdir *d, json_t *t, const char *where, int need_dtype, emit_m
 	where = at(d, "%s'%s': ", where, mt->name);
 	mt->dtype = -1;
 	if ((need_dtype || json_object_get(t, "dtype")) &&
-	    ((rc = field_str(d, t, where, "dtype", &dt)) || (mt->dtype = onnx_dtype_from_name(dt)) < 0))
+	    ((rc = field_str(d, t, where, "dtype", &dt)) ||
+	     (mt->dtype = onnx_dtype_from_name(dt)) < 0))
 		return rc ? rc : fail(d, MANIFEST, "%sunknown dtype '%s'", where, dt);
 	if ((rc = field(d, t, where, "shape", JSON_ARRAY, &shape)) ||
 	    (rc = field(d, t, where, "sharding", JSON_ARRAY, &sh)))
@@ -199,7 +201,8 @@ read_tensor(emit_outdir *d, json_t *t, const char *where, int need_dtype, emit_m
 		            json_array_size(sh), mt->ndim);
 	mt->dims = shd_arena_zalloc(d->ctx, &d->arena, (mt->ndim + 1) * sizeof *mt->dims);
 	mt->sym = shd_arena_zalloc(d->ctx, &d->arena, (mt->ndim + 1) * sizeof *mt->sym);
-	mt->axes = shd_arena_alloc(d->ctx, &d->arena, (mt->ndim * d->n_axes + 1) * sizeof *mt->axes);
+	mt->axes =
+	        shd_arena_alloc(d->ctx, &d->arena, (mt->ndim * d->n_axes + 1) * sizeof *mt->axes);
 	if (!mt->dims || !mt->sym || !mt->axes)
 		return shd_nomem(d->ctx);
 	for (size_t i = 0; i < mt->ndim; i++) {
@@ -209,9 +212,11 @@ read_tensor(emit_outdir *d, json_t *t, const char *where, int need_dtype, emit_m
 		if (json_is_string(dim) && json_string_length(dim))
 			mt->sym[i] = json_string_value(dim);
 		else if (mt->dims[i] < 0)
-			return fail(d, MANIFEST, "%sshape[%zu] should be a size >= 0 or a name", where, i);
+			return fail(d, MANIFEST, "%sshape[%zu] should be a size >= 0 or a name",
+			            where, i);
 		if (!json_is_array(axes))
-			return fail(d, MANIFEST, "%ssharding[%zu] should be an array of axis names", where, i);
+			return fail(d, MANIFEST, "%ssharding[%zu] should be an array of axis names",
+			            where, i);
 		for (size_t k = 0; k < d->n_axes; k++)
 			mt->axes[i * d->n_axes + k] = -1;
 		for (size_t k = 0; k < json_array_size(axes); k++) {
@@ -219,18 +224,21 @@ read_tensor(emit_outdir *d, json_t *t, const char *where, int need_dtype, emit_m
 			if (json_is_string(v = json_array_get(axes, k)))
 				a = axis_index(d, json_string_value(v), json_string_length(v));
 			if (a < 0)
-				return fail(d, MANIFEST, "%ssharding[%zu] names %s, not a mesh axis", where, i,
-				            json_is_string(v) ? at(d, "'%s'", json_string_value(v)) : "a non-string");
+				return fail(d, MANIFEST,
+				            "%ssharding[%zu] names %s, not a mesh axis", where, i,
+				            json_is_string(v) ? at(d, "'%s'", json_string_value(v))
+				                              : "a non-string");
 			if (used & ((uint64_t)1 << a))
-				return fail(d, MANIFEST, "%smesh axis '%s' shards the tensor twice", where,
-				            d->axis[a]);
+				return fail(d, MANIFEST, "%smesh axis '%s' shards the tensor twice",
+				            where, d->axis[a]);
 			used |= (uint64_t)1 << a;
 			mt->axes[i * d->n_axes + k] = a;
 			prod *= d->size[a];
 		}
 		if (mt->dims[i] >= 0 && mt->dims[i] % prod)
-			return fail(d, MANIFEST, "%sdim %zu (%lld) does not divide into %lld shards", where,
-			            i, (long long)mt->dims[i], (long long)prod);
+			return fail(d, MANIFEST,
+			            "%sdim %zu (%lld) does not divide into %lld shards", where, i,
+			            (long long)mt->dims[i], (long long)prod);
 	}
 	return 0;
 }
@@ -244,13 +252,14 @@ read_tensors(emit_outdir *d, const char *key, int need_dtype, emit_mtensor **out
 	if (!(*out = shd_arena_zalloc(d->ctx, &d->arena, (*n + 1) * sizeof **out)))
 		return shd_nomem(d->ctx);
 	for (size_t i = 0; i < *n; i++) {
-		int rc = read_tensor(d, json_array_get(arr, i), at(d, "%s[%zu]: ", key, i), need_dtype,
-		                     &(*out)[i]);
+		int rc = read_tensor(d, json_array_get(arr, i), at(d, "%s[%zu]: ", key, i),
+		                     need_dtype, &(*out)[i]);
 		if (rc)
 			return rc;
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp((*out)[j].name, (*out)[i].name))
-				return fail(d, MANIFEST, "%s: '%s' listed twice", key, (*out)[i].name);
+				return fail(d, MANIFEST, "%s: '%s' listed twice", key,
+				            (*out)[i].name);
 	}
 	return 0;
 }
@@ -281,12 +290,13 @@ read_mesh(emit_outdir *d)
 		if (axis_index(d, d->axis[i], strlen(d->axis[i])) != (int)i)
 			return fail(d, MANIFEST, "%saxis '%s' named twice", where, d->axis[i]);
 		if (shd_mul_overflow(w, (uint64_t)d->size[i], &w) || w > MAX_WORLD)
-			return fail(d, MANIFEST, "mesh: more than %llu ranks", (unsigned long long)MAX_WORLD);
+			return fail(d, MANIFEST, "mesh: more than %llu ranks",
+			            (unsigned long long)MAX_WORLD);
 	}
 	int64_t world = json_integer_value(json_object_get(d->root, "world_size"));
 	if ((uint64_t)world != w)
-		return fail(d, MANIFEST, "world_size is %lld, the mesh has %llu ranks", (long long)world,
-		            (unsigned long long)w);
+		return fail(d, MANIFEST, "world_size is %lld, the mesh has %llu ranks",
+		            (long long)world, (unsigned long long)w);
 	d->world = (size_t)w;
 	return 0;
 }
@@ -321,8 +331,8 @@ check_file(emit_outdir *d, json_t *o, const char *where, const char *key, const 
 	if ((rc = onnx_crc32_file(d->ctx, path, &crc, &bytes)))
 		return rc;
 	if (bytes != (uint64_t)want_bytes)
-		return fail(d, *name, "%llu bytes, the manifest says %lld", (unsigned long long)bytes,
-		            (long long)want_bytes);
+		return fail(d, *name, "%llu bytes, the manifest says %lld",
+		            (unsigned long long)bytes, (long long)want_bytes);
 	if (crc != want_crc)
 		return fail(d, *name, "crc32 %08x, the manifest says %08x", crc, want_crc);
 	*total += bytes;
@@ -349,8 +359,8 @@ read_ranks(emit_outdir *d, json_t **entries)
 		    (rc = field(d, v, where, "coords", JSON_ARRAY, &coords)))
 			return rc;
 		if ((uint64_t)r >= d->world)
-			return fail(d, MANIFEST, "%srank %lld, world_size is %zu", where, (long long)r,
-			            d->world);
+			return fail(d, MANIFEST, "%srank %lld, world_size is %zu", where,
+			            (long long)r, d->world);
 		if (entries[r])
 			return fail(d, MANIFEST, "%srank %lld listed twice", where, (long long)r);
 		entries[r] = v;
@@ -362,18 +372,21 @@ read_ranks(emit_outdir *d, json_t **entries)
 			ok = json_is_integer(json_array_get(coords, a)) &&
 			     json_integer_value(json_array_get(coords, a)) == c[a];
 		if (!ok)
-			return fail(d, MANIFEST, "%scoords should be rank %lld's row-major coords %s", where,
+			return fail(d, MANIFEST,
+			            "%scoords should be rank %lld's row-major coords %s", where,
 			            (long long)r, ints_text(d, c, d->n_axes));
 	}
 	for (size_t r = 0; r < d->world; r++)
 		if (!entries[r])
-			return fail(d, MANIFEST, "ranks: no entry for rank %zu (world_size %zu)", r, d->world);
+			return fail(d, MANIFEST, "ranks: no entry for rank %zu (world_size %zu)", r,
+			            d->world);
 	return 0;
 }
 
 static int
 read_manifest(emit_outdir *d, json_t ***entries)
 {
+	/* clang-format off */
 	static const struct {
 		const char *key;
 		int type;
@@ -383,6 +396,7 @@ read_manifest(emit_outdir *d, json_t ***entries)
 		{"collective_domain", JSON_STRING}, {"inputs", JSON_ARRAY}, {"outputs", JSON_ARRAY},
 		{"parameters", JSON_ARRAY}, {"ranks", JSON_ARRAY}, {"plan", JSON_OBJECT},
 	};
+	/* clang-format on */
 	const char *path = at(d, "%s/%s", d->dir, MANIFEST), *s;
 	json_t *v, *src, *plan;
 	struct stat st;
@@ -414,7 +428,8 @@ read_manifest(emit_outdir *d, json_t ***entries)
 		return rc;
 	s = json_string_value(json_object_get(d->root, "collective_domain"));
 	if (strcmp(s, "onnxshard") && strcmp(s, "com.microsoft"))
-		return fail(d, MANIFEST, "collective_domain '%s' (want onnxshard or com.microsoft)", s);
+		return fail(d, MANIFEST, "collective_domain '%s' (want onnxshard or com.microsoft)",
+		            s);
 	d->ort = !strcmp(s, "com.microsoft");
 	plan = json_object_get(d->root, "plan");
 	if ((rc = read_tensors(d, "inputs", 1, &d->in, &d->n_in)) ||
@@ -428,7 +443,8 @@ read_manifest(emit_outdir *d, json_t ***entries)
 		ok = json_is_integer(json_array_get(v, i));
 	if (!ok || ((v = json_object_get(plan, "step_time_s")) && !json_is_number(v)) ||
 	    ((v = json_object_get(plan, "comm_bytes")) && !json_is_number(v)))
-		return fail(d, MANIFEST, "plan: step_time_s, comm_bytes or peak_memory_bytes mistyped");
+		return fail(d, MANIFEST,
+		            "plan: step_time_s, comm_bytes or peak_memory_bytes mistyped");
 	if (!(*entries = shd_arena_zalloc(d->ctx, &d->arena, d->world * sizeof **entries)))
 		return shd_nomem(d->ctx);
 	return read_ranks(d, *entries);
@@ -468,8 +484,7 @@ want_group(emit_outdir *d, size_t r, const int *axes, size_t n_axes, size_t *g)
 }
 
 int
-emit_coll_read(emit_outdir *d, size_t r, const char *file, const Onnx__NodeProto *n,
-               emit_coll *out)
+emit_coll_read(emit_outdir *d, size_t r, const char *file, const Onnx__NodeProto *n, emit_coll *out)
 {
 	enum { INT = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT };
 	const char *dom = n->domain ? n->domain : "", *op = n->op_type ? n->op_type : "";
@@ -486,16 +501,19 @@ emit_coll_read(emit_outdir *d, size_t r, const char *file, const Onnx__NodeProto
 	if (!out->kind)
 		return nfail(d, file, n, "unknown collective op in domain 'onnxshard'");
 	if (ms != d->ort)
-		return nfail(d, file, n, "collective in domain '%s', the manifest's collective_domain is '%s'",
+		return nfail(d, file, n,
+		             "collective in domain '%s', the manifest's collective_domain is '%s'",
 		             dom, d->ort ? "com.microsoft" : "onnxshard");
 	if (n->n_attribute > 64)
 		return nfail(d, file, n, "too many attributes");
 	if (n->n_input != 1 || n->n_output != 1 || !*n->input[0] || !*n->output[0])
 		return nfail(d, file, n, "a collective takes one input and gives one output");
 	/* The int attributes each op needs (ORT's AllToAll has none). */
-	static const char *const ints[][2] = {[EMIT_ALLGATHER] = {"axis"}, [EMIT_REDUCESCATTER] = {"axis"},
+	static const char *const ints[][2] = {[EMIT_ALLGATHER] = {"axis"},
+	                                      [EMIT_REDUCESCATTER] = {"axis"},
 	                                      [EMIT_ALLTOALL] = {"split_axis", "concat_axis"}};
-	int64_t *slot[2] = {out->kind == EMIT_ALLTOALL ? &out->split_axis : &out->axis, &out->concat_axis};
+	int64_t *slot[2] = {out->kind == EMIT_ALLTOALL ? &out->split_axis : &out->axis,
+	                    &out->concat_axis};
 	for (int i = 0; i < 2 && ints[out->kind][i] && !(ms && out->kind == EMIT_ALLTOALL); i++) {
 		if (!(a = attr(n, ints[out->kind][i], INT, &used)))
 			return nfail(d, file, n, "needs int attribute '%s'", ints[out->kind][i]);
@@ -504,9 +522,9 @@ emit_coll_read(emit_outdir *d, size_t r, const char *file, const Onnx__NodeProto
 	if (ms) { /* ORT: the whole world; AllReduce sums; AllToAll splits dim 0 */
 		a = attr(n, "group_size", INT, &used);
 		if ((a || out->kind != EMIT_ALLREDUCE) && (!a || a->i != (int64_t)d->world))
-			return nfail(d, file, n, "needs int attribute 'group_size' = world size %zu",
-			             d->world);
-		out->reduce = "sum";
+			return nfail(d, file, n,
+			             "needs int attribute 'group_size' = world size %zu", d->world);
+		out->reduce = out->kind == EMIT_ALLREDUCE ? "sum" : NULL;
 		if (!(out->mesh_axes = shd_arena_alloc(d->ctx, &d->arena, d->n_axes * sizeof(int))))
 			return shd_nomem(d->ctx);
 		for (size_t i = 0; i < d->n_axes; i++)
@@ -520,22 +538,26 @@ emit_coll_read(emit_outdir *d, size_t r, const char *file, const Onnx__NodeProto
 				if (a->s.len == 3 && !memcmp(a->s.data, red[k], 3))
 					out->reduce = red[k];
 			if (!out->reduce)
-				return nfail(d, file, n, "needs string attribute 'reduce' (sum, max or min)");
+				return nfail(d, file, n,
+				             "needs string attribute 'reduce' (sum, max or min)");
 		}
 		a = attr(n, "mesh_axes", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS, &used);
 		if (!a || !a->n_strings)
 			return nfail(d, file, n, "needs strings attribute 'mesh_axes'");
 		out->n_mesh_axes = a->n_strings;
-		if (!(out->mesh_axes = shd_arena_alloc(d->ctx, &d->arena, a->n_strings * sizeof(int))))
+		if (!(out->mesh_axes =
+		              shd_arena_alloc(d->ctx, &d->arena, a->n_strings * sizeof(int))))
 			return shd_nomem(d->ctx);
 		for (size_t i = 0; i < a->n_strings; i++) {
 			int x = axis_index(d, (const char *)a->strings[i].data, a->strings[i].len);
 			if (x < 0)
 				return nfail(d, file, n, "mesh_axes names '%.*s', not a mesh axis",
-				             (int)a->strings[i].len, (const char *)a->strings[i].data);
+				             (int)a->strings[i].len,
+				             (const char *)a->strings[i].data);
 			for (size_t j = 0; j < i; j++)
 				if (out->mesh_axes[j] == x)
-					return nfail(d, file, n, "mesh_axes names '%s' twice", d->axis[x]);
+					return nfail(d, file, n, "mesh_axes names '%s' twice",
+					             d->axis[x]);
 			out->mesh_axes[i] = x;
 		}
 		if (!(a = attr(n, "group", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS, &used)))
@@ -553,39 +575,54 @@ emit_coll_read(emit_outdir *d, size_t r, const char *file, const Onnx__NodeProto
 	size_t i = 0;
 	while (!ms && i < out->n_group && out->group[i] != (int64_t)r)
 		i++;
-	if (!ms && (i == out->n_group || out->n_group != g || memcmp(want, out->group, g * sizeof *want))) {
+	if (!ms && (i == out->n_group || out->n_group != g ||
+	            memcmp(want, out->group, g * sizeof *want))) {
 		const char *have = ints_text(d, out->group, out->n_group);
 		if (i == out->n_group)
-			return nfail(d, file, n, "group %s does not contain this rank (%zu)", have, r);
+			return nfail(d, file, n, "group %s does not contain this rank (%zu)", have,
+			             r);
 		if (out->n_group != g)
 			return nfail(d, file, n, "group %s has %zu ranks, mesh_axes span %zu", have,
 			             out->n_group, g);
-		return nfail(d, file, n, "group %s should be %s (the ranks along mesh_axes, in shard-index order)",
-		             have, ints_text(d, want, g));
+		return nfail(
+		        d, file, n,
+		        "group %s should be %s (the ranks along mesh_axes, in shard-index order)",
+		        have, ints_text(d, want, g));
 	}
 	out->group = want; /* the node's array dies with its model */
 	out->n_group = g;
 	return 0;
 }
 
-/* Collectives must live in the main graph. */
+/* The collectives of g into recs; none may sit in a subgraph. */
 static int
-no_nested_colls(emit_outdir *d, size_t r, const char *file, const Onnx__GraphProto *g, int depth)
+scan_nodes(emit_outdir *d, size_t r, const char *file, const Onnx__GraphProto *g, int depth,
+           shd_vec *recs)
 {
+	coll_rec *rec;
 	emit_coll k;
 	int rc;
 
 	for (size_t i = 0; i < g->n_node; i++) {
 		const Onnx__NodeProto *n = g->node[i];
-		if (depth && ((rc = emit_coll_read(d, r, file, n, &k)) || k.kind))
-			return rc ? rc : fail(d, file, "node '%s' (%s): a collective inside a subgraph",
-			                      n->name ? n->name : "", n->op_type);
+		if ((rc = emit_coll_read(d, r, file, n, &k)))
+			return rc;
+		if (k.kind && depth)
+			return nfail(d, file, n, "a collective inside a subgraph");
+		if (k.kind && (!n->name || !*n->name))
+			return nfail(d, file, n, "a collective without a name");
+		if (k.kind &&
+		    (!(rec = shd_vec_push(d->ctx, recs, sizeof *rec)) ||
+		     !(rec->name = shd_arena_strdup(d->ctx, &d->arena, n->name, strlen(n->name)))))
+			return shd_nomem(d->ctx);
+		if (k.kind)
+			rec->coll = k;
 		for (size_t j = 0; j < n->n_attribute; j++) {
 			const Onnx__AttributeProto *a = n->attribute[j];
-			if (a->g && (rc = no_nested_colls(d, r, file, a->g, depth + 1)))
+			if (a->g && (rc = scan_nodes(d, r, file, a->g, depth + 1, recs)))
 				return rc;
 			for (size_t m = 0; m < a->n_graphs; m++)
-				if ((rc = no_nested_colls(d, r, file, a->graphs[m], depth + 1)))
+				if ((rc = scan_nodes(d, r, file, a->graphs[m], depth + 1, recs)))
 					return rc;
 		}
 	}
@@ -611,7 +648,8 @@ match_value(emit_outdir *d, const char *file, const char *what, const emit_mtens
 	const Onnx__TypeProto__Tensor *tt;
 
 	if (!v)
-		return fail(d, file, "the manifest's %s '%s' is not a graph %s", what, mt->name, what);
+		return fail(d, file, "the manifest's %s '%s' is not a graph %s", what, mt->name,
+		            what);
 	if (!v->type || v->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
 	    !(tt = v->type->tensor_type) || tt->elem_type != mt->dtype)
 		return fail(d, file, "graph %s '%s' is not a %s tensor as the manifest says", what,
@@ -656,17 +694,20 @@ check_model(emit_outdir *d, size_t r, const char *file, const onnx_model *m, jso
 		              m->ext[i].location))
 			k++;
 		if (k == json_array_size(exts))
-			return fail(d, file, "external data file '%s' is not in the manifest's external_data",
-			            m->ext[i].location);
+			return fail(
+			        d, file,
+			        "external data file '%s' is not in the manifest's external_data",
+			        m->ext[i].location);
 	}
 	for (size_t i = 0; i < m->proto->n_opset_import; i++) {
 		const Onnx__OperatorSetIdProto *o = m->proto->opset_import[i];
 		if (o->domain && !strcmp(o->domain, cdom) && o->version != 1)
-			return fail(d, file, "opset_import has domain '%s' at version %lld, want 1", cdom,
-			            (long long)o->version);
+			return fail(d, file, "opset_import has domain '%s' at version %lld, want 1",
+			            cdom, (long long)o->version);
 	}
 	for (size_t i = 0; i < d->n_in && !rc; i++)
-		rc = match_value(d, file, "input", &d->in[i], find_value(g->input, g->n_input, d->in[i].name));
+		rc = match_value(d, file, "input", &d->in[i],
+		                 find_value(g->input, g->n_input, d->in[i].name));
 	for (size_t i = 0; i < d->n_out && !rc; i++)
 		rc = match_value(d, file, "output", &d->out[i],
 		                 find_value(g->output, g->n_output, d->out[i].name));
@@ -675,22 +716,9 @@ check_model(emit_outdir *d, size_t r, const char *file, const onnx_model *m, jso
 			rc = fail(d, file, "graph input '%s' is not in the manifest's inputs",
 			          g->input[i]->name ? g->input[i]->name : "");
 	if (!rc && g->n_output != d->n_out)
-		rc = fail(d, file, "%zu graph outputs, the manifest has %zu", g->n_output, d->n_out);
-	for (size_t i = 0; i < g->n_node && !rc; i++) {
-		const Onnx__NodeProto *n = g->node[i];
-		coll_rec *rec;
-		emit_coll k;
-		if ((rc = emit_coll_read(d, r, file, n, &k)) || !k.kind)
-			continue;
-		if (!n->name || !*n->name)
-			rc = fail(d, file, "a %s node without a name", n->op_type);
-		else if (!(rec = shd_vec_push(d->ctx, recs, sizeof *rec)) ||
-		         !(rec->name = shd_arena_strdup(d->ctx, &d->arena, n->name, strlen(n->name))))
-			rc = shd_nomem(d->ctx);
-		else
-			rec->coll = k;
-	}
-	return rc ? rc : no_nested_colls(d, r, file, g, 0);
+		rc = fail(d, file, "%zu graph outputs, the manifest has %zu", g->n_output,
+		          d->n_out);
+	return rc ? rc : scan_nodes(d, r, file, g, 0, recs);
 }
 
 /* One rank: its files, then its model. */
@@ -710,8 +738,9 @@ check_rank(emit_outdir *d, size_t r, json_t *entry, shd_vec *recs, uint64_t *byt
 			return fail(d, MANIFEST, "%smodel '%s' is also rank %zu's", where, file, q);
 	d->model[r] = file;
 	for (size_t i = 0; i < json_array_size(exts); i++)
-		if ((rc = check_file(d, json_array_get(exts, i), at(d, "%sexternal_data[%zu]: ", where, i),
-		                     "file", &ext, bytes)))
+		if ((rc = check_file(d, json_array_get(exts, i),
+		                     at(d, "%sexternal_data[%zu]: ", where, i), "file", &ext,
+		                     bytes)))
 			return rc;
 	if ((rc = onnx_load(d->ctx, at(d, "%s/%s", d->dir, file), &m)))
 		return rc;
@@ -731,9 +760,11 @@ coll_diff(const emit_coll *a, const emit_coll *b)
 {
 	if (a->kind != b->kind)
 		return "op";
-	if ((a->reduce != NULL) != (b->reduce != NULL) || (a->reduce && strcmp(a->reduce, b->reduce)))
+	if ((a->reduce != NULL) != (b->reduce != NULL) ||
+	    (a->reduce && strcmp(a->reduce, b->reduce)))
 		return "reduce";
-	if (a->axis != b->axis || a->split_axis != b->split_axis || a->concat_axis != b->concat_axis)
+	if (a->axis != b->axis || a->split_axis != b->split_axis ||
+	    a->concat_axis != b->concat_axis)
 		return "axis";
 	if (a->n_mesh_axes != b->n_mesh_axes ||
 	    memcmp(a->mesh_axes, b->mesh_axes, a->n_mesh_axes * sizeof(int)))
@@ -757,12 +788,18 @@ check_across(emit_outdir *d, shd_vec *rk, uint64_t *n_distinct)
 			const char *diff;
 			for (size_t j = 0; j < a->coll.n_group; j++) {
 				size_t m = (size_t)a->coll.group[j];
-				if (!(b = rk[m].n ? bsearch(a, rk[m].data, rk[m].n, sizeof *b, cmp_rec) : NULL))
-					return fail(d, d->model[m], "collective '%s' (%s, group %s on %s) is missing",
-					            a->name, coll_ops[a->coll.kind],
-					            ints_text(d, a->coll.group, a->coll.n_group), d->model[r]);
+				if (!(b = rk[m].n ? bsearch(a, rk[m].data, rk[m].n, sizeof *b,
+				                            cmp_rec)
+				                  : NULL))
+					return fail(
+					        d, d->model[m],
+					        "collective '%s' (%s, group %s on %s) is missing",
+					        a->name, coll_ops[a->coll.kind],
+					        ints_text(d, a->coll.group, a->coll.n_group),
+					        d->model[r]);
 				if ((diff = coll_diff(&a->coll, &b->coll)))
-					return fail(d, d->model[m], "collective '%s': %s differs from %s's",
+					return fail(d, d->model[m],
+					            "collective '%s': %s differs from %s's",
 					            a->name, diff, d->model[r]);
 			}
 			if (!(p = shd_vec_push(d->ctx, &all, sizeof *p))) {
@@ -844,7 +881,8 @@ onnxshard_check(onnxshard_ctx *c, const char *dir, FILE *out)
 	int rc = emit_outdir_check(c, dir, NULL, s);
 
 	if (!rc && out)
-		fprintf(out, "ok: %llu ranks, %llu collectives, %llu bytes\n", (unsigned long long)s[0],
-		        (unsigned long long)s[1], (unsigned long long)s[2]);
+		fprintf(out, "ok: %llu ranks, %llu collectives, %llu bytes\n",
+		        (unsigned long long)s[0], (unsigned long long)s[1],
+		        (unsigned long long)s[2]);
 	return rc;
 }

@@ -15,27 +15,27 @@
 
 /* A graph input or output as the manifest gives it (global shape). */
 typedef struct {
-	const char *name;  /* points into the manifest's JSON */
-	int32_t dtype;     /* ONNX data type */
+	const char *name; /* points into the manifest's JSON */
+	int32_t dtype;    /* ONNX data type */
 	size_t ndim;
-	int64_t *dims;     /* length ndim; -1 where symbolic */
-	const char **sym;  /* length ndim; the symbolic name, or NULL */
-	int *axes;         /* ndim rows of n_axes: mesh axes major to minor, -1 after the last */
+	int64_t *dims;    /* length ndim; -1 where symbolic */
+	const char **sym; /* length ndim; the symbolic name, or NULL */
+	int *axes;        /* ndim rows of n_axes: mesh axes major to minor, -1 after the last */
 } emit_mtensor;
 
 /* An output directory whose manifest has been read and checked. */
 typedef struct {
 	shd_ctx *ctx;
-	shd_arena arena;     /* everything below except root */
+	shd_arena arena; /* everything below except root */
 	const char *dir;
-	json_t *root;        /* the manifest */
+	json_t *root; /* the manifest */
 	size_t n_axes;
-	const char **axis;   /* length n_axes, mesh order */
-	int64_t *size;       /* length n_axes, each >= 1 */
-	size_t world;        /* product of sizes */
-	int64_t *coords;     /* world rows of n_axes, by rank (row-major numbering) */
-	const char **model;  /* length world: rank r's file name inside dir */
-	int ort;             /* collective domain is com.microsoft, groups span the world */
+	const char **axis;  /* length n_axes, mesh order */
+	int64_t *size;      /* length n_axes, each >= 1 */
+	size_t world;       /* product of sizes */
+	int64_t *coords;    /* world rows of n_axes, by rank (row-major numbering) */
+	const char **model; /* length world: rank r's file name inside dir */
+	int ort;            /* collective domain is com.microsoft, groups span the world */
 	emit_mtensor *in, *out;
 	size_t n_in, n_out;
 } emit_outdir;
@@ -44,13 +44,13 @@ enum { EMIT_ALLREDUCE = 1, EMIT_ALLGATHER, EMIT_REDUCESCATTER, EMIT_ALLTOALL };
 
 /* A collective node read from a rank model, attributes checked. */
 typedef struct {
-	int kind;            /* EMIT_*; 0 when the node is no collective */
-	const char *reduce;  /* "sum", "max" or "min" (AllReduce, ReduceScatter) */
-	int64_t axis;        /* AllGather, ReduceScatter */
+	int kind;                        /* EMIT_*; 0 when the node is no collective */
+	const char *reduce;              /* "sum", "max" or "min" (AllReduce, ReduceScatter) */
+	int64_t axis;                    /* AllGather, ReduceScatter */
 	int64_t split_axis, concat_axis; /* AllToAll */
-	int *mesh_axes;      /* n_mesh_axes axis indices, as written */
+	int *mesh_axes;                  /* n_mesh_axes axis indices, as written */
 	size_t n_mesh_axes;
-	int64_t *group;      /* n_group global ranks in shard-index order; this rank among them */
+	int64_t *group; /* n_group global ranks in shard-index order; this rank among them */
 	size_t n_group;
 } emit_coll;
 

@@ -21,7 +21,7 @@
  *           ONNX_EXT_THRESHOLD bytes or more to FILE.data. New values are
  *           named "s/...", which no renamed rank value can be. */
 
-#define CHUNK ((size_t)1 << 20)
+#define CHUNK   ((size_t)1 << 20)
 #define NO_AXIS INT64_MIN
 
 typedef struct {
@@ -37,18 +37,18 @@ typedef struct {
 typedef struct {
 	shd_ctx *ctx;
 	emit_outdir *d;
-	shd_arena a;        /* every new message and name */
-	onnx_model **m;     /* world: the rank models, kept (initializers streamed out) */
-	shd_vec *colls;     /* world: coll_ref sorted by name */
-	shd_vec nodes;      /* Onnx__NodeProto *, before sorting */
-	shd_vec inits;      /* Onnx__TensorProto * */
-	shd_vec undo;       /* undo_rec */
+	shd_arena a;    /* every new message and name */
+	onnx_model **m; /* world: the rank models, kept (initializers streamed out) */
+	shd_vec *colls; /* world: coll_ref sorted by name */
+	shd_vec nodes;  /* Onnx__NodeProto *, before sorting */
+	shd_vec inits;  /* Onnx__TensorProto * */
+	shd_vec undo;   /* undo_rec */
 	onnx_datafile df;
-	const char *loc;    /* FILE.data's name, as tensors give it */
-	uint64_t n_ext;     /* tensors written to FILE.data */
-	uint8_t *buf;       /* CHUNK bytes */
-	int64_t opset;      /* default domain, from rank 0 */
-	int ms_used;        /* a non-collective com.microsoft node is kept */
+	const char *loc; /* FILE.data's name, as tensors give it */
+	uint64_t n_ext;  /* tensors written to FILE.data */
+	uint8_t *buf;    /* CHUNK bytes */
+	int64_t opset;   /* default domain, from rank 0 */
+	int ms_used;     /* a non-collective com.microsoft node is kept */
 } stitch;
 
 __attribute__((format(printf, 2, 3))) static char *
@@ -259,8 +259,9 @@ copy_tensor(stitch *s, onnx_model *m, const Onnx__TensorProto *t, const char *na
 			return rc;
 		at += n;
 	}
-	const char *kv[6] = {"location", s->loc, "offset", fmt(s, "%llu", (unsigned long long)off),
-	                     "length", fmt(s, "%llu", (unsigned long long)len)};
+	const char *kv[6] = {"location", s->loc,
+	                     "offset",   fmt(s, "%llu", (unsigned long long)off),
+	                     "length",   fmt(s, "%llu", (unsigned long long)len)};
 	if (!(nt->external_data = alloc(s, 3 * sizeof *nt->external_data)) || !kv[3] || !kv[5])
 		return shd_nomem(s->ctx);
 	for (int i = 0; i < 3; i++) {
@@ -286,8 +287,8 @@ stream_inits(stitch *s, size_t r, onnx_model *m)
 	int rc = 0;
 
 	if (g->n_sparse_initializer)
-		return shd_error(s->ctx, ONNXSHARD_EINPUT, "%s: sparse initializers are not supported by stitch",
-		                 m->path);
+		return shd_error(s->ctx, ONNXSHARD_EINPUT,
+		                 "%s: sparse initializers are not supported by stitch", m->path);
 	for (size_t i = 0; i < g->n_initializer; i++) {
 		Onnx__TensorProto *t = g->initializer[i], *nt;
 		char *name = fmt(s, "r%zu/%s", r, t->name ? t->name : "");
@@ -352,16 +353,20 @@ lower_coll(stitch *s, size_t r, const char *name, Onnx__NodeProto *n, const emit
 			return rc;
 		if ((o = node(s, "Concat", g, 1, k->concat_axis)))
 			for (size_t j = 0; j < g; j++)
-				o->input[j] = fmt(s, "s/r%lld/%s/part%zu", (long long)k->group[j], name, p);
+				o->input[j] = fmt(s, "s/r%lld/%s/part%zu", (long long)k->group[j],
+				                  name, p);
 	} else {
 		if (k->kind != EMIT_ALLGATHER)
-			op = !strcmp(k->reduce, "max") ? "Max" : !strcmp(k->reduce, "min") ? "Min" : "Sum";
+			op = !strcmp(k->reduce, "max")   ? "Max"
+			     : !strcmp(k->reduce, "min") ? "Min"
+			                                 : "Sum";
 		if ((o = node(s, op, g, 1, k->kind == EMIT_ALLGATHER ? k->axis : NO_AXIS)))
 			for (size_t j = 0; j < g; j++)
 				o->input[j] = member_input(s, k->group[j], name);
 	}
 	if (o)
-		o->output[0] = k->kind == EMIT_REDUCESCATTER ? fmt(s, "%s/reduced", stem) : (char *)y;
+		o->output[0] =
+		        k->kind == EMIT_REDUCESCATTER ? fmt(s, "%s/reduced", stem) : (char *)y;
 	if ((rc = done(s, o)) || k->kind != EMIT_REDUCESCATTER)
 		return rc;
 	return split(s, o->output[0], k->axis, g, p, y, stem);
@@ -403,7 +408,8 @@ cut_input(stitch *s, size_t r, const emit_mtensor *t)
 		if (!na)
 			continue;
 		for (size_t k = 0; k < na; k++)
-			idx = idx * (size_t)d->size[ax[k]] + (size_t)d->coords[r * d->n_axes + (size_t)ax[k]];
+			idx = idx * (size_t)d->size[ax[k]] +
+			      (size_t)d->coords[r * d->n_axes + (size_t)ax[k]];
 		const char *stem = fmt(s, "s/r%zu/in/%s/%zu", r, t->name, i);
 		const char *next = --left ? stem : last;
 		if (!stem)
@@ -469,8 +475,9 @@ join_output(stitch *s, const emit_mtensor *t)
 				cur[src] = src == r ? cur[src] : NULL;
 			}
 			if (n)
-				cur[r] = n->output[0] = left ? fmt(s, "s/out/%s/%zu/r%zu", t->name, i, r)
-				                             : (char *)t->name;
+				cur[r] = n->output[0] =
+				        left ? fmt(s, "s/out/%s/%zu/r%zu", t->name, i, r)
+				             : (char *)t->name;
 			if ((rc = done(s, n)))
 				return rc;
 		}
@@ -507,8 +514,8 @@ define(stitch *s, name_map *m, const char *k, size_t v)
 	size_t *slot = map_slot(m, k, &found);
 
 	if (found)
-		return shd_error(s->ctx, ONNXSHARD_EINPUT, "%s: stitched graph: value '%s' is defined twice",
-		                 s->d->dir, k);
+		return shd_error(s->ctx, ONNXSHARD_EINPUT,
+		                 "%s: stitched graph: value '%s' is defined twice", s->d->dir, k);
 	m->key[slot - m->val] = k;
 	*slot = v;
 	return 0;
@@ -529,8 +536,10 @@ add_deps(stitch *s, const name_map *m, const Onnx__NodeProto *n, size_t to, int 
 		p = map_slot(m, n->input[j], &found);
 		if (!found && top)
 			return shd_error(s->ctx, ONNXSHARD_EINPUT,
-			                 "%s: stitched graph: node '%s' (%s) reads '%s', which nothing defines",
-			                 s->d->dir, n->name ? n->name : "", n->op_type, n->input[j]);
+			                 "%s: stitched graph: node '%s' (%s) reads '%s', which "
+			                 "nothing defines",
+			                 s->d->dir, n->name ? n->name : "", n->op_type,
+			                 n->input[j]);
 		if (found && *p != SIZE_MAX) {
 			if (!(e = shd_vec_push(s->ctx, edges, 2 * sizeof *e)))
 				return shd_nomem(s->ctx);
@@ -563,7 +572,8 @@ toposort(stitch *s, Onnx__NodeProto **out)
 		nv += nodes[i]->n_output;
 	for (m.cap = 16; m.cap < 2 * nv; m.cap *= 2)
 		;
-	if (!(m.key = alloc(s, m.cap * sizeof *m.key)) || !(m.val = alloc(s, m.cap * sizeof *m.val)))
+	if (!(m.key = alloc(s, m.cap * sizeof *m.key)) ||
+	    !(m.val = alloc(s, m.cap * sizeof *m.val)))
 		return shd_nomem(s->ctx);
 	for (size_t i = 0; i < s->d->n_in && !rc; i++)
 		rc = define(s, &m, s->d->in[i].name, SIZE_MAX);
@@ -601,8 +611,10 @@ toposort(stitch *s, Onnx__NodeProto **out)
 	for (size_t i = 0; !rc && tail < nn && i < nn; i++)
 		if (deg[i])
 			rc = shd_error(s->ctx, ONNXSHARD_EINPUT,
-			               "%s: stitched graph has a cycle through node '%s' (%s): the ranks' collectives wait on each other",
-			               s->d->dir, nodes[i]->name ? nodes[i]->name : "", nodes[i]->op_type);
+			               "%s: stitched graph has a cycle through node '%s' (%s): the "
+			               "ranks' collectives wait on each other",
+			               s->d->dir, nodes[i]->name ? nodes[i]->name : "",
+			               nodes[i]->op_type);
 	shd_vec_free(s->ctx, &edges, 2 * sizeof(size_t));
 	return rc;
 }
@@ -627,9 +639,11 @@ value_info(stitch *s, const emit_mtensor *t)
 	*tt = (Onnx__TypeProto__Tensor)ONNX__TYPE_PROTO__TENSOR__INIT;
 	*sh = (Onnx__TensorShapeProto)ONNX__TENSOR_SHAPE_PROTO__INIT;
 	for (size_t i = 0; i < t->ndim; i++) {
-		dims[i] = (Onnx__TensorShapeProto__Dimension)ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT;
-		dims[i].value_case = t->sym[i] ? ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
-		                               : ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+		dims[i] = (Onnx__TensorShapeProto__Dimension)
+		        ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT;
+		dims[i].value_case = t->sym[i]
+		                             ? ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
+		                             : ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
 		if (t->sym[i])
 			dims[i].dim_param = (char *)t->sym[i];
 		else
@@ -763,7 +777,8 @@ run(stitch *s, const char *tmp, const char *dtmp)
 		    !strcmp(p->opset_import[i]->domain, "ai.onnx"))
 			s->opset = p->opset_import[i]->version;
 	if (s->opset < 2)
-		return shd_error(s->ctx, ONNXSHARD_EINPUT, "%s/%s: default-domain opset %lld; stitch needs 2 or later",
+		return shd_error(s->ctx, ONNXSHARD_EINPUT,
+		                 "%s/%s: default-domain opset %lld; stitch needs 2 or later",
 		                 d->dir, d->model[0], (long long)s->opset);
 	for (size_t i = 0; i < d->n_in; i++)
 		for (size_t r = 0; r < d->world; r++)

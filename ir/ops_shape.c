@@ -601,6 +601,22 @@ rule_split(ir_graph *g, ir_node *n, rule_b *b)
 		for (uint32_t k = 0; k < n->n_out; k++)
 			rb_map(b, T_OUT(n, k), (uint32_t)d, f);
 	}
+	/* equal pieces: the axis is [which piece, within a piece]; splitting
+	 * "within" splits every output alike (a fused QKV projection) */
+	ir_value *y0 = out_val(g, n, 0);
+	if (axis < 0 || n->n_out < 2 || !y0 || y0->rank != x->rank)
+		return;
+	for (uint32_t k = 1; k < n->n_out; k++) {
+		ir_value *yk = out_val(g, n, k);
+		if (!yk || yk->rank != x->rank || !ir_dim_eq(yk->dims[axis], y0->dims[axis]))
+			return;
+	}
+	uint32_t which = rb_factor(b, IR_F_REPL, ir_const(n->n_out));
+	uint32_t within = rb_factor(b, IR_F_PASS, y0->dims[axis]);
+	rb_map(b, 0, (uint32_t)axis, which);
+	rb_map(b, 0, (uint32_t)axis, within);
+	for (uint32_t k = 0; k < n->n_out; k++)
+		rb_map(b, T_OUT(n, k), (uint32_t)axis, within);
 }
 
 /* ---- Slice ---- */

@@ -129,11 +129,30 @@ is_equal_split(ir_graph *g, const ir_node *n)
 	return 1;
 }
 
+/* Mark the values that v reaches through transparent ops. */
+static void
+reach(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, uint8_t *reached,
+      int depth)
+{
+	if (reached[v] || depth > 24)
+		return;
+	reached[v] = 1;
+	for (uint32_t k = use_off[v]; k < use_off[v + 1]; k++) {
+		const ir_node *n = &g->nodes[uses[k]];
+		if (!is_transparent(n->op))
+			continue;
+		for (uint32_t o = 0; o < n->n_out; o++)
+			if (ir_out(g, n, o) != IR_NONE)
+				reach(g, ir_out(g, n, o), use_off, uses, reached, depth + 1);
+	}
+}
+
 /* *pieces learns the pieces of a fused projection (an equal Split on the
- * way). */
+ * way); reached[] holds what the linear's output reaches, so that an Add
+ * inside an activation (GELU's x + c*x^3) is told from a residual one. */
 static int
 vote(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, uint8_t *seen,
-     int depth, int *pieces)
+     const uint8_t *reached, int depth, int *pieces)
 {
 	int col = 0;
 
@@ -145,8 +164,8 @@ vote(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, uin
 		uint32_t ni = uses[k];
 		const ir_node *n = &g->nodes[ni];
 		int32_t od;
-		if (seen[ni])
-			continue;
+		if (seen[ni] || n->op == OP_Shape || n->op == OP_Size)
+			continue; /* reading the shape takes any sharding */
 		seen[ni] = 1;
 		if (linear_weight(g, n, &od) != IR_NONE && ir_in(g, n, 0) == v) {
 			col = 1;
@@ -156,11 +175,9 @@ vote(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, uin
 			col = 1;
 			continue;
 		}
-		if (n->op == OP_Add && is_activation(g, ir_in(g, n, 0)) && is_activation(g, ir_in(g, n, 1))) {
-			const ir_value *a = &g->values[ir_in(g, n, 0)], *b = &g->values[ir_in(g, n, 1)];
-			if (a->rank == b->rank)
-				return VOTE_ROW; /* a residual connection */
-		}
+		if (n->op == OP_Add && is_activation(g, ir_in(g, n, 0)) && is_activation(g, ir_in(g, n, 1)) &&
+		    !(reached[ir_in(g, n, 0)] && reached[ir_in(g, n, 1)]))
+			return VOTE_ROW; /* a residual connection */
 		if (!is_transparent(n->op))
 			return VOTE_ROW;
 		if (n->op == OP_Split) {
@@ -172,7 +189,7 @@ vote(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, uin
 			uint32_t r = ir_out(g, n, o);
 			if (r == IR_NONE)
 				continue;
-			int sub = vote(g, r, use_off, uses, seen, depth + 1, pieces);
+			int sub = vote(g, r, use_off, uses, seen, reached, depth + 1, pieces);
 			if (sub == VOTE_ROW)
 				return VOTE_ROW;
 			col |= sub == VOTE_COL;
@@ -204,10 +221,11 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log)
 	uint32_t *uses = shd_calloc(c, g->n_args + 1, sizeof *uses);
 	uint32_t *fill = shd_calloc(c, g->n_values + 1, sizeof *fill);
 	uint8_t *seen = shd_calloc(c, g->n_nodes + 1, 1);
+	uint8_t *reached = shd_calloc(c, g->n_values + 1, 1);
 	uint32_t cols = 0, heads = 0;
 	int rc = 0;
 
-	if (!use_off || !uses || !fill || !seen) {
+	if (!use_off || !uses || !fill || !seen || !reached) {
 		rc = shd_nomem(c);
 		goto out;
 	}
@@ -233,7 +251,9 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log)
 			continue;
 		int pieces = 1;
 		memset(seen, 0, g->n_nodes);
-		int vt = vote(g, y, use_off, uses, seen, 0, &pieces);
+		memset(reached, 0, g->n_values);
+		reach(g, y, use_off, uses, reached, 0);
+		int vt = vote(g, y, use_off, uses, seen, reached, 0, &pieces);
 		/* the LM head: a linear producing a graph output over a vocabulary
 		 * that an embedding lookup also indexes: split on the vocabulary */
 		if (vt == VOTE_ROW && g->values[y].is_output && is_vocab(g, &g->values[w].dims[od]))
@@ -256,6 +276,7 @@ out:
 	shd_free(c, uses, 0);
 	shd_free(c, fill, 0);
 	shd_free(c, seen, 0);
+	shd_free(c, reached, 0);
 	return rc;
 }
 
