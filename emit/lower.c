@@ -248,7 +248,8 @@ tensor(rank_ctx *k, const char *name, int32_t dtype, const int64_t *dims, size_t
 	t->name = (char *)name;
 	t->has_data_type = 1;
 	t->data_type = dtype;
-	memcpy(d, dims, rank * sizeof *d);
+	if (rank)
+		memcpy(d, dims, rank * sizeof *d);
 	t->n_dims = rank;
 	t->dims = d;
 	push(k, &k->inits, t);
@@ -499,19 +500,18 @@ emit_reshard(rank_ctx *k, const prop_reshard *rs, const char *in)
 				return NULL;
 			}
 			node(k, "Mul", "", nn, ins, 2, &out, 1, NULL, 0);
-			cur.partial |= 0; /* the value is now a share of a pending sum */
-			name = out;
+			name = out; /* now a share of a pending sum */
 			continue;
 		}
 		}
 		if (k->o->ort) {
-			if (gsize != k->mesh->world) {
-				k->failed = 2;
+			/* com.microsoft: whole-world groups, no ReduceScatter, AllToAll
+			 * only along dim 0 */
+			if (gsize != k->mesh->world || (s->kind != PROP_ALLGATHER && s->kind != PROP_ALLREDUCE)) {
+				k->failed = gsize != k->mesh->world ? 2 : 3;
 				return NULL;
 			}
 			at[na++] = attr_int(k, "group_size", gsize);
-			if (s->kind != PROP_ALLGATHER && s->kind != PROP_ALLREDUCE)
-				na = (size_t)(k->failed = 3, 0);
 		} else {
 			at[na++] = attr_ints(k, "group", grp, (size_t)gsize);
 			at[na++] = attr_axes(k, s->ax, s->n_axes);
@@ -793,7 +793,7 @@ emit_nodes(rank_ctx *k)
 			}
 			const char *name = k->override[n->in + j] ? k->override[n->in + j] : k->name_of[v];
 			if ((rs = find_reshard(p, i, j)) && !(name = emit_reshard(k, rs, name)))
-				return k->failed ? k->failed : shd_nomem(k->c);
+				return -1;
 			if (k->fix[n->in + j])
 				name = emit_fix(k, i, j, name);
 			ins[j] = (char *)name;
@@ -815,7 +815,7 @@ emit_nodes(rank_ctx *k)
 			continue;
 		const char *name = emit_reshard(k, rs, k->name_of[v]);
 		if (!name)
-			return k->failed ? k->failed : shd_nomem(k->c);
+			return -1;
 		const char *in[1] = {name};
 		const char *out[1] = {ir_cstr(g, g->values[v].name)};
 		node(k, "Identity", "", str(k, "onnxshard/out%u", j), in, 1, out, 1, NULL, 0);
@@ -863,8 +863,12 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 	for (uint32_t v = 0; v < g->n_values && !rc; v++)
 		if (g->values[v].kind == IR_V_INIT)
 			rc = emit_init(&k, v);
-	if (rc || (rc = runtime_elems(&k)) || (rc = shape_operands(&k)) || (rc = emit_nodes(&k)))
+	if (rc || (rc = runtime_elems(&k)) || (rc = shape_operands(&k)))
 		goto out;
+	rc = emit_nodes(&k);
+	if (rc > 0)
+		goto out;
+	rc = 0;
 	if (k.failed == 2 || k.failed == 3) {
 		rc = shd_error(c, ONNXSHARD_EINPUT, k.failed == 2
 		               ? "--collectives ort: the plan has a collective over part of the mesh; ONNX Runtime's collectives span the whole world"

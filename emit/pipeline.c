@@ -401,8 +401,10 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	FILE *log = o->quiet ? NULL : stderr;
 
 	memset(&p, 0, sizeof p);
-	if ((rc = prop_mesh_parse(c, o->mesh ? o->mesh : "", &mesh)))
+	if ((rc = prop_mesh_parse(c, o->mesh ? o->mesh : "", &mesh))) {
+		prop_mesh_free(c, &mesh);
 		return rc;
+	}
 	if (o->collectives && strcmp(o->collectives, "onnxshard") && strcmp(o->collectives, "ort")) {
 		rc = shd_error(c, ONNXSHARD_EINPUT, "--collectives '%s': want onnxshard or ort", o->collectives);
 		goto out;

@@ -19,7 +19,7 @@ file_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
 {
 	file_buffer *fb = (file_buffer *)b;
 
-	if (!fb->failed && fwrite(data, 1, len, fb->f) != len)
+	if (len && !fb->failed && fwrite(data, 1, len, fb->f) != len)
 		fb->failed = 1;
 }
 

@@ -138,7 +138,7 @@ accept_check "$c/"
 mut flip "$c" rank1.onnx 100
 refuse "$c/rank1.onnx: crc32 [0-9a-f]*, the manifest says" check "$c"
 refuse "$c/rank1.onnx: crc32" stitch "$c" -o "$tmp/x.onnx"
-[ ! -e "$tmp/x.onnx" ] && [ ! -e "$tmp/x.onnx.tmp" ] || bad "stitch left a file behind on error"
+if [ -e "$tmp/x.onnx" ] || [ -e "$tmp/x.onnx.tmp" ]; then bad "stitch left a file behind on error"; fi
 fresh matmul-allgather-model4
 head -c 700 "$ex/matmul-allgather-model4/rank2.onnx" >"$c/rank2.onnx"
 refuse "rank2.onnx: 700 bytes, the manifest says 722" check "$c"
