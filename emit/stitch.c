@@ -242,7 +242,8 @@ copy_tensor(stitch *s, onnx_model *m, const Onnx__TensorProto *t, const char *na
 	nt->n_dims = t->n_dims;
 	if (!(nt->dims = alloc(s, (t->n_dims + 1) * sizeof *nt->dims)))
 		return shd_nomem(s->ctx);
-	memcpy(nt->dims, t->dims, t->n_dims * sizeof *nt->dims);
+	if (t->n_dims)
+		memcpy(nt->dims, t->dims, t->n_dims * sizeof *nt->dims);
 	if (len < ONNX_EXT_THRESHOLD) {
 		nt->has_raw_data = 1;
 		nt->raw_data.len = (size_t)len;
