@@ -168,8 +168,8 @@ add_reshard(ir_graph *g, prop_plan *p, uint32_t node, uint32_t k, uint32_t v, co
 	return 0;
 }
 
-static int
-add_note(ir_graph *g, prop_plan *p, uint32_t v, const char *why)
+int
+prop_note_add(ir_graph *g, prop_plan *p, uint32_t v, const char *why)
 {
 	for (uint32_t i = 0; i < p->n_notes; i++)
 		if (p->notes[i].value == v)
@@ -268,7 +268,7 @@ prop_materialize(ir_graph *g, prop_plan *p)
 			for (uint32_t k = 0; k < g->nodes[i].n_in && !rc; k++) {
 				uint32_t v = ir_in(g, &g->nodes[i], k);
 				if (v != IR_NONE && !prop_is_replicated(&p->have[v]))
-					rc = add_note(g, p, v, "gathered: the op that reads it has no sharding rule");
+					rc = prop_note_add(g, p, v, "gathered: the op that reads it has no sharding rule");
 			}
 	shd_free(c, fa, cap_fa * sizeof *fa);
 	shd_free(c, req.dims, 64 * sizeof *req.dims);

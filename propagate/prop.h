@@ -126,6 +126,9 @@ int prop_materialize(ir_graph *g, prop_plan *p);
 /* Size of dim d of value v on one rank under sharding s (global / blocks). */
 ir_dim prop_local_dim(ir_graph *g, const prop_plan *p, const ir_value *v, const prop_shard *s, int32_t d);
 
+/* Record why value v stays replicated (first reason wins). */
+int prop_note_add(ir_graph *g, prop_plan *p, uint32_t v, const char *why);
+
 /* "[data],[],[model]" style text; "partial(model)" appended. */
 void prop_shard_print(const prop_plan *p, const prop_shard *s, FILE *out);
 

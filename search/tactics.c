@@ -34,19 +34,25 @@ axis_or_default(ir_graph *g, prop_plan *p, const char *tactic, const char *name,
 	return last ? (int)m->n_axes - 1 : 0;
 }
 
-static void
+static int
 tactic_data(ir_graph *g, prop_plan *p, int axis, FILE *log)
 {
 	uint32_t n = 0;
+	int rc = 0;
 
-	for (uint32_t i = 0; i < g->n_inputs; i++) {
+	for (uint32_t i = 0; i < g->n_inputs && !rc; i++) {
 		uint32_t v = g->inputs[i];
-		if (g->values[v].rank >= 1 && !prop_seed(g, p, v, 0, (uint8_t)axis, 1, 0))
+		if (g->values[v].rank < 1)
+			continue;
+		if (!prop_seed(g, p, v, 0, (uint8_t)axis, 1, 0))
 			n++;
+		else
+			rc = prop_note_add(g, p, v, "data: its batch dim does not divide over the axis");
 	}
 	if (log)
 		fprintf(log, "data on %s: batch dim of %u input%s\n", p->mesh->names[axis], n,
 		        n == 1 ? "" : "s");
+	return rc;
 }
 
 /* ---- megatron ---- */
@@ -96,6 +102,7 @@ is_transparent(int op)
 	case OP_Softplus: case OP_Elu: case OP_Selu: case OP_Celu: case OP_Mish:
 	case OP_LeakyRelu: case OP_Clip: case OP_Identity: case OP_Dropout: case OP_Cast:
 	case OP_Reshape: case OP_Transpose: case OP_Split: case OP_Squeeze: case OP_Unsqueeze:
+	case OP_Expand:
 		return 1;
 	default:
 		return 0;
@@ -147,12 +154,30 @@ reach(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, ui
 	}
 }
 
-/* *pieces learns the pieces of a fused projection (an equal Split on the
- * way); reached[] holds what the linear's output reaches, so that an Add
+/* rt learns the route's fused pieces and attention heads; reached[] holds what the linear's output reaches, so that an Add
  * inside an activation (GELU's x + c*x^3) is told from a residual one. */
+typedef struct {
+	int pieces;    /* an equal Split on the way: a fused projection */
+	int64_t heads; /* a Reshape on the way splits features into heads (0: none) */
+} route;
+
+/* A Reshape splitting the last dim of x into [heads, head_dim]: heads. */
+static int64_t
+head_split(ir_graph *g, const ir_node *n)
+{
+	uint32_t xv = ir_in(g, n, 0), yv = ir_out(g, n, 0);
+	if (xv == IR_NONE || yv == IR_NONE)
+		return 0;
+	const ir_value *x = &g->values[xv], *y = &g->values[yv];
+	if (x->rank < 1 || y->rank != x->rank + 1 || !ir_is_const(y->dims[y->rank - 2]))
+		return 0;
+	ir_dim prod = ir_mul(g, y->dims[y->rank - 2], y->dims[y->rank - 1]);
+	return ir_dim_eq(prod, x->dims[x->rank - 1]) ? y->dims[y->rank - 2].c : 0;
+}
+
 static int
 vote(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, uint8_t *seen,
-     const uint8_t *reached, int depth, int *pieces)
+     const uint8_t *reached, int depth, route *rt)
 {
 	int col = 0;
 
@@ -183,13 +208,15 @@ vote(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, uin
 		if (n->op == OP_Split) {
 			if (!is_equal_split(g, n))
 				return VOTE_ROW;
-			*pieces = (int)n->n_out;
+			rt->pieces = (int)n->n_out;
 		}
+		if (n->op == OP_Reshape && head_split(g, n))
+			rt->heads = head_split(g, n);
 		for (uint32_t o = 0; o < n->n_out; o++) {
 			uint32_t r = ir_out(g, n, o);
 			if (r == IR_NONE)
 				continue;
-			int sub = vote(g, r, use_off, uses, seen, reached, depth + 1, pieces);
+			int sub = vote(g, r, use_off, uses, seen, reached, depth + 1, rt);
 			if (sub == VOTE_ROW)
 				return VOTE_ROW;
 			col |= sub == VOTE_COL;
@@ -249,23 +276,32 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log)
 		uint32_t w = linear_weight(g, n, &od), y = ir_out(g, n, 0);
 		if (w == IR_NONE || y == IR_NONE)
 			continue;
-		int pieces = 1;
+		route rt = {1, 0};
 		memset(seen, 0, g->n_nodes);
 		memset(reached, 0, g->n_values);
 		reach(g, y, use_off, uses, reached, 0);
-		int vt = vote(g, y, use_off, uses, seen, reached, 0, &pieces);
+		int vt = vote(g, y, use_off, uses, seen, reached, 0, &rt);
+		int pieces = rt.pieces;
 		/* the LM head: a linear producing a graph output over a vocabulary
 		 * that an embedding lookup also indexes: split on the vocabulary */
 		if (vt == VOTE_ROW && g->values[y].is_output && is_vocab(g, &g->values[w].dims[od]))
 			vt = VOTE_COL, heads++;
 		if (vt != VOTE_COL)
 			continue;
+		/* heads that do not divide (grouped K/V): replicate, stay correct */
+		if (rt.heads && rt.heads % p->mesh->sizes[axis]) {
+			if ((rc = prop_note_add(g, p, w, "megatron: its attention heads do not divide over the axis")))
+				break;
+			continue;
+		}
 		if (prop_seed(g, p, w, od, (uint8_t)axis, pieces, 0) == 0) {
 			cols++;
 			/* the bias of a column-parallel linear goes with it */
 			uint32_t b = n->op == OP_Gemm ? ir_in(g, n, 2) : IR_NONE;
 			if (b != IR_NONE && g->values[b].rank == 1)
 				prop_seed(g, p, b, 0, (uint8_t)axis, pieces, 0);
+		} else if ((rc = prop_note_add(g, p, w, "megatron: its output features (or heads) do not divide over the axis"))) {
+			break;
 		}
 	}
 	if (log)
@@ -313,9 +349,7 @@ file_steps(ir_graph *g, prop_plan *p, const char *path, FILE *log)
 				rc = -a;
 				break;
 			}
-			if (tactic[0] == 'd')
-				tactic_data(g, p, a, log);
-			else if ((rc = tactic_megatron(g, p, a, log)))
+			if ((rc = tactic[0] == 'd' ? tactic_data(g, p, a, log) : tactic_megatron(g, p, a, log)))
 				break;
 		} else if (shard || repl) {
 			json_t *axes = json_object_get(s, "axes"), *x;
@@ -388,8 +422,9 @@ search_apply(ir_graph *g, prop_plan *p, const char *strategy, FILE *log)
 			*colon++ = 0;
 		if (!strcmp(word, "auto")) {
 			/* until the search lands: data then megatron, on the axes that exist */
-			if (prop_mesh_axis(p->mesh, "data") >= 0)
-				tactic_data(g, p, prop_mesh_axis(p->mesh, "data"), log);
+			if (prop_mesh_axis(p->mesh, "data") >= 0 &&
+			    (rc = tactic_data(g, p, prop_mesh_axis(p->mesh, "data"), log)))
+				return rc;
 			if ((rc = prop_propagate(g, p)))
 				return rc;
 			int m = prop_mesh_axis(p->mesh, "model");
@@ -402,9 +437,7 @@ search_apply(ir_graph *g, prop_plan *p, const char *strategy, FILE *log)
 			int a = axis_or_default(g, p, word, colon, d ? "data" : "model", !d);
 			if (a < 0)
 				return -a;
-			if (d)
-				tactic_data(g, p, a, log);
-			else if ((rc = tactic_megatron(g, p, a, log)))
+			if ((rc = d ? tactic_data(g, p, a, log) : tactic_megatron(g, p, a, log)))
 				return rc;
 		} else {
 			return shd_error(g->ctx, ONNXSHARD_EINPUT,

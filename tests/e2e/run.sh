@@ -23,7 +23,7 @@ ok() { pass=$((pass + 1)); }
 bad() { failn=$((failn + 1)); echo "FAIL: $*"; }
 
 run_case() { # sample mesh strategy
-	local s=$1 mesh=$2 st=$3 out="$tmp/$1-$2-$3"
+	local s=$1 mesh=$2 st=$3 out="$tmp/$1-$2-${3##*/}"
 	local what="$s --mesh $mesh --strategy $st"
 	if ! "$bin" shard "$src/samples/$s.onnx" --mesh "$mesh" --strategy "$st" -o "$out" --quiet >"$out.log" 2>&1; then
 		bad "$what: shard: $(tail -1 "$out.log")"
@@ -58,6 +58,16 @@ for s in "${samples[@]}"; do
 	run_case "$s" data=2,model=2 megatron
 	run_case "$s" data=2,model=2 data,megatron
 done
+
+# tactics files
+run_case mlp data=2,model=2 "$e2e/tactics/mlp-columns.json"
+run_case gpt2 data=2,model=2 "$e2e/tactics/gpt2-manual.json"
+
+# the same input and options give the same bytes
+a=$tmp/det-a b=$tmp/det-b
+"$bin" shard "$src/samples/gpt2.onnx" --mesh data=2,model=2 -o "$a" --quiet >/dev/null 2>&1
+"$bin" shard "$src/samples/gpt2.onnx" --mesh data=2,model=2 -o "$b" --quiet >/dev/null 2>&1
+if [ -f "$a/manifest.json" ] && diff -r "$a" "$b" >/dev/null; then ok; else bad "two runs gave different bytes"; fi
 
 # GPT-2 under Megatron: exactly 2 AllReduce per layer on the model axis and
 # no other collective inside a layer.
