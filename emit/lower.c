@@ -448,7 +448,8 @@ emit_reshard(rank_ctx *k, const prop_reshard *rs, const char *in)
 			op = "AllReduce";
 			if (!k->o->ort)
 				at[na++] = attr_str(k, "reduce", "sum");
-			cur.partial &= (uint8_t)~cur.partial;
+			for (uint8_t j = 0; j < s->n_axes; j++)
+				cur.partial &= (uint8_t)~(1u << s->ax[j]);
 			break;
 		case PROP_REDUCESCATTER:
 			op = "ReduceScatter";
