@@ -378,6 +378,7 @@ emit_init(rank_ctx *k, uint32_t v)
 	uint64_t off;
 	if ((rc = onnx_datafile_align(k->c, &k->df, &off)) || (rc = copy_block(k, t, x, s, NULL, &written)))
 		return rc;
+	onnx_tensor_release(k->g->model, t);
 	Onnx__StringStringEntryProto **e = alloc(k, 3 * sizeof *e);
 	const char *keys[3] = {"location", "offset", "length"};
 	const char *vals[3] = {k->loc, str(k, "%llu", (unsigned long long)off),

@@ -50,6 +50,8 @@ const uint8_t *onnx_tensor_raw(const onnx_model *m, const Onnx__TensorProto *t,
  * typed fields. Checked on load, so only out-of-range requests fail. */
 int onnx_tensor_read(const onnx_model *m, const Onnx__TensorProto *t,
                      uint64_t off, uint64_t n, void *dst);
+/* Drop the tensor's mapped external data from memory (it stays readable). */
+void onnx_tensor_release(const onnx_model *m, const Onnx__TensorProto *t);
 /* Read the tensor as int64 values (int64/int32/... integer dtypes). */
 int onnx_tensor_ints(const onnx_model *m, const Onnx__TensorProto *t,
                      int64_t *dst, uint64_t n);
