@@ -764,6 +764,69 @@ emit_fix(rank_ctx *k, uint32_t i, uint32_t j, const char *in)
 	return out;
 }
 
+/* A Gather whose table is split along its rows on this rank: look up the
+ * rows this rank holds, zeros for the others (the result is a pending sum). */
+static void
+emit_lookup(rank_ctx *k, uint32_t i, char **ins, char **outs)
+{
+	ir_graph *g = k->g;
+	const ir_node *n = &g->nodes[i];
+	const prop_dim *ax = &k->p->lookup[i];
+	const ir_value *tab = &g->values[ir_in(g, n, 0)], *ix = &g->values[ir_in(g, n, 1)];
+	int64_t rows = tab->dims[0].c, blocks = prop_axes_size(k->mesh, ax->ax, ax->n);
+	int64_t local = rows / blocks, off = prop_shard_index(k->mesh, k->rank, ax->ax, ax->n) * local;
+	int32_t it = ix->dtype;
+	size_t es = onnx_dtype_size(it);
+	const char *c[4], *t[12];
+	int64_t vals[4] = {off, local, 0, rows};
+	uint8_t zero[16] = {0};
+
+	for (int j = 0; j < 4; j++) {
+		int32_t v32 = (int32_t)vals[j];
+		c[j] = str(k, "onnxshard/lookup%u/c%d", i, j);
+		if (inline_tensor(k, c[j], it, NULL, 0, es == 4 ? (void *)&v32 : (void *)&vals[j], es))
+			return;
+	}
+	for (int j = 0; j < 12; j++)
+		t[j] = str(k, "onnxshard/lookup%u/t%d", i, j);
+	const char *zf = str(k, "onnxshard/lookup%u/zero", i);
+	if (inline_tensor(k, zf, tab->dtype, NULL, 0, zero, onnx_dtype_size(tab->dtype)))
+		return;
+	const char *idx = ins[1];
+	/* negative indices count from the end of the whole table */
+	const char *a0[2] = {idx, c[2]}, *a1[2] = {idx, c[3]}, *a2[3] = {t[0], t[1], idx};
+	node(k, "Less", "", t[0], a0, 2, &t[0], 1, NULL, 0);
+	node(k, "Add", "", t[1], a1, 2, &t[1], 1, NULL, 0);
+	node(k, "Where", "", t[2], a2, 3, &t[2], 1, NULL, 0);
+	/* local row, and whether this rank holds it */
+	const char *a3[2] = {t[2], c[0]}, *a4[2] = {t[3], c[2]}, *a5[2] = {t[3], c[1]};
+	node(k, "Sub", "", t[3], a3, 2, &t[3], 1, NULL, 0);
+	node(k, "Less", "", t[4], a4, 2, &t[4], 1, NULL, 0);
+	node(k, "Not", "", t[5], &t[4], 1, &t[5], 1, NULL, 0);
+	node(k, "Less", "", t[6], a5, 2, &t[6], 1, NULL, 0);
+	const char *a6[2] = {t[5], t[6]}, *a7[3] = {t[7], t[3], c[2]};
+	node(k, "And", "", t[7], a6, 2, &t[7], 1, NULL, 0);
+	node(k, "Where", "", t[8], a7, 3, &t[8], 1, NULL, 0);
+	const char *a8[2] = {ins[0], t[8]};
+	node(k, "Gather", "", t[9], a8, 2, &t[9], 1, NULL, 0);
+	/* zero the rows looked up elsewhere */
+	if (k->g->opset >= 13) {
+		int64_t axes[1] = {-1};
+		const char *ca = str(k, "onnxshard/lookup%u/axes", i);
+		int64_t one[1] = {1};
+		if (inline_tensor(k, ca, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, one, 1, axes, 8))
+			return;
+		const char *a9[2] = {t[7], ca};
+		node(k, "Unsqueeze", "", t[10], a9, 2, &t[10], 1, NULL, 0);
+	} else {
+		int64_t axes[1] = {-1};
+		Onnx__AttributeProto *at[1] = {attr_ints(k, "axes", axes, 1)};
+		node(k, "Unsqueeze", "", t[10], &t[7], 1, &t[10], 1, at, 1);
+	}
+	const char *a10[3] = {t[10], t[9], zf};
+	node(k, "Where", "", str(k, "onnxshard/lookup%u", i), a10, 3, (const char **)outs, 1, NULL, 0);
+}
+
 static const prop_reshard *
 find_reshard(const prop_plan *p, uint32_t node, uint32_t k)
 {
@@ -803,6 +866,10 @@ emit_nodes(rank_ctx *k)
 		for (uint32_t j = 0; j < n->n_out; j++) {
 			uint32_t v = ir_out(g, n, j);
 			outs[j] = v == IR_NONE ? n->proto->output[j] : (char *)k->name_of[v];
+		}
+		if (p->lookup && p->lookup[i].n) {
+			emit_lookup(k, i, ins, outs);
+			continue;
 		}
 		*copy = *n->proto;
 		copy->input = ins;

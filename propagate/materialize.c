@@ -199,8 +199,11 @@ prop_materialize(ir_graph *g, prop_plan *p)
 	uint32_t cap_fa = 0;
 	int rc = 0;
 
-	if (!(req.dims = shd_calloc(c, 64, sizeof *req.dims)))
+	if (!(req.dims = shd_calloc(c, 64, sizeof *req.dims)) ||
+	    !(p->lookup = shd_arena_zalloc(c, &p->arena, (g->n_nodes + 1) * sizeof *p->lookup))) {
+		shd_free(c, req.dims, 64 * sizeof *req.dims);
 		return shd_nomem(c);
+	}
 	for (uint32_t v = 0; v < g->n_values; v++)
 		if (g->values[v].kind != IR_V_NODE)
 			memcpy(p->have[v].dims, p->want[v].dims,
@@ -222,9 +225,12 @@ prop_materialize(ir_graph *g, prop_plan *p)
 			prop_assign(g, p, i, &r, p->want, 1, fa);
 		uint8_t partial = 0;
 		for (uint32_t f = 0; f < r.n_factors; f++)
-			if (r.factors[f].kind == IR_F_REDUCE)
+			if (r.factors[f].kind == IR_F_REDUCE) {
 				for (uint8_t k = 0; k < fa[f].n; k++)
 					partial |= (uint8_t)(1u << fa[f].ax[k]);
+				if (n->op == OP_Gather && fa[f].n)
+					p->lookup[i] = fa[f];
+			}
 		for (uint32_t t = 0; t < n->n_in + n->n_out && !rc; t++) {
 			uint32_t v = prop_tensor_value(g, n, t);
 			if (v == IR_NONE || g->values[v].rank < 0 || g->values[v].rank > 64)

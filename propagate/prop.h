@@ -98,6 +98,7 @@ typedef struct {
 	uint32_t n_steps, cap_steps;
 	prop_note *notes;
 	uint32_t n_notes, cap_notes;
+	prop_dim *lookup;     /* per node: a Gather's table split along its rows (n = 0: none) */
 	ir_bindf bind;        /* --dim bindings, for divisibility */
 	void *bind_ud;
 } prop_plan;

@@ -304,9 +304,22 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log)
 			break;
 		}
 	}
+	/* vocabulary-parallel embeddings: tables looked up by the token ids */
+	uint32_t embeds = 0;
+	for (uint32_t i = 0; i < g->n_nodes && !rc; i++) {
+		const ir_node *n = &g->nodes[i];
+		uint32_t t = ir_in(g, n, 0), ids = ir_in(g, n, 1);
+		if (n->op != OP_Gather || t == IR_NONE || ids == IR_NONE || g->values[t].kind != IR_V_INIT ||
+		    g->values[t].rank != 2 || g->values[ids].kind != IR_V_INPUT || ir_attr_int(n, "axis", 0) != 0)
+			continue;
+		if (p->want[t].dims[0].n || !prop_seed(g, p, t, 0, (uint8_t)axis, 1, 0))
+			embeds++;
+		else
+			rc = prop_note_add(g, p, t, "megatron: its vocabulary does not divide over the axis");
+	}
 	if (log)
-		fprintf(log, "megatron on %s: %u column-parallel linear%s (%u LM head)\n",
-		        p->mesh->names[axis], cols, cols == 1 ? "" : "s", heads);
+		fprintf(log, "megatron on %s: %u column-parallel linear%s (%u LM head), %u embedding%s\n",
+		        p->mesh->names[axis], cols, cols == 1 ? "" : "s", heads, embeds, embeds == 1 ? "" : "s");
 out:
 	shd_free(c, use_off, 0);
 	shd_free(c, uses, 0);

@@ -1,0 +1,84 @@
+/* Fuzz target: bytes as an ONNX model -> onnx_load_buffer -> ir_lift ->
+ * ir_verify, every node's sharding rule; for small graphs also the plan
+ * (tactics data,megatron on data=2,model=2, propagation, materialisation).
+ * Bad input must give a status, never a crash, a leak or a broken IR. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "fuzz_util.h"
+#include "ir/ir.h"
+#include "search/search.h"
+
+#define PLAN_MAX_NODES 200
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	fuzz_tmpdir();
+	return 0;
+}
+
+/* A rule's tables must stay in range: an internal bug otherwise. */
+static void
+check_rule(const ir_graph *g, uint32_t n, const ir_rule *r)
+{
+	if (r->fac_off[0] != 0)
+		abort();
+	for (uint32_t s = 0; s < r->n_slots; s++) {
+		if (r->fac_off[s + 1] < r->fac_off[s])
+			abort();
+		for (uint32_t k = r->fac_off[s]; k < r->fac_off[s + 1]; k++)
+			if (r->fac[k] >= r->n_factors)
+				abort();
+	}
+	if (r->n_tensors != g->nodes[n].n_in + g->nodes[n].n_out)
+		abort();
+}
+
+static void
+plan(ir_graph *g)
+{
+	shd_ctx *c = g->ctx;
+	prop_mesh mesh;
+	prop_plan p;
+
+	if (prop_mesh_parse(c, "data=2,model=2", &mesh))
+		abort();
+	if (!prop_plan_init(g, &mesh, &p) && !search_apply(g, &p, "data,megatron", NULL))
+		prop_materialize(g, &p);
+	prop_plan_free(g, &p);
+	prop_mesh_free(c, &mesh);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	shd_ctx *c = onnxshard_new(NULL, NULL, 0);
+	onnx_model *m = NULL;
+	ir_graph *g = NULL;
+
+	if (!c)
+		abort();
+	c->quiet = 1;
+	if (!onnx_load_buffer(c, data, size, "fuzz.onnx", fuzz_tmpdir(), &m) && !ir_lift(c, m, &g)) {
+		shd_arena a = {0};
+		if (ir_verify(g)) {
+			fprintf(stderr, "ir_verify: %s\n", onnxshard_error(c));
+			abort();
+		}
+		for (uint32_t n = 0; n < g->n_nodes; n++) {
+			ir_rule r;
+			if (!ir_rule_of(g, n, &a, &r))
+				check_rule(g, n, &r);
+		}
+		shd_arena_free(c, &a);
+		if (g->n_nodes < PLAN_MAX_NODES)
+			plan(g);
+	}
+	ir_free(g);
+	onnx_model_free(m);
+	onnxshard_free(c);
+	return 0;
+}
