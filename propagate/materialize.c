@@ -21,19 +21,29 @@ is_additive(const ir_node *n, uint32_t k)
 	return k == 2 && (n->op == OP_Gemm || n->op == OP_Conv || n->op == OP_ConvTranspose);
 }
 
+/* Room for one more item in an array of *cap items of size sz. */
+static int
+reserve(ir_graph *g, void **arr, uint32_t n, uint32_t *cap, size_t sz)
+{
+	if (n < *cap)
+		return 0;
+	uint32_t ncap = *cap ? 2 * *cap : 16;
+	void *a = shd_realloc(g->ctx, *arr, *cap * sz, ncap * sz);
+	if (!a)
+		return shd_nomem(g->ctx);
+	*arr = a;
+	*cap = ncap;
+	return 0;
+}
+
 static int
 add_step(ir_graph *g, prop_plan *p, prop_step s)
 {
-	if (p->n_steps == p->cap_steps) {
-		uint32_t cap = p->cap_steps ? 2 * p->cap_steps : 64;
-		prop_step *n = shd_realloc(g->ctx, p->steps, p->cap_steps * sizeof *n, cap * sizeof *n);
-		if (!n)
-			return shd_nomem(g->ctx);
-		p->steps = n;
-		p->cap_steps = cap;
-	}
-	p->steps[p->n_steps++] = s;
-	return 0;
+	int rc = reserve(g, (void **)&p->steps, p->n_steps, &p->cap_steps, sizeof s);
+
+	if (!rc)
+		p->steps[p->n_steps++] = s;
+	return rc;
 }
 
 static prop_step
@@ -154,15 +164,8 @@ add_reshard(ir_graph *g, prop_plan *p, uint32_t node, uint32_t k, uint32_t v, co
 			break;
 		}
 	}
-	if (p->n_reshards == p->cap_reshards) {
-		uint32_t cap = p->cap_reshards ? 2 * p->cap_reshards : 64;
-		prop_reshard *nr = shd_realloc(g->ctx, p->reshards, p->cap_reshards * sizeof *nr,
-		                               cap * sizeof *nr);
-		if (!nr)
-			return shd_nomem(g->ctx);
-		p->reshards = nr;
-		p->cap_reshards = cap;
-	}
+	if ((rc = reserve(g, (void **)&p->reshards, p->n_reshards, &p->cap_reshards, sizeof *p->reshards)))
+		return rc;
 	p->reshards[p->n_reshards] = (prop_reshard){node, k, v, first, n, id};
 	p->n_reshards++;
 	return 0;
@@ -174,14 +177,9 @@ prop_note_add(ir_graph *g, prop_plan *p, uint32_t v, const char *why)
 	for (uint32_t i = 0; i < p->n_notes; i++)
 		if (p->notes[i].value == v)
 			return 0;
-	if (p->n_notes == p->cap_notes) {
-		uint32_t cap = p->cap_notes ? 2 * p->cap_notes : 16;
-		prop_note *n = shd_realloc(g->ctx, p->notes, p->cap_notes * sizeof *n, cap * sizeof *n);
-		if (!n)
-			return shd_nomem(g->ctx);
-		p->notes = n;
-		p->cap_notes = cap;
-	}
+	int rc = reserve(g, (void **)&p->notes, p->n_notes, &p->cap_notes, sizeof *p->notes);
+	if (rc)
+		return rc;
 	ir_str s = ir_intern(g, why);
 	if (s.i == IR_NONE)
 		return shd_nomem(g->ctx);
