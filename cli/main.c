@@ -1,6 +1,9 @@
+#define _POSIX_C_SOURCE 200809L
 /* The onnxshard command: subcommand dispatch, options, exit codes
  * (0 ok, 1 failure while working, 2 bad usage or bad input). */
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,14 +24,21 @@ static const char usage[] =
 	"                                models keep it symbolic\n"
 	"        --collectives onnxshard|ort   collective ops' domain (ort: com.microsoft)\n"
 	"        --hardware h100|FILE    hardware profile (accepted; used by the cost model)\n"
-	"        --budget T, --seed N    search limits (accepted; used by the search)\n"
+	"        --budget T              planning time (2s, 500ms, 1m; default 60s): exceeded,\n"
+	"                                the run fails; the search's budget once it lands\n"
+	"        --seed N                (accepted; used by the search)\n"
 	"        --force                 replace an existing OUT\n"
 	"        --json                  the plan summary as JSON\n"
 	"        --quiet                 no progress on stderr\n"
+	"        --max-model-bytes SIZE  refuse a larger model, protobuf and external data\n"
+	"                                together (512M, 2G; default 66G)\n"
+	"        --max-nodes N           refuse a model of more nodes (default 1000000)\n"
+	"                                SIGINT or SIGTERM: the run stops, OUT is not made\n"
 	"  plan MODEL --mesh AXES   the same options, no output: the plan's summary\n"
 	"  inspect MODEL [--json]   ops, opsets, inputs, outputs, parameters, external data;\n"
 	"                           --json adds every value's dtype and shape\n"
 	"          [--dump ir]      the lifted IR: shapes, folded shape values, op rules\n"
+	"          [--max-model-bytes SIZE] [--max-nodes N]   as for shard\n"
 	"  check OUT                manifest, checksums, rank models and collectives of an\n"
 	"                           output directory\n"
 	"  stitch OUT -o FILE       one model of all ranks, collectives as standard ops\n"
@@ -49,6 +59,98 @@ fail_usage(const char *fmt, const char *arg)
 	return ONNXSHARD_EINPUT;
 }
 
+/* "2s", "500ms", "1.5m", "1h", "90" (seconds) -> milliseconds; 0 when bad. */
+static uint64_t
+parse_duration(const char *s)
+{
+	static const struct {
+		const char *unit;
+		double ms;
+	} units[] = {{"", 1000}, {"s", 1000}, {"ms", 1}, {"m", 60000}, {"h", 3600000}};
+	char *end;
+	double v;
+
+	if (*s < '0' || *s > '9')
+		return 0;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end != s + strspn(s, "0123456789.")) /* no exponent, no hex */
+		return 0;
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+		double ms = v * units[i].ms;
+		if (!strcmp(end, units[i].unit))
+			return ms >= 1 && ms <= 1e12 ? (uint64_t)ms : 0;
+	}
+	return 0;
+}
+
+/* "4096", "64k", "512M", "2G", "1T" (also "2GiB", "2GB": powers of 1024)
+ * -> bytes; 0 when bad. */
+static uint64_t
+parse_size(const char *s)
+{
+	static const char suffix[] = "kmgt";
+	char *end;
+	unsigned long long v;
+	uint64_t mult = 1;
+
+	if (*s < '0' || *s > '9')
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return 0;
+	if (*end && strchr(suffix, end[0] | 0x20)) {
+		for (const char *p = suffix; *p != (end[0] | 0x20); p++)
+			mult *= 1024;
+		mult *= 1024;
+		end++;
+		if (!strcmp(end, "iB") || !strcmp(end, "B"))
+			end += strlen(end);
+	} else if (!strcmp(end, "B")) {
+		end++;
+	}
+	if (*end || v == 0 || v > UINT64_MAX / mult)
+		return 0;
+	return v * mult;
+}
+
+/* --max-model-bytes ('B') and --max-nodes ('N') of every command that
+ * reads a model, into lim[0] and lim[1] (for onnxshard_set_limits); 0 when
+ * arg is good, else the usage status (message printed). */
+static int
+limit_opt(int ch, const char *arg, uint64_t lim[2])
+{
+	char *end;
+
+	if (ch == 'B' && !(lim[0] = parse_size(arg)))
+		return fail_usage("--max-model-bytes: '%s' is not a size (e.g. 512M, 2G)", arg);
+	if (ch == 'N') {
+		errno = 0;
+		unsigned long long v = strtoull(arg, &end, 10);
+		if (*arg < '0' || *arg > '9' || errno || *end || v == 0 || v > UINT32_MAX)
+			return fail_usage("--max-nodes: '%s' is not a positive number of nodes", arg);
+		lim[1] = v;
+	}
+	return 0;
+}
+
+/* SIGINT/SIGTERM during shard and plan: the first asks the library to stop
+ * (it polls `interrupted`, removes its temp dir and fails); a second one of
+ * the same kills as usual. */
+static volatile sig_atomic_t interrupted;
+
+static void
+on_signal(int sig)
+{
+	if (interrupted) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	interrupted = 1;
+}
+
 static int
 report(onnxshard_ctx *c, int rc)
 {
@@ -63,14 +165,17 @@ cmd_inspect(onnxshard_ctx *c, int argc, char **argv)
 	static const struct option opts[] = {
 		{"json", no_argument, NULL, 'j'},
 		{"dump", required_argument, NULL, 'd'},
+		{"max-model-bytes", required_argument, NULL, 'B'},
+		{"max-nodes", required_argument, NULL, 'N'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
-	int json = 0, ch;
+	int json = 0, ch, rc;
+	uint64_t lim[2] = {0, 0};
 
 	optind = 1;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'j': json = 1; break;
 		case 'd':
@@ -78,12 +183,17 @@ cmd_inspect(onnxshard_ctx *c, int argc, char **argv)
 				return fail_usage("--dump: unknown dump '%s' (known: ir)", optarg);
 			json = ONNXSHARD_DUMP_IR;
 			break;
+		case 'B': case 'N':
+			if ((rc = limit_opt(ch, optarg, lim)))
+				return rc;
+			break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: return fail_usage("inspect: unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind != argc - 1)
 		return fail_usage("%s", "inspect needs exactly one MODEL");
+	onnxshard_set_limits(c, lim[0], lim[1]);
 	return report(c, onnxshard_inspect(c, argv[optind], json, stdout));
 }
 
@@ -155,6 +265,8 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 		{"force", no_argument, NULL, 'f'},
 		{"json", no_argument, NULL, 'j'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"max-model-bytes", required_argument, NULL, 'B'},
+		{"max-nodes", required_argument, NULL, 'N'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -162,6 +274,7 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 	const char *cmd = argv[0];
 	char *defout = NULL;
 	int ch, rc;
+	uint64_t lim[2] = {0, 0};
 
 	o.dims = calloc((size_t)argc + 1, sizeof *o.dims);
 	if (!o.dims)
@@ -181,7 +294,19 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 				return fail_usage("--hardware: '%s' is neither a preset (h100) nor a readable file", optarg);
 			}
 			break;
-		case 'b': case 'S': break;
+		case 'b':
+			if (!(o.budget_ms = parse_duration(optarg))) {
+				free(o.dims);
+				return fail_usage("--budget: '%s' is not a duration (e.g. 2s, 500ms, 1m)", optarg);
+			}
+			break;
+		case 'B': case 'N':
+			if ((rc = limit_opt(ch, optarg, lim))) {
+				free(o.dims);
+				return rc;
+			}
+			break;
+		case 'S': break;
 		case 'f': o.force = 1; break;
 		case 'j': o.json = 1; break;
 		case 'q': o.quiet = 1; break;
@@ -196,6 +321,7 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 		return fail_usage("%s needs exactly one MODEL", cmd);
 	}
 	o.model = argv[optind];
+	onnxshard_set_limits(c, lim[0], lim[1]);
 	if (!o.mesh) {
 		free(o.dims);
 		return fail_usage("%s needs --mesh (e.g. --mesh data=2,model=4)", cmd);
@@ -213,6 +339,14 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 		o.out = defout;
 	}
 	o.report = stdout;
+	o.cancel = &interrupted;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART; /* writes go on; the library polls the flag */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	rc = report(c, onnxshard_shard(c, &o));
 	free(defout);
 	free(o.dims);
@@ -235,6 +369,9 @@ main(int argc, char **argv)
 		puts("onnxshard " ONNXSHARD_VERSION);
 		return 0;
 	}
+	/* past `ulimit -f` a write fails with EFBIG, a clean error, rather
+	 * than the signal killing the run and leaving its temp dir */
+	signal(SIGXFSZ, SIG_IGN);
 	if (!(c = onnxshard_new(NULL, NULL, 0))) {
 		fputs("onnxshard: error: out of memory\n", stderr);
 		return ONNXSHARD_EFAIL;

@@ -17,13 +17,19 @@ shd_arena_alloc(shd_ctx *c, shd_arena *a, size_t n)
 	chunk *k = a->head;
 	size_t align = sizeof(max_align_t);
 
+	if (n > SIZE_MAX - align) { /* rounding up would wrap to a tiny block */
+		c->n_refused++;
+		return NULL;
+	}
 	n = (n + align - 1) / align * align;
 	if (n == 0)
 		n = align;
 	if (!k || k->size - k->used < n) {
 		size_t size = n > 65536 - sizeof *k ? n : 65536 - sizeof *k;
-		if (size > SIZE_MAX - sizeof *k)
+		if (size > SIZE_MAX - sizeof *k) {
+			c->n_refused++;
 			return NULL;
+		}
 		if (!(k = shd_alloc(c, sizeof *k + size)))
 			return NULL;
 		k->next = a->head;

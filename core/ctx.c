@@ -42,7 +42,15 @@ onnxshard_new(onnxshard_allocf alloc, void *ud, uint64_t seed)
 	c->alloc = alloc;
 	c->alloc_ud = ud;
 	c->seed = seed;
+	onnxshard_set_limits(c, 0, 0);
 	return c;
+}
+
+void
+onnxshard_set_limits(onnxshard_ctx *c, uint64_t max_model_bytes, uint64_t max_nodes)
+{
+	c->max_model_bytes = max_model_bytes ? max_model_bytes : ONNXSHARD_MAX_MODEL_BYTES;
+	c->max_nodes = max_nodes ? max_nodes : ONNXSHARD_MAX_NODES;
 }
 
 void
@@ -66,7 +74,11 @@ onnxshard_error(const onnxshard_ctx *c)
 void *
 shd_alloc(shd_ctx *c, size_t n)
 {
-	return c->alloc(c->alloc_ud, NULL, 0, n ? n : 1);
+	void *p = c->alloc(c->alloc_ud, NULL, 0, n ? n : 1);
+
+	if (!p)
+		c->n_refused++;
+	return p;
 }
 
 void *
@@ -75,8 +87,10 @@ shd_calloc(shd_ctx *c, size_t n, size_t size)
 	uint64_t bytes;
 	void *p;
 
-	if (shd_mul_overflow(n, size, &bytes) || bytes > SIZE_MAX)
+	if (shd_mul_overflow(n, size, &bytes) || bytes > SIZE_MAX) {
+		c->n_refused++;
 		return NULL;
+	}
 	p = shd_alloc(c, (size_t)bytes);
 	if (p)
 		memset(p, 0, (size_t)bytes);
@@ -86,7 +100,11 @@ shd_calloc(shd_ctx *c, size_t n, size_t size)
 void *
 shd_realloc(shd_ctx *c, void *p, size_t old, size_t n)
 {
-	return c->alloc(c->alloc_ud, p, old, n ? n : 1);
+	void *q = c->alloc(c->alloc_ud, p, old, n ? n : 1);
+
+	if (!q)
+		c->n_refused++;
+	return q;
 }
 
 void
@@ -151,6 +169,45 @@ shd_nomem(shd_ctx *c)
 }
 
 int
+shd_settle(shd_ctx *c, uint64_t since, int rc)
+{
+	return c->n_refused != since ? shd_nomem(c) : rc;
+}
+
+int
+shd_is_utf8(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		uint32_t cp;
+		int n;
+		if (*p < 0x80) {
+			p++;
+			continue;
+		} else if ((*p & 0xe0) == 0xc0) {
+			cp = *p & 0x1f, n = 1;
+		} else if ((*p & 0xf0) == 0xe0) {
+			cp = *p & 0x0f, n = 2;
+		} else if ((*p & 0xf8) == 0xf0) {
+			cp = *p & 0x07, n = 3;
+		} else {
+			return 0;
+		}
+		for (int i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		p += n + 1;
+	}
+	return 1;
+}
+
+int
 shd_mul_overflow(uint64_t a, uint64_t b, uint64_t *r)
 {
 	return __builtin_mul_overflow(a, b, r);
@@ -169,8 +226,10 @@ shd_vec_push(shd_ctx *c, shd_vec *v, size_t sz)
 		size_t cap = v->cap ? 2 * v->cap : 8;
 		void *d;
 
-		if (cap > SIZE_MAX / sz)
+		if (cap > SIZE_MAX / sz) {
+			c->n_refused++;
 			return NULL;
+		}
 		d = shd_realloc(c, v->data, v->cap * sz, cap * sz);
 		if (!d)
 			return NULL;

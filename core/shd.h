@@ -24,6 +24,11 @@ struct onnxshard_ctx {
 	char *err;              /* last diagnostic, owned; NULL when none */
 	uint64_t seed;
 	int quiet;              /* no progress on stderr */
+	uint64_t max_model_bytes; /* protobuf + external data of a model, > 0 */
+	uint64_t max_nodes;     /* nodes of a model's main graph, > 0 */
+	uint64_t n_refused;     /* allocations refused so far (never reset): code
+	                         * that cannot report one (the dim algebra answers
+	                         * "unknown") is caught by a caller comparing */
 };
 typedef struct onnxshard_ctx shd_ctx;
 
@@ -39,6 +44,13 @@ void shd_strfree(shd_ctx *c, char *s);
 int shd_error(shd_ctx *c, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int shd_nomem(shd_ctx *c);
+/* rc, or out of memory when an allocation was refused since c->n_refused
+ * was `since` (whatever else went wrong then is likely its consequence). */
+int shd_settle(shd_ctx *c, uint64_t since, int rc);
+
+/* Whether s is valid UTF-8 (no overlong forms, surrogates or code points
+ * past U+10FFFF), as JSON text must be. */
+int shd_is_utf8(const char *s);
 
 /* Overflow-checked size arithmetic: return 0 and set *r, or 1 on overflow. */
 int shd_mul_overflow(uint64_t a, uint64_t b, uint64_t *r);

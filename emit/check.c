@@ -410,7 +410,9 @@ read_manifest(emit_outdir *d, json_t ***entries)
 	if (!S_ISREG(st.st_mode))
 		return fail(d, MANIFEST, "not a regular file");
 	if (!(d->root = json_load_file(path, JSON_REJECT_DUPLICATES, &je)))
-		return fail(d, MANIFEST, "line %d: %s", je.line, je.text);
+		return json_error_code(&je) == json_error_out_of_memory
+		               ? shd_nomem(d->ctx)
+		               : fail(d, MANIFEST, "line %d: %s", je.line, je.text);
 	if (!json_is_object(d->root))
 		return fail(d, MANIFEST, "not a JSON object");
 	for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)

@@ -314,6 +314,8 @@ copy_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const pro
 	}
 	for (uint64_t o = 0; o < outer; o++) {
 		uint64_t src = 0;
+		if (o % 4096 == 0 && k->o->stop && (rc = k->o->stop(k->o->stop_ud)))
+			return rc;
 		for (int32_t d = 0; d < r; d++) {
 			int64_t i = d < last ? idx[d] + off[d] : d == last ? off[d] : 0;
 			src = src * (uint64_t)gl[d] + (uint64_t)i;
@@ -325,6 +327,8 @@ copy_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const pro
 			if ((rc = onnx_tensor_read(m, t, src + done, n, dst)))
 				return rc;
 			if (!mem && (rc = onnx_datafile_write(k->c, &k->df, dst, n)))
+				return rc;
+			if (n == IO_CHUNK && k->o->stop && (rc = k->o->stop(k->o->stop_ud)))
 				return rc;
 			*written += n;
 			done += n;

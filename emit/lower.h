@@ -7,6 +7,9 @@
 typedef struct {
 	uint64_t threshold;  /* initializers this big go to rank{r}.onnx.data */
 	int ort;             /* com.microsoft collectives (whole-world groups only) */
+	int (*stop)(void *ud); /* NULL, or polled while writing: a non-zero status
+	                      * (diagnostic set) ends emission with it */
+	void *stop_ud;
 } emit_opts;
 
 /* What emission measured, for the manifest and the plan summary. */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "emit/lower.h"
@@ -77,47 +78,82 @@ parse_dims(shd_ctx *c, const onnxshard_opts *o, ir_graph *g, bindings *b)
 	return 0;
 }
 
-/* ---- manifest ---- */
+/* ---- manifest ----
+ * jansson tells of a failed allocation only by return values (and a NULL
+ * value handed to a setter fails the setter): jset and jpush remember one
+ * in *bad, so a manifest is written whole or not at all. */
+
+static void
+jset(json_t *o, const char *key, json_t *v, int *bad)
+{
+	if (json_object_set_new(o, key, v))
+		*bad |= 1;
+}
+
+static void
+jpush(json_t *a, json_t *v, int *bad)
+{
+	if (json_array_append_new(a, v))
+		*bad |= 1;
+}
+
+/* JSON text is UTF-8; a model's names should be too, and a path may not. */
+static int
+not_utf8(shd_ctx *c, const onnxshard_opts *o)
+{
+	return shd_error(c, ONNXSHARD_EINPUT, "%s: a name or the path is not valid UTF-8", o->model);
+}
+
+/* A JSON string; NULL when out of memory, or when s is no UTF-8 (*bad |= 2). */
+static json_t *
+jstr(const char *s, int *bad)
+{
+	json_t *v = json_string(s);
+
+	if (!v && !shd_is_utf8(s))
+		*bad |= 2;
+	return v;
+}
 
 static json_t *
-shape_json(ir_graph *g, const ir_value *v)
+shape_json(ir_graph *g, const ir_value *v, int *bad)
 {
 	json_t *a = json_array();
 
 	for (int32_t d = 0; d < v->rank; d++) {
 		ir_dim x = v->dims[d];
-		json_array_append_new(a, ir_is_const(x) ? json_integer(x.c)
-		                         : ir_is_known(x) ? json_string(ir_dim_str(g, x)) : json_null());
+		jpush(a, ir_is_const(x) ? json_integer(x.c)
+		         : ir_is_known(x) ? jstr(ir_dim_str(g, x), bad) : json_null(), bad);
 	}
 	return a;
 }
 
 static json_t *
-sharding_json(const prop_plan *p, const prop_shard *s)
+sharding_json(const prop_plan *p, const prop_shard *s, int *bad)
 {
 	json_t *a = json_array();
 
 	for (int32_t d = 0; d < s->rank; d++) {
 		json_t *axes = json_array();
 		for (uint8_t i = 0; i < s->dims[d].n; i++)
-			json_array_append_new(axes, json_string(p->mesh->names[s->dims[d].ax[i]]));
-		json_array_append_new(a, axes);
+			jpush(axes, jstr(p->mesh->names[s->dims[d].ax[i]], bad), bad);
+		jpush(a, axes, bad);
 	}
 	return a;
 }
 
 static json_t *
-tensor_json(ir_graph *g, const prop_plan *p, uint32_t v, const prop_shard *s, int dtype)
+tensor_json(ir_graph *g, const prop_plan *p, uint32_t v, const prop_shard *s, int dtype, int *bad)
 {
 	json_t *o = json_object();
 	const ir_value *x = &g->values[v];
 	const char *dt = onnx_dtype_name(x->dtype);
 
-	json_object_set_new(o, "name", json_string(ir_cstr(g, x->name)));
+	jset(o, "name", jstr(ir_cstr(g, x->name), bad), bad);
 	if (dtype)
-		json_object_set_new(o, "dtype", dt ? json_string(dt) : json_null());
-	json_object_set_new(o, "shape", shape_json(g, x));
-	json_object_set_new(o, "sharding", sharding_json(p, s));
+		jset(o, "dtype", dt ? jstr(dt, bad) : json_null(), bad);
+	jset(o, "shape", shape_json(g, x, bad), bad);
+	jset(o, "sharding", sharding_json(p, s, bad), bad);
 	/* a fused projection: each sharded dim's pieces (see docs/FORMAT.md) */
 	int pieced = 0;
 	for (int32_t d = 0; d < s->rank; d++)
@@ -125,35 +161,35 @@ tensor_json(ir_graph *g, const prop_plan *p, uint32_t v, const prop_shard *s, in
 	if (pieced) {
 		json_t *a = json_array();
 		for (int32_t d = 0; d < s->rank; d++)
-			json_array_append_new(a, json_integer(prop_pieces(&s->dims[d])));
-		json_object_set_new(o, "pieces", a);
+			jpush(a, json_integer(prop_pieces(&s->dims[d])), bad);
+		jset(o, "pieces", a, bad);
 	}
 	return o;
 }
 
-static json_t *
-file_json(shd_ctx *c, const char *dir, const char *name, int *rc)
+/* Size and crc32 of dir/name into e (as "bytes", "crc32", after "file"
+ * when with_name). */
+static int
+file_json(shd_ctx *c, const char *dir, const char *name, json_t *e, int with_name, int *bad)
 {
 	char *path;
 	uint32_t crc;
 	uint64_t bytes;
 	char hex[16];
-	json_t *o;
+	int rc;
 
-	if (asprintf(&path, "%s/%s", dir, name) < 0) {
-		*rc = shd_nomem(c);
-		return NULL;
-	}
-	*rc = onnx_crc32_file(c, path, &crc, &bytes);
+	if (asprintf(&path, "%s/%s", dir, name) < 0)
+		return shd_nomem(c);
+	rc = onnx_crc32_file(c, path, &crc, &bytes);
 	free(path);
-	if (*rc)
-		return NULL;
+	if (rc)
+		return rc;
 	snprintf(hex, sizeof hex, "%08x", crc);
-	o = json_object();
-	json_object_set_new(o, "file", json_string(name));
-	json_object_set_new(o, "bytes", json_integer((json_int_t)bytes));
-	json_object_set_new(o, "crc32", json_string(hex));
-	return o;
+	if (with_name)
+		jset(e, "file", jstr(name, bad), bad);
+	jset(e, "bytes", json_integer((json_int_t)bytes), bad);
+	jset(e, "crc32", jstr(hex, bad), bad);
+	return 0;
 }
 
 /* The final sharding of graph output j (after its reshard, if any). */
@@ -169,6 +205,27 @@ output_shard(const prop_plan *p, uint32_t j, uint32_t v)
 	return s;
 }
 
+/* Write text to path: a clean error naming the cause (ENOSPC, EFBIG...). */
+static int
+write_text(shd_ctx *c, const char *path, const char *text)
+{
+	FILE *f;
+	size_t n = strlen(text);
+	int bad;
+
+	errno = 0;
+	if (!(f = fopen(path, "w")))
+		return shd_error(c, ONNXSHARD_EFAIL, "%s: cannot create: %s", path, strerror(errno));
+	bad = fwrite(text, 1, n, f) != n;
+	bad |= fflush(f) != 0;
+	int e = errno;
+	bad |= fclose(f) != 0;
+	if (bad)
+		return shd_error(c, ONNXSHARD_EFAIL, "%s: write failed: %s", path,
+		                 strerror(e ? e : errno ? errno : EIO));
+	return 0;
+}
+
 static int
 write_manifest(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const char *tmp,
                const emit_rank_stats *st, json_t *plan)
@@ -176,87 +233,98 @@ write_manifest(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const c
 	shd_ctx *c = g->ctx;
 	const prop_mesh *m = p->mesh;
 	json_t *root = json_object(), *a, *src;
-	int rc = 0;
+	int rc = 0, bad = 0;
 	uint32_t crc;
 	uint64_t bytes;
-	char hex[16], *path = NULL;
+	char hex[16], *path = NULL, *text = NULL;
 
 	if ((rc = onnx_crc32_file(c, o->model, &crc, &bytes)))
 		goto out;
 	snprintf(hex, sizeof hex, "%08x", crc);
 	const char *base = strrchr(o->model, '/');
-	json_object_set_new(root, "format", json_string("onnxshard-manifest"));
-	json_object_set_new(root, "version", json_integer(1));
-	json_object_set_new(root, "generator", json_string("onnxshard " ONNXSHARD_VERSION));
+	jset(root, "format", jstr("onnxshard-manifest", &bad), &bad);
+	jset(root, "version", json_integer(1), &bad);
+	jset(root, "generator", jstr("onnxshard " ONNXSHARD_VERSION, &bad), &bad);
 	src = json_object();
-	json_object_set_new(src, "file", json_string(base ? base + 1 : o->model));
-	json_object_set_new(src, "bytes", json_integer((json_int_t)bytes));
-	json_object_set_new(src, "crc32", json_string(hex));
-	json_object_set_new(root, "source", src);
+	jset(src, "file", jstr(base ? base + 1 : o->model, &bad), &bad);
+	jset(src, "bytes", json_integer((json_int_t)bytes), &bad);
+	jset(src, "crc32", jstr(hex, &bad), &bad);
+	jset(root, "source", src, &bad);
 	a = json_array();
 	for (uint32_t i = 0; i < m->n_axes; i++) {
 		json_t *ax = json_object();
-		json_object_set_new(ax, "name", json_string(m->names[i]));
-		json_object_set_new(ax, "size", json_integer(m->sizes[i]));
-		json_array_append_new(a, ax);
+		jset(ax, "name", jstr(m->names[i], &bad), &bad);
+		jset(ax, "size", json_integer(m->sizes[i]), &bad);
+		jpush(a, ax, &bad);
 	}
 	json_t *mesh = json_object();
-	json_object_set_new(mesh, "axes", a);
-	json_object_set_new(root, "mesh", mesh);
-	json_object_set_new(root, "world_size", json_integer(m->world));
-	json_object_set_new(root, "collective_domain",
-	                    json_string(o->collectives && !strcmp(o->collectives, "ort") ? "com.microsoft" : "onnxshard"));
+	jset(mesh, "axes", a, &bad);
+	jset(root, "mesh", mesh, &bad);
+	jset(root, "world_size", json_integer(m->world), &bad);
+	jset(root, "collective_domain",
+	     jstr(o->collectives && !strcmp(o->collectives, "ort") ? "com.microsoft" : "onnxshard", &bad),
+	     &bad);
 	a = json_array();
 	for (uint32_t i = 0; i < g->n_inputs; i++)
-		json_array_append_new(a, tensor_json(g, p, g->inputs[i], &p->have[g->inputs[i]], 1));
-	json_object_set_new(root, "inputs", a);
+		jpush(a, tensor_json(g, p, g->inputs[i], &p->have[g->inputs[i]], 1, &bad), &bad);
+	jset(root, "inputs", a, &bad);
 	a = json_array();
 	for (uint32_t i = 0; i < g->n_outputs; i++) {
 		prop_shard s = output_shard(p, i, g->outputs[i]);
-		json_array_append_new(a, tensor_json(g, p, g->outputs[i], &s, 1));
+		jpush(a, tensor_json(g, p, g->outputs[i], &s, 1, &bad), &bad);
 	}
-	json_object_set_new(root, "outputs", a);
+	jset(root, "outputs", a, &bad);
 	a = json_array();
 	for (uint32_t v = 0; v < g->n_values; v++)
 		if (g->values[v].kind == IR_V_INIT)
-			json_array_append_new(a, tensor_json(g, p, v, &p->have[v], 0));
-	json_object_set_new(root, "parameters", a);
+			jpush(a, tensor_json(g, p, v, &p->have[v], 0, &bad), &bad);
+	jset(root, "parameters", a, &bad);
 	a = json_array();
-	for (int64_t r = 0; r < m->world && !rc; r++) {
-		json_t *e = json_object(), *coords = json_array(), *ext = json_array(), *f;
+	for (int64_t r = 0; r < m->world && !rc && !bad; r++) {
+		json_t *e = json_object(), *coords = json_array(), *ext = json_array();
 		int64_t co[PROP_MAX_AXES];
 		char name[64], data[64];
 		prop_mesh_coords(m, r, co);
 		for (uint32_t i = 0; i < m->n_axes; i++)
-			json_array_append_new(coords, json_integer(co[i]));
+			jpush(coords, json_integer(co[i]), &bad);
 		snprintf(name, sizeof name, "rank%lld.onnx", (long long)r);
 		snprintf(data, sizeof data, "rank%lld.onnx.data", (long long)r);
-		json_object_set_new(e, "rank", json_integer(r));
-		json_object_set_new(e, "coords", coords);
-		json_object_set_new(e, "model", json_string(name));
-		if ((f = file_json(c, tmp, name, &rc))) {
-			json_object_set_new(e, "bytes", json_incref(json_object_get(f, "bytes")));
-			json_object_set_new(e, "crc32", json_incref(json_object_get(f, "crc32")));
-			json_decref(f);
+		jset(e, "rank", json_integer(r), &bad);
+		jset(e, "coords", coords, &bad);
+		jset(e, "model", jstr(name, &bad), &bad);
+		rc = file_json(c, tmp, name, e, 0, &bad);
+		if (!rc && st[r].data_bytes) {
+			json_t *f = json_object();
+			rc = file_json(c, tmp, data, f, 1, &bad);
+			jpush(ext, f, &bad);
 		}
-		if (!rc && st[r].data_bytes && (f = file_json(c, tmp, data, &rc)))
-			json_array_append_new(ext, f);
-		json_object_set_new(e, "external_data", ext);
-		json_array_append_new(a, e);
+		jset(e, "external_data", ext, &bad);
+		jpush(a, e, &bad);
 	}
-	json_object_set_new(root, "ranks", a);
-	json_object_set_new(root, "plan", json_incref(plan));
+	jset(root, "ranks", a, &bad);
+	jset(root, "plan", json_incref(plan), &bad);
 	if (rc)
 		goto out;
+	if (bad & 2) {
+		rc = not_utf8(c, o);
+		goto out;
+	}
+	size_t n = bad ? 0 : json_dumpb(root, NULL, 0, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (!n || !(text = shd_alloc(c, n + 1)) ||
+	    json_dumpb(root, text, n, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != n) {
+		rc = shd_nomem(c);
+		goto out;
+	}
+	text[n] = 0;
 	if (asprintf(&path, "%s/manifest.json", tmp) < 0) {
 		path = NULL;
 		rc = shd_nomem(c);
 		goto out;
 	}
-	if (json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
-		rc = shd_error(c, ONNXSHARD_EFAIL, "%s: cannot write", path);
+	rc = write_text(c, path, text);
 out:
 	free(path);
+	shd_free(c, text, 0);
 	json_decref(root);
 	return rc;
 }
@@ -265,18 +333,18 @@ out:
 
 static const char *step_names[] = {"AllReduce", "ReduceScatter", "AllGather", "AllToAll", "Slice", "Mask"};
 
-static json_t *
+static int
 plan_json(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const emit_rank_stats *st,
-          const bindings *b)
+          const bindings *b, json_t **out)
 {
 	json_t *plan = json_object(), *mem = json_array(), *coll = json_array(), *repl = json_array();
-	uint8_t *seen = calloc(p->n_reshards + 1, 1);
+	uint8_t *seen = shd_calloc(g->ctx, p->n_reshards + 1, 1);
 	double comm = 0;
-	int comm_known = 1;
+	int comm_known = 1, bad = !seen;
 
-	json_object_set_new(plan, "strategy", json_string(o->strategy ? o->strategy : "auto"));
+	jset(plan, "strategy", jstr(o->strategy ? o->strategy : "auto", &bad), &bad);
 	for (int64_t r = 0; st && r < p->mesh->world; r++)
-		json_array_append_new(mem, json_integer((json_int_t)st[r].param_bytes));
+		jpush(mem, json_integer((json_int_t)st[r].param_bytes), &bad);
 	for (uint32_t i = 0; seen && i < p->n_reshards; i++) {
 		const prop_reshard *rs = &p->reshards[i];
 		if (seen[rs->id])
@@ -294,35 +362,71 @@ plan_json(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const emit_r
 			const prop_step *s = &p->steps[rs->first + k];
 			json_t *e = json_object(), *axes = json_array();
 			for (uint8_t j = 0; j < s->n_axes; j++)
-				json_array_append_new(axes, json_string(p->mesh->names[s->ax[j]]));
-			json_object_set_new(e, "op", json_string(step_names[s->kind]));
-			json_object_set_new(e, "value", json_string(ir_cstr(g, v->name)));
-			json_object_set_new(e, "mesh_axes", axes);
-			json_array_append_new(coll, e);
+				jpush(axes, jstr(p->mesh->names[s->ax[j]], &bad), &bad);
+			jset(e, "op", jstr(step_names[s->kind], &bad), &bad);
+			jset(e, "value", jstr(ir_cstr(g, v->name), &bad), &bad);
+			jset(e, "mesh_axes", axes, &bad);
+			jpush(coll, e, &bad);
 			if (s->kind <= PROP_ALLTOALL)
 				comm += (double)elems * (double)onnx_dtype_size(v->dtype) / (double)p->mesh->world;
 		}
 	}
 	for (uint32_t i = 0; i < p->n_notes; i++) {
 		json_t *e = json_object();
-		json_object_set_new(e, "value", json_string(ir_cstr(g, g->values[p->notes[i].value].name)));
-		json_object_set_new(e, "why", json_string(p->notes[i].why));
-		json_array_append_new(repl, e);
+		jset(e, "value", jstr(ir_cstr(g, g->values[p->notes[i].value].name), &bad), &bad);
+		jset(e, "why", jstr(p->notes[i].why, &bad), &bad);
+		jpush(repl, e, &bad);
 	}
-	free(seen);
+	shd_free(g->ctx, seen, 0);
 	/* until the cost model lands: no time, memory is parameters only, and
 	 * symbolic dims that --dim did not bind count as 1 */
-	json_object_set_new(plan, "step_time_s", json_real(0.0));
-	json_object_set_new(plan, "peak_memory_bytes", mem);
-	json_object_set_new(plan, "comm_bytes", json_integer((json_int_t)comm));
-	json_object_set_new(plan, "comm_bytes_exact", json_boolean(comm_known));
-	json_object_set_new(plan, "reshards", coll);
-	json_object_set_new(plan, "replicated", repl);
-	return plan;
+	jset(plan, "step_time_s", json_real(0.0), &bad);
+	jset(plan, "peak_memory_bytes", mem, &bad);
+	jset(plan, "comm_bytes", json_integer((json_int_t)comm), &bad);
+	jset(plan, "comm_bytes_exact", json_boolean(comm_known), &bad);
+	jset(plan, "reshards", coll, &bad);
+	jset(plan, "replicated", repl, &bad);
+	if (bad) {
+		json_decref(plan);
+		*out = NULL;
+		return bad & 2 ? not_utf8(g->ctx, o) : shd_nomem(g->ctx);
+	}
+	*out = plan;
+	return 0;
+}
+
+/* Collectives by op and axes, for the summary: {"AllReduce over [model]": n}. */
+static int
+count_reshards(shd_ctx *c, json_t *plan, json_t **out)
+{
+	json_t *e, *count = json_object();
+	size_t i;
+	int bad = 0;
+
+	json_array_foreach(json_object_get(plan, "reshards"), i, e) {
+		char key[256] = "";
+		json_t *ax;
+		size_t j;
+		snprintf(key, sizeof key, "%s over [", json_string_value(json_object_get(e, "op")));
+		json_array_foreach(json_object_get(e, "mesh_axes"), j, ax) {
+			strncat(key, j ? "," : "", sizeof key - strlen(key) - 1);
+			strncat(key, json_string_value(ax), sizeof key - strlen(key) - 1);
+		}
+		strncat(key, "]", sizeof key - strlen(key) - 1);
+		jset(count, key, json_integer(json_integer_value(json_object_get(count, key)) + 1), &bad);
+	}
+	if (bad || !count) {
+		json_decref(count);
+		*out = NULL;
+		return shd_nomem(c);
+	}
+	*out = count;
+	return 0;
 }
 
 static void
-print_summary(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, json_t *plan, FILE *out)
+print_summary(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, json_t *plan,
+              json_t *count, FILE *out)
 {
 	json_t *e;
 	size_t i;
@@ -342,30 +446,48 @@ print_summary(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, json_t *
 	if (json_array_size(mem))
 		fprintf(out, "  parameter bytes on rank 0: %lld\n",
 		        (long long)json_integer_value(json_array_get(mem, 0)));
-	/* collectives by op and axes */
-	json_t *coll = json_object_get(plan, "reshards"), *count = json_object();
-	json_array_foreach(coll, i, e) {
-		char key[256] = "";
-		json_t *ax;
-		size_t j;
-		snprintf(key, sizeof key, "%s over [", json_string_value(json_object_get(e, "op")));
-		json_array_foreach(json_object_get(e, "mesh_axes"), j, ax) {
-			strncat(key, j ? "," : "", sizeof key - strlen(key) - 1);
-			strncat(key, json_string_value(ax), sizeof key - strlen(key) - 1);
-		}
-		strncat(key, "]", sizeof key - strlen(key) - 1);
-		json_object_set_new(count, key, json_integer(json_integer_value(json_object_get(count, key)) + 1));
-	}
 	const char *key;
 	json_t *val;
 	if (!json_object_size(count))
 		fputs("  reshards: none\n", out);
 	json_object_foreach(count, key, val)
 		fprintf(out, "  %-36s %lld\n", key, (long long)json_integer_value(val));
-	json_decref(count);
 	json_array_foreach(json_object_get(plan, "replicated"), i, e)
 		fprintf(out, "  replicated %s: %s\n", json_string_value(json_object_get(e, "value")),
 		        json_string_value(json_object_get(e, "why")));
+}
+
+/* ---- stopping: an interrupt (o->cancel), the planning budget ---- */
+
+typedef struct {
+	shd_ctx *c;
+	const onnxshard_opts *o;
+	double deadline; /* CLOCK_MONOTONIC seconds; 0: no budget (planning is over) */
+} run_state;
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Polled between ranks, while propagating and while writing. */
+static int
+stop(void *ud)
+{
+	run_state *s = ud;
+
+	if (s->o->cancel && *s->o->cancel)
+		return shd_error(s->c, ONNXSHARD_EFAIL, "interrupted");
+	if (s->deadline > 0 && now_s() > s->deadline) {
+		uint64_t ms = s->o->budget_ms ? s->o->budget_ms : ONNXSHARD_BUDGET_MS;
+		return shd_error(s->c, ONNXSHARD_EFAIL, "%s: budget of %gs exceeded", s->o->model,
+		                 (double)ms / 1000);
+	}
+	return 0;
 }
 
 /* ---- the output directory ---- */
@@ -394,11 +516,14 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	prop_plan p;
 	bindings b = {0};
 	emit_rank_stats *st = NULL;
-	json_t *plan = NULL;
-	char *tmp = NULL, *old = NULL;
+	json_t *plan = NULL, *count = NULL;
+	char *tmp = NULL, *old = NULL, *report = NULL;
+	size_t report_len = 0;
 	struct stat sb;
 	int rc, have_plan = 0;
 	FILE *log = o->quiet ? NULL : stderr;
+	uint64_t refused = c->n_refused;
+	run_state rs = {c, o, now_s() + (double)(o->budget_ms ? o->budget_ms : ONNXSHARD_BUDGET_MS) / 1000};
 
 	memset(&p, 0, sizeof p);
 	if ((rc = prop_mesh_parse(c, o->mesh ? o->mesh : "", &mesh))) {
@@ -419,15 +544,18 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	have_plan = 1;
 	p.bind = bind_dim;
 	p.bind_ud = &b;
-	if ((rc = search_apply(g, &p, o->strategy ? o->strategy : "auto", log)) ||
+	p.stop = stop;
+	p.stop_ud = &rs;
+	if ((rc = stop(&rs)) || (rc = search_apply(g, &p, o->strategy ? o->strategy : "auto", log)) ||
 	    (rc = prop_materialize(g, &p)))
 		goto out;
+	rs.deadline = 0; /* the budget is planning's */
 	if (!(st = shd_calloc(c, (size_t)mesh.world, sizeof *st))) {
 		rc = shd_nomem(c);
 		goto out;
 	}
 	if (o->out) {
-		emit_opts eo = {ONNX_EXT_THRESHOLD, o->collectives && !strcmp(o->collectives, "ort")};
+		emit_opts eo = {ONNX_EXT_THRESHOLD, o->collectives && !strcmp(o->collectives, "ort"), stop, &rs};
 		if (asprintf(&tmp, "%s.tmp-XXXXXX", o->out) < 0) {
 			tmp = NULL;
 			rc = shd_nomem(c);
@@ -446,28 +574,52 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		for (int64_t r = 0; r < mesh.world && !rc; r++) {
 			if (log && mesh.world > 8)
 				fprintf(log, "\rwriting rank %lld of %lld", (long long)r + 1, (long long)mesh.world);
-			rc = emit_rank(g, &p, r, tmp, &eo, &st[r]);
+			if (!(rc = stop(&rs)))
+				rc = emit_rank(g, &p, r, tmp, &eo, &st[r]);
 		}
 		if (log && mesh.world > 8)
 			fputc('\n', log);
 		if (rc)
 			goto out;
 	}
-	plan = plan_json(g, &p, o, o->out ? st : NULL, &b);
+	if ((rc = plan_json(g, &p, o, o->out ? st : NULL, &b, &plan)))
+		goto out;
 	if (o->out && (rc = write_manifest(g, &p, o, tmp, st, plan)))
+		goto out;
+	/* the report, made before OUT is in place: nothing fails after that */
+	if (o->report && o->json) {
+		report_len = json_dumpb(plan, NULL, 0, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		if (!report_len || !(report = shd_alloc(c, report_len)) ||
+		    json_dumpb(plan, report, report_len, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != report_len) {
+			rc = shd_nomem(c);
+			goto out;
+		}
+	} else if (o->report && (rc = count_reshards(c, plan, &count))) {
+		goto out;
+	}
+	/* an allocation refused where it could not be reported (the dim
+	 * algebra answers "unknown") may have changed the output: none then */
+	if ((rc = shd_settle(c, refused, 0)) || (rc = stop(&rs)))
 		goto out;
 	if (o->out) {
 		if (lstat(o->out, &sb) == 0) {
-			if (asprintf(&old, "%s.old-XXXXXX", o->out) < 0 || !mkdtemp(old) ||
-			    rename(o->out, old) != 0) {
+			if (asprintf(&old, "%s.old-XXXXXX", o->out) < 0) {
+				old = NULL;
+				rc = shd_nomem(c);
+				goto out;
+			}
+			if (!mkdtemp(old) || rename(o->out, old) != 0) {
 				rc = shd_error(c, ONNXSHARD_EFAIL, "%s: cannot move the old output aside: %s", o->out,
 				               strerror(errno));
+				rmdir(old); /* mkdtemp's, if it made it */
 				goto out;
 			}
 		}
 		if (rename(tmp, o->out) != 0) {
 			rc = shd_error(c, ONNXSHARD_EFAIL, "%s: cannot rename the finished output into place: %s",
 			               o->out, strerror(errno));
+			if (old) /* the old output back */
+				rename(old, o->out);
 			goto out;
 		}
 		free(tmp);
@@ -477,21 +629,27 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	}
 	if (o->report) {
 		if (o->json) {
-			json_dumpf(plan, o->report, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+			fwrite(report, 1, report_len, o->report);
 			fputc('\n', o->report);
 		} else {
-			print_summary(g, &p, o, plan, o->report);
+			print_summary(g, &p, o, plan, count, o->report);
 			if (o->out)
 				fprintf(o->report, "wrote %s: %lld rank models, manifest.json\n", o->out,
 				        (long long)mesh.world);
 		}
 	}
 out:
+	if (rc)
+		rc = shd_settle(c, refused, rc);
+	if (rc && o->cancel && *o->cancel) /* whatever failed, the cause is likely that */
+		rc = shd_error(c, ONNXSHARD_EFAIL, "interrupted");
 	if (tmp) {
 		rm_tree(tmp);
 		free(tmp);
 	}
 	free(old);
+	shd_free(c, report, report_len);
+	json_decref(count);
 	json_decref(plan);
 	shd_free(c, st, 0);
 	shd_free(c, b.vals, 0);

@@ -3,6 +3,7 @@
 #ifndef ONNXSHARD_H
 #define ONNXSHARD_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +29,15 @@ void onnxshard_free(onnxshard_ctx *c);
 
 /* The last diagnostic ("FILE: what is wrong"), or "" when there is none. */
 const char *onnxshard_error(const onnxshard_ctx *c);
+
+/* Limits on the models this context reads, against hostile input (0: the
+ * default). max_model_bytes: the protobuf (after gunzip; never more than
+ * protobuf's own 2 GiB) and its external data files together, default
+ * ONNXSHARD_MAX_MODEL_BYTES; max_nodes: nodes of the main graph, default
+ * ONNXSHARD_MAX_NODES. A model over a limit is refused as bad input. */
+#define ONNXSHARD_MAX_MODEL_BYTES (((uint64_t)2 << 30) + ((uint64_t)64 << 30))
+#define ONNXSHARD_MAX_NODES 1000000u
+void onnxshard_set_limits(onnxshard_ctx *c, uint64_t max_model_bytes, uint64_t max_nodes);
 
 /* Inspect a model: write a report to out. format: 0 text, 1 JSON (with
  * every value's dtype and shape), ONNXSHARD_DUMP_IR the IR's text form. */
@@ -55,7 +65,13 @@ typedef struct {
 	int quiet;               /* no progress on stderr */
 	int json;                /* report as JSON */
 	FILE *report;            /* the plan's summary; NULL: none */
+	uint64_t budget_ms;      /* planning time, counted from the call (the search's
+	                          * budget once it lands); 0: ONNXSHARD_BUDGET_MS */
+	volatile sig_atomic_t *cancel; /* NULL, or polled: non-zero stops the run
+	                          * ("interrupted", ONNXSHARD_EFAIL), OUT not made */
 } onnxshard_opts;
+
+#define ONNXSHARD_BUDGET_MS 60000u
 
 /* Shard a model: search or follow the strategy, write per-rank models and a
  * manifest to o->out (atomically: it appears whole or not at all). */

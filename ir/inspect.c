@@ -43,34 +43,62 @@ tensor_type(const Onnx__ValueInfoProto *v)
 	return NULL;
 }
 
+/* jansson tells of a failed allocation only by return values (a NULL value
+ * handed to a setter fails the setter): jset and jpush remember one in
+ * *bad, so a report is printed whole or not at all. */
+static void
+jset(json_t *o, const char *key, json_t *v, int *bad)
+{
+	if (json_object_set_new(o, key, v))
+		*bad |= 1;
+}
+
+static void
+jpush(json_t *a, json_t *v, int *bad)
+{
+	if (json_array_append_new(a, v))
+		*bad |= 1;
+}
+
+/* A JSON string; NULL when out of memory, or when s is no UTF-8 (*bad |= 2). */
 static json_t *
-dim_json(const Onnx__TensorShapeProto__Dimension *d)
+jstr(const char *s, int *bad)
+{
+	json_t *v = json_string(s);
+
+	if (!v && !shd_is_utf8(s))
+		*bad |= 2;
+	return v;
+}
+
+static json_t *
+dim_json(const Onnx__TensorShapeProto__Dimension *d, int *bad)
 {
 	if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE)
 		return json_integer(d->dim_value);
 	if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
 	    d->dim_param && *d->dim_param)
-		return json_string(d->dim_param);
+		return jstr(d->dim_param, bad);
 	return json_null();
 }
 
 static json_t *
-value_json(const Onnx__ValueInfoProto *v)
+value_json(const Onnx__ValueInfoProto *v, int *bad)
 {
 	const Onnx__TypeProto__Tensor *tt = tensor_type(v);
 	const char *dt = tt && tt->has_elem_type ? onnx_dtype_name(tt->elem_type) : NULL;
 	json_t *o = json_object(), *shape;
 
-	json_object_set_new(o, "name", json_string(v->name ? v->name : ""));
-	json_object_set_new(o, "dtype", dt ? json_string(dt) : json_null());
+	jset(o, "name", jstr(v->name ? v->name : "", bad), bad);
+	jset(o, "dtype", dt ? jstr(dt, bad) : json_null(), bad);
 	if (tt && tt->shape) {
 		shape = json_array();
 		for (size_t i = 0; i < tt->shape->n_dim; i++)
-			json_array_append_new(shape, dim_json(tt->shape->dim[i]));
+			jpush(shape, dim_json(tt->shape->dim[i], bad), bad);
 	} else {
 		shape = json_null();
 	}
-	json_object_set_new(o, "shape", shape);
+	jset(o, "shape", shape, bad);
 	return o;
 }
 
@@ -102,18 +130,18 @@ print_value(FILE *out, json_t *v)
 }
 
 static json_t *
-ir_dim_json(ir_graph *g, ir_dim d)
+ir_dim_json(ir_graph *g, ir_dim d, int *bad)
 {
 	if (!ir_is_known(d))
 		return json_null();
 	if (ir_is_const(d))
 		return json_integer(d.c);
-	return json_string(ir_dim_str(g, d));
+	return jstr(ir_dim_str(g, d), bad);
 }
 
 /* Every value of the main graph: inputs, initializers, node results. */
 static json_t *
-values_json(ir_graph *g)
+values_json(ir_graph *g, int *bad)
 {
 	json_t *a = json_array();
 
@@ -121,21 +149,21 @@ values_json(ir_graph *g)
 		const ir_value *x = &g->values[v];
 		const char *dt = onnx_dtype_name(x->dtype);
 		json_t *o = json_object(), *shape = json_null();
-		json_object_set_new(o, "name", json_string(ir_cstr(g, x->name)));
-		json_object_set_new(o, "dtype", dt ? json_string(dt) : json_null());
+		jset(o, "name", jstr(ir_cstr(g, x->name), bad), bad);
+		jset(o, "dtype", dt ? jstr(dt, bad) : json_null(), bad);
 		if (x->rank >= 0) {
 			shape = json_array();
 			for (int32_t i = 0; i < x->rank; i++)
-				json_array_append_new(shape, ir_dim_json(g, x->dims[i]));
+				jpush(shape, ir_dim_json(g, x->dims[i], bad), bad);
 		}
-		json_object_set_new(o, "shape", shape);
-		json_array_append_new(a, o);
+		jset(o, "shape", shape, bad);
+		jpush(a, o, bad);
 	}
 	return a;
 }
 
 static json_t *
-build_report(onnx_model *m)
+build_report(onnx_model *m, int *bad)
 {
 	shd_ctx *c = m->ctx;
 	Onnx__ModelProto *p = m->proto;
@@ -150,30 +178,30 @@ build_report(onnx_model *m)
 		shd_free(c, ops, 0);
 		return NULL;
 	}
-	json_object_set_new(r, "file", json_string(m->path));
-	json_object_set_new(r, "bytes", json_integer((json_int_t)m->file_bytes));
-	json_object_set_new(r, "ir_version", json_integer(p->ir_version));
-	json_object_set_new(r, "producer", json_string(p->producer_name ? p->producer_name : ""));
-	json_object_set_new(r, "producer_version",
-	                    json_string(p->producer_version ? p->producer_version : ""));
+	jset(r, "file", jstr(m->path, bad), bad);
+	jset(r, "bytes", json_integer((json_int_t)m->file_bytes), bad);
+	jset(r, "ir_version", json_integer(p->ir_version), bad);
+	jset(r, "producer", jstr(p->producer_name ? p->producer_name : "", bad), bad);
+	jset(r, "producer_version", jstr(p->producer_version ? p->producer_version : "", bad),
+	     bad);
 	a = json_array();
 	for (size_t i = 0; i < p->n_opset_import; i++) {
 		const Onnx__OperatorSetIdProto *o = p->opset_import[i];
 		json_t *e = json_object();
-		json_object_set_new(e, "domain", json_string(o->domain && *o->domain ? o->domain : "ai.onnx"));
-		json_object_set_new(e, "version", json_integer(o->version));
-		json_array_append_new(a, e);
+		jset(e, "domain", jstr(o->domain && *o->domain ? o->domain : "ai.onnx", bad), bad);
+		jset(e, "version", json_integer(o->version), bad);
+		jpush(a, e, bad);
 	}
-	json_object_set_new(r, "opsets", a);
+	jset(r, "opsets", a, bad);
 	a = json_array();
 	for (size_t i = 0; i < g->n_input; i++)
 		if (!g->input[i]->name || !is_initializer(g, g->input[i]->name))
-			json_array_append_new(a, value_json(g->input[i]));
-	json_object_set_new(r, "inputs", a);
+			jpush(a, value_json(g->input[i], bad), bad);
+	jset(r, "inputs", a, bad);
 	a = json_array();
 	for (size_t i = 0; i < g->n_output; i++)
-		json_array_append_new(a, value_json(g->output[i]));
-	json_object_set_new(r, "outputs", a);
+		jpush(a, value_json(g->output[i], bad), bad);
+	jset(r, "outputs", a, bad);
 
 	for (size_t i = 0; i < g->n_node; i++) {
 		const Onnx__NodeProto *n = g->node[i];
@@ -191,14 +219,14 @@ build_report(onnx_model *m)
 	a = json_array();
 	for (size_t i = 0; i < nops; i++) {
 		json_t *e = json_object();
-		json_object_set_new(e, "op", json_string(ops[i].name));
+		jset(e, "op", jstr(ops[i].name, bad), bad);
 		if (*ops[i].domain)
-			json_object_set_new(e, "domain", json_string(ops[i].domain));
-		json_object_set_new(e, "count", json_integer((json_int_t)ops[i].count));
-		json_array_append_new(a, e);
+			jset(e, "domain", jstr(ops[i].domain, bad), bad);
+		jset(e, "count", json_integer((json_int_t)ops[i].count), bad);
+		jpush(a, e, bad);
 	}
-	json_object_set_new(r, "nodes", json_integer((json_int_t)g->n_node));
-	json_object_set_new(r, "ops", a);
+	jset(r, "nodes", json_integer((json_int_t)g->n_node), bad);
+	jset(r, "ops", a, bad);
 	shd_free(c, ops, 0);
 
 	for (size_t i = 0; i < g->n_initializer; i++) {
@@ -207,18 +235,18 @@ build_report(onnx_model *m)
 		nbytes += n * onnx_dtype_size(g->initializer[i]->data_type);
 	}
 	json_t *params = json_object();
-	json_object_set_new(params, "tensors", json_integer((json_int_t)g->n_initializer));
-	json_object_set_new(params, "elements", json_integer((json_int_t)nelem));
-	json_object_set_new(params, "bytes", json_integer((json_int_t)nbytes));
-	json_object_set_new(r, "parameters", params);
+	jset(params, "tensors", json_integer((json_int_t)g->n_initializer), bad);
+	jset(params, "elements", json_integer((json_int_t)nelem), bad);
+	jset(params, "bytes", json_integer((json_int_t)nbytes), bad);
+	jset(r, "parameters", params, bad);
 	a = json_array();
 	for (size_t i = 0; i < m->n_ext; i++) {
 		json_t *e = json_object();
-		json_object_set_new(e, "file", json_string(m->ext[i].location));
-		json_object_set_new(e, "bytes", json_integer((json_int_t)m->ext[i].size));
-		json_array_append_new(a, e);
+		jset(e, "file", jstr(m->ext[i].location, bad), bad);
+		jset(e, "bytes", json_integer((json_int_t)m->ext[i].size), bad);
+		jpush(a, e, bad);
 	}
-	json_object_set_new(r, "external_data", a);
+	jset(r, "external_data", a, bad);
 	return r;
 }
 
@@ -286,16 +314,36 @@ onnxshard_inspect(onnxshard_ctx *c, const char *path, int json, FILE *out)
 		onnx_model_free(m);
 		return 0;
 	}
-	r = build_report(m);
+	int bad = 0;
+	r = build_report(m, &bad);
 	if (r && json)
-		json_object_set_new(r, "values", values_json(g));
+		jset(r, "values", values_json(g, &bad), &bad);
 	ir_free(g);
 	onnx_model_free(m);
-	if (!r)
+	/* the JSON text whole before a byte of it is written */
+	size_t n = 0;
+	char *text = NULL;
+	if (r && !bad && json) {
+		n = json_dumpb(r, NULL, 0, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		if (n && (text = shd_alloc(c, n)) &&
+		    json_dumpb(r, text, n, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != n) {
+			shd_free(c, text, n);
+			text = NULL;
+		}
+	}
+	if (bad & 2) {
+		json_decref(r);
+		shd_free(c, text, n);
+		return shd_error(c, ONNXSHARD_EINPUT, "%s: a name is not valid UTF-8", path);
+	}
+	if (!r || bad || (json && !text)) {
+		json_decref(r);
 		return shd_nomem(c);
+	}
 	if (json) {
-		json_dumpf(r, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		fwrite(text, 1, n, out);
 		fputc('\n', out);
+		shd_free(c, text, n);
 	} else {
 		print_text(out, r);
 	}

@@ -152,6 +152,37 @@ apply_declared(ir_graph *g, ir_value *v, const Onnx__ValueInfoProto *vi)
 	return 0;
 }
 
+/* What is wrong with v's shape for the ops and passes after lifting (their
+ * arrays hold MAX_RANK dims; sizes are products of dims, in any order), into
+ * buf; NULL when nothing: rank above MAX_RANK, a negative dim, a product of
+ * the nonzero constant dims of 2^60 or more. */
+#define MAX_RANK 64
+
+static const char *
+shape_problem(const ir_value *v, char *buf, size_t n)
+{
+	uint64_t numel = 1;
+
+	if (v->rank > MAX_RANK) {
+		snprintf(buf, n, "rank %d is above %d", (int)v->rank, MAX_RANK);
+		return buf;
+	}
+	for (int32_t i = 0; i < v->rank; i++) {
+		if (ir_is_const(v->dims[i]) && v->dims[i].c < 0) {
+			snprintf(buf, n, "dim %d is negative (%lld)", (int)i, (long long)v->dims[i].c);
+			return buf;
+		}
+	}
+	for (int32_t i = 0; i < v->rank; i++)
+		if (ir_is_const(v->dims[i]) && v->dims[i].c > 0 &&
+		    (shd_mul_overflow(numel, (uint64_t)v->dims[i].c, &numel) ||
+		     numel >= ((uint64_t)1 << 60))) {
+			snprintf(buf, n, "element count overflows");
+			return buf;
+		}
+	return NULL;
+}
+
 static int
 lift_initializer(lifter *L, const Onnx__TensorProto *t)
 {
@@ -176,6 +207,10 @@ lift_initializer(lifter *L, const Onnx__TensorProto *t)
 		return nomem(L);
 	for (size_t i = 0; i < t->n_dims; i++)
 		d[i] = ir_const(t->dims[i]);
+	char why[64];
+	if (shape_problem(x, why, sizeof why))
+		return shd_error(g->ctx, ONNXSHARD_EINPUT, "%s: initializer '%s': %s", L->path,
+		                 t->name, why);
 	uint64_t n = onnx_tensor_numel(t);
 	if (is_int_dtype(t->data_type) && t->n_dims <= 1 && n <= IR_MAX_ELEMS) {
 		int64_t buf[IR_MAX_ELEMS];
@@ -530,6 +565,7 @@ static int
 infer_all(lifter *L)
 {
 	ir_graph *g = L->g;
+	char why[64];
 	int rc;
 
 	for (uint32_t i = 0; i < g->n_nodes; i++) {
@@ -538,8 +574,15 @@ infer_all(lifter *L)
 			return rc;
 		for (uint32_t k = 0; k < n->n_out; k++) {
 			uint32_t v = ir_out(g, n, k);
-			if (v != IR_NONE && (rc = apply_declared(g, ir_val(g, v), L->declared[v])))
+			if (v == IR_NONE)
+				continue;
+			if ((rc = apply_declared(g, ir_val(g, v), L->declared[v])))
 				return rc;
+			/* no later op or pass sees a shape it cannot hold */
+			if (shape_problem(ir_val(g, v), why, sizeof why))
+				return shd_error(g->ctx, ONNXSHARD_EINPUT, "%s: node '%s' (%s): result '%s': %s",
+				                 L->path, ir_cstr(g, n->name), ir_cstr(g, n->op_type),
+				                 ir_cstr(g, ir_val(g, v)->name), why);
 		}
 	}
 	return 0;
@@ -553,8 +596,12 @@ ir_lift(shd_ctx *c, const onnx_model *m, ir_graph **out)
 	lifter L = {0};
 	ir_graph *g;
 	int rc;
+	uint64_t refused = c->n_refused;
 
 	*out = NULL;
+	if (gp->n_node > c->max_nodes)
+		return shd_error(c, ONNXSHARD_EINPUT, "%s: %zu nodes, more than %llu (--max-nodes)",
+		                 m->path, gp->n_node, (unsigned long long)c->max_nodes);
 	if (!(g = shd_calloc(c, 1, sizeof *g)))
 		return shd_nomem(c);
 	g->ctx = c;
@@ -615,6 +662,11 @@ ir_lift(shd_ctx *c, const onnx_model *m, ir_graph **out)
 		if ((rc = new_value(&L, s, IR_V_INPUT, &v)) ||
 		    (rc = apply_declared(g, ir_val(g, v), gp->input[i])))
 			goto fail;
+		char why[64];
+		if (shape_problem(ir_val(g, v), why, sizeof why)) {
+			rc = shd_error(c, ONNXSHARD_EINPUT, "%s: graph input '%s': %s", m->path, name, why);
+			goto fail;
+		}
 		g->inputs[g->n_inputs++] = v;
 	}
 	if ((rc = lift_nodes(&L, gp)) || (rc = collect_declared(&L, gp)))
@@ -631,7 +683,9 @@ ir_lift(shd_ctx *c, const onnx_model *m, ir_graph **out)
 		g->values[v].is_output = 1;
 		g->outputs[g->n_outputs++] = v;
 	}
-	if ((rc = infer_all(&L)))
+	/* the dim algebra answers "unknown" when refused memory: that is no
+	 * graph to go on with */
+	if ((rc = infer_all(&L)) || (rc = shd_settle(c, refused, 0)))
 		goto fail;
 	shd_free(c, L.by_name, L.cap_by_name * sizeof *L.by_name);
 	shd_free(c, L.declared, 0);
@@ -642,7 +696,7 @@ fail:
 	shd_free(c, L.by_name, L.cap_by_name * sizeof *L.by_name);
 	shd_free(c, L.declared, 0);
 	ir_free(g);
-	return rc;
+	return shd_settle(c, refused, rc);
 }
 
 void

@@ -24,6 +24,9 @@ node_error(ir_graph *g, const ir_node *n, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	for (char *p = msg; *p; p++) /* attribute strings quoted in msg: one line */
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return shd_error(g->ctx, ONNXSHARD_EINPUT, "%s: node '%s' (%s): %s", g->model->path,
 	                 ir_cstr(g, n->name), ir_cstr(g, n->op_type), msg);
 }
@@ -193,6 +196,20 @@ dims_prod(ir_graph *g, const ir_dim *d, int32_t from, int32_t to)
 	for (int32_t i = from; i < to; i++)
 		p = ir_mul(g, p, d[i]);
 	return p;
+}
+
+int
+need_int_operand(ir_graph *g, const ir_node *n, uint32_t k, const char *what, int any_int)
+{
+	const ir_value *v = in_val(g, n, k);
+	const char *dt;
+
+	if (!v || !v->dtype || v->dtype == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ||
+	    (any_int && v->dtype == ONNX__TENSOR_PROTO__DATA_TYPE__INT32))
+		return 0;
+	dt = onnx_dtype_name(v->dtype);
+	return node_error(g, n, "%s '%s' is %s, not %s", what, ir_cstr(g, v->name),
+	                  dt ? dt : "of an unknown type", any_int ? "int32 or int64" : "int64");
 }
 
 int

@@ -52,6 +52,9 @@ int broadcast_dims(ir_graph *g, const ir_dim *a, int32_t ra, const ir_dim *b,
                    int32_t rb, ir_dim *out, int32_t *bad);
 /* Product of dims [from, to) of v. */
 ir_dim dims_prod(ir_graph *g, const ir_dim *d, int32_t from, int32_t to);
+/* Operand k, when present and of a known dtype, must be int64 (or int32 as
+ * well when any_int): 0, or a refusal naming it as what ("shape"). */
+int need_int_operand(ir_graph *g, const ir_node *n, uint32_t k, const char *what, int any_int);
 /* Whether an integer dtype (elements trackable). */
 int is_int_dtype(int32_t dt);
 

@@ -349,6 +349,16 @@ infer_gemm(ir_graph *g, ir_node *n)
 		return nomem(g);
 	d[0] = a->dims[ta ? 1 : 0];
 	d[1] = bv->dims[tb ? 0 : 1];
+	/* C must broadcast to [M, N] (the rule maps its dims to M and N) */
+	ir_value *cv = in_val(g, n, 2);
+	if (cv && cv->rank > 2)
+		return node_error(g, n, "C has rank %d, at most 2", (int)cv->rank);
+	for (int32_t k = 0; cv && k < cv->rank; k++) {
+		ir_dim cd = cv->dims[k], yd = d[k + 2 - cv->rank];
+		if (ir_is_const(cd) && cd.c != 1 && ir_is_const(yd) && cd.c != yd.c)
+			return node_error(g, n, "C dim %d is %lld, does not broadcast to %lld", (int)k,
+			                  (long long)cd.c, (long long)yd.c);
+	}
 	return 0;
 }
 
@@ -459,6 +469,11 @@ einsum_parse(ir_graph *g, ir_node *n, einsum_eq *e)
 		int used = einsum_term(p + 2, -1, ell, out, &e->len[n->n_in]);
 		if (used < 0 || p[2 + used])
 			return 1;
+		/* each output letter comes from an operand, once */
+		uint8_t seen[EIN_MAX + 52] = {0};
+		for (int i = 0; i < e->len[n->n_in]; i++)
+			if ((out[i] < 52 && !count[out[i]]) || seen[out[i]]++)
+				return 1;
 	} else if (*p) {
 		return 1;
 	} else {
@@ -510,6 +525,17 @@ infer_einsum(ir_graph *g, ir_node *n)
 		return node_error(g, n, "bad equation '%s' for the operands",
 		                  ir_attr_str(g, n, "equation", ""));
 	}
+	/* the dims a label names must agree (1 broadcasts) */
+	for (uint32_t k = 0; k < n->n_in; k++)
+		for (int i = 0; i < e->len[k]; i++) {
+			ir_dim a = in_val(g, n, k)->dims[i], s = einsum_size(g, n, e, e->lab[k][i]);
+			if (ir_is_const(a) && a.c != 1 && ir_is_const(s) && s.c != a.c) {
+				shd_free(g->ctx, e, sizeof *e);
+				return node_error(g, n, "equation '%s': operand %u dim %d is %lld, elsewhere %lld",
+				                  ir_attr_str(g, n, "equation", ""), k, i, (long long)a.c,
+				                  (long long)s.c);
+			}
+		}
 	ir_dim *d = set_shape(g, y, x->dtype, e->len[n->n_in]);
 	if (!d) {
 		shd_free(g->ctx, e, sizeof *e);
@@ -643,7 +669,10 @@ infer_topk(ir_graph *g, ir_node *n)
 	ir_value *x = in_val(g, n, 0), *kv = in_val(g, n, 1);
 	int64_t k;
 	ir_dim kd;
+	int rc;
 
+	if ((rc = need_int_operand(g, n, 1, "K", 0)))
+		return rc;
 	if (!x || x->rank < 0)
 		return 0;
 	int axis = norm_axis(ir_attr_int(n, "axis", -1), x->rank);
@@ -722,6 +751,9 @@ infer_reduce(ir_graph *g, ir_node *n)
 	uint8_t mask[64];
 	int rc;
 
+	if ((n->op == OP_ReduceSum ? g->opset >= 13 : g->opset >= 18) &&
+	    (rc = need_int_operand(g, n, 1, "axes", 0)))
+		return rc;
 	if (!x || !y || x->rank < 0 || x->rank > 64)
 		return 0;
 	if ((rc = reduce_axes(g, n, x, mask)) > 0)
@@ -935,19 +967,22 @@ infer_constantofshape(ir_graph *g, ir_node *n)
 	ir_value *s = in_val(g, n, 0), *y = out_val(g, n, 0);
 	const Onnx__AttributeProto *a = ir_attr(n, "value");
 	int32_t dt = a && a->t ? a->t->data_type : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+	int rc;
 
 	if (!s || !y)
 		return 0;
 	y->dtype = dt;
+	if ((rc = need_int_operand(g, n, 0, "shape", 0)))
+		return rc;
 	int32_t r;
+	if (s->rank == 1 && ir_is_const(s->dims[0]) && s->dims[0].c > 64)
+		return node_error(g, n, "rank %lld is above 64", (long long)s->dims[0].c);
 	if (s->rank == 1 && ir_is_const(s->dims[0]))
 		r = (int32_t)s->dims[0].c;
 	else if (s->rank == 0)
 		r = 0;
 	else
 		return 0;
-	if (r > 64)
-		return node_error(g, n, "rank %d is above 64", (int)r);
 	ir_dim *d = set_shape(g, y, dt, r);
 	if (!d)
 		return nomem(g);

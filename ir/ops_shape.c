@@ -141,10 +141,13 @@ infer_reshape(ir_graph *g, ir_node *n)
 	ir_value *x = in_val(g, n, 0), *s = in_val(g, n, 1), *y = out_val(g, n, 0);
 	int allow0 = ir_attr_int(n, "allowzero", 0) != 0;
 	int32_t minus = -1;
+	int rc;
 
 	if (!x || !s || !y)
 		return 0;
 	y->dtype = x->dtype;
+	if ((rc = need_int_operand(g, n, 1, "shape", 0)))
+		return rc;
 	if (s->rank > 1 || s->rank == 0)
 		return node_error(g, n, "the shape operand has rank %d, not 1", (int)s->rank);
 	if (s->rank < 0 || !ir_is_const(s->dims[0]))
@@ -406,6 +409,8 @@ infer_squeeze(ir_graph *g, ir_node *n)
 	int32_t src[MAX_RANK], r;
 	int st;
 
+	if (g->opset >= 13 && (st = need_int_operand(g, n, 1, "axes", 0)))
+		return st;
 	if (!y || !has_rank(x))
 		return dtype_only(y, x);
 	y->dtype = x->dtype;
@@ -545,8 +550,11 @@ infer_split(ir_graph *g, ir_node *n)
 	ir_value *x = in_val(g, n, 0);
 	int64_t sz[MAX_RANK], sum = 0, no = (int64_t)n->n_out;
 	int32_t cnt;
-	int st = int_list(g, n, g->opset < 13 ? "split" : NULL, 1, sz, &cnt);
+	int st = g->opset >= 13 ? need_int_operand(g, n, 1, "split", 0) : 0;
 
+	if (st)
+		return st;
+	st = int_list(g, n, g->opset < 13 ? "split" : NULL, 1, sz, &cnt);
 	if (!has_rank(x) || !no) {
 		for (uint32_t k = 0; k < n->n_out; k++)
 			dtype_only(out_val(g, n, k), x);
@@ -727,9 +735,13 @@ int
 infer_slice(ir_graph *g, ir_node *n)
 {
 	ir_value *x = in_val(g, n, 0), *y = out_val(g, n, 0);
+	static const char *const what[] = {"starts", "ends", "axes", "steps"};
 	slice_p p;
 	int st;
 
+	for (uint32_t k = 1; g->opset >= 10 && k <= 4; k++)
+		if ((st = need_int_operand(g, n, k, what[k - 1], 1)))
+			return st;
 	if (!x || !y || !has_rank(x))
 		return dtype_only(y, x);
 	if ((st = slice_params(g, n, x->rank, &p)) > 0)
@@ -781,7 +793,10 @@ infer_gather(ir_graph *g, ir_node *n)
 {
 	ir_value *x = in_val(g, n, 0), *ix = in_val(g, n, 1), *y = out_val(g, n, 0);
 	int64_t idx[IR_MAX_ELEMS];
+	int rc;
 
+	if ((rc = need_int_operand(g, n, 1, "indices", 1)))
+		return rc;
 	if (!x || !ix || !y || !has_rank(x) || !has_rank(ix))
 		return dtype_only(y, x);
 	int axis = norm_axis(ir_attr_int(n, "axis", 0), x->rank);
@@ -838,7 +853,10 @@ int
 infer_gatherelements(ir_graph *g, ir_node *n)
 {
 	ir_value *x = in_val(g, n, 0), *ix = in_val(g, n, 1), *y = out_val(g, n, 0);
+	int rc;
 
+	if ((rc = need_int_operand(g, n, 1, "indices", 1)))
+		return rc;
 	if (!x || !ix || !y)
 		return 0;
 	if (x->rank >= 0 && ix->rank >= 0 && x->rank != ix->rank)
@@ -846,7 +864,7 @@ infer_gatherelements(ir_graph *g, ir_node *n)
 		                  (int)ix->rank);
 	if (x->rank >= 0 && norm_axis(ir_attr_int(n, "axis", 0), x->rank) < 0)
 		return node_error(g, n, "axis out of range for rank %d", (int)x->rank);
-	int rc = copy_shape(g, y, ix, x->dtype);
+	rc = copy_shape(g, y, ix, x->dtype);
 	y->dtype = x->dtype;
 	return rc;
 }
@@ -869,7 +887,10 @@ infer_gathernd(ir_graph *g, ir_node *n)
 {
 	ir_value *x = in_val(g, n, 0), *ix = in_val(g, n, 1), *y = out_val(g, n, 0);
 	int64_t bd = ir_attr_int(n, "batch_dims", 0);
+	int rc;
 
+	if ((rc = need_int_operand(g, n, 1, "indices", 0)))
+		return rc;
 	if (!x || !ix || !y || !has_rank(x) || !has_rank(ix))
 		return dtype_only(y, x);
 	y->dtype = x->dtype;
@@ -895,7 +916,10 @@ int
 infer_scatter(ir_graph *g, ir_node *n)
 {
 	ir_value *x = in_val(g, n, 0), *ix = in_val(g, n, 1), *u = in_val(g, n, 2);
+	int rc;
 
+	if ((rc = need_int_operand(g, n, 1, "indices", n->op == OP_ScatterElements)))
+		return rc;
 	if (n->op == OP_ScatterElements && x && ix && u) {
 		if ((x->rank >= 0 && ix->rank >= 0 && x->rank != ix->rank) ||
 		    (ix->rank >= 0 && u->rank >= 0 && ix->rank != u->rank))
@@ -945,10 +969,13 @@ infer_expand(ir_graph *g, ir_node *n)
 	ir_value *x = in_val(g, n, 0), *s = in_val(g, n, 1), *y = out_val(g, n, 0);
 	ir_dim tgt[MAX_RANK], out[MAX_RANK];
 	int32_t bad;
+	int rc;
 
 	if (!x || !s || !y)
 		return 0;
 	y->dtype = x->dtype;
+	if ((rc = need_int_operand(g, n, 1, "shape", 0)))
+		return rc;
 	if (s->rank == 0 || s->rank > 1)
 		return node_error(g, n, "the shape operand has rank %d, not 1", (int)s->rank);
 	if (!has_rank(x) || s->rank < 0 || !ir_is_const(s->dims[0]) || s->dims[0].c > MAX_RANK)
@@ -992,7 +1019,10 @@ infer_tile(ir_graph *g, ir_node *n)
 	ir_value *x = in_val(g, n, 0), *rp = in_val(g, n, 1), *y = out_val(g, n, 0);
 	ir_dim rep[MAX_RANK];
 	int32_t cnt;
+	int rc;
 
+	if ((rc = need_int_operand(g, n, 1, "repeats", 0)))
+		return rc;
 	if (!x || !rp || !y || !has_rank(x))
 		return dtype_only(y, x);
 	if (rp->rank >= 0 && (rp->rank != 1 || (ir_is_const(rp->dims[0]) && rp->dims[0].c != x->rank)))
@@ -1059,6 +1089,9 @@ infer_pad(ir_graph *g, ir_node *n)
 	ir_dim lo[MAX_RANK], hi[MAX_RANK];
 	int st;
 
+	if ((g->opset >= 11 && (st = need_int_operand(g, n, 1, "pads", 0))) ||
+	    (g->opset >= 18 && (st = need_int_operand(g, n, 3, "axes", 1))))
+		return st;
 	if (!x || !y || !has_rank(x))
 		return dtype_only(y, x);
 	if ((st = pad_amounts(g, n, x->rank, lo, hi)) > 0)
@@ -1170,7 +1203,10 @@ infer_resize(ir_graph *g, ir_node *n)
 {
 	ir_value *x = in_val(g, n, 0), *y = out_val(g, n, 0);
 	ir_dim out[MAX_RANK];
+	int rc;
 
+	if (g->opset >= 11 && (rc = need_int_operand(g, n, 3, "sizes", 0)))
+		return rc;
 	if (!x || !y || !has_rank(x))
 		return dtype_only(y, x);
 	if (resize_dims(g, n, x, out))

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,6 +15,13 @@
 #include "onnxio.h"
 
 #define MAX_MODEL_BYTES ((uint64_t)1 << 31) /* protobuf's own 2 GiB limit */
+
+/* The most protobuf bytes c accepts (onnxshard_set_limits). */
+static uint64_t
+proto_limit(const shd_ctx *c)
+{
+	return c->max_model_bytes < MAX_MODEL_BYTES ? c->max_model_bytes : MAX_MODEL_BYTES;
+}
 
 static void *
 pb_alloc(void *ud, size_t n)
@@ -206,6 +214,14 @@ map_external(onnx_model *m, const char *location, const char *tname,
 		               m->path, tname, location);
 		goto out;
 	}
+	uint64_t total = m->file_bytes + (uint64_t)st.st_size;
+	for (size_t i = 0; i < m->n_ext; i++)
+		total += m->ext[i].size;
+	if (total > c->max_model_bytes) {
+		rc = shd_error(c, rc, "%s: with external data file '%s' the model passes %llu bytes (--max-model-bytes)",
+		               m->path, location, (unsigned long long)c->max_model_bytes);
+		goto out;
+	}
 	if (st.st_size > 0) {
 		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (map == MAP_FAILED) {
@@ -249,6 +265,119 @@ ext_span(const Onnx__TensorProto *t, uint64_t *off, uint64_t *len)
 	parse_u64(ext_entry(t, "length"), len);
 }
 
+/* ---- text: names reach diagnostics (one line each) and JSON (UTF-8) ---- */
+
+/* 0 when s is NULL or valid UTF-8 (without control characters when
+ * is_name); else 1 (invalid) or 2 (a control character). */
+static int
+text_fault(const char *s, int is_name)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (p && *p) {
+		unsigned c = *p, cp, min;
+		int n;
+		if (c < 0x80) {
+			if (is_name && (c < 0x20 || c == 0x7f))
+				return 2;
+			p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, cp = c & 0x1f, min = 0x80;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, cp = c & 0x0f, min = 0x800;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, cp = c & 0x07, min = 0x10000;
+		else
+			return 1;
+		for (int i = 1; i <= n; i++) { /* a NUL stops here too */
+			if ((p[i] & 0xc0) != 0x80)
+				return 1;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 1;
+		p += n + 1;
+	}
+	return 0;
+}
+
+/* 0, or a refusal naming where s is ("node #3 input 1"), never s itself. */
+static int
+check_text(onnx_model *m, const char *s, int is_name, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int
+check_text(onnx_model *m, const char *s, int is_name, const char *fmt, ...)
+{
+	int fault = text_fault(s, is_name);
+	char where[128];
+	va_list ap;
+
+	if (!fault)
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(where, sizeof where, fmt, ap);
+	va_end(ap);
+	return shd_error(m->ctx, ONNXSHARD_EINPUT, "%s: %s %s", m->path, where,
+	                 fault == 1 ? "is not valid UTF-8" : "contains a control character");
+}
+
+/* The names of the model's header and main graph, which reports print. */
+static int
+check_names(onnx_model *m)
+{
+	const Onnx__ModelProto *p = m->proto;
+	const Onnx__GraphProto *g = p->graph;
+	int rc;
+
+	if ((rc = check_text(m, p->producer_name, 0, "producer_name")) ||
+	    (rc = check_text(m, p->producer_version, 0, "producer_version")) ||
+	    (rc = check_text(m, p->domain, 1, "the model's domain")))
+		return rc;
+	for (size_t i = 0; i < p->n_opset_import; i++)
+		if ((rc = check_text(m, p->opset_import[i]->domain, 1, "opset_import #%zu domain", i)))
+			return rc;
+	for (size_t i = 0; i < g->n_node; i++) {
+		const Onnx__NodeProto *n = g->node[i];
+		if ((rc = check_text(m, n->name, 1, "node #%zu name", i)) ||
+		    (rc = check_text(m, n->op_type, 1, "node #%zu op_type", i)) ||
+		    (rc = check_text(m, n->domain, 1, "node #%zu domain", i)))
+			return rc;
+		for (size_t j = 0; j < n->n_input; j++)
+			if ((rc = check_text(m, n->input[j], 1, "node #%zu input %zu", i, j)))
+				return rc;
+		for (size_t j = 0; j < n->n_output; j++)
+			if ((rc = check_text(m, n->output[j], 1, "node #%zu output %zu", i, j)))
+				return rc;
+	}
+	const struct {
+		Onnx__ValueInfoProto **v;
+		size_t n;
+		const char *what;
+	} lists[] = {{g->input, g->n_input, "graph input"},
+	             {g->output, g->n_output, "graph output"},
+	             {g->value_info, g->n_value_info, "value_info"}};
+	for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++)
+		for (size_t i = 0; i < lists[l].n; i++) {
+			const Onnx__ValueInfoProto *v = lists[l].v[i];
+			const Onnx__TypeProto *tp = v->type;
+			if ((rc = check_text(m, v->name, 1, "%s #%zu name", lists[l].what, i)))
+				return rc;
+			if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
+			    !tp->tensor_type->shape)
+				continue;
+			const Onnx__TensorShapeProto *sh = tp->tensor_type->shape;
+			for (size_t d = 0; d < sh->n_dim; d++)
+				if (sh->dim[d]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
+				    (rc = check_text(m, sh->dim[d]->dim_param, 1, "%s #%zu dim %zu",
+				                     lists[l].what, i, d)))
+					return rc;
+		}
+	return 0;
+}
+
 static int
 check_tensor(onnx_model *m, Onnx__TensorProto *t)
 {
@@ -258,6 +387,15 @@ check_tensor(onnx_model *m, Onnx__TensorProto *t)
 	size_t esize;
 	int rc = ONNXSHARD_EINPUT;
 
+	if ((rc = check_text(m, t->name, 1, "a tensor's name")))
+		return rc;
+	for (size_t i = 0; i < t->n_external_data; i++)
+		if ((rc = check_text(m, t->external_data[i]->key, 1,
+		                     "tensor '%s': external data key #%zu", name, i)) ||
+		    (rc = check_text(m, t->external_data[i]->value, 1,
+		                     "tensor '%s': external data value #%zu", name, i)))
+			return rc;
+	rc = ONNXSHARD_EINPUT;
 	if (!t->has_data_type || !onnx_dtype_name(t->data_type))
 		return shd_error(c, rc, "%s: tensor '%s': unknown data type %d",
 		                 m->path, name, (int)t->data_type);
@@ -409,6 +547,8 @@ check_model(onnx_model *m)
 	if (p->n_opset_import == 0)
 		return shd_error(m->ctx, ONNXSHARD_EINPUT,
 		                 "%s: no opset_import (truncated or not an ONNX model)", m->path);
+	if ((rc = check_names(m)))
+		return rc;
 	for (size_t i = 0; i < p->graph->n_node; i++) {
 		const Onnx__NodeProto *n = p->graph->node[i];
 		if (!find_opset(p, n->domain))
@@ -463,11 +603,13 @@ gunzip(shd_ctx *c, const char *path, const uint8_t *in, size_t n,
 		if (len == cap || !buf) {
 			uint8_t *nb;
 			size_t ncap = buf ? cap * 2 : cap;
-			if (ncap > MAX_MODEL_BYTES + 1)
-				ncap = MAX_MODEL_BYTES + 1;
+			if (ncap > proto_limit(c) + 1)
+				ncap = proto_limit(c) + 1;
 			if (buf && ncap == cap) {
 				rc = shd_error(c, ONNXSHARD_EINPUT,
-				               "%s: gzip stream inflates past 2 GiB", path);
+				               "%s: gzip stream inflates past %llu bytes%s", path,
+				               (unsigned long long)proto_limit(c),
+				               proto_limit(c) < MAX_MODEL_BYTES ? " (--max-model-bytes)" : "");
 				goto fail;
 			}
 			if (!(nb = shd_realloc(c, buf, buf ? cap : 0, ncap))) {
@@ -504,12 +646,140 @@ fail:
 	return rc;
 }
 
+/* ---- nesting, checked on the wire before protobuf-c unpacks ----
+ * protobuf-c recurses once per nested message, so a model of subgraphs
+ * nested thousands deep would overflow the stack inside the unpacker. This
+ * scan follows only the fields through which messages can nest without
+ * bound (graph -> node -> attribute -> graph, functions, training graphs,
+ * and types: sequence/map/optional of a type), with an explicit stack and
+ * no allocation; every other field is skipped by its length. */
+#define PB_MAX_NEST (4 * ONNX_MAX_GRAPH_DEPTH + 8) /* messages open at once */
+
+enum { PB_NONE, PB_MODEL, PB_GRAPH, PB_NODE, PB_ATTR, PB_FUNC, PB_TRAIN, PB_VINFO,
+       PB_TYPE, PB_TYPE_OF /* TypeProto.Sequence, .Map or .Optional */ };
+
+/* The followed message that field holds in a message of kind msg, or PB_NONE
+ * (field numbers from onnx.proto; FunctionProto 11 and 12 are newer
+ * schemas' attribute_proto and value_info). */
+static int
+pb_child(int msg, uint64_t field)
+{
+	switch (msg) {
+	case PB_MODEL: return field == 7 ? PB_GRAPH : field == 20 ? PB_TRAIN
+	                      : field == 25 ? PB_FUNC : PB_NONE;
+	case PB_GRAPH: return field == 1 ? PB_NODE : field >= 11 && field <= 13 ? PB_VINFO : PB_NONE;
+	case PB_NODE: return field == 5 ? PB_ATTR : PB_NONE;
+	case PB_ATTR: return field == 6 || field == 11 ? PB_GRAPH
+	                     : field == 14 || field == 15 ? PB_TYPE : PB_NONE;
+	case PB_FUNC: return field == 7 ? PB_NODE : field == 11 ? PB_ATTR
+	                     : field == 12 ? PB_VINFO : PB_NONE;
+	case PB_TRAIN: return field == 1 || field == 2 ? PB_GRAPH : PB_NONE;
+	case PB_VINFO: return field == 2 ? PB_TYPE : PB_NONE;
+	case PB_TYPE: return field == 4 || field == 5 || field == 9 ? PB_TYPE_OF : PB_NONE;
+	case PB_TYPE_OF: return field == 1 || field == 2 ? PB_TYPE : PB_NONE;
+	default: return PB_NONE;
+	}
+}
+
+/* A varint at *p, not reading at or past end; 0, or 1 when malformed. */
+static int
+pb_varint(const uint8_t *buf, size_t end, size_t *p, uint64_t *v)
+{
+	*v = 0;
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		if (*p >= end)
+			return 1;
+		uint8_t b = buf[(*p)++];
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return 0;
+	}
+	return 1;
+}
+
+/* 0, or ONNXSHARD_EINPUT when subgraphs (or any followed messages) nest too
+ * deep or the wire format is broken (what protobuf-c would refuse too). */
+static int
+pb_check_nesting(onnx_model *m, const uint8_t *buf, size_t len)
+{
+	struct {
+		size_t end;    /* offset just past this message */
+		uint8_t msg;   /* PB_* */
+		uint8_t level; /* graph nesting level: 0 for the main graph */
+	} st[PB_MAX_NEST];
+	size_t n = 1, p = 0;
+
+	st[0].end = len;
+	st[0].msg = PB_MODEL;
+	st[0].level = 0;
+	while (n) {
+		size_t end = st[n - 1].end;
+		uint64_t key, v;
+		if (p == end) {
+			n--;
+			continue;
+		}
+		if (pb_varint(buf, end, &p, &key) || key >> 32 || (key >> 3) == 0)
+			goto corrupt;
+		switch (key & 7) {
+		case 0:
+			if (pb_varint(buf, end, &p, &v))
+				goto corrupt;
+			break;
+		case 1:
+		case 5:
+			v = (key & 7) == 1 ? 8 : 4;
+			if (end - p < v)
+				goto corrupt;
+			p += v;
+			break;
+		case 2: {
+			if (pb_varint(buf, end, &p, &v) || v > end - p)
+				goto corrupt;
+			int child = pb_child(st[n - 1].msg, key >> 3);
+			if (child == PB_NONE) {
+				p += v;
+				break;
+			}
+			unsigned level = st[n - 1].level + (child == PB_GRAPH && st[n - 1].msg == PB_ATTR);
+			if (level > ONNX_MAX_GRAPH_DEPTH)
+				return shd_error(m->ctx, ONNXSHARD_EINPUT,
+				                 "%s: subgraphs nested deeper than %d levels",
+				                 m->path, ONNX_MAX_GRAPH_DEPTH);
+			if (n == PB_MAX_NEST)
+				return shd_error(m->ctx, ONNXSHARD_EINPUT,
+				                 "%s: protobuf messages nested deeper than %d levels",
+				                 m->path, PB_MAX_NEST);
+			st[n].end = p + (size_t)v;
+			st[n].msg = (uint8_t)child;
+			st[n].level = (uint8_t)level;
+			n++;
+			break;
+		}
+		default: /* groups (3, 4), which protobuf-c refuses, and 6, 7 */
+			goto corrupt;
+		}
+	}
+	return 0;
+corrupt:
+	return shd_error(m->ctx, ONNXSHARD_EINPUT,
+	                 "%s: not a valid ONNX model (protobuf parse failed: truncated or corrupt)",
+	                 m->path);
+}
+
 static int
 unpack(onnx_model *m, const uint8_t *buf, size_t len)
 {
+	int rc;
+
 	if (len == 0)
 		return shd_error(m->ctx, ONNXSHARD_EINPUT, "%s: empty file", m->path);
+	if ((rc = pb_check_nesting(m, buf, len)))
+		return rc;
+	uint64_t refused = m->ctx->n_refused;
 	m->proto = onnx__model_proto__unpack(&m->pba, len, buf);
+	if (!m->proto && m->ctx->n_refused != refused) /* protobuf-c says only NULL */
+		return shd_nomem(m->ctx);
 	if (!m->proto)
 		return shd_error(m->ctx, ONNXSHARD_EINPUT,
 		                 "%s: not a valid ONNX model (protobuf parse failed: truncated or corrupt)",
@@ -584,6 +854,12 @@ onnx_load(shd_ctx *c, const char *path, onnx_model **out)
 	if ((uint64_t)st.st_size > MAX_MODEL_BYTES) {
 		rc = shd_error(c, ONNXSHARD_EINPUT,
 		               "%s: larger than protobuf's 2 GiB limit (use external data)", path);
+		goto done;
+	}
+	if ((uint64_t)st.st_size > c->max_model_bytes) {
+		rc = shd_error(c, ONNXSHARD_EINPUT, "%s: %llu bytes, more than %llu (--max-model-bytes)",
+		               path, (unsigned long long)st.st_size,
+		               (unsigned long long)c->max_model_bytes);
 		goto done;
 	}
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);

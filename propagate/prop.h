@@ -101,6 +101,9 @@ typedef struct {
 	prop_dim *lookup;     /* per node: a Gather's table split along its rows (n = 0: none) */
 	ir_bindf bind;        /* --dim bindings, for divisibility */
 	void *bind_ud;
+	int (*stop)(void *ud); /* NULL, or polled while propagating: a non-zero
+	                       * status (diagnostic set) ends propagation with it */
+	void *stop_ud;
 } prop_plan;
 
 int prop_plan_init(ir_graph *g, const prop_mesh *m, prop_plan *p);

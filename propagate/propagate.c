@@ -22,15 +22,18 @@ prop_plan_init(ir_graph *g, const prop_mesh *m, prop_plan *p)
 	p->have = shd_arena_zalloc(g->ctx, &p->arena, (g->n_values + 1) * sizeof *p->have);
 	p->fixed = shd_arena_zalloc(g->ctx, &p->arena, g->n_values + 1);
 	if (!p->want || !p->have || !p->fixed)
-		return shd_nomem(g->ctx);
+		goto nomem;
 	for (uint32_t v = 0; v < g->n_values; v++) {
 		int32_t r = g->values[v].rank;
 		p->want[v].rank = r;
 		p->have[v].rank = r;
 		if (!(p->want[v].dims = new_dims(g, p, r)) || !(p->have[v].dims = new_dims(g, p, r)))
-			return shd_nomem(g->ctx);
+			goto nomem;
 	}
 	return 0;
+nomem: /* nothing for the caller to free */
+	prop_plan_free(g, p);
+	return shd_nomem(g->ctx);
 }
 
 void
@@ -265,6 +268,8 @@ prop_propagate(ir_graph *g, prop_plan *p)
 	for (int changed = 1, iter = 0; changed && iter < 64; iter++) {
 		changed = 0;
 		for (uint32_t k = 0; k < 2 * g->n_nodes; k++) {
+			if (k % 1024 == 0 && p->stop && (rc = p->stop(p->stop_ud)))
+				goto out;
 			uint32_t i = k < g->n_nodes ? k : 2 * g->n_nodes - 1 - k;
 			const ir_node *n = &g->nodes[i];
 			const ir_rule *r = &rules[i];

@@ -273,7 +273,8 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log)
 	for (uint32_t i = 0; i < g->n_nodes; i++) {
 		const ir_node *n = &g->nodes[i];
 		int32_t od;
-		uint32_t w = linear_weight(g, n, &od), y = ir_out(g, n, 0);
+		/* opaque nodes may have no results at all */
+		uint32_t w = linear_weight(g, n, &od), y = n->n_out ? ir_out(g, n, 0) : IR_NONE;
 		if (w == IR_NONE || y == IR_NONE)
 			continue;
 		route rt = {1, 0};
@@ -388,7 +389,9 @@ file_steps(ir_graph *g, prop_plan *p, const char *path, FILE *log)
 						               path, i, json_is_string(x) ? json_string_value(x) : "(not a string)");
 						break;
 					}
-					int32_t d = (int32_t)(dim < 0 ? dim + g->values[v].rank : dim);
+					/* out of int32 range is out of range, not truncated */
+					json_int_t dd = dim < 0 ? dim + g->values[v].rank : dim;
+					int32_t d = dd < 0 || dd > INT32_MAX ? -1 : (int32_t)dd;
 					if (prop_seed(g, p, v, d, (uint8_t)a, 1, 1)) {
 						rc = shd_error(g->ctx, ONNXSHARD_EINPUT,
 						               "%s: step %zu: cannot split '%s' dim %lld over %s (rank, reuse or divisibility)",

@@ -61,5 +61,30 @@ for ((n = 1; n < size; n += 37)); do
 	refuse "trunc.onnx: " inspect "$tmp/trunc.onnx"
 done
 
+# limits and their option values (shard, plan and inspect)
+gpt2=$src/samples/gpt2.onnx
+refuse "gpt2.onnx: 509768 bytes, more than 102400 (--max-model-bytes)" \
+	inspect "$gpt2" --max-model-bytes 100k
+refuse "gpt2.onnx: 479 nodes, more than 10 (--max-nodes)" inspect "$gpt2" --max-nodes 10
+# within the limit on disk, past it inflated
+gz=$(stat -c %s "$tmp/m.onnx.gz")
+refuse "m.onnx.gz: gzip stream inflates past $gz bytes (--max-model-bytes)" \
+	inspect "$tmp/m.onnx.gz" --max-model-bytes "$gz"
+refuse "gpt2.onnx: 479 nodes, more than 478 (--max-nodes)" \
+	plan "$gpt2" --mesh data=2 --max-nodes 478
+refuse "gpt2.onnx: .* (--max-model-bytes)" shard "$gpt2" --mesh data=2 -o "$tmp/o" \
+	--max-model-bytes 1M --max-nodes 1000 --max-model-bytes 4096
+[ -e "$tmp/o" ] && { failn=$((failn + 1)); echo "FAIL: a refused shard left $tmp/o"; }
+accept inspect "$gpt2" --max-model-bytes 1M --max-nodes 479
+for v in 0 -1 2x 1e3 inf 0.1ms abc " 2s"; do
+	refuse "--budget: '$v' is not a duration" shard "$gpt2" --mesh data=2 --budget "$v"
+done
+for v in 0 -1 1x 12Q 16000000000T " 1M"; do
+	refuse "--max-model-bytes: '$v' is not a size" inspect "$gpt2" --max-model-bytes "$v"
+done
+for v in 0 -1 1x 5000000000 " 9"; do
+	refuse "--max-nodes: '$v' is not a positive number" plan "$gpt2" --mesh data=2 --max-nodes "$v"
+done
+
 echo "cli_errors: $pass passed, $failn failed"
 [ "$failn" = 0 ]
