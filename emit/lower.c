@@ -638,6 +638,38 @@ all_match(const ir_dim *got, const ir_dim *want, int32_t n)
 	return 1;
 }
 
+/* Every graph dim bound to the same value (a multiple of the world, so
+ * that local sizes divide). */
+static int
+bind_all(void *ud, const char *sym, int64_t *val)
+{
+	(void)sym;
+	*val = *(const int64_t *)ud;
+	return 0;
+}
+
+/* a / b with want = got * a / b for two bindings of the graph dims; 0 ok. */
+static int
+scale_of(rank_ctx *k, ir_dim got, ir_dim want, int64_t *a, int64_t *b)
+{
+	int64_t ra = 0, rb = 0;
+
+	for (int64_t t = 3; t <= 5; t += 2) {
+		int64_t bind = t * 2 * k->mesh->world, x, y;
+		if (ir_dim_eval(k->g, got, bind_all, &bind, &x) || ir_dim_eval(k->g, want, bind_all, &bind, &y) ||
+		    x <= 0 || y <= 0)
+			return 1;
+		int64_t na = y % x == 0 ? y / x : 1, nb = x % y == 0 ? x / y : 1;
+		if (na * x / nb != y || (ra && (ra != na || rb != nb)))
+			return 1;
+		ra = na;
+		rb = nb;
+	}
+	*a = ra;
+	*b = rb;
+	return 0;
+}
+
 /* Make shape operand k_op of node i local. 0 ok, 1 cannot, -1 out of memory. */
 static int
 rewrite_shape_operand(rank_ctx *k, uint32_t i, uint32_t k_op)
@@ -704,12 +736,7 @@ rewrite_shape_operand(rank_ctx *k, uint32_t i, uint32_t k_op)
 		f->a[e] = f->b[e] = 1;
 		if (ir_dim_eq(rt[e], want[e]))
 			continue;
-		ir_dim up = ir_floordiv(g, want[e], rt[e]), down = ir_floordiv(g, rt[e], want[e]);
-		if (ir_is_const(up) && up.c > 1 && ir_dim_eq(ir_mul(g, rt[e], up), want[e]))
-			f->a[e] = up.c;
-		else if (ir_is_const(down) && down.c > 1 && ir_dim_eq(ir_mul(g, want[e], down), rt[e]))
-			f->b[e] = down.c;
-		else
+		if (scale_of(k, rt[e], want[e], &f->a[e], &f->b[e]))
 			return 1;
 	}
 	k->fix[n->in + k_op] = f;
