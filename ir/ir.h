@@ -15,7 +15,8 @@ typedef struct { uint32_t i; } ir_str; /* interned string; equal ids, equal stri
 
 /* ---- dims and small integer values: symbolic expressions ---- */
 
-enum { IR_EX_CONST = 0, IR_EX_UNKNOWN = UINT32_MAX };
+#define IR_EX_CONST 0u          /* ir_dim.ex of a constant */
+#define IR_EX_UNKNOWN UINT32_MAX /* ir_dim.ex of an unknown dim */
 
 /* A dim or an element of a shape tensor: a constant, unknown, or a symbolic
  * expression (a polynomial over graph dims and opaque atoms, hash-consed:

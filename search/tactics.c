@@ -118,10 +118,12 @@ enum { VOTE_NONE, VOTE_COL, VOTE_ROW };
 static int
 is_equal_split(ir_graph *g, const ir_node *n)
 {
-	const ir_value *first = n->n_out ? &g->values[ir_out(g, n, 0)] : NULL;
-	int axis = first ? (int)ir_attr_int(n, "axis", 0) : 0;
+	if (n->n_out < 2 || ir_out(g, n, 0) == IR_NONE)
+		return 0;
+	const ir_value *first = &g->values[ir_out(g, n, 0)];
+	int axis = (int)ir_attr_int(n, "axis", 0);
 
-	if (!first || n->n_out < 2 || ir_out(g, n, 0) == IR_NONE || first->rank < 0)
+	if (first->rank < 0)
 		return 0;
 	if (axis < 0)
 		axis += first->rank;

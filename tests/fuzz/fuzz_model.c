@@ -1,7 +1,9 @@
 /* Fuzz target: bytes as an ONNX model -> onnx_load_buffer -> ir_lift ->
  * ir_verify, every node's sharding rule; for small graphs also the plan
  * (tactics data,megatron on data=2,model=2, propagation, materialisation).
- * Bad input must give a status, never a crash, a leak or a broken IR. */
+ * The model's folder is the temp dir, holding one external data file,
+ * ext.data (256 bytes). Bad input must give a status, never a crash, a leak
+ * or a broken IR. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -14,9 +16,14 @@
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	char path[FUZZ_PATH_MAX];
+	uint8_t ext[256];
+
 	(void)argc;
 	(void)argv;
-	fuzz_tmpdir();
+	for (size_t i = 0; i < sizeof ext; i++)
+		ext[i] = (uint8_t)(i * 37 + 11);
+	fuzz_write(fuzz_tmppath(path, "ext.data"), ext, sizeof ext);
 	return 0;
 }
 
@@ -46,8 +53,9 @@ plan(ir_graph *g)
 
 	if (prop_mesh_parse(c, "data=2,model=2", &mesh))
 		abort();
-	if (!prop_plan_init(g, &mesh, &p) && !search_apply(g, &p, "data,megatron", NULL))
-		prop_materialize(g, &p);
+	if (!prop_plan_init(g, &mesh, &p) && !search_apply(g, &p, "data,megatron", NULL) &&
+	    !prop_materialize(g, &p))
+		fuzz_check_plan(g, &p);
 	prop_plan_free(g, &p);
 	prop_mesh_free(c, &mesh);
 }

@@ -40,8 +40,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "fuzz_tactics: %s\n", onnxshard_error(c));
 		abort();
 	}
-	if (!search_apply(g, &p, path, NULL))
-		prop_materialize(g, &p);
+	if (!search_apply(g, &p, path, NULL) && !prop_materialize(g, &p))
+		fuzz_check_plan(g, &p);
 	prop_plan_free(g, &p);
 	prop_mesh_free(c, &mesh);
 	ir_free(g);

@@ -1,5 +1,5 @@
 /* Helpers the libFuzzer targets share: a per-process temp dir removed at
- * exit, file writes and copies. Failures here are the harness's, so abort. */
+ * exit, file writes and copies, a plan's invariants. Failures abort. */
 #define _GNU_SOURCE
 #include <ftw.h>
 #include <stdio.h>
@@ -96,4 +96,88 @@ fuzz_copy(const char *src, const char *dst)
 		abort();
 	}
 	fclose(in);
+}
+
+/* ---- the plan's invariants ---- */
+
+#define CHECK(x)                                                                         \
+	do {                                                                             \
+		if (!(x)) {                                                              \
+			fprintf(stderr, "fuzz: plan invariant broken: %s (%s:%d)\n", #x, \
+			        __FILE__, __LINE__);                                     \
+			abort();                                                         \
+		}                                                                        \
+	} while (0)
+
+/* The same, naming the value and its sharding. */
+#define CHECK_V(x)                                                                        \
+	do {                                                                              \
+		if (!(x)) {                                                               \
+			fprintf(stderr, "fuzz: plan invariant broken for %s '%s' ", what,  \
+			        ir_cstr(g, g->values[v].name));                           \
+			prop_shard_print(p, s, stderr);                                   \
+			fprintf(stderr, ": %s (%s:%d)\n", #x, __FILE__, __LINE__);        \
+			abort();                                                          \
+		}                                                                         \
+	} while (0)
+
+/* Axes on dims within the mesh, none used twice, constant dims divisible. */
+static void
+check_shard(ir_graph *g, const prop_plan *p, uint32_t v, const prop_shard *s, const char *what)
+{
+	const prop_mesh *m = p->mesh;
+	const ir_value *x = &g->values[v];
+	unsigned used = 0;
+
+	CHECK_V(s->rank == x->rank);
+	CHECK_V(what[0] == 'h' || !s->partial);
+	CHECK_V(!(s->partial >> m->n_axes));
+	for (int32_t d = 0; d < s->rank; d++) {
+		const prop_dim *pd = &s->dims[d];
+		CHECK_V(pd->n <= PROP_MAX_AXES);
+		for (uint8_t i = 0; i < pd->n; i++) {
+			CHECK_V(pd->ax[i] < m->n_axes);
+			CHECK_V(!(used & (1u << pd->ax[i])));
+			used |= 1u << pd->ax[i];
+		}
+		if (pd->n && ir_is_const(x->dims[d]))
+			CHECK_V(x->dims[d].c % (prop_pieces(pd) * prop_axes_size(m, pd->ax, pd->n)) == 0);
+	}
+	CHECK_V(!(used & s->partial));
+}
+
+void
+fuzz_check_plan(ir_graph *g, const prop_plan *p)
+{
+	const prop_mesh *m = p->mesh;
+
+	for (uint32_t v = 0; v < g->n_values; v++) {
+		check_shard(g, p, v, &p->want[v], "want");
+		check_shard(g, p, v, &p->have[v], "have");
+	}
+	for (uint32_t i = 0; i < p->n_reshards; i++) {
+		const prop_reshard *r = &p->reshards[i];
+		CHECK(r->value < g->n_values);
+		if (r->node == IR_NONE) {
+			CHECK(r->operand < g->n_outputs && g->outputs[r->operand] == r->value);
+		} else {
+			CHECK(r->node < g->n_nodes && r->operand < g->nodes[r->node].n_in);
+			CHECK(ir_in(g, &g->nodes[r->node], r->operand) == r->value);
+		}
+		CHECK(r->first <= p->n_steps && r->n <= p->n_steps - r->first);
+		for (uint32_t k = 0; k < r->n; k++) {
+			const prop_step *s = &p->steps[r->first + k];
+			int32_t rank = g->values[r->value].rank;
+			CHECK(s->kind <= PROP_TOPARTIAL && s->n_axes >= 1 && s->n_axes <= PROP_MAX_AXES);
+			for (uint8_t j = 0; j < s->n_axes; j++)
+				CHECK(s->ax[j] < m->n_axes);
+			if (s->kind == PROP_ALLGATHER || s->kind == PROP_REDUCESCATTER ||
+			    s->kind == PROP_SLICE || s->kind == PROP_ALLTOALL)
+				CHECK(s->dim >= 0 && s->dim < rank);
+			if (s->kind == PROP_ALLTOALL)
+				CHECK(s->dim2 >= 0 && s->dim2 < rank && s->dim2 != s->dim);
+		}
+	}
+	for (uint32_t i = 0; i < p->n_notes; i++)
+		CHECK(p->notes[i].value < g->n_values && p->notes[i].why);
 }

@@ -1,10 +1,13 @@
 /* Helpers the libFuzzer targets share: a per-process temp dir (removed at
- * exit), writing an input to a file in it, paths of the repository's data. */
+ * exit), writing an input to a file in it, paths of the repository's data,
+ * a plan's invariants. */
 #ifndef FUZZ_UTIL_H
 #define FUZZ_UTIL_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "propagate/prop.h"
 
 /* libFuzzer's entry points. */
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -22,5 +25,10 @@ void fuzz_write(const char *path, const uint8_t *data, size_t size);
 const char *fuzz_path(const char *env, const char *dflt);
 /* Copy file src to dst. Aborts on failure. */
 void fuzz_copy(const char *src, const char *dst);
+
+/* Check a materialised plan's invariants (shardings within the mesh, no
+ * axis twice, constant dims divisible, reshards and steps in range);
+ * aborts naming the broken one: an internal bug, whatever the input. */
+void fuzz_check_plan(ir_graph *g, const prop_plan *p);
 
 #endif
