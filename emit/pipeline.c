@@ -354,9 +354,10 @@ plan_json(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const emit_r
 		int64_t elems = 1;
 		for (int32_t d = 0; d < v->rank; d++) {
 			int64_t x;
-			if (ir_dim_eval(g, v->dims[d], bind_dim, (void *)b, &x))
+			if (ir_dim_eval(g, v->dims[d], bind_dim, (void *)b, &x) || x < 0)
 				comm_known = 0, x = 1;
-			elems *= x;
+			if (__builtin_mul_overflow(elems, x, &elems))
+				comm_known = 0, elems = INT64_MAX / 16;
 		}
 		for (uint32_t k = 0; k < rs->n; k++) {
 			const prop_step *s = &p->steps[rs->first + k];

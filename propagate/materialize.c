@@ -257,7 +257,7 @@ prop_materialize(ir_graph *g, prop_plan *p)
 	for (uint32_t k = 0; k < g->n_outputs && !rc; k++) {
 		uint32_t v = g->outputs[k];
 		prop_shard *w = &p->want[v];
-		if (w->rank < 0)
+		if (w->rank < 0 || w->rank > 64)
 			continue;
 		req.rank = w->rank;
 		memcpy(req.dims, w->dims, (size_t)w->rank * sizeof *req.dims);
