@@ -9,33 +9,13 @@
 #include <stdarg.h>
 #include <string.h>
 
-#include "lower.h"
+#include "lower_impl.h"
 
 #define IO_CHUNK ((size_t)1 << 20)
 
-typedef struct {
-	ir_graph *g;
-	const prop_plan *p;
-	const prop_mesh *mesh;
-	int64_t rank;
-	const emit_opts *o;
-	shd_ctx *c;
-	shd_arena a;              /* this rank's lifetime */
-	shd_vec nodes, inits, vinfo; /* of pointers */
-	const char **name_of;     /* per value: the name this rank's graph uses */
-	const char **rs_done;     /* per reshard id: its result name, once emitted */
-	const char **override;    /* per g->args slot: a replacement operand name */
-	struct shape_fix **fix;   /* per g->args slot: scale a shape operand at run time */
-	ir_dim **rt;              /* per value: its elements as this rank computes them */
-	onnx_datafile df;
-	const char *loc;          /* df's name as tensors cite it (outlives df) */
-	uint8_t *buf;
-	int failed;               /* out of memory somewhere */
-	emit_rank_stats *st;
-} rank_ctx;
 
-static void *
-alloc(rank_ctx *k, size_t n)
+void *
+emit_alloc(rank_ctx *k, size_t n)
 {
 	void *p = shd_arena_zalloc(k->c, &k->a, n);
 
@@ -44,8 +24,8 @@ alloc(rank_ctx *k, size_t n)
 	return p;
 }
 
-static char *
-str(rank_ctx *k, const char *fmt, ...)
+char *
+emit_str(rank_ctx *k, const char *fmt, ...)
 {
 	va_list ap;
 	char *s;
@@ -54,7 +34,7 @@ str(rank_ctx *k, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	if (n < 0 || !(s = alloc(k, (size_t)n + 1)))
+	if (n < 0 || !(s = emit_alloc(k, (size_t)n + 1)))
 		return k->failed = 1, (char *)"";
 	va_start(ap, fmt);
 	vsnprintf(s, (size_t)n + 1, fmt, ap);
@@ -78,7 +58,7 @@ push(rank_ctx *k, shd_vec *v, void *item)
 static Onnx__AttributeProto *
 attr(rank_ctx *k, const char *name, int type)
 {
-	Onnx__AttributeProto *a = alloc(k, sizeof *a);
+	Onnx__AttributeProto *a = emit_alloc(k, sizeof *a);
 	Onnx__AttributeProto init = ONNX__ATTRIBUTE_PROTO__INIT;
 
 	if (!a)
@@ -115,7 +95,7 @@ static Onnx__AttributeProto *
 attr_ints(rank_ctx *k, const char *name, const int64_t *v, size_t n)
 {
 	Onnx__AttributeProto *a = attr(k, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
-	int64_t *copy = alloc(k, (n ? n : 1) * sizeof *copy);
+	int64_t *copy = emit_alloc(k, (n ? n : 1) * sizeof *copy);
 	if (!a || !copy)
 		return NULL;
 	memcpy(copy, v, n * sizeof *v);
@@ -128,7 +108,7 @@ static Onnx__AttributeProto *
 attr_axes(rank_ctx *k, const uint8_t *ax, uint8_t n)
 {
 	Onnx__AttributeProto *a = attr(k, "mesh_axes", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS);
-	ProtobufCBinaryData *s = alloc(k, (n ? n : 1) * sizeof *s);
+	ProtobufCBinaryData *s = emit_alloc(k, (n ? n : 1) * sizeof *s);
 	if (!a || !s)
 		return NULL;
 	for (uint8_t i = 0; i < n; i++) {
@@ -140,14 +120,14 @@ attr_axes(rank_ctx *k, const uint8_t *ax, uint8_t n)
 	return a;
 }
 
-static Onnx__NodeProto *
-node(rank_ctx *k, const char *op, const char *domain, const char *name, const char **in,
+Onnx__NodeProto *
+emit_node(rank_ctx *k, const char *op, const char *domain, const char *name, const char **in,
      size_t n_in, const char **out, size_t n_out, Onnx__AttributeProto **attrs, size_t n_attrs)
 {
-	Onnx__NodeProto *n = alloc(k, sizeof *n);
+	Onnx__NodeProto *n = emit_alloc(k, sizeof *n);
 	Onnx__NodeProto init = ONNX__NODE_PROTO__INIT;
-	char **i = alloc(k, (n_in + 1) * sizeof *i), **o = alloc(k, (n_out + 1) * sizeof *o);
-	Onnx__AttributeProto **at = alloc(k, (n_attrs + 1) * sizeof *at);
+	char **i = emit_alloc(k, (n_in + 1) * sizeof *i), **o = emit_alloc(k, (n_out + 1) * sizeof *o);
+	Onnx__AttributeProto **at = emit_alloc(k, (n_attrs + 1) * sizeof *at);
 
 	if (!n || !i || !o || !at)
 		return NULL;
@@ -175,8 +155,8 @@ node(rank_ctx *k, const char *op, const char *domain, const char *name, const ch
 static Onnx__TypeProto *
 tensor_type(rank_ctx *k, int32_t dtype, const ir_value *v, const prop_shard *s)
 {
-	Onnx__TypeProto *t = alloc(k, sizeof *t);
-	Onnx__TypeProto__Tensor *tt = alloc(k, sizeof *tt);
+	Onnx__TypeProto *t = emit_alloc(k, sizeof *t);
+	Onnx__TypeProto__Tensor *tt = emit_alloc(k, sizeof *tt);
 	Onnx__TypeProto ti = ONNX__TYPE_PROTO__INIT;
 	Onnx__TypeProto__Tensor tti = ONNX__TYPE_PROTO__TENSOR__INIT;
 
@@ -190,14 +170,14 @@ tensor_type(rank_ctx *k, int32_t dtype, const ir_value *v, const prop_shard *s)
 	tt->elem_type = dtype;
 	if (v->rank < 0)
 		return t;
-	Onnx__TensorShapeProto *sh = alloc(k, sizeof *sh);
+	Onnx__TensorShapeProto *sh = emit_alloc(k, sizeof *sh);
 	Onnx__TensorShapeProto shi = ONNX__TENSOR_SHAPE_PROTO__INIT;
-	Onnx__TensorShapeProto__Dimension **dims = alloc(k, ((size_t)v->rank + 1) * sizeof *dims);
+	Onnx__TensorShapeProto__Dimension **dims = emit_alloc(k, ((size_t)v->rank + 1) * sizeof *dims);
 	if (!sh || !dims)
 		return NULL;
 	*sh = shi;
 	for (int32_t d = 0; d < v->rank; d++) {
-		Onnx__TensorShapeProto__Dimension *x = alloc(k, sizeof *x);
+		Onnx__TensorShapeProto__Dimension *x = emit_alloc(k, sizeof *x);
 		Onnx__TensorShapeProto__Dimension xi = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT;
 		if (!x)
 			return NULL;
@@ -222,7 +202,7 @@ tensor_type(rank_ctx *k, int32_t dtype, const ir_value *v, const prop_shard *s)
 static Onnx__ValueInfoProto *
 value_info(rank_ctx *k, const char *name, const ir_value *v, const prop_shard *s)
 {
-	Onnx__ValueInfoProto *vi = alloc(k, sizeof *vi);
+	Onnx__ValueInfoProto *vi = emit_alloc(k, sizeof *vi);
 	Onnx__ValueInfoProto init = ONNX__VALUE_INFO_PROTO__INIT;
 
 	if (!vi)
@@ -238,9 +218,9 @@ value_info(rank_ctx *k, const char *name, const ir_value *v, const prop_shard *s
 static Onnx__TensorProto *
 tensor(rank_ctx *k, const char *name, int32_t dtype, const int64_t *dims, size_t rank)
 {
-	Onnx__TensorProto *t = alloc(k, sizeof *t);
+	Onnx__TensorProto *t = emit_alloc(k, sizeof *t);
 	Onnx__TensorProto init = ONNX__TENSOR_PROTO__INIT;
-	int64_t *d = alloc(k, (rank + 1) * sizeof *d);
+	int64_t *d = emit_alloc(k, (rank + 1) * sizeof *d);
 
 	if (!t || !d)
 		return NULL;
@@ -257,12 +237,12 @@ tensor(rank_ctx *k, const char *name, int32_t dtype, const int64_t *dims, size_t
 }
 
 /* A small inline tensor with the given bytes. */
-static int
-inline_tensor(rank_ctx *k, const char *name, int32_t dtype, const int64_t *dims, size_t rank,
+int
+emit_tensor_inline(rank_ctx *k, const char *name, int32_t dtype, const int64_t *dims, size_t rank,
               const void *bytes, size_t n)
 {
 	Onnx__TensorProto *t = tensor(k, name, dtype, dims, rank);
-	uint8_t *copy = alloc(k, n ? n : 1);
+	uint8_t *copy = emit_alloc(k, n ? n : 1);
 
 	if (!t || !copy)
 		return shd_nomem(k->c);
@@ -369,7 +349,7 @@ emit_init(rank_ctx *k, uint32_t v)
 		return shd_nomem(k->c);
 	uint64_t written = 0;
 	if (bytes < k->o->threshold || bytes == 0) {
-		uint8_t *mem = alloc(k, bytes ? bytes : 1);
+		uint8_t *mem = emit_alloc(k, bytes ? bytes : 1);
 		if (!mem)
 			return shd_nomem(k->c);
 		if ((rc = copy_block(k, t, x, s, mem, &written)))
@@ -383,15 +363,15 @@ emit_init(rank_ctx *k, uint32_t v)
 	if ((rc = onnx_datafile_align(k->c, &k->df, &off)) || (rc = copy_block(k, t, x, s, NULL, &written)))
 		return rc;
 	onnx_tensor_release(k->g->model, t);
-	Onnx__StringStringEntryProto **e = alloc(k, 3 * sizeof *e);
+	Onnx__StringStringEntryProto **e = emit_alloc(k, 3 * sizeof *e);
 	const char *keys[3] = {"location", "offset", "length"};
-	const char *vals[3] = {k->loc, str(k, "%llu", (unsigned long long)off),
-	                       str(k, "%llu", (unsigned long long)bytes)};
+	const char *vals[3] = {k->loc, emit_str(k, "%llu", (unsigned long long)off),
+	                       emit_str(k, "%llu", (unsigned long long)bytes)};
 	if (!e)
 		return shd_nomem(k->c);
 	for (int i = 0; i < 3; i++) {
 		Onnx__StringStringEntryProto init = ONNX__STRING_STRING_ENTRY_PROTO__INIT;
-		if (!(e[i] = alloc(k, sizeof *e[i])))
+		if (!(e[i] = emit_alloc(k, sizeof *e[i])))
 			return shd_nomem(k->c);
 		*e[i] = init;
 		e[i]->key = (char *)keys[i];
@@ -421,7 +401,7 @@ scalar_const(rank_ctx *k, const char *name, int32_t dtype, int one)
 	size_t es = onnx_dtype_size(dtype);
 	if (!es)
 		return shd_error(k->c, ONNXSHARD_EFAIL, "cannot mask a %s value", onnx_dtype_name(dtype));
-	return inline_tensor(k, name, dtype, NULL, 0, b, es);
+	return emit_tensor_inline(k, name, dtype, NULL, 0, b, es);
 }
 
 static const char *
@@ -438,10 +418,10 @@ emit_reshard(rank_ctx *k, const prop_reshard *rs, const char *in)
 	cur.dims = dims;
 	for (uint32_t i = 0; i < rs->n && !k->failed; i++) {
 		const prop_step *s = &k->p->steps[rs->first + i];
-		const char *nn = str(k, "onnxshard/rs%u/%u", rs->id, i);
-		const char *out = str(k, "%s/rs%u_%u", ir_cstr(k->g, v->name), rs->id, i);
+		const char *nn = emit_str(k, "onnxshard/rs%u/%u", rs->id, i);
+		const char *out = emit_str(k, "%s/rs%u_%u", ir_cstr(k->g, v->name), rs->id, i);
 		int64_t gsize = prop_axes_size(k->mesh, s->ax, s->n_axes);
-		int64_t *grp = alloc(k, (size_t)gsize * sizeof *grp);
+		int64_t *grp = emit_alloc(k, (size_t)gsize * sizeof *grp);
 		Onnx__AttributeProto *at[4];
 		size_t na = 0;
 		const char *op = NULL;
@@ -479,19 +459,19 @@ emit_reshard(rank_ctx *k, const prop_reshard *rs, const char *in)
 			break;
 		case PROP_SLICE: {
 			/* a local Split into equal blocks; this rank keeps its own */
-			const char **outs = alloc(k, (size_t)gsize * sizeof *outs);
+			const char **outs = emit_alloc(k, (size_t)gsize * sizeof *outs);
 			int64_t idx = prop_shard_index(k->mesh, k->rank, s->ax, s->n_axes);
 			Onnx__AttributeProto *sa[2];
 			size_t ns = 0;
 			if (!outs)
 				return NULL;
 			for (int64_t j = 0; j < gsize; j++)
-				outs[j] = j == idx ? out : str(k, "%s/rs%u_%u_part%lld", ir_cstr(k->g, v->name),
+				outs[j] = j == idx ? out : emit_str(k, "%s/rs%u_%u_part%lld", ir_cstr(k->g, v->name),
 				                               rs->id, i, (long long)j);
 			sa[ns++] = attr_int(k, "axis", s->dim);
 			if (k->g->opset >= 18)
 				sa[ns++] = attr_int(k, "num_outputs", gsize);
-			node(k, "Split", "", nn, &name, 1, outs, (size_t)gsize, sa, ns);
+			emit_node(k, "Split", "", nn, &name, 1, outs, (size_t)gsize, sa, ns);
 			memcpy(&dims[s->dim].ax[dims[s->dim].n], s->ax, s->n_axes);
 			dims[s->dim].n = (uint8_t)(dims[s->dim].n + s->n_axes);
 			name = out;
@@ -499,13 +479,13 @@ emit_reshard(rank_ctx *k, const prop_reshard *rs, const char *in)
 		}
 		case PROP_TOPARTIAL: {
 			int keep = prop_shard_index(k->mesh, k->rank, s->ax, s->n_axes) == 0;
-			const char *cn = str(k, "%s/rs%u_%u_mask", ir_cstr(k->g, v->name), rs->id, i);
+			const char *cn = emit_str(k, "%s/rs%u_%u_mask", ir_cstr(k->g, v->name), rs->id, i);
 			const char *ins[2] = {name, cn};
 			if (scalar_const(k, cn, v->dtype, keep)) {
 				k->failed = 1;
 				return NULL;
 			}
-			node(k, "Mul", "", nn, ins, 2, &out, 1, NULL, 0);
+			emit_node(k, "Mul", "", nn, ins, 2, &out, 1, NULL, 0);
 			name = out; /* now a share of a pending sum */
 			continue;
 		}
@@ -522,7 +502,7 @@ emit_reshard(rank_ctx *k, const prop_reshard *rs, const char *in)
 			at[na++] = attr_ints(k, "group", grp, (size_t)gsize);
 			at[na++] = attr_axes(k, s->ax, s->n_axes);
 		}
-		node(k, op, k->o->ort ? "com.microsoft" : "onnxshard", nn, &name, 1, &out, 1, at, na);
+		emit_node(k, op, k->o->ort ? "com.microsoft" : "onnxshard", nn, &name, 1, &out, 1, at, na);
 		push(k, &k->vinfo, value_info(k, out, v, &cur));
 		k->st->collectives++;
 		name = out;
@@ -531,269 +511,7 @@ emit_reshard(rank_ctx *k, const prop_reshard *rs, const char *in)
 	return name;
 }
 
-/* ---- shape operands ----
- * Reshape/Expand targets, ConstantOfShape shapes and Split sizes hold global
- * sizes; each rank needs its local ones. The shape computations are run
- * again over this rank's local dims (Shape reads the local tensor), which
- * tells what each element is at run time; an element that comes out wrong
- * is fixed: constant pieces become literals, the rest is scaled by
- * constants in front of the consumer. */
-
-/* operand * a / b, elementwise, in front of the consumer */
-struct shape_fix {
-	int32_t n;
-	int64_t a[IR_MAX_ELEMS], b[IR_MAX_ELEMS];
-};
-
-static int64_t
-dim_blocks(rank_ctx *k, uint32_t y, int32_t d)
-{
-	const prop_shard *s = &k->p->have[y];
-
-	if (d < 0 || d >= s->rank || !s->dims[d].n)
-		return 1;
-	return prop_axes_size(k->mesh, s->dims[d].ax, s->dims[d].n);
-}
-
-/* The elements of every shape value as this rank computes them: the
- * shape-computing nodes inferred again with local dims under Shape. */
-static int
-runtime_elems(rank_ctx *k)
-{
-	ir_graph *g = k->g;
-	size_t bytes = g->n_values * sizeof *g->values;
-	ir_value *saved = shd_alloc(k->c, bytes);
-
-	k->rt = alloc(k, (g->n_values + 1) * sizeof *k->rt);
-	if (!saved || !k->rt) {
-		shd_free(k->c, saved, bytes);
-		return shd_nomem(k->c);
-	}
-	memcpy(saved, g->values, bytes);
-	for (uint32_t i = 0; i < g->n_nodes; i++) {
-		const ir_node *n = &g->nodes[i];
-		int shape_node = n->n_out > 0;
-		for (uint32_t o = 0; o < n->n_out; o++) {
-			uint32_t y = ir_out(g, n, o);
-			shape_node &= y != IR_NONE && saved[y].elems != NULL;
-		}
-		if (!shape_node)
-			continue;
-		if (n->op == OP_Shape || n->op == OP_Size) {
-			uint32_t x = ir_in(g, n, 0);
-			ir_value *xv = &g->values[x];
-			ir_dim *ld = xv->rank > 0 ? shd_arena_alloc(k->c, &k->a, (size_t)xv->rank * sizeof *ld) : NULL;
-			if (xv->rank > 0 && !ld)
-				break;
-			for (int32_t d = 0; d < xv->rank; d++)
-				ld[d] = prop_local_dim(g, k->p, &saved[x], &k->p->have[x], d);
-			if (xv->rank > 0)
-				xv->dims = ld;
-		}
-		for (uint32_t o = 0; o < n->n_out; o++)
-			g->values[ir_out(g, n, o)].elems = NULL;
-		if (ir_infer_node(g, i))
-			for (uint32_t o = 0; o < n->n_out; o++)
-				g->values[ir_out(g, n, o)].elems = NULL;
-	}
-	for (uint32_t v = 0; v < g->n_values; v++)
-		k->rt[v] = saved[v].elems && g->values[v].n_elems == saved[v].n_elems ? g->values[v].elems : NULL;
-	memcpy(g->values, saved, bytes);
-	shd_free(k->c, saved, bytes);
-	return 0;
-}
-
-/* Write want[0..n) as a literal replacing args slot `slot`. */
-static int
-literal(rank_ctx *k, uint32_t slot, uint32_t sv, const ir_dim *want, int32_t n)
-{
-	const ir_value *x = &k->g->values[sv];
-	int64_t vals[IR_MAX_ELEMS];
-	int32_t v32[IR_MAX_ELEMS];
-
-	for (int32_t i = 0; i < n; i++) {
-		if (!ir_is_const(want[i]))
-			return 1;
-		vals[i] = want[i].c;
-		v32[i] = (int32_t)want[i].c;
-	}
-	const char *name = str(k, "%s/local%u", ir_cstr(k->g, x->name), slot);
-	int64_t dims[1] = {n};
-	size_t r = x->rank == 0 ? 0 : 1;
-	int rc = x->dtype == ONNX__TENSOR_PROTO__DATA_TYPE__INT32
-	                 ? inline_tensor(k, name, x->dtype, dims, r, v32, (size_t)n * 4)
-	                 : inline_tensor(k, name, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, dims, r, vals, (size_t)n * 8);
-	if (rc)
-		return -1;
-	k->override[slot] = name;
-	return 0;
-}
-
-static int
-all_match(const ir_dim *got, const ir_dim *want, int32_t n)
-{
-	for (int32_t i = 0; i < n; i++)
-		if (!got || !ir_dim_eq(got[i], want[i]))
-			return 0;
-	return 1;
-}
-
-/* Every graph dim bound to the same value (a multiple of the world, so
- * that local sizes divide). */
-static int
-bind_all(void *ud, const char *sym, int64_t *val)
-{
-	(void)sym;
-	*val = *(const int64_t *)ud;
-	return 0;
-}
-
-/* a / b with want = got * a / b for two bindings of the graph dims; 0 ok. */
-static int
-scale_of(rank_ctx *k, ir_dim got, ir_dim want, int64_t *a, int64_t *b)
-{
-	int64_t ra = 0, rb = 0;
-
-	for (int64_t t = 3; t <= 5; t += 2) {
-		int64_t bind = t * 2 * k->mesh->world, x, y;
-		if (ir_dim_eval(k->g, got, bind_all, &bind, &x) || ir_dim_eval(k->g, want, bind_all, &bind, &y) ||
-		    x <= 0 || y <= 0)
-			return 1;
-		int64_t na = y % x == 0 ? y / x : 1, nb = x % y == 0 ? x / y : 1;
-		if (na * x / nb != y || (ra && (ra != na || rb != nb)))
-			return 1;
-		ra = na;
-		rb = nb;
-	}
-	*a = ra;
-	*b = rb;
-	return 0;
-}
-
-/* Make shape operand k_op of node i local. 0 ok, 1 cannot, -1 out of memory. */
-static int
-rewrite_shape_operand(rank_ctx *k, uint32_t i, uint32_t k_op)
-{
-	ir_graph *g = k->g;
-	const ir_node *n = &g->nodes[i];
-	uint32_t sv = ir_in(g, n, k_op), y = ir_out(g, n, 0);
-	ir_dim want[IR_MAX_ELEMS];
-	int all_const = 1;
-
-	if (sv == IR_NONE || y == IR_NONE || !g->values[sv].elems)
-		return 0;
-	const ir_value *x = &g->values[sv], *yv = &g->values[y];
-	const ir_value *in = &g->values[ir_in(g, n, 0)];
-	const ir_dim *rt = k->rt[sv];
-	for (int32_t e = 0; e < x->n_elems; e++) {
-		ir_dim v = x->elems[e];
-		uint32_t ye = y;
-		int32_t d = n->op == OP_Expand ? yv->rank - x->n_elems + e : e;
-		if (n->op == OP_Split) { /* split sizes: element j sizes output j's axis dim */
-			int64_t ax = ir_attr_int(n, "axis", 0);
-			if (e < (int32_t)n->n_out && ir_out(g, n, (uint32_t)e) != IR_NONE)
-				ye = ir_out(g, n, (uint32_t)e);
-			d = (int32_t)(ax < 0 ? ax + in->rank : ax);
-		}
-		/* Reshape's 0 and -1 and Expand's 1 say "as the input": keep them */
-		int keep = (n->op == OP_Reshape && ir_is_const(v) && (v.c == 0 || v.c == -1)) ||
-		           (n->op == OP_Expand && ir_is_const(v) && v.c == 1);
-		want[e] = keep ? v : ir_floordiv(g, v, ir_const(dim_blocks(k, ye, d)));
-		all_const &= ir_is_const(want[e]);
-	}
-	if (all_match(rt, want, x->n_elems))
-		return 0;
-	if (all_const)
-		return literal(k, n->in + k_op, sv, want, x->n_elems);
-	/* a Concat of pieces: a literal for each wrong piece that can be one */
-	if (x->kind == IR_V_NODE && g->nodes[x->producer].op == OP_Concat && rt) {
-		const ir_node *cn = &g->nodes[x->producer];
-		int32_t at = 0, ok = 1;
-		for (uint32_t j = 0; j < cn->n_in && ok; j++) {
-			uint32_t pv = ir_in(g, cn, j);
-			int32_t len = pv == IR_NONE || !g->values[pv].elems ? -1 : g->values[pv].n_elems;
-			if (len < 0 || at + len > x->n_elems) {
-				ok = 0;
-				break;
-			}
-			if (!all_match(rt + at, want + at, len)) {
-				int rc = literal(k, cn->in + j, pv, want + at, len);
-				if (rc < 0)
-					return rc;
-				ok = rc == 0;
-			}
-			at += len;
-		}
-		if (ok)
-			return 0;
-	}
-	/* scale at run time: want = runtime * a / b */
-	struct shape_fix *f = alloc(k, sizeof *f);
-	if (!f || !rt)
-		return f ? 1 : -1;
-	f->n = x->n_elems;
-	for (int32_t e = 0; e < x->n_elems; e++) {
-		f->a[e] = f->b[e] = 1;
-		if (ir_dim_eq(rt[e], want[e]))
-			continue;
-		if (scale_of(k, rt[e], want[e], &f->a[e], &f->b[e]))
-			return 1;
-	}
-	k->fix[n->in + k_op] = f;
-	return 0;
-}
-
-static int
-shape_operands(rank_ctx *k)
-{
-	ir_graph *g = k->g;
-
-	for (uint32_t i = 0; i < g->n_nodes; i++) {
-		const ir_node *n = &g->nodes[i];
-		uint32_t op = n->op == OP_Reshape || n->op == OP_Expand ? 1
-		              : n->op == OP_ConstantOfShape ? 0
-		              : n->op == OP_Split && n->n_in >= 2 ? 1 : IR_NONE;
-		if (op == IR_NONE)
-			continue;
-		int rc = rewrite_shape_operand(k, i, op);
-		if (rc < 0)
-			return shd_nomem(k->c);
-		if (rc > 0)
-			return shd_error(k->c, ONNXSHARD_EFAIL,
-			                 "%s: node '%s' (%s): cannot make its shape operand local to each rank",
-			                 g->model->path, ir_cstr(g, n->name), ir_cstr(g, n->op_type));
-	}
-	return 0;
-}
-
 /* ---- the rank model ---- */
-
-/* operand * a / b in front of node i's operand j. */
-static const char *
-emit_fix(rank_ctx *k, uint32_t i, uint32_t j, const char *in)
-{
-	const struct shape_fix *f = k->fix[k->g->nodes[i].in + j];
-	const ir_value *x = &k->g->values[ir_in(k->g, &k->g->nodes[i], j)];
-	const char *an = str(k, "onnxshard/fix%u_%u/a", i, j), *bn = str(k, "onnxshard/fix%u_%u/b", i, j);
-	const char *mid = str(k, "onnxshard/fix%u_%u/mul", i, j), *out = str(k, "onnxshard/fix%u_%u/div", i, j);
-	int64_t dims[1] = {f->n};
-	size_t r = x->rank == 0 ? 0 : 1;
-	int32_t dt = x->dtype;
-	int32_t a32[IR_MAX_ELEMS], b32[IR_MAX_ELEMS];
-
-	for (int32_t e = 0; e < f->n; e++)
-		a32[e] = (int32_t)f->a[e], b32[e] = (int32_t)f->b[e];
-	if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT32
-	        ? inline_tensor(k, an, dt, dims, r, a32, (size_t)f->n * 4) ||
-	          inline_tensor(k, bn, dt, dims, r, b32, (size_t)f->n * 4)
-	        : inline_tensor(k, an, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, dims, r, f->a, (size_t)f->n * 8) ||
-	          inline_tensor(k, bn, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, dims, r, f->b, (size_t)f->n * 8))
-		return in;
-	const char *m_in[2] = {in, an}, *d_in[2] = {mid, bn};
-	node(k, "Mul", "", mid, m_in, 2, &mid, 1, NULL, 0);
-	node(k, "Div", "", out, d_in, 2, &out, 1, NULL, 0);
-	return out;
-}
 
 /* A Gather whose table is split along its rows on this rank: look up the
  * rows this rank holds, zeros for the others (the result is a pending sum). */
@@ -814,48 +532,48 @@ emit_lookup(rank_ctx *k, uint32_t i, char **ins, char **outs)
 
 	for (int j = 0; j < 4; j++) {
 		int32_t v32 = (int32_t)vals[j];
-		c[j] = str(k, "onnxshard/lookup%u/c%d", i, j);
-		if (inline_tensor(k, c[j], it, NULL, 0, es == 4 ? (void *)&v32 : (void *)&vals[j], es))
+		c[j] = emit_str(k, "onnxshard/lookup%u/c%d", i, j);
+		if (emit_tensor_inline(k, c[j], it, NULL, 0, es == 4 ? (void *)&v32 : (void *)&vals[j], es))
 			return;
 	}
 	for (int j = 0; j < 12; j++)
-		t[j] = str(k, "onnxshard/lookup%u/t%d", i, j);
-	const char *zf = str(k, "onnxshard/lookup%u/zero", i);
-	if (inline_tensor(k, zf, tab->dtype, NULL, 0, zero, onnx_dtype_size(tab->dtype)))
+		t[j] = emit_str(k, "onnxshard/lookup%u/t%d", i, j);
+	const char *zf = emit_str(k, "onnxshard/lookup%u/zero", i);
+	if (emit_tensor_inline(k, zf, tab->dtype, NULL, 0, zero, onnx_dtype_size(tab->dtype)))
 		return;
 	const char *idx = ins[1];
 	/* negative indices count from the end of the whole table */
 	const char *a0[2] = {idx, c[2]}, *a1[2] = {idx, c[3]}, *a2[3] = {t[0], t[1], idx};
-	node(k, "Less", "", t[0], a0, 2, &t[0], 1, NULL, 0);
-	node(k, "Add", "", t[1], a1, 2, &t[1], 1, NULL, 0);
-	node(k, "Where", "", t[2], a2, 3, &t[2], 1, NULL, 0);
+	emit_node(k, "Less", "", t[0], a0, 2, &t[0], 1, NULL, 0);
+	emit_node(k, "Add", "", t[1], a1, 2, &t[1], 1, NULL, 0);
+	emit_node(k, "Where", "", t[2], a2, 3, &t[2], 1, NULL, 0);
 	/* local row, and whether this rank holds it */
 	const char *a3[2] = {t[2], c[0]}, *a4[2] = {t[3], c[2]}, *a5[2] = {t[3], c[1]};
-	node(k, "Sub", "", t[3], a3, 2, &t[3], 1, NULL, 0);
-	node(k, "Less", "", t[4], a4, 2, &t[4], 1, NULL, 0);
-	node(k, "Not", "", t[5], &t[4], 1, &t[5], 1, NULL, 0);
-	node(k, "Less", "", t[6], a5, 2, &t[6], 1, NULL, 0);
+	emit_node(k, "Sub", "", t[3], a3, 2, &t[3], 1, NULL, 0);
+	emit_node(k, "Less", "", t[4], a4, 2, &t[4], 1, NULL, 0);
+	emit_node(k, "Not", "", t[5], &t[4], 1, &t[5], 1, NULL, 0);
+	emit_node(k, "Less", "", t[6], a5, 2, &t[6], 1, NULL, 0);
 	const char *a6[2] = {t[5], t[6]}, *a7[3] = {t[7], t[3], c[2]};
-	node(k, "And", "", t[7], a6, 2, &t[7], 1, NULL, 0);
-	node(k, "Where", "", t[8], a7, 3, &t[8], 1, NULL, 0);
+	emit_node(k, "And", "", t[7], a6, 2, &t[7], 1, NULL, 0);
+	emit_node(k, "Where", "", t[8], a7, 3, &t[8], 1, NULL, 0);
 	const char *a8[2] = {ins[0], t[8]};
-	node(k, "Gather", "", t[9], a8, 2, &t[9], 1, NULL, 0);
+	emit_node(k, "Gather", "", t[9], a8, 2, &t[9], 1, NULL, 0);
 	/* zero the rows looked up elsewhere */
 	if (k->g->opset >= 13) {
 		int64_t axes[1] = {-1};
-		const char *ca = str(k, "onnxshard/lookup%u/axes", i);
+		const char *ca = emit_str(k, "onnxshard/lookup%u/axes", i);
 		int64_t one[1] = {1};
-		if (inline_tensor(k, ca, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, one, 1, axes, 8))
+		if (emit_tensor_inline(k, ca, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, one, 1, axes, 8))
 			return;
 		const char *a9[2] = {t[7], ca};
-		node(k, "Unsqueeze", "", t[10], a9, 2, &t[10], 1, NULL, 0);
+		emit_node(k, "Unsqueeze", "", t[10], a9, 2, &t[10], 1, NULL, 0);
 	} else {
 		int64_t axes[1] = {-1};
 		Onnx__AttributeProto *at[1] = {attr_ints(k, "axes", axes, 1)};
-		node(k, "Unsqueeze", "", t[10], &t[7], 1, &t[10], 1, at, 1);
+		emit_node(k, "Unsqueeze", "", t[10], &t[7], 1, &t[10], 1, at, 1);
 	}
 	const char *a10[3] = {t[10], t[9], zf};
-	node(k, "Where", "", str(k, "onnxshard/lookup%u", i), a10, 3, (const char **)outs, 1, NULL, 0);
+	emit_node(k, "Where", "", emit_str(k, "onnxshard/lookup%u", i), a10, 3, (const char **)outs, 1, NULL, 0);
 }
 
 static const prop_reshard *
@@ -875,9 +593,9 @@ emit_nodes(rank_ctx *k)
 
 	for (uint32_t i = 0; i < g->n_nodes && !k->failed; i++) {
 		const ir_node *n = &g->nodes[i];
-		Onnx__NodeProto *copy = alloc(k, sizeof *copy);
-		char **ins = alloc(k, (n->n_in + 1) * sizeof *ins);
-		char **outs = alloc(k, (n->n_out + 1) * sizeof *outs);
+		Onnx__NodeProto *copy = emit_alloc(k, sizeof *copy);
+		char **ins = emit_alloc(k, (n->n_in + 1) * sizeof *ins);
+		char **outs = emit_alloc(k, (n->n_out + 1) * sizeof *outs);
 		if (!copy || !ins || !outs)
 			break;
 		for (uint32_t j = 0; j < n->n_in; j++) {
@@ -918,7 +636,7 @@ emit_nodes(rank_ctx *k)
 			return -1;
 		const char *in[1] = {name};
 		const char *out[1] = {ir_cstr(g, g->values[v].name)};
-		node(k, "Identity", "", str(k, "onnxshard/out%u", j), in, 1, out, 1, NULL, 0);
+		emit_node(k, "Identity", "", emit_str(k, "onnxshard/out%u", j), in, 1, out, 1, NULL, 0);
 	}
 	return 0;
 }
@@ -940,14 +658,14 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 	k.o = o;
 	k.c = c;
 	k.st = st;
-	k.name_of = alloc(&k, (g->n_values + 1) * sizeof *k.name_of);
-	k.rs_done = alloc(&k, (p->n_reshards + 1) * sizeof *k.rs_done);
-	k.override = alloc(&k, (g->n_args + 1) * sizeof *k.override);
-	k.fix = alloc(&k, (g->n_args + 1) * sizeof *k.fix);
+	k.name_of = emit_alloc(&k, (g->n_values + 1) * sizeof *k.name_of);
+	k.rs_done = emit_alloc(&k, (p->n_reshards + 1) * sizeof *k.rs_done);
+	k.override = emit_alloc(&k, (g->n_args + 1) * sizeof *k.override);
+	k.fix = emit_alloc(&k, (g->n_args + 1) * sizeof *k.fix);
 	k.buf = shd_alloc(c, IO_CHUNK);
-	char *path = str(&k, "%s/rank%lld.onnx", dir, (long long)r);
-	char *dpath = str(&k, "%s.data", path);
-	char *loc = str(&k, "rank%lld.onnx.data", (long long)r);
+	char *path = emit_str(&k, "%s/rank%lld.onnx", dir, (long long)r);
+	char *dpath = emit_str(&k, "%s.data", path);
+	char *loc = emit_str(&k, "rank%lld.onnx.data", (long long)r);
 	if (k.failed || !k.buf) {
 		rc = shd_nomem(c);
 		goto out;
@@ -956,14 +674,14 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 		k.name_of[v] = ir_cstr(g, g->values[v].name);
 	for (uint32_t j = 0; j < g->n_outputs; j++)
 		if (find_reshard(p, IR_NONE, j))
-			k.name_of[g->outputs[j]] = str(&k, "%s/onnxshard_local", ir_cstr(g, g->values[g->outputs[j]].name));
+			k.name_of[g->outputs[j]] = emit_str(&k, "%s/onnxshard_local", ir_cstr(g, g->values[g->outputs[j]].name));
 	k.loc = loc;
 	if ((rc = onnx_datafile_open(c, &k.df, dpath, loc)))
 		goto out;
 	for (uint32_t v = 0; v < g->n_values && !rc; v++)
 		if (g->values[v].kind == IR_V_INIT)
 			rc = emit_init(&k, v);
-	if (rc || (rc = runtime_elems(&k)) || (rc = shape_operands(&k)))
+	if (rc || (rc = emit_shape_operands(&k)))
 		goto out;
 	rc = emit_nodes(&k);
 	if (rc > 0)
@@ -980,8 +698,8 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 		goto out;
 	}
 	/* graph inputs and outputs with local shapes */
-	Onnx__ValueInfoProto **gin = alloc(&k, (g->n_inputs + 1) * sizeof *gin);
-	Onnx__ValueInfoProto **gout = alloc(&k, (g->n_outputs + 1) * sizeof *gout);
+	Onnx__ValueInfoProto **gin = emit_alloc(&k, (g->n_inputs + 1) * sizeof *gin);
+	Onnx__ValueInfoProto **gout = emit_alloc(&k, (g->n_outputs + 1) * sizeof *gout);
 	if (!gin || !gout) {
 		rc = shd_nomem(c);
 		goto out;
@@ -1012,7 +730,7 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 	graph.n_value_info = k.vinfo.n;
 	graph.value_info = k.vinfo.data;
 	Onnx__OperatorSetIdProto dom = ONNX__OPERATOR_SET_ID_PROTO__INIT;
-	Onnx__OperatorSetIdProto **ops = alloc(&k, (src->n_opset_import + 2) * sizeof *ops);
+	Onnx__OperatorSetIdProto **ops = emit_alloc(&k, (src->n_opset_import + 2) * sizeof *ops);
 	if (!ops || k.failed) {
 		rc = shd_nomem(c);
 		goto out;
