@@ -642,6 +642,28 @@ emit_nodes(rank_ctx *k)
 }
 
 int
+emit_check_rank(ir_graph *g, const prop_plan *p, int64_t r)
+{
+	rank_ctx k = {0};
+	emit_opts o;
+	int rc;
+
+	memset(&o, 0, sizeof o);
+	k.g = g;
+	k.p = p;
+	k.mesh = p->mesh;
+	k.rank = r;
+	k.o = &o;
+	k.c = g->ctx;
+	k.override = emit_alloc(&k, (g->n_args + 1) * sizeof *k.override);
+	k.fix = emit_alloc(&k, (g->n_args + 1) * sizeof *k.fix);
+	rc = k.failed ? shd_nomem(k.c) : emit_shape_operands(&k);
+	shd_vec_free(k.c, &k.inits, sizeof(void *));
+	shd_arena_free(k.c, &k.a);
+	return rc;
+}
+
+int
 emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emit_opts *o,
           emit_rank_stats *st)
 {

@@ -26,4 +26,8 @@ typedef struct {
 int emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir,
               const emit_opts *o, emit_rank_stats *st);
 
+/* What emit_rank would refuse for rank r, without writing: the shape
+ * operands (plan only). */
+int emit_check_rank(ir_graph *g, const prop_plan *p, int64_t r);
+
 #endif
