@@ -19,6 +19,7 @@
 
 #include "emit/lower.h"
 #include "search/search.h"
+#include "core/json.h"
 
 typedef struct {
 	const onnxshard_opts *o;
@@ -78,41 +79,13 @@ parse_dims(shd_ctx *c, const onnxshard_opts *o, ir_graph *g, bindings *b)
 	return 0;
 }
 
-/* ---- manifest ----
- * jansson tells of a failed allocation only by return values (and a NULL
- * value handed to a setter fails the setter): jset and jpush remember one
- * in *bad, so a manifest is written whole or not at all. */
-
-static void
-jset(json_t *o, const char *key, json_t *v, int *bad)
-{
-	if (json_object_set_new(o, key, v))
-		*bad |= 1;
-}
-
-static void
-jpush(json_t *a, json_t *v, int *bad)
-{
-	if (json_array_append_new(a, v))
-		*bad |= 1;
-}
+/* ---- manifest ---- */
 
 /* JSON text is UTF-8; a model's names should be too, and a path may not. */
 static int
 not_utf8(shd_ctx *c, const onnxshard_opts *o)
 {
 	return shd_error(c, ONNXSHARD_EINPUT, "%s: a name or the path is not valid UTF-8", o->model);
-}
-
-/* A JSON string; NULL when out of memory, or when s is no UTF-8 (*bad |= 2). */
-static json_t *
-jstr(const char *s, int *bad)
-{
-	json_t *v = json_string(s);
-
-	if (!v && !shd_is_utf8(s))
-		*bad |= 2;
-	return v;
 }
 
 static json_t *
@@ -122,8 +95,8 @@ shape_json(ir_graph *g, const ir_value *v, int *bad)
 
 	for (int32_t d = 0; d < v->rank; d++) {
 		ir_dim x = v->dims[d];
-		jpush(a, ir_is_const(x) ? json_integer(x.c)
-		         : ir_is_known(x) ? jstr(ir_dim_str(g, x), bad) : json_null(), bad);
+		shd_jpush(a, ir_is_const(x) ? json_integer(x.c)
+		         : ir_is_known(x) ? shd_jstr(ir_dim_str(g, x), bad) : json_null(), bad);
 	}
 	return a;
 }
@@ -136,8 +109,8 @@ sharding_json(const prop_plan *p, const prop_shard *s, int *bad)
 	for (int32_t d = 0; d < s->rank; d++) {
 		json_t *axes = json_array();
 		for (uint8_t i = 0; i < s->dims[d].n; i++)
-			jpush(axes, jstr(p->mesh->names[s->dims[d].ax[i]], bad), bad);
-		jpush(a, axes, bad);
+			shd_jpush(axes, shd_jstr(p->mesh->names[s->dims[d].ax[i]], bad), bad);
+		shd_jpush(a, axes, bad);
 	}
 	return a;
 }
@@ -149,11 +122,11 @@ tensor_json(ir_graph *g, const prop_plan *p, uint32_t v, const prop_shard *s, in
 	const ir_value *x = &g->values[v];
 	const char *dt = onnx_dtype_name(x->dtype);
 
-	jset(o, "name", jstr(ir_cstr(g, x->name), bad), bad);
+	shd_jset(o, "name", shd_jstr(ir_cstr(g, x->name), bad), bad);
 	if (dtype)
-		jset(o, "dtype", dt ? jstr(dt, bad) : json_null(), bad);
-	jset(o, "shape", shape_json(g, x, bad), bad);
-	jset(o, "sharding", sharding_json(p, s, bad), bad);
+		shd_jset(o, "dtype", dt ? shd_jstr(dt, bad) : json_null(), bad);
+	shd_jset(o, "shape", shape_json(g, x, bad), bad);
+	shd_jset(o, "sharding", sharding_json(p, s, bad), bad);
 	/* a fused projection: each sharded dim's pieces (see docs/FORMAT.md) */
 	int pieced = 0;
 	for (int32_t d = 0; d < s->rank; d++)
@@ -161,8 +134,8 @@ tensor_json(ir_graph *g, const prop_plan *p, uint32_t v, const prop_shard *s, in
 	if (pieced) {
 		json_t *a = json_array();
 		for (int32_t d = 0; d < s->rank; d++)
-			jpush(a, json_integer(prop_pieces(&s->dims[d])), bad);
-		jset(o, "pieces", a, bad);
+			shd_jpush(a, json_integer(prop_pieces(&s->dims[d])), bad);
+		shd_jset(o, "pieces", a, bad);
 	}
 	return o;
 }
@@ -186,9 +159,9 @@ file_json(shd_ctx *c, const char *dir, const char *name, json_t *e, int with_nam
 		return rc;
 	snprintf(hex, sizeof hex, "%08x", crc);
 	if (with_name)
-		jset(e, "file", jstr(name, bad), bad);
-	jset(e, "bytes", json_integer((json_int_t)bytes), bad);
-	jset(e, "crc32", jstr(hex, bad), bad);
+		shd_jset(e, "file", shd_jstr(name, bad), bad);
+	shd_jset(e, "bytes", json_integer((json_int_t)bytes), bad);
+	shd_jset(e, "crc32", shd_jstr(hex, bad), bad);
 	return 0;
 }
 
@@ -242,43 +215,43 @@ write_manifest(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const c
 		goto out;
 	snprintf(hex, sizeof hex, "%08x", crc);
 	const char *base = strrchr(o->model, '/');
-	jset(root, "format", jstr("onnxshard-manifest", &bad), &bad);
-	jset(root, "version", json_integer(1), &bad);
-	jset(root, "generator", jstr("onnxshard " ONNXSHARD_VERSION, &bad), &bad);
+	shd_jset(root, "format", shd_jstr("onnxshard-manifest", &bad), &bad);
+	shd_jset(root, "version", json_integer(1), &bad);
+	shd_jset(root, "generator", shd_jstr("onnxshard " ONNXSHARD_VERSION, &bad), &bad);
 	src = json_object();
-	jset(src, "file", jstr(base ? base + 1 : o->model, &bad), &bad);
-	jset(src, "bytes", json_integer((json_int_t)bytes), &bad);
-	jset(src, "crc32", jstr(hex, &bad), &bad);
-	jset(root, "source", src, &bad);
+	shd_jset(src, "file", shd_jstr(base ? base + 1 : o->model, &bad), &bad);
+	shd_jset(src, "bytes", json_integer((json_int_t)bytes), &bad);
+	shd_jset(src, "crc32", shd_jstr(hex, &bad), &bad);
+	shd_jset(root, "source", src, &bad);
 	a = json_array();
 	for (uint32_t i = 0; i < m->n_axes; i++) {
 		json_t *ax = json_object();
-		jset(ax, "name", jstr(m->names[i], &bad), &bad);
-		jset(ax, "size", json_integer(m->sizes[i]), &bad);
-		jpush(a, ax, &bad);
+		shd_jset(ax, "name", shd_jstr(m->names[i], &bad), &bad);
+		shd_jset(ax, "size", json_integer(m->sizes[i]), &bad);
+		shd_jpush(a, ax, &bad);
 	}
 	json_t *mesh = json_object();
-	jset(mesh, "axes", a, &bad);
-	jset(root, "mesh", mesh, &bad);
-	jset(root, "world_size", json_integer(m->world), &bad);
-	jset(root, "collective_domain",
-	     jstr(o->collectives && !strcmp(o->collectives, "ort") ? "com.microsoft" : "onnxshard", &bad),
+	shd_jset(mesh, "axes", a, &bad);
+	shd_jset(root, "mesh", mesh, &bad);
+	shd_jset(root, "world_size", json_integer(m->world), &bad);
+	shd_jset(root, "collective_domain",
+	     shd_jstr(o->collectives && !strcmp(o->collectives, "ort") ? "com.microsoft" : "onnxshard", &bad),
 	     &bad);
 	a = json_array();
 	for (uint32_t i = 0; i < g->n_inputs; i++)
-		jpush(a, tensor_json(g, p, g->inputs[i], &p->have[g->inputs[i]], 1, &bad), &bad);
-	jset(root, "inputs", a, &bad);
+		shd_jpush(a, tensor_json(g, p, g->inputs[i], &p->have[g->inputs[i]], 1, &bad), &bad);
+	shd_jset(root, "inputs", a, &bad);
 	a = json_array();
 	for (uint32_t i = 0; i < g->n_outputs; i++) {
 		prop_shard s = output_shard(p, i, g->outputs[i]);
-		jpush(a, tensor_json(g, p, g->outputs[i], &s, 1, &bad), &bad);
+		shd_jpush(a, tensor_json(g, p, g->outputs[i], &s, 1, &bad), &bad);
 	}
-	jset(root, "outputs", a, &bad);
+	shd_jset(root, "outputs", a, &bad);
 	a = json_array();
 	for (uint32_t v = 0; v < g->n_values; v++)
 		if (g->values[v].kind == IR_V_INIT)
-			jpush(a, tensor_json(g, p, v, &p->have[v], 0, &bad), &bad);
-	jset(root, "parameters", a, &bad);
+			shd_jpush(a, tensor_json(g, p, v, &p->have[v], 0, &bad), &bad);
+	shd_jset(root, "parameters", a, &bad);
 	a = json_array();
 	for (int64_t r = 0; r < m->world && !rc && !bad; r++) {
 		json_t *e = json_object(), *coords = json_array(), *ext = json_array();
@@ -286,23 +259,23 @@ write_manifest(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const c
 		char name[64], data[64];
 		prop_mesh_coords(m, r, co);
 		for (uint32_t i = 0; i < m->n_axes; i++)
-			jpush(coords, json_integer(co[i]), &bad);
+			shd_jpush(coords, json_integer(co[i]), &bad);
 		snprintf(name, sizeof name, "rank%lld.onnx", (long long)r);
 		snprintf(data, sizeof data, "rank%lld.onnx.data", (long long)r);
-		jset(e, "rank", json_integer(r), &bad);
-		jset(e, "coords", coords, &bad);
-		jset(e, "model", jstr(name, &bad), &bad);
+		shd_jset(e, "rank", json_integer(r), &bad);
+		shd_jset(e, "coords", coords, &bad);
+		shd_jset(e, "model", shd_jstr(name, &bad), &bad);
 		rc = file_json(c, tmp, name, e, 0, &bad);
 		if (!rc && st[r].data_bytes) {
 			json_t *f = json_object();
 			rc = file_json(c, tmp, data, f, 1, &bad);
-			jpush(ext, f, &bad);
+			shd_jpush(ext, f, &bad);
 		}
-		jset(e, "external_data", ext, &bad);
-		jpush(a, e, &bad);
+		shd_jset(e, "external_data", ext, &bad);
+		shd_jpush(a, e, &bad);
 	}
-	jset(root, "ranks", a, &bad);
-	jset(root, "plan", json_incref(plan), &bad);
+	shd_jset(root, "ranks", a, &bad);
+	shd_jset(root, "plan", json_incref(plan), &bad);
 	if (rc)
 		goto out;
 	if (bad & 2) {
@@ -342,9 +315,9 @@ plan_json(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const emit_r
 	double comm = 0;
 	int comm_known = 1, bad = !seen;
 
-	jset(plan, "strategy", jstr(o->strategy ? o->strategy : "auto", &bad), &bad);
+	shd_jset(plan, "strategy", shd_jstr(o->strategy ? o->strategy : "auto", &bad), &bad);
 	for (int64_t r = 0; st && r < p->mesh->world; r++)
-		jpush(mem, json_integer((json_int_t)st[r].param_bytes), &bad);
+		shd_jpush(mem, json_integer((json_int_t)st[r].param_bytes), &bad);
 	for (uint32_t i = 0; seen && i < p->n_reshards; i++) {
 		const prop_reshard *rs = &p->reshards[i];
 		if (seen[rs->id])
@@ -363,30 +336,30 @@ plan_json(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const emit_r
 			const prop_step *s = &p->steps[rs->first + k];
 			json_t *e = json_object(), *axes = json_array();
 			for (uint8_t j = 0; j < s->n_axes; j++)
-				jpush(axes, jstr(p->mesh->names[s->ax[j]], &bad), &bad);
-			jset(e, "op", jstr(step_names[s->kind], &bad), &bad);
-			jset(e, "value", jstr(ir_cstr(g, v->name), &bad), &bad);
-			jset(e, "mesh_axes", axes, &bad);
-			jpush(coll, e, &bad);
+				shd_jpush(axes, shd_jstr(p->mesh->names[s->ax[j]], &bad), &bad);
+			shd_jset(e, "op", shd_jstr(step_names[s->kind], &bad), &bad);
+			shd_jset(e, "value", shd_jstr(ir_cstr(g, v->name), &bad), &bad);
+			shd_jset(e, "mesh_axes", axes, &bad);
+			shd_jpush(coll, e, &bad);
 			if (s->kind <= PROP_ALLTOALL)
 				comm += (double)elems * (double)onnx_dtype_size(v->dtype) / (double)p->mesh->world;
 		}
 	}
 	for (uint32_t i = 0; i < p->n_notes; i++) {
 		json_t *e = json_object();
-		jset(e, "value", jstr(ir_cstr(g, g->values[p->notes[i].value].name), &bad), &bad);
-		jset(e, "why", jstr(p->notes[i].why, &bad), &bad);
-		jpush(repl, e, &bad);
+		shd_jset(e, "value", shd_jstr(ir_cstr(g, g->values[p->notes[i].value].name), &bad), &bad);
+		shd_jset(e, "why", shd_jstr(p->notes[i].why, &bad), &bad);
+		shd_jpush(repl, e, &bad);
 	}
 	shd_free(g->ctx, seen, 0);
 	/* until the cost model lands: no time, memory is parameters only, and
 	 * symbolic dims that --dim did not bind count as 1 */
-	jset(plan, "step_time_s", json_real(0.0), &bad);
-	jset(plan, "peak_memory_bytes", mem, &bad);
-	jset(plan, "comm_bytes", json_integer((json_int_t)comm), &bad);
-	jset(plan, "comm_bytes_exact", json_boolean(comm_known), &bad);
-	jset(plan, "reshards", coll, &bad);
-	jset(plan, "replicated", repl, &bad);
+	shd_jset(plan, "step_time_s", json_real(0.0), &bad);
+	shd_jset(plan, "peak_memory_bytes", mem, &bad);
+	shd_jset(plan, "comm_bytes", json_integer((json_int_t)comm), &bad);
+	shd_jset(plan, "comm_bytes_exact", json_boolean(comm_known), &bad);
+	shd_jset(plan, "reshards", coll, &bad);
+	shd_jset(plan, "replicated", repl, &bad);
 	if (bad) {
 		json_decref(plan);
 		*out = NULL;
@@ -414,7 +387,7 @@ count_reshards(shd_ctx *c, json_t *plan, json_t **out)
 			strncat(key, json_string_value(ax), sizeof key - strlen(key) - 1);
 		}
 		strncat(key, "]", sizeof key - strlen(key) - 1);
-		jset(count, key, json_integer(json_integer_value(json_object_get(count, key)) + 1), &bad);
+		shd_jset(count, key, json_integer(json_integer_value(json_object_get(count, key)) + 1), &bad);
 	}
 	if (bad || !count) {
 		json_decref(count);

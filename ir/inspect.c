@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ir/ir.h"
+#include "core/json.h"
 
 typedef struct {
 	const char *name; /* "Op" or "domain::Op"; points into the model */
@@ -43,34 +44,6 @@ tensor_type(const Onnx__ValueInfoProto *v)
 	return NULL;
 }
 
-/* jansson tells of a failed allocation only by return values (a NULL value
- * handed to a setter fails the setter): jset and jpush remember one in
- * *bad, so a report is printed whole or not at all. */
-static void
-jset(json_t *o, const char *key, json_t *v, int *bad)
-{
-	if (json_object_set_new(o, key, v))
-		*bad |= 1;
-}
-
-static void
-jpush(json_t *a, json_t *v, int *bad)
-{
-	if (json_array_append_new(a, v))
-		*bad |= 1;
-}
-
-/* A JSON string; NULL when out of memory, or when s is no UTF-8 (*bad |= 2). */
-static json_t *
-jstr(const char *s, int *bad)
-{
-	json_t *v = json_string(s);
-
-	if (!v && !shd_is_utf8(s))
-		*bad |= 2;
-	return v;
-}
-
 static json_t *
 dim_json(const Onnx__TensorShapeProto__Dimension *d, int *bad)
 {
@@ -78,7 +51,7 @@ dim_json(const Onnx__TensorShapeProto__Dimension *d, int *bad)
 		return json_integer(d->dim_value);
 	if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
 	    d->dim_param && *d->dim_param)
-		return jstr(d->dim_param, bad);
+		return shd_jstr(d->dim_param, bad);
 	return json_null();
 }
 
@@ -89,16 +62,16 @@ value_json(const Onnx__ValueInfoProto *v, int *bad)
 	const char *dt = tt && tt->has_elem_type ? onnx_dtype_name(tt->elem_type) : NULL;
 	json_t *o = json_object(), *shape;
 
-	jset(o, "name", jstr(v->name ? v->name : "", bad), bad);
-	jset(o, "dtype", dt ? jstr(dt, bad) : json_null(), bad);
+	shd_jset(o, "name", shd_jstr(v->name ? v->name : "", bad), bad);
+	shd_jset(o, "dtype", dt ? shd_jstr(dt, bad) : json_null(), bad);
 	if (tt && tt->shape) {
 		shape = json_array();
 		for (size_t i = 0; i < tt->shape->n_dim; i++)
-			jpush(shape, dim_json(tt->shape->dim[i], bad), bad);
+			shd_jpush(shape, dim_json(tt->shape->dim[i], bad), bad);
 	} else {
 		shape = json_null();
 	}
-	jset(o, "shape", shape, bad);
+	shd_jset(o, "shape", shape, bad);
 	return o;
 }
 
@@ -136,7 +109,7 @@ ir_dim_json(ir_graph *g, ir_dim d, int *bad)
 		return json_null();
 	if (ir_is_const(d))
 		return json_integer(d.c);
-	return jstr(ir_dim_str(g, d), bad);
+	return shd_jstr(ir_dim_str(g, d), bad);
 }
 
 /* Every value of the main graph: inputs, initializers, node results. */
@@ -149,15 +122,15 @@ values_json(ir_graph *g, int *bad)
 		const ir_value *x = &g->values[v];
 		const char *dt = onnx_dtype_name(x->dtype);
 		json_t *o = json_object(), *shape = json_null();
-		jset(o, "name", jstr(ir_cstr(g, x->name), bad), bad);
-		jset(o, "dtype", dt ? jstr(dt, bad) : json_null(), bad);
+		shd_jset(o, "name", shd_jstr(ir_cstr(g, x->name), bad), bad);
+		shd_jset(o, "dtype", dt ? shd_jstr(dt, bad) : json_null(), bad);
 		if (x->rank >= 0) {
 			shape = json_array();
 			for (int32_t i = 0; i < x->rank; i++)
-				jpush(shape, ir_dim_json(g, x->dims[i], bad), bad);
+				shd_jpush(shape, ir_dim_json(g, x->dims[i], bad), bad);
 		}
-		jset(o, "shape", shape, bad);
-		jpush(a, o, bad);
+		shd_jset(o, "shape", shape, bad);
+		shd_jpush(a, o, bad);
 	}
 	return a;
 }
@@ -178,30 +151,30 @@ build_report(onnx_model *m, int *bad)
 		shd_free(c, ops, 0);
 		return NULL;
 	}
-	jset(r, "file", jstr(m->path, bad), bad);
-	jset(r, "bytes", json_integer((json_int_t)m->file_bytes), bad);
-	jset(r, "ir_version", json_integer(p->ir_version), bad);
-	jset(r, "producer", jstr(p->producer_name ? p->producer_name : "", bad), bad);
-	jset(r, "producer_version", jstr(p->producer_version ? p->producer_version : "", bad),
+	shd_jset(r, "file", shd_jstr(m->path, bad), bad);
+	shd_jset(r, "bytes", json_integer((json_int_t)m->file_bytes), bad);
+	shd_jset(r, "ir_version", json_integer(p->ir_version), bad);
+	shd_jset(r, "producer", shd_jstr(p->producer_name ? p->producer_name : "", bad), bad);
+	shd_jset(r, "producer_version", shd_jstr(p->producer_version ? p->producer_version : "", bad),
 	     bad);
 	a = json_array();
 	for (size_t i = 0; i < p->n_opset_import; i++) {
 		const Onnx__OperatorSetIdProto *o = p->opset_import[i];
 		json_t *e = json_object();
-		jset(e, "domain", jstr(o->domain && *o->domain ? o->domain : "ai.onnx", bad), bad);
-		jset(e, "version", json_integer(o->version), bad);
-		jpush(a, e, bad);
+		shd_jset(e, "domain", shd_jstr(o->domain && *o->domain ? o->domain : "ai.onnx", bad), bad);
+		shd_jset(e, "version", json_integer(o->version), bad);
+		shd_jpush(a, e, bad);
 	}
-	jset(r, "opsets", a, bad);
+	shd_jset(r, "opsets", a, bad);
 	a = json_array();
 	for (size_t i = 0; i < g->n_input; i++)
 		if (!g->input[i]->name || !is_initializer(g, g->input[i]->name))
-			jpush(a, value_json(g->input[i], bad), bad);
-	jset(r, "inputs", a, bad);
+			shd_jpush(a, value_json(g->input[i], bad), bad);
+	shd_jset(r, "inputs", a, bad);
 	a = json_array();
 	for (size_t i = 0; i < g->n_output; i++)
-		jpush(a, value_json(g->output[i], bad), bad);
-	jset(r, "outputs", a, bad);
+		shd_jpush(a, value_json(g->output[i], bad), bad);
+	shd_jset(r, "outputs", a, bad);
 
 	for (size_t i = 0; i < g->n_node; i++) {
 		const Onnx__NodeProto *n = g->node[i];
@@ -219,14 +192,14 @@ build_report(onnx_model *m, int *bad)
 	a = json_array();
 	for (size_t i = 0; i < nops; i++) {
 		json_t *e = json_object();
-		jset(e, "op", jstr(ops[i].name, bad), bad);
+		shd_jset(e, "op", shd_jstr(ops[i].name, bad), bad);
 		if (*ops[i].domain)
-			jset(e, "domain", jstr(ops[i].domain, bad), bad);
-		jset(e, "count", json_integer((json_int_t)ops[i].count), bad);
-		jpush(a, e, bad);
+			shd_jset(e, "domain", shd_jstr(ops[i].domain, bad), bad);
+		shd_jset(e, "count", json_integer((json_int_t)ops[i].count), bad);
+		shd_jpush(a, e, bad);
 	}
-	jset(r, "nodes", json_integer((json_int_t)g->n_node), bad);
-	jset(r, "ops", a, bad);
+	shd_jset(r, "nodes", json_integer((json_int_t)g->n_node), bad);
+	shd_jset(r, "ops", a, bad);
 	shd_free(c, ops, 0);
 
 	for (size_t i = 0; i < g->n_initializer; i++) {
@@ -235,18 +208,18 @@ build_report(onnx_model *m, int *bad)
 		nbytes += n * onnx_dtype_size(g->initializer[i]->data_type);
 	}
 	json_t *params = json_object();
-	jset(params, "tensors", json_integer((json_int_t)g->n_initializer), bad);
-	jset(params, "elements", json_integer((json_int_t)nelem), bad);
-	jset(params, "bytes", json_integer((json_int_t)nbytes), bad);
-	jset(r, "parameters", params, bad);
+	shd_jset(params, "tensors", json_integer((json_int_t)g->n_initializer), bad);
+	shd_jset(params, "elements", json_integer((json_int_t)nelem), bad);
+	shd_jset(params, "bytes", json_integer((json_int_t)nbytes), bad);
+	shd_jset(r, "parameters", params, bad);
 	a = json_array();
 	for (size_t i = 0; i < m->n_ext; i++) {
 		json_t *e = json_object();
-		jset(e, "file", jstr(m->ext[i].location, bad), bad);
-		jset(e, "bytes", json_integer((json_int_t)m->ext[i].size), bad);
-		jpush(a, e, bad);
+		shd_jset(e, "file", shd_jstr(m->ext[i].location, bad), bad);
+		shd_jset(e, "bytes", json_integer((json_int_t)m->ext[i].size), bad);
+		shd_jpush(a, e, bad);
 	}
-	jset(r, "external_data", a, bad);
+	shd_jset(r, "external_data", a, bad);
 	return r;
 }
 
@@ -317,7 +290,7 @@ onnxshard_inspect(onnxshard_ctx *c, const char *path, int json, FILE *out)
 	int bad = 0;
 	r = build_report(m, &bad);
 	if (r && json)
-		jset(r, "values", values_json(g, &bad), &bad);
+		shd_jset(r, "values", values_json(g, &bad), &bad);
 	ir_free(g);
 	onnx_model_free(m);
 	/* the JSON text whole before a byte of it is written */
