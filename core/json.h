@@ -8,8 +8,8 @@
 
 void shd_jset(json_t *o, const char *key, json_t *v, int *bad);
 void shd_jpush(json_t *a, json_t *v, int *bad);
-/* A JSON string; NULL when out of memory (*bad |= 1 when set) or when s is
- * no UTF-8 (*bad |= 2). */
+/* A JSON string; NULL when out of memory (the setter it goes to then
+ * fails) or when s is no UTF-8 (then *bad |= 2). */
 json_t *shd_jstr(const char *s, int *bad);
 
 #endif
