@@ -156,8 +156,6 @@ apply_declared(ir_graph *g, ir_value *v, const Onnx__ValueInfoProto *vi)
  * arrays hold MAX_RANK dims; sizes are products of dims, in any order), into
  * buf; NULL when nothing: rank above MAX_RANK, a negative dim, a product of
  * the nonzero constant dims of 2^60 or more. */
-#define MAX_RANK 64
-
 static const char *
 shape_problem(const ir_value *v, char *buf, size_t n)
 {

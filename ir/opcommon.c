@@ -218,6 +218,20 @@ is_int_dtype(int32_t dt)
 	return dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 || dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT32;
 }
 
+int
+has_rank(const ir_value *v)
+{
+	return v && v->rank >= 0 && v->rank <= MAX_RANK;
+}
+
+int
+dtype_only(ir_value *y, const ir_value *x)
+{
+	if (y && x)
+		y->dtype = x->dtype;
+	return 0;
+}
+
 /* Whether d is >= 0 for every value of its symbols: graph dims are, and so
  * are sums and products of them with positive coefficients, floor division
  * and mod by such, min and max. Conservative (0 when unsure). */
@@ -300,6 +314,61 @@ fold_binary(ir_graph *g, ir_node *n, int op)
 		case '=': e[i] = fold_equal(g, x, z); break;
 		default: e[i] = ir_unknown();
 		}
+	}
+	return 0;
+}
+
+/* ---- lists of dims or axes: an attribute or a small operand ---- */
+
+int
+dim_list(ir_graph *g, const ir_node *n, const char *attr, uint32_t k, ir_dim *buf, int32_t *cnt)
+{
+	*cnt = 0;
+	if (attr) {
+		const int64_t *v;
+		size_t c = ir_attr_ints(n, attr, &v);
+		if (!ir_attr(n, attr))
+			return L_ABSENT;
+		if (c > MAX_RANK)
+			return L_UNKNOWN;
+		for (size_t i = 0; i < c; i++)
+			buf[i] = ir_const(v[i]);
+		*cnt = (int32_t)c;
+		return L_KNOWN;
+	}
+	ir_value *v = in_val(g, n, k);
+	if (!v)
+		return L_ABSENT;
+	if (!v->elems || v->n_elems > MAX_RANK)
+		return L_UNKNOWN;
+	memcpy(buf, v->elems, (size_t)v->n_elems * sizeof *buf);
+	*cnt = v->n_elems;
+	return L_KNOWN;
+}
+
+int
+int_list(ir_graph *g, const ir_node *n, const char *attr, uint32_t k, int64_t *buf, int32_t *cnt)
+{
+	ir_dim d[MAX_RANK];
+	int st = dim_list(g, n, attr, k, d, cnt);
+
+	for (int32_t i = 0; st == L_KNOWN && i < *cnt; i++) {
+		if (!ir_is_const(d[i]))
+			return L_UNKNOWN;
+		buf[i] = d[i].c;
+	}
+	return st;
+}
+
+int
+axes_mask(const int64_t *axes, int32_t cnt, int32_t r, uint8_t *mask)
+{
+	memset(mask, 0, MAX_RANK);
+	for (int32_t i = 0; i < cnt; i++) {
+		int a = norm_axis(axes[i], r);
+		if (a < 0 || mask[a])
+			return 1;
+		mask[a] = 1;
 	}
 	return 0;
 }

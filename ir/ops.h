@@ -1,7 +1,7 @@
 /* The op table: every ONNX op onnxshard knows, once (an X-macro).
  * OP(id, "OnnxName", min_inputs, max_inputs, shape inference, sharding rule);
  * max_inputs -1: variadic. Anything else is OP_OPAQUE. The functions live in
- * ops_math.c, ops_shape.c and ops_nn.c, declared by ops_impl.h. */
+ * ops_math.c, ops_shape.c, ops_index.c and ops_nn.c, declared by ops_impl.h. */
 /* matrix products */
 OP(MatMul, "MatMul", 2, 2, infer_matmul, rule_matmul)
 OP(Gemm, "Gemm", 2, 3, infer_gemm, rule_gemm)

@@ -4,9 +4,13 @@
 
 #include "ir.h"
 
+/* Op functions keep dims in arrays of this many (lift.c refuses higher ranks). */
+#define MAX_RANK 64
+
 /* A rule under construction. Tensor t: operand k is t = k, result k is
  * t = n_in + k. */
 typedef struct rule_b rule_b;
+#define T_OUT(n, k) ((n)->n_in + (k)) /* the tensor of node n's result k */
 uint32_t rb_factor(rule_b *b, int kind, ir_dim size);
 /* Append factor f to the factors of tensor t's dim d (major to minor). */
 void rb_map(rule_b *b, uint32_t t, uint32_t d, uint32_t f);
@@ -57,6 +61,24 @@ ir_dim dims_prod(ir_graph *g, const ir_dim *d, int32_t from, int32_t to);
 int need_int_operand(ir_graph *g, const ir_node *n, uint32_t k, const char *what, int any_int);
 /* Whether an integer dtype (elements trackable). */
 int is_int_dtype(int32_t dt);
+/* A value whose rank is known and at most MAX_RANK. */
+int has_rank(const ir_value *v);
+/* An unknown shape for y, x's dtype (either may be NULL); returns 0. */
+int dtype_only(ir_value *y, const ir_value *x);
+
+/* The state of a list attribute or operand. */
+enum { L_ABSENT, L_KNOWN, L_UNKNOWN };
+/* A list of dims: attribute attr when non-NULL, else the elements of
+ * operand k. L_ABSENT; L_KNOWN with the count (at most MAX_RANK) in *cnt and
+ * the entries (possibly symbolic or unknown) in buf; or L_UNKNOWN. */
+int dim_list(ir_graph *g, const ir_node *n, const char *attr, uint32_t k, ir_dim *buf,
+             int32_t *cnt);
+/* dim_list with every entry a known constant (else L_UNKNOWN). */
+int int_list(ir_graph *g, const ir_node *n, const char *attr, uint32_t k, int64_t *buf,
+             int32_t *cnt);
+/* Mark cnt axes (normalised against rank r) in mask (MAX_RANK entries); 1
+ * when one is out of range or repeated. */
+int axes_mask(const int64_t *axes, int32_t cnt, int32_t r, uint8_t *mask);
 
 /* Element-wise folding of small integer values for binary ops (Add, Mul...):
  * op is one of '+', '-', '*', '/', '%', 'M'ax, 'm'in, '=' (Equal, 0/1). */

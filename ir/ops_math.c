@@ -5,8 +5,6 @@
 
 #include "ops_impl.h"
 
-#define T_OUT(n, k) ((n)->n_in + (k))
-
 static int
 nomem(ir_graph *g)
 {

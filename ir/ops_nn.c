@@ -6,8 +6,6 @@
 
 #include "ops_impl.h"
 
-#define T_OUT(n, k) ((n)->n_in + (k))
-#define MAX_RANK 64
 #define ATTR_MAX INT32_MAX /* bound on window attribute values: keeps arithmetic exact */
 
 static int
