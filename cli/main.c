@@ -12,43 +12,44 @@
 #include "onnxshard.h"
 
 static const char usage[] =
-	"usage: onnxshard COMMAND [OPTIONS]\n"
-	"\n"
-	"commands:\n"
-	"  shard MODEL --mesh AXES  write per-rank models and a manifest:\n"
-	"        --mesh data=2,model=4   the device mesh (named axes, row-major ranks)\n"
-	"        -o, --out OUT           output directory (default: MODEL without .onnx + .shards)\n"
-	"        --strategy S            auto (default), data[:AXIS], megatron[:AXIS], a comma\n"
-	"                                list of those applied in order, or a tactics FILE.json\n"
-	"        --dim NAME=SIZE         bind a symbolic dim for planning (repeatable); the\n"
-	"                                models keep it symbolic\n"
-	"        --collectives onnxshard|ort   collective ops' domain (ort: com.microsoft)\n"
-	"        --hardware h100|FILE    hardware profile (accepted; used by the cost model)\n"
-	"        --budget T              planning time (2s, 500ms, 1m; default 60s): exceeded,\n"
-	"                                the run fails; the search's budget once it lands\n"
-	"        --seed N                (accepted; used by the search)\n"
-	"        --force                 replace an existing OUT\n"
-	"        --json                  the plan summary as JSON\n"
-	"        --quiet                 no progress on stderr\n"
-	"        --max-model-bytes SIZE  refuse a larger model, protobuf and external data\n"
-	"                                together (512M, 2G; default 66G)\n"
-	"        --max-nodes N           refuse a model of more nodes (default 1000000)\n"
-	"                                SIGINT or SIGTERM: the run stops, OUT is not made\n"
-	"  plan MODEL --mesh AXES   the same options, no output: the plan's summary\n"
-	"  inspect MODEL [--json]   ops, opsets, inputs, outputs, parameters, external data;\n"
-	"                           --json adds every value's dtype and shape\n"
-	"          [--dump ir]      the lifted IR: shapes, folded shape values, op rules\n"
-	"          [--max-model-bytes SIZE] [--max-nodes N]   as for shard\n"
-	"  check OUT                manifest, checksums, rank models and collectives of an\n"
-	"                           output directory\n"
-	"  stitch OUT -o FILE       one model of all ranks, collectives as standard ops\n"
-	"                           (large initializers in FILE.data), to verify in any runtime\n"
-	"\n"
-	"options:\n"
-	"  -h, --help               this help\n"
-	"  -V, --version            print the version\n"
-	"\n"
-	"Exit status: 0 ok, 1 failure while working, 2 bad usage or bad input.\n";
+        "usage: onnxshard COMMAND [OPTIONS]\n"
+        "\n"
+        "commands:\n"
+        "  shard MODEL --mesh AXES  write per-rank models and a manifest:\n"
+        "        --mesh data=2,model=4   the device mesh (named axes, row-major ranks)\n"
+        "        -o, --out OUT           output directory (default: MODEL without .onnx + "
+        ".shards)\n"
+        "        --strategy S            auto (default), data[:AXIS], megatron[:AXIS], a comma\n"
+        "                                list of those applied in order, or a tactics FILE.json\n"
+        "        --dim NAME=SIZE         bind a symbolic dim for planning (repeatable); the\n"
+        "                                models keep it symbolic\n"
+        "        --collectives onnxshard|ort   collective ops' domain (ort: com.microsoft)\n"
+        "        --hardware h100|FILE    hardware profile (accepted; used by the cost model)\n"
+        "        --budget T              planning time (2s, 500ms, 1m; default 60s): exceeded,\n"
+        "                                the run fails; the search's budget once it lands\n"
+        "        --seed N                (accepted; used by the search)\n"
+        "        --force                 replace an existing OUT\n"
+        "        --json                  the plan summary as JSON\n"
+        "        --quiet                 no progress on stderr\n"
+        "        --max-model-bytes SIZE  refuse a larger model, protobuf and external data\n"
+        "                                together (512M, 2G; default 66G)\n"
+        "        --max-nodes N           refuse a model of more nodes (default 1000000)\n"
+        "                                SIGINT or SIGTERM: the run stops, OUT is not made\n"
+        "  plan MODEL --mesh AXES   the same options, no output: the plan's summary\n"
+        "  inspect MODEL [--json]   ops, opsets, inputs, outputs, parameters, external data;\n"
+        "                           --json adds every value's dtype and shape\n"
+        "          [--dump ir]      the lifted IR: shapes, folded shape values, op rules\n"
+        "          [--max-model-bytes SIZE] [--max-nodes N]   as for shard\n"
+        "  check OUT                manifest, checksums, rank models and collectives of an\n"
+        "                           output directory\n"
+        "  stitch OUT -o FILE       one model of all ranks, collectives as standard ops\n"
+        "                           (large initializers in FILE.data), to verify in any runtime\n"
+        "\n"
+        "options:\n"
+        "  -h, --help               this help\n"
+        "  -V, --version            print the version\n"
+        "\n"
+        "Exit status: 0 ok, 1 failure while working, 2 bad usage or bad input.\n";
 
 static int
 fail_usage(const char *fmt, const char *arg)
@@ -129,7 +130,8 @@ limit_opt(int ch, const char *arg, uint64_t lim[2])
 		errno = 0;
 		unsigned long long v = strtoull(arg, &end, 10);
 		if (*arg < '0' || *arg > '9' || errno || *end || v == 0 || v > UINT32_MAX)
-			return fail_usage("--max-nodes: '%s' is not a positive number of nodes", arg);
+			return fail_usage("--max-nodes: '%s' is not a positive number of nodes",
+			                  arg);
 		lim[1] = v;
 	}
 	return 0;
@@ -163,12 +165,12 @@ static int
 cmd_inspect(onnxshard_ctx *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"dump", required_argument, NULL, 'd'},
-		{"max-model-bytes", required_argument, NULL, 'B'},
-		{"max-nodes", required_argument, NULL, 'N'},
-		{"help", no_argument, NULL, 'h'},
-		{0, 0, 0, 0},
+	        {"json", no_argument, NULL, 'j'},
+	        {"dump", required_argument, NULL, 'd'},
+	        {"max-model-bytes", required_argument, NULL, 'B'},
+	        {"max-nodes", required_argument, NULL, 'N'},
+	        {"help", no_argument, NULL, 'h'},
+	        {0, 0, 0, 0},
 	};
 	int json = 0, ch, rc;
 	uint64_t lim[2] = {0, 0};
@@ -183,7 +185,8 @@ cmd_inspect(onnxshard_ctx *c, int argc, char **argv)
 				return fail_usage("--dump: unknown dump '%s' (known: ir)", optarg);
 			json = ONNXSHARD_DUMP_IR;
 			break;
-		case 'B': case 'N':
+		case 'B':
+		case 'N':
 			if ((rc = limit_opt(ch, optarg, lim)))
 				return rc;
 			break;
@@ -201,8 +204,8 @@ static int
 cmd_check(onnxshard_ctx *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"help", no_argument, NULL, 'h'},
-		{0, 0, 0, 0},
+	        {"help", no_argument, NULL, 'h'},
+	        {0, 0, 0, 0},
 	};
 	int ch;
 
@@ -223,9 +226,9 @@ static int
 cmd_stitch(onnxshard_ctx *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"out", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},
-		{0, 0, 0, 0},
+	        {"out", required_argument, NULL, 'o'},
+	        {"help", no_argument, NULL, 'h'},
+	        {0, 0, 0, 0},
 	};
 	const char *out = NULL;
 	int ch;
@@ -254,21 +257,21 @@ static int
 cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 {
 	static const struct option opts[] = {
-		{"mesh", required_argument, NULL, 'm'},
-		{"out", required_argument, NULL, 'o'},
-		{"strategy", required_argument, NULL, 's'},
-		{"dim", required_argument, NULL, 'd'},
-		{"collectives", required_argument, NULL, 'C'},
-		{"hardware", required_argument, NULL, 'H'},
-		{"budget", required_argument, NULL, 'b'},
-		{"seed", required_argument, NULL, 'S'},
-		{"force", no_argument, NULL, 'f'},
-		{"json", no_argument, NULL, 'j'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"max-model-bytes", required_argument, NULL, 'B'},
-		{"max-nodes", required_argument, NULL, 'N'},
-		{"help", no_argument, NULL, 'h'},
-		{0, 0, 0, 0},
+	        {"mesh", required_argument, NULL, 'm'},
+	        {"out", required_argument, NULL, 'o'},
+	        {"strategy", required_argument, NULL, 's'},
+	        {"dim", required_argument, NULL, 'd'},
+	        {"collectives", required_argument, NULL, 'C'},
+	        {"hardware", required_argument, NULL, 'H'},
+	        {"budget", required_argument, NULL, 'b'},
+	        {"seed", required_argument, NULL, 'S'},
+	        {"force", no_argument, NULL, 'f'},
+	        {"json", no_argument, NULL, 'j'},
+	        {"quiet", no_argument, NULL, 'q'},
+	        {"max-model-bytes", required_argument, NULL, 'B'},
+	        {"max-nodes", required_argument, NULL, 'N'},
+	        {"help", no_argument, NULL, 'h'},
+	        {0, 0, 0, 0},
 	};
 	onnxshard_opts o = {0};
 	const char *cmd = argv[0];
@@ -291,16 +294,21 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 		case 'H':
 			if (strcmp(optarg, "h100") && access(optarg, R_OK) != 0) {
 				free(o.dims);
-				return fail_usage("--hardware: '%s' is neither a preset (h100) nor a readable file", optarg);
+				return fail_usage("--hardware: '%s' is neither a preset (h100) nor "
+				                  "a readable file",
+				                  optarg);
 			}
 			break;
 		case 'b':
 			if (!(o.budget_ms = parse_duration(optarg))) {
 				free(o.dims);
-				return fail_usage("--budget: '%s' is not a duration (e.g. 2s, 500ms, 1m)", optarg);
+				return fail_usage(
+				        "--budget: '%s' is not a duration (e.g. 2s, 500ms, 1m)",
+				        optarg);
 			}
 			break;
-		case 'B': case 'N':
+		case 'B':
+		case 'N':
 			if ((rc = limit_opt(ch, optarg, lim))) {
 				free(o.dims);
 				return rc;
@@ -310,7 +318,10 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 		case 'f': o.force = 1; break;
 		case 'j': o.json = 1; break;
 		case 'q': o.quiet = 1; break;
-		case 'h': fputs(usage, stdout); free(o.dims); return 0;
+		case 'h':
+			fputs(usage, stdout);
+			free(o.dims);
+			return 0;
 		default:
 			free(o.dims);
 			return fail_usage("unknown or incomplete option '%s'", argv[optind - 1]);

@@ -23,8 +23,8 @@ libc_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 void
 shd_assert_fail(const char *file, int line, const char *expr)
 {
-	fprintf(stderr, "onnxshard: internal error: %s:%d: assertion failed: %s\n",
-	        file, line, expr);
+	fprintf(stderr, "onnxshard: internal error: %s:%d: assertion failed: %s\n", file, line,
+	        expr);
 	abort();
 }
 

@@ -10,10 +10,10 @@
 #include "onnxshard.h"
 
 /* Always-on assertion for internal bugs (never for user input). */
-#define SHD_ASSERT(x)                                                          \
-	do {                                                                   \
-		if (!(x))                                                      \
-			shd_assert_fail(__FILE__, __LINE__, #x);               \
+#define SHD_ASSERT(x)                                                                              \
+	do {                                                                                       \
+		if (!(x))                                                                          \
+			shd_assert_fail(__FILE__, __LINE__, #x);                                   \
 	} while (0)
 
 _Noreturn void shd_assert_fail(const char *file, int line, const char *expr);
@@ -21,14 +21,14 @@ _Noreturn void shd_assert_fail(const char *file, int line, const char *expr);
 struct onnxshard_ctx {
 	onnxshard_allocf alloc; /* never NULL */
 	void *alloc_ud;
-	char *err;              /* last diagnostic, owned; NULL when none */
+	char *err; /* last diagnostic, owned; NULL when none */
 	uint64_t seed;
-	int quiet;              /* no progress on stderr */
+	int quiet;                /* no progress on stderr */
 	uint64_t max_model_bytes; /* protobuf + external data of a model, > 0 */
-	uint64_t max_nodes;     /* nodes of a model's main graph, > 0 */
-	uint64_t n_refused;     /* allocations refused so far (never reset): code
-	                         * that cannot report one (the dim algebra answers
-	                         * "unknown") is caught by a caller comparing */
+	uint64_t max_nodes;       /* nodes of a model's main graph, > 0 */
+	uint64_t n_refused;       /* allocations refused so far (never reset): code
+	                           * that cannot report one (the dim algebra answers
+	                           * "unknown") is caught by a caller comparing */
 };
 typedef struct onnxshard_ctx shd_ctx;
 
@@ -41,8 +41,7 @@ char *shd_strdup(shd_ctx *c, const char *s);
 void shd_strfree(shd_ctx *c, char *s);
 
 /* Record a diagnostic ("FILE: what is wrong") and return status. */
-int shd_error(shd_ctx *c, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int shd_error(shd_ctx *c, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int shd_nomem(shd_ctx *c);
 /* rc, or out of memory when an allocation was refused since c->n_refused
  * was `since` (whatever else went wrong then is likely its consequence). */

@@ -13,7 +13,6 @@
 
 #define IO_CHUNK ((size_t)1 << 20)
 
-
 void *
 emit_alloc(rank_ctx *k, size_t n)
 {
@@ -107,7 +106,8 @@ attr_ints(rank_ctx *k, const char *name, const int64_t *v, size_t n)
 static Onnx__AttributeProto *
 attr_axes(rank_ctx *k, const uint8_t *ax, uint8_t n)
 {
-	Onnx__AttributeProto *a = attr(k, "mesh_axes", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS);
+	Onnx__AttributeProto *a =
+	        attr(k, "mesh_axes", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS);
 	ProtobufCBinaryData *s = emit_alloc(k, (n ? n : 1) * sizeof *s);
 	if (!a || !s)
 		return NULL;
@@ -122,11 +122,12 @@ attr_axes(rank_ctx *k, const uint8_t *ax, uint8_t n)
 
 Onnx__NodeProto *
 emit_node(rank_ctx *k, const char *op, const char *domain, const char *name, const char **in,
-     size_t n_in, const char **out, size_t n_out, Onnx__AttributeProto **attrs, size_t n_attrs)
+          size_t n_in, const char **out, size_t n_out, Onnx__AttributeProto **attrs, size_t n_attrs)
 {
 	Onnx__NodeProto *n = emit_alloc(k, sizeof *n);
 	Onnx__NodeProto init = ONNX__NODE_PROTO__INIT;
-	char **i = emit_alloc(k, (n_in + 1) * sizeof *i), **o = emit_alloc(k, (n_out + 1) * sizeof *o);
+	char **i = emit_alloc(k, (n_in + 1) * sizeof *i),
+	     **o = emit_alloc(k, (n_out + 1) * sizeof *o);
 	Onnx__AttributeProto **at = emit_alloc(k, (n_attrs + 1) * sizeof *at);
 
 	if (!n || !i || !o || !at)
@@ -172,7 +173,8 @@ tensor_type(rank_ctx *k, int32_t dtype, const ir_value *v, const prop_shard *s)
 		return t;
 	Onnx__TensorShapeProto *sh = emit_alloc(k, sizeof *sh);
 	Onnx__TensorShapeProto shi = ONNX__TENSOR_SHAPE_PROTO__INIT;
-	Onnx__TensorShapeProto__Dimension **dims = emit_alloc(k, ((size_t)v->rank + 1) * sizeof *dims);
+	Onnx__TensorShapeProto__Dimension **dims =
+	        emit_alloc(k, ((size_t)v->rank + 1) * sizeof *dims);
 	if (!sh || !dims)
 		return NULL;
 	*sh = shi;
@@ -239,7 +241,7 @@ tensor(rank_ctx *k, const char *name, int32_t dtype, const int64_t *dims, size_t
 /* A small inline tensor with the given bytes. */
 int
 emit_tensor_inline(rank_ctx *k, const char *name, int32_t dtype, const int64_t *dims, size_t rank,
-              const void *bytes, size_t n)
+                   const void *bytes, size_t n)
 {
 	Onnx__TensorProto *t = tensor(k, name, dtype, dims, rank);
 	uint8_t *copy = emit_alloc(k, n ? n : 1);
@@ -279,7 +281,8 @@ copy_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const pro
 		off[r] = 0;
 		if (s->dims[d].n) {
 			lo[r] = size / prop_axes_size(k->mesh, s->dims[d].ax, s->dims[d].n);
-			off[r] = prop_shard_index(k->mesh, k->rank, s->dims[d].ax, s->dims[d].n) * lo[r];
+			off[r] = prop_shard_index(k->mesh, k->rank, s->dims[d].ax, s->dims[d].n) *
+			         lo[r];
 			last = r;
 		}
 		r++;
@@ -344,7 +347,8 @@ emit_init(rank_ctx *k, uint32_t v)
 		bytes *= (uint64_t)dims[d];
 	}
 	k->st->param_bytes += bytes;
-	Onnx__TensorProto *out = tensor(k, ir_cstr(k->g, x->name), t->data_type, dims, (size_t)x->rank);
+	Onnx__TensorProto *out =
+	        tensor(k, ir_cstr(k->g, x->name), t->data_type, dims, (size_t)x->rank);
 	if (!out)
 		return shd_nomem(k->c);
 	uint64_t written = 0;
@@ -360,7 +364,8 @@ emit_init(rank_ctx *k, uint32_t v)
 		return 0;
 	}
 	uint64_t off;
-	if ((rc = onnx_datafile_align(k->c, &k->df, &off)) || (rc = copy_block(k, t, x, s, NULL, &written)))
+	if ((rc = onnx_datafile_align(k->c, &k->df, &off)) ||
+	    (rc = copy_block(k, t, x, s, NULL, &written)))
 		return rc;
 	onnx_tensor_release(k->g->model, t);
 	Onnx__StringStringEntryProto **e = emit_alloc(k, 3 * sizeof *e);
@@ -392,15 +397,26 @@ scalar_const(rank_ctx *k, const char *name, int32_t dtype, int one)
 	uint8_t b[8] = {0};
 
 	switch (dtype) {
-	case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: { float f = (float)one; memcpy(b, &f, 4); break; }
-	case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: { double f = one; memcpy(b, &f, 8); break; }
+	case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: {
+		float f = (float)one;
+		memcpy(b, &f, 4);
+		break;
+	}
+	case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: {
+		double f = one;
+		memcpy(b, &f, 8);
+		break;
+	}
 	case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: b[1] = one ? 0x3c : 0; break;
-	case ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16: b[1] = one ? 0x3f : 0, b[0] = one ? 0x80 : 0; break;
+	case ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16:
+		b[1] = one ? 0x3f : 0, b[0] = one ? 0x80 : 0;
+		break;
 	default: b[0] = (uint8_t)one; break; /* integers, little-endian */
 	}
 	size_t es = onnx_dtype_size(dtype);
 	if (!es)
-		return shd_error(k->c, ONNXSHARD_EFAIL, "cannot mask a %s value", onnx_dtype_name(dtype));
+		return shd_error(k->c, ONNXSHARD_EFAIL, "cannot mask a %s value",
+		                 onnx_dtype_name(dtype));
 	return emit_tensor_inline(k, name, dtype, NULL, 0, b, es);
 }
 
@@ -434,7 +450,7 @@ emit_reshard(rank_ctx *k, const prop_reshard *rs, const char *in)
 			if (!k->o->ort)
 				at[na++] = attr_str(k, "reduce", "sum");
 			for (uint8_t j = 0; j < s->n_axes; j++)
-				cur.partial &= (uint8_t)~(1u << s->ax[j]);
+				cur.partial &= (uint8_t) ~(1u << s->ax[j]);
 			break;
 		case PROP_REDUCESCATTER:
 			op = "ReduceScatter";
@@ -466,8 +482,10 @@ emit_reshard(rank_ctx *k, const prop_reshard *rs, const char *in)
 			if (!outs)
 				return NULL;
 			for (int64_t j = 0; j < gsize; j++)
-				outs[j] = j == idx ? out : emit_str(k, "%s/rs%u_%u_part%lld", ir_cstr(k->g, v->name),
-				                               rs->id, i, (long long)j);
+				outs[j] = j == idx ? out
+				                   : emit_str(k, "%s/rs%u_%u_part%lld",
+				                              ir_cstr(k->g, v->name), rs->id, i,
+				                              (long long)j);
 			sa[ns++] = attr_int(k, "axis", s->dim);
 			if (k->g->opset >= 18)
 				sa[ns++] = attr_int(k, "num_outputs", gsize);
@@ -479,7 +497,8 @@ emit_reshard(rank_ctx *k, const prop_reshard *rs, const char *in)
 		}
 		case PROP_TOPARTIAL: {
 			int keep = prop_shard_index(k->mesh, k->rank, s->ax, s->n_axes) == 0;
-			const char *cn = emit_str(k, "%s/rs%u_%u_mask", ir_cstr(k->g, v->name), rs->id, i);
+			const char *cn =
+			        emit_str(k, "%s/rs%u_%u_mask", ir_cstr(k->g, v->name), rs->id, i);
 			const char *ins[2] = {name, cn};
 			if (scalar_const(k, cn, v->dtype, keep)) {
 				k->failed = 1;
@@ -493,7 +512,8 @@ emit_reshard(rank_ctx *k, const prop_reshard *rs, const char *in)
 		if (k->o->ort) {
 			/* com.microsoft: whole-world groups, no ReduceScatter, AllToAll
 			 * only along dim 0 */
-			if (gsize != k->mesh->world || (s->kind != PROP_ALLGATHER && s->kind != PROP_ALLREDUCE)) {
+			if (gsize != k->mesh->world ||
+			    (s->kind != PROP_ALLGATHER && s->kind != PROP_ALLREDUCE)) {
 				k->failed = gsize != k->mesh->world ? 2 : 3;
 				return NULL;
 			}
@@ -502,7 +522,8 @@ emit_reshard(rank_ctx *k, const prop_reshard *rs, const char *in)
 			at[na++] = attr_ints(k, "group", grp, (size_t)gsize);
 			at[na++] = attr_axes(k, s->ax, s->n_axes);
 		}
-		emit_node(k, op, k->o->ort ? "com.microsoft" : "onnxshard", nn, &name, 1, &out, 1, at, na);
+		emit_node(k, op, k->o->ort ? "com.microsoft" : "onnxshard", nn, &name, 1, &out, 1,
+		          at, na);
 		push(k, &k->vinfo, value_info(k, out, v, &cur));
 		k->st->collectives++;
 		name = out;
@@ -523,7 +544,8 @@ emit_lookup(rank_ctx *k, uint32_t i, char **ins, char **outs)
 	const prop_dim *ax = &k->p->lookup[i];
 	const ir_value *tab = &g->values[ir_in(g, n, 0)], *ix = &g->values[ir_in(g, n, 1)];
 	int64_t rows = tab->dims[0].c, blocks = prop_axes_size(k->mesh, ax->ax, ax->n);
-	int64_t local = rows / blocks, off = prop_shard_index(k->mesh, k->rank, ax->ax, ax->n) * local;
+	int64_t local = rows / blocks,
+	        off = prop_shard_index(k->mesh, k->rank, ax->ax, ax->n) * local;
 	int32_t it = ix->dtype;
 	size_t es = onnx_dtype_size(it);
 	const char *c[4], *t[12];
@@ -533,7 +555,8 @@ emit_lookup(rank_ctx *k, uint32_t i, char **ins, char **outs)
 	for (int j = 0; j < 4; j++) {
 		int32_t v32 = (int32_t)vals[j];
 		c[j] = emit_str(k, "onnxshard/lookup%u/c%d", i, j);
-		if (emit_tensor_inline(k, c[j], it, NULL, 0, es == 4 ? (void *)&v32 : (void *)&vals[j], es))
+		if (emit_tensor_inline(k, c[j], it, NULL, 0,
+		                       es == 4 ? (void *)&v32 : (void *)&vals[j], es))
 			return;
 	}
 	for (int j = 0; j < 12; j++)
@@ -563,7 +586,8 @@ emit_lookup(rank_ctx *k, uint32_t i, char **ins, char **outs)
 		int64_t axes[1] = {-1};
 		const char *ca = emit_str(k, "onnxshard/lookup%u/axes", i);
 		int64_t one[1] = {1};
-		if (emit_tensor_inline(k, ca, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, one, 1, axes, 8))
+		if (emit_tensor_inline(k, ca, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, one, 1, axes,
+		                       8))
 			return;
 		const char *a9[2] = {t[7], ca};
 		emit_node(k, "Unsqueeze", "", t[10], a9, 2, &t[10], 1, NULL, 0);
@@ -573,7 +597,8 @@ emit_lookup(rank_ctx *k, uint32_t i, char **ins, char **outs)
 		emit_node(k, "Unsqueeze", "", t[10], &t[7], 1, &t[10], 1, at, 1);
 	}
 	const char *a10[3] = {t[10], t[9], zf};
-	emit_node(k, "Where", "", emit_str(k, "onnxshard/lookup%u", i), a10, 3, (const char **)outs, 1, NULL, 0);
+	emit_node(k, "Where", "", emit_str(k, "onnxshard/lookup%u", i), a10, 3, (const char **)outs,
+	          1, NULL, 0);
 }
 
 static const prop_reshard *
@@ -605,7 +630,8 @@ emit_nodes(rank_ctx *k)
 				ins[j] = n->proto->input[j];
 				continue;
 			}
-			const char *name = k->override[n->in + j] ? k->override[n->in + j] : k->name_of[v];
+			const char *name =
+			        k->override[n->in + j] ? k->override[n->in + j] : k->name_of[v];
 			if ((rs = find_reshard(p, i, j)) && !(name = emit_reshard(k, rs, name)))
 				return -1;
 			if (k->fix[n->in + j])
@@ -636,7 +662,8 @@ emit_nodes(rank_ctx *k)
 			return -1;
 		const char *in[1] = {name};
 		const char *out[1] = {ir_cstr(g, g->values[v].name)};
-		emit_node(k, "Identity", "", emit_str(k, "onnxshard/out%u", j), in, 1, out, 1, NULL, 0);
+		emit_node(k, "Identity", "", emit_str(k, "onnxshard/out%u", j), in, 1, out, 1, NULL,
+		          0);
 	}
 	return 0;
 }
@@ -696,7 +723,9 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 		k.name_of[v] = ir_cstr(g, g->values[v].name);
 	for (uint32_t j = 0; j < g->n_outputs; j++)
 		if (find_reshard(p, IR_NONE, j))
-			k.name_of[g->outputs[j]] = emit_str(&k, "%s/onnxshard_local", ir_cstr(g, g->values[g->outputs[j]].name));
+			k.name_of[g->outputs[j]] =
+			        emit_str(&k, "%s/onnxshard_local",
+			                 ir_cstr(g, g->values[g->outputs[j]].name));
 	k.loc = loc;
 	if ((rc = onnx_datafile_open(c, &k.df, dpath, loc)))
 		goto out;
@@ -710,9 +739,13 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 		goto out;
 	rc = 0;
 	if (k.failed == 2 || k.failed == 3) {
-		rc = shd_error(c, ONNXSHARD_EINPUT, k.failed == 2
-		               ? "--collectives ort: the plan has a collective over part of the mesh; ONNX Runtime's collectives span the whole world"
-		               : "--collectives ort: the plan needs ReduceScatter or AllToAll, which ONNX Runtime's com.microsoft domain does not offer");
+		rc = shd_error(
+		        c, ONNXSHARD_EINPUT,
+		        k.failed == 2
+		                ? "--collectives ort: the plan has a collective over part of the "
+		                  "mesh; ONNX Runtime's collectives span the whole world"
+		                : "--collectives ort: the plan needs ReduceScatter or AllToAll, "
+		                  "which ONNX Runtime's com.microsoft domain does not offer");
 		goto out;
 	}
 	if (k.failed) {
@@ -727,8 +760,8 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 		goto out;
 	}
 	for (uint32_t j = 0; j < g->n_inputs; j++)
-		gin[j] = value_info(&k, ir_cstr(g, g->values[g->inputs[j]].name), &g->values[g->inputs[j]],
-		                    &p->have[g->inputs[j]]);
+		gin[j] = value_info(&k, ir_cstr(g, g->values[g->inputs[j]].name),
+		                    &g->values[g->inputs[j]], &p->have[g->inputs[j]]);
 	for (uint32_t j = 0; j < g->n_outputs; j++) {
 		uint32_t v = g->outputs[j];
 		const prop_reshard *rs = find_reshard(p, IR_NONE, j);

@@ -5,26 +5,26 @@
 #include "propagate/prop.h"
 
 typedef struct {
-	uint64_t threshold;  /* initializers this big go to rank{r}.onnx.data */
-	int ort;             /* com.microsoft collectives (whole-world groups only) */
+	uint64_t threshold;    /* initializers this big go to rank{r}.onnx.data */
+	int ort;               /* com.microsoft collectives (whole-world groups only) */
 	int (*stop)(void *ud); /* NULL, or polled while writing: a non-zero status
-	                      * (diagnostic set) ends emission with it */
+	                        * (diagnostic set) ends emission with it */
 	void *stop_ud;
 } emit_opts;
 
 /* What emission measured, for the manifest and the plan summary. */
 typedef struct {
-	uint64_t param_bytes;   /* this rank's initializer bytes */
-	uint32_t collectives;   /* collective nodes in this rank's model */
-	uint64_t data_bytes;    /* bytes of its external data file (0: none) */
+	uint64_t param_bytes; /* this rank's initializer bytes */
+	uint32_t collectives; /* collective nodes in this rank's model */
+	uint64_t data_bytes;  /* bytes of its external data file (0: none) */
 } emit_rank_stats;
 
 /* Write rank r's model to dir/rank{r}.onnx (+ .data).
  * requires: a materialised plan
  * provides: the rank model: local shapes, sliced initializers streamed from
  *   the source, shape operands rewritten to local sizes, collectives */
-int emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir,
-              const emit_opts *o, emit_rank_stats *st);
+int emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emit_opts *o,
+              emit_rank_stats *st);
 
 /* What emit_rank would refuse for rank r, without writing: the shape
  * operands (plan only). */

@@ -18,17 +18,17 @@ typedef struct {
 	int64_t rank;
 	const emit_opts *o;
 	shd_ctx *c;
-	shd_arena a;              /* this rank's lifetime */
+	shd_arena a;                 /* this rank's lifetime */
 	shd_vec nodes, inits, vinfo; /* of pointers */
-	const char **name_of;     /* per value: the name this rank's graph uses */
-	const char **rs_done;     /* per reshard id: its result name, once emitted */
-	const char **override;    /* per g->args slot: a replacement operand name */
-	struct shape_fix **fix;   /* per g->args slot: scale a shape operand at run time */
-	ir_dim **rt;              /* per value: its elements as this rank computes them */
+	const char **name_of;        /* per value: the name this rank's graph uses */
+	const char **rs_done;        /* per reshard id: its result name, once emitted */
+	const char **override;       /* per g->args slot: a replacement operand name */
+	struct shape_fix **fix;      /* per g->args slot: scale a shape operand at run time */
+	ir_dim **rt;                 /* per value: its elements as this rank computes them */
 	onnx_datafile df;
-	const char *loc;          /* df's name as tensors cite it (outlives df) */
+	const char *loc; /* df's name as tensors cite it (outlives df) */
 	uint8_t *buf;
-	int failed;               /* out of memory somewhere */
+	int failed; /* out of memory somewhere */
 	emit_rank_stats *st;
 } rank_ctx;
 

@@ -58,7 +58,8 @@ parse_dims(shd_ctx *c, const onnxshard_opts *o, ir_graph *g, bindings *b)
 		errno = 0;
 		long long v = strtoll(eq + 1, &end, 10);
 		if (errno || *end || end == eq + 1 || v < 1)
-			return shd_error(c, ONNXSHARD_EINPUT, "--dim '%s': size must be a positive integer", d);
+			return shd_error(c, ONNXSHARD_EINPUT,
+			                 "--dim '%s': size must be a positive integer", d);
 		b->vals[i] = v;
 		/* the name must be a symbolic dim of the model */
 		int found = 0;
@@ -73,8 +74,9 @@ parse_dims(shd_ctx *c, const onnxshard_opts *o, ir_graph *g, bindings *b)
 			}
 		}
 		if (!found)
-			return shd_error(c, ONNXSHARD_EINPUT, "--dim '%s': the model has no symbolic dim '%.*s'",
-			                 d, (int)(eq - d), d);
+			return shd_error(c, ONNXSHARD_EINPUT,
+			                 "--dim '%s': the model has no symbolic dim '%.*s'", d,
+			                 (int)(eq - d), d);
 	}
 	return 0;
 }
@@ -85,7 +87,8 @@ parse_dims(shd_ctx *c, const onnxshard_opts *o, ir_graph *g, bindings *b)
 static int
 not_utf8(shd_ctx *c, const onnxshard_opts *o)
 {
-	return shd_error(c, ONNXSHARD_EINPUT, "%s: a name or the path is not valid UTF-8", o->model);
+	return shd_error(c, ONNXSHARD_EINPUT, "%s: a name or the path is not valid UTF-8",
+	                 o->model);
 }
 
 static json_t *
@@ -95,8 +98,11 @@ shape_json(ir_graph *g, const ir_value *v, int *bad)
 
 	for (int32_t d = 0; d < v->rank; d++) {
 		ir_dim x = v->dims[d];
-		shd_jpush(a, ir_is_const(x) ? json_integer(x.c)
-		         : ir_is_known(x) ? shd_jstr(ir_dim_str(g, x), bad) : json_null(), bad);
+		shd_jpush(a,
+		          ir_is_const(x)   ? json_integer(x.c)
+		          : ir_is_known(x) ? shd_jstr(ir_dim_str(g, x), bad)
+		                           : json_null(),
+		          bad);
 	}
 	return a;
 }
@@ -188,14 +194,17 @@ write_text(shd_ctx *c, const char *path, const char *text)
 
 	errno = 0;
 	if (!(f = fopen(path, "w")))
-		return shd_error(c, ONNXSHARD_EFAIL, "%s: cannot create: %s", path, strerror(errno));
+		return shd_error(c, ONNXSHARD_EFAIL, "%s: cannot create: %s", path,
+		                 strerror(errno));
 	bad = fwrite(text, 1, n, f) != n;
 	bad |= fflush(f) != 0;
 	int e = errno;
 	bad |= fclose(f) != 0;
 	if (bad)
 		return shd_error(c, ONNXSHARD_EFAIL, "%s: write failed: %s", path,
-		                 strerror(e ? e : errno ? errno : EIO));
+		                 strerror(e       ? e
+		                          : errno ? errno
+		                                  : EIO));
 	return 0;
 }
 
@@ -235,11 +244,14 @@ write_manifest(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const c
 	shd_jset(root, "mesh", mesh, &bad);
 	shd_jset(root, "world_size", json_integer(m->world), &bad);
 	shd_jset(root, "collective_domain",
-	     shd_jstr(o->collectives && !strcmp(o->collectives, "ort") ? "com.microsoft" : "onnxshard", &bad),
-	     &bad);
+	         shd_jstr(o->collectives && !strcmp(o->collectives, "ort") ? "com.microsoft"
+	                                                                   : "onnxshard",
+	                  &bad),
+	         &bad);
 	a = json_array();
 	for (uint32_t i = 0; i < g->n_inputs; i++)
-		shd_jpush(a, tensor_json(g, p, g->inputs[i], &p->have[g->inputs[i]], 1, &bad), &bad);
+		shd_jpush(a, tensor_json(g, p, g->inputs[i], &p->have[g->inputs[i]], 1, &bad),
+		          &bad);
 	shd_jset(root, "inputs", a, &bad);
 	a = json_array();
 	for (uint32_t i = 0; i < g->n_outputs; i++) {
@@ -304,13 +316,15 @@ out:
 
 /* ---- the plan's summary ---- */
 
-static const char *step_names[] = {"AllReduce", "ReduceScatter", "AllGather", "AllToAll", "Slice", "Mask"};
+static const char *step_names[] = {"AllReduce", "ReduceScatter", "AllGather",
+                                   "AllToAll",  "Slice",         "Mask"};
 
 static int
 plan_json(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const emit_rank_stats *st,
           const bindings *b, json_t **out)
 {
-	json_t *plan = json_object(), *mem = json_array(), *coll = json_array(), *repl = json_array();
+	json_t *plan = json_object(), *mem = json_array(), *coll = json_array(),
+	       *repl = json_array();
 	uint8_t *seen = shd_calloc(g->ctx, p->n_reshards + 1, 1);
 	double comm = 0;
 	int comm_known = 1, bad = !seen;
@@ -342,12 +356,14 @@ plan_json(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const emit_r
 			shd_jset(e, "mesh_axes", axes, &bad);
 			shd_jpush(coll, e, &bad);
 			if (s->kind <= PROP_ALLTOALL)
-				comm += (double)elems * (double)onnx_dtype_size(v->dtype) / (double)p->mesh->world;
+				comm += (double)elems * (double)onnx_dtype_size(v->dtype) /
+				        (double)p->mesh->world;
 		}
 	}
 	for (uint32_t i = 0; i < p->n_notes; i++) {
 		json_t *e = json_object();
-		shd_jset(e, "value", shd_jstr(ir_cstr(g, g->values[p->notes[i].value].name), &bad), &bad);
+		shd_jset(e, "value", shd_jstr(ir_cstr(g, g->values[p->notes[i].value].name), &bad),
+		         &bad);
 		shd_jset(e, "why", shd_jstr(p->notes[i].why, &bad), &bad);
 		shd_jpush(repl, e, &bad);
 	}
@@ -377,17 +393,20 @@ count_reshards(shd_ctx *c, json_t *plan, json_t **out)
 	size_t i;
 	int bad = 0;
 
-	json_array_foreach(json_object_get(plan, "reshards"), i, e) {
+	json_array_foreach(json_object_get(plan, "reshards"), i, e)
+	{
 		char key[256] = "";
 		json_t *ax;
 		size_t j;
 		snprintf(key, sizeof key, "%s over [", json_string_value(json_object_get(e, "op")));
-		json_array_foreach(json_object_get(e, "mesh_axes"), j, ax) {
+		json_array_foreach(json_object_get(e, "mesh_axes"), j, ax)
+		{
 			strncat(key, j ? "," : "", sizeof key - strlen(key) - 1);
 			strncat(key, json_string_value(ax), sizeof key - strlen(key) - 1);
 		}
 		strncat(key, "]", sizeof key - strlen(key) - 1);
-		shd_jset(count, key, json_integer(json_integer_value(json_object_get(count, key)) + 1), &bad);
+		shd_jset(count, key,
+		         json_integer(json_integer_value(json_object_get(count, key)) + 1), &bad);
 	}
 	if (bad || !count) {
 		json_decref(count);
@@ -399,8 +418,8 @@ count_reshards(shd_ctx *c, json_t *plan, json_t **out)
 }
 
 static void
-print_summary(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, json_t *plan,
-              json_t *count, FILE *out)
+print_summary(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, json_t *plan, json_t *count,
+              FILE *out)
 {
 	json_t *e;
 	size_t i;
@@ -425,10 +444,10 @@ print_summary(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, json_t *
 	if (!json_object_size(count))
 		fputs("  reshards: none\n", out);
 	json_object_foreach(count, key, val)
-		fprintf(out, "  %-36s %lld\n", key, (long long)json_integer_value(val));
-	json_array_foreach(json_object_get(plan, "replicated"), i, e)
-		fprintf(out, "  replicated %s: %s\n", json_string_value(json_object_get(e, "value")),
-		        json_string_value(json_object_get(e, "why")));
+	        fprintf(out, "  %-36s %lld\n", key, (long long)json_integer_value(val));
+	json_array_foreach(json_object_get(plan, "replicated"), i, e) fprintf(
+	        out, "  replicated %s: %s\n", json_string_value(json_object_get(e, "value")),
+	        json_string_value(json_object_get(e, "why")));
 }
 
 /* ---- stopping: an interrupt (o->cancel), the planning budget ---- */
@@ -497,19 +516,23 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	int rc, have_plan = 0;
 	FILE *log = o->quiet ? NULL : stderr;
 	uint64_t refused = c->n_refused;
-	run_state rs = {c, o, now_s() + (double)(o->budget_ms ? o->budget_ms : ONNXSHARD_BUDGET_MS) / 1000};
+	run_state rs = {
+	        c, o, now_s() + (double)(o->budget_ms ? o->budget_ms : ONNXSHARD_BUDGET_MS) / 1000};
 
 	memset(&p, 0, sizeof p);
 	if ((rc = prop_mesh_parse(c, o->mesh ? o->mesh : "", &mesh))) {
 		prop_mesh_free(c, &mesh);
 		return rc;
 	}
-	if (o->collectives && strcmp(o->collectives, "onnxshard") && strcmp(o->collectives, "ort")) {
-		rc = shd_error(c, ONNXSHARD_EINPUT, "--collectives '%s': want onnxshard or ort", o->collectives);
+	if (o->collectives && strcmp(o->collectives, "onnxshard") &&
+	    strcmp(o->collectives, "ort")) {
+		rc = shd_error(c, ONNXSHARD_EINPUT, "--collectives '%s': want onnxshard or ort",
+		               o->collectives);
 		goto out;
 	}
 	if (o->out && lstat(o->out, &sb) == 0 && !o->force) {
-		rc = shd_error(c, ONNXSHARD_EINPUT, "%s: already exists (use --force to replace it)", o->out);
+		rc = shd_error(c, ONNXSHARD_EINPUT,
+		               "%s: already exists (use --force to replace it)", o->out);
 		goto out;
 	}
 	if ((rc = onnx_load(c, o->model, &m)) || (rc = ir_lift(c, m, &g)) ||
@@ -520,7 +543,8 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	p.bind_ud = &b;
 	p.stop = stop;
 	p.stop_ud = &rs;
-	if ((rc = stop(&rs)) || (rc = search_apply(g, &p, o->strategy ? o->strategy : "auto", log)) ||
+	if ((rc = stop(&rs)) ||
+	    (rc = search_apply(g, &p, o->strategy ? o->strategy : "auto", log)) ||
 	    (rc = prop_materialize(g, &p)))
 		goto out;
 	rs.deadline = 0; /* the budget is planning's */
@@ -529,15 +553,17 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		goto out;
 	}
 	if (o->out) {
-		emit_opts eo = {ONNX_EXT_THRESHOLD, o->collectives && !strcmp(o->collectives, "ort"), stop, &rs};
+		emit_opts eo = {ONNX_EXT_THRESHOLD,
+		                o->collectives && !strcmp(o->collectives, "ort"), stop, &rs};
 		if (asprintf(&tmp, "%s.tmp-XXXXXX", o->out) < 0) {
 			tmp = NULL;
 			rc = shd_nomem(c);
 			goto out;
 		}
 		if (!mkdtemp(tmp)) {
-			rc = shd_error(c, ONNXSHARD_EFAIL, "%s: cannot create a temp dir beside it: %s",
-			               o->out, strerror(errno));
+			rc = shd_error(c, ONNXSHARD_EFAIL,
+			               "%s: cannot create a temp dir beside it: %s", o->out,
+			               strerror(errno));
 			free(tmp);
 			tmp = NULL;
 			goto out;
@@ -547,7 +573,8 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		chmod(tmp, 0777 & ~um);
 		for (int64_t r = 0; r < mesh.world && !rc; r++) {
 			if (log && mesh.world > 8)
-				fprintf(log, "\rwriting rank %lld of %lld", (long long)r + 1, (long long)mesh.world);
+				fprintf(log, "\rwriting rank %lld of %lld", (long long)r + 1,
+				        (long long)mesh.world);
 			if (!(rc = stop(&rs)))
 				rc = emit_rank(g, &p, r, tmp, &eo, &st[r]);
 		}
@@ -566,7 +593,8 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	if (o->report && o->json) {
 		report_len = json_dumpb(plan, NULL, 0, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		if (!report_len || !(report = shd_alloc(c, report_len)) ||
-		    json_dumpb(plan, report, report_len, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != report_len) {
+		    json_dumpb(plan, report, report_len, JSON_INDENT(2) | JSON_PRESERVE_ORDER) !=
+		            report_len) {
 			rc = shd_nomem(c);
 			goto out;
 		}
@@ -585,14 +613,16 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 				goto out;
 			}
 			if (!mkdtemp(old) || rename(o->out, old) != 0) {
-				rc = shd_error(c, ONNXSHARD_EFAIL, "%s: cannot move the old output aside: %s", o->out,
+				rc = shd_error(c, ONNXSHARD_EFAIL,
+				               "%s: cannot move the old output aside: %s", o->out,
 				               strerror(errno));
 				rmdir(old); /* mkdtemp's, if it made it */
 				goto out;
 			}
 		}
 		if (rename(tmp, o->out) != 0) {
-			rc = shd_error(c, ONNXSHARD_EFAIL, "%s: cannot rename the finished output into place: %s",
+			rc = shd_error(c, ONNXSHARD_EFAIL,
+			               "%s: cannot rename the finished output into place: %s",
 			               o->out, strerror(errno));
 			if (old) /* the old output back */
 				rename(old, o->out);
@@ -610,8 +640,8 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		} else {
 			print_summary(g, &p, o, plan, count, o->report);
 			if (o->out)
-				fprintf(o->report, "wrote %s: %lld rank models, manifest.json\n", o->out,
-				        (long long)mesh.world);
+				fprintf(o->report, "wrote %s: %lld rank models, manifest.json\n",
+				        o->out, (long long)mesh.world);
 		}
 	}
 out:

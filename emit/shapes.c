@@ -48,7 +48,9 @@ runtime_elems(rank_ctx *k)
 		if (n->op == OP_Shape || n->op == OP_Size) {
 			uint32_t x = ir_in(g, n, 0);
 			ir_value *xv = &g->values[x];
-			ir_dim *ld = xv->rank > 0 ? shd_arena_alloc(k->c, &k->a, (size_t)xv->rank * sizeof *ld) : NULL;
+			ir_dim *ld = xv->rank > 0 ? shd_arena_alloc(k->c, &k->a,
+			                                            (size_t)xv->rank * sizeof *ld)
+			                          : NULL;
 			if (xv->rank > 0 && !ld)
 				break;
 			for (int32_t d = 0; d < xv->rank; d++)
@@ -63,7 +65,9 @@ runtime_elems(rank_ctx *k)
 				g->values[ir_out(g, n, o)].elems = NULL;
 	}
 	for (uint32_t v = 0; v < g->n_values; v++)
-		k->rt[v] = saved[v].elems && g->values[v].n_elems == saved[v].n_elems ? g->values[v].elems : NULL;
+		k->rt[v] = saved[v].elems && g->values[v].n_elems == saved[v].n_elems
+		                   ? g->values[v].elems
+		                   : NULL;
 	memcpy(g->values, saved, bytes);
 	shd_free(k->c, saved, bytes);
 	return 0;
@@ -88,7 +92,8 @@ literal(rank_ctx *k, uint32_t slot, uint32_t sv, const ir_dim *want, int32_t n)
 	size_t r = x->rank == 0 ? 0 : 1;
 	int rc = x->dtype == ONNX__TENSOR_PROTO__DATA_TYPE__INT32
 	                 ? emit_tensor_inline(k, name, x->dtype, dims, r, v32, (size_t)n * 4)
-	                 : emit_tensor_inline(k, name, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, dims, r, vals, (size_t)n * 8);
+	                 : emit_tensor_inline(k, name, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, dims,
+	                                      r, vals, (size_t)n * 8);
 	if (rc)
 		return -1;
 	k->override[slot] = name;
@@ -122,8 +127,8 @@ scale_of(rank_ctx *k, ir_dim got, ir_dim want, int64_t *a, int64_t *b)
 
 	for (int64_t t = 3; t <= 5; t += 2) {
 		int64_t bind = t * 2 * k->mesh->world, x, y;
-		if (ir_dim_eval(k->g, got, bind_all, &bind, &x) || ir_dim_eval(k->g, want, bind_all, &bind, &y) ||
-		    x <= 0 || y <= 0)
+		if (ir_dim_eval(k->g, got, bind_all, &bind, &x) ||
+		    ir_dim_eval(k->g, want, bind_all, &bind, &y) || x <= 0 || y <= 0)
 			return 1;
 		int64_t na = y % x == 0 ? y / x : 1, nb = x % y == 0 ? x / y : 1;
 		if (na * x / nb != y || (ra && (ra != na || rb != nb)))
@@ -177,7 +182,8 @@ rewrite_shape_operand(rank_ctx *k, uint32_t i, uint32_t k_op)
 		int32_t at = 0, ok = 1;
 		for (uint32_t j = 0; j < cn->n_in && ok; j++) {
 			uint32_t pv = ir_in(g, cn, j);
-			int32_t len = pv == IR_NONE || !g->values[pv].elems ? -1 : g->values[pv].n_elems;
+			int32_t len =
+			        pv == IR_NONE || !g->values[pv].elems ? -1 : g->values[pv].n_elems;
 			if (len < 0 || at + len > x->n_elems) {
 				ok = 0;
 				break;
@@ -221,8 +227,9 @@ emit_shape_operands(rank_ctx *k)
 	for (uint32_t i = 0; i < g->n_nodes; i++) {
 		const ir_node *n = &g->nodes[i];
 		uint32_t op = n->op == OP_Reshape || n->op == OP_Expand ? 1
-		              : n->op == OP_ConstantOfShape ? 0
-		              : n->op == OP_Split && n->n_in >= 2 ? 1 : IR_NONE;
+		              : n->op == OP_ConstantOfShape             ? 0
+		              : n->op == OP_Split && n->n_in >= 2       ? 1
+		                                                        : IR_NONE;
 		if (op == IR_NONE)
 			continue;
 		int rc = rewrite_shape_operand(k, i, op);
@@ -230,8 +237,10 @@ emit_shape_operands(rank_ctx *k)
 			return shd_nomem(k->c);
 		if (rc > 0)
 			return shd_error(k->c, ONNXSHARD_EFAIL,
-			                 "%s: node '%s' (%s): cannot make its shape operand local to each rank",
-			                 g->model->path, ir_cstr(g, n->name), ir_cstr(g, n->op_type));
+			                 "%s: node '%s' (%s): cannot make its shape operand local "
+			                 "to each rank",
+			                 g->model->path, ir_cstr(g, n->name),
+			                 ir_cstr(g, n->op_type));
 	}
 	return 0;
 }
@@ -242,8 +251,10 @@ emit_fix(rank_ctx *k, uint32_t i, uint32_t j, const char *in)
 {
 	const struct shape_fix *f = k->fix[k->g->nodes[i].in + j];
 	const ir_value *x = &k->g->values[ir_in(k->g, &k->g->nodes[i], j)];
-	const char *an = emit_str(k, "onnxshard/fix%u_%u/a", i, j), *bn = emit_str(k, "onnxshard/fix%u_%u/b", i, j);
-	const char *mid = emit_str(k, "onnxshard/fix%u_%u/mul", i, j), *out = emit_str(k, "onnxshard/fix%u_%u/div", i, j);
+	const char *an = emit_str(k, "onnxshard/fix%u_%u/a", i, j),
+	           *bn = emit_str(k, "onnxshard/fix%u_%u/b", i, j);
+	const char *mid = emit_str(k, "onnxshard/fix%u_%u/mul", i, j),
+	           *out = emit_str(k, "onnxshard/fix%u_%u/div", i, j);
 	int64_t dims[1] = {f->n};
 	size_t r = x->rank == 0 ? 0 : 1;
 	int32_t dt = x->dtype;
@@ -252,14 +263,15 @@ emit_fix(rank_ctx *k, uint32_t i, uint32_t j, const char *in)
 	for (int32_t e = 0; e < f->n; e++)
 		a32[e] = (int32_t)f->a[e], b32[e] = (int32_t)f->b[e];
 	if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT32
-	        ? emit_tensor_inline(k, an, dt, dims, r, a32, (size_t)f->n * 4) ||
-	          emit_tensor_inline(k, bn, dt, dims, r, b32, (size_t)f->n * 4)
-	        : emit_tensor_inline(k, an, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, dims, r, f->a, (size_t)f->n * 8) ||
-	          emit_tensor_inline(k, bn, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, dims, r, f->b, (size_t)f->n * 8))
+	            ? emit_tensor_inline(k, an, dt, dims, r, a32, (size_t)f->n * 4) ||
+	                      emit_tensor_inline(k, bn, dt, dims, r, b32, (size_t)f->n * 4)
+	            : emit_tensor_inline(k, an, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, dims, r, f->a,
+	                                 (size_t)f->n * 8) ||
+	                      emit_tensor_inline(k, bn, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, dims,
+	                                         r, f->b, (size_t)f->n * 8))
 		return in;
 	const char *m_in[2] = {in, an}, *d_in[2] = {mid, bn};
 	emit_node(k, "Mul", "", mid, m_in, 2, &mid, 1, NULL, 0);
 	emit_node(k, "Div", "", out, d_in, 2, &out, 1, NULL, 0);
 	return out;
 }
-

@@ -36,7 +36,7 @@ const char *onnxshard_error(const onnxshard_ctx *c);
  * ONNXSHARD_MAX_MODEL_BYTES; max_nodes: nodes of the main graph, default
  * ONNXSHARD_MAX_NODES. A model over a limit is refused as bad input. */
 #define ONNXSHARD_MAX_MODEL_BYTES (((uint64_t)2 << 30) + ((uint64_t)64 << 30))
-#define ONNXSHARD_MAX_NODES 1000000u
+#define ONNXSHARD_MAX_NODES       1000000u
 void onnxshard_set_limits(onnxshard_ctx *c, uint64_t max_model_bytes, uint64_t max_nodes);
 
 /* Inspect a model: write a report to out. format: 0 text, 1 JSON (with
@@ -55,20 +55,20 @@ int onnxshard_stitch(onnxshard_ctx *c, const char *dir, const char *path);
 /* Options of onnxshard_shard (and of `plan`, which leaves out NULL). */
 typedef struct {
 	const char *model;
-	const char *mesh;        /* "data=2,model=4" */
-	const char *out;         /* output directory; NULL: plan only */
-	const char *strategy;    /* "auto" (NULL), "data", "megatron[:AXIS]", lists, a .json file */
-	const char **dims;       /* "NAME=SIZE" bindings of symbolic dims, for planning */
+	const char *mesh;     /* "data=2,model=4" */
+	const char *out;      /* output directory; NULL: plan only */
+	const char *strategy; /* "auto" (NULL), "data", "megatron[:AXIS]", lists, a .json file */
+	const char **dims;    /* "NAME=SIZE" bindings of symbolic dims, for planning */
 	size_t n_dims;
-	const char *collectives; /* "onnxshard" (NULL) or "ort" */
-	int force;               /* replace an existing out */
-	int quiet;               /* no progress on stderr */
-	int json;                /* report as JSON */
-	FILE *report;            /* the plan's summary; NULL: none */
-	uint64_t budget_ms;      /* planning time, counted from the call (the search's
-	                          * budget once it lands); 0: ONNXSHARD_BUDGET_MS */
+	const char *collectives;       /* "onnxshard" (NULL) or "ort" */
+	int force;                     /* replace an existing out */
+	int quiet;                     /* no progress on stderr */
+	int json;                      /* report as JSON */
+	FILE *report;                  /* the plan's summary; NULL: none */
+	uint64_t budget_ms;            /* planning time, counted from the call (the search's
+	                                * budget once it lands); 0: ONNXSHARD_BUDGET_MS */
 	volatile sig_atomic_t *cancel; /* NULL, or polled: non-zero stops the run
-	                          * ("interrupted", ONNXSHARD_EFAIL), OUT not made */
+	                                * ("interrupted", ONNXSHARD_EFAIL), OUT not made */
 } onnxshard_opts;
 
 #define ONNXSHARD_BUDGET_MS 60000u

@@ -7,7 +7,7 @@
 
 #include "ir_impl.h"
 
-#define MAX_TERMS 16
+#define MAX_TERMS  16
 #define MAX_DEGREE 8
 
 typedef struct {
@@ -101,8 +101,10 @@ canon(ir_graph *g, poly *p)
 	}
 	uint32_t k = 0;
 	for (uint32_t i = 0; i < p->n; i++) {
-		if (k > 0 && cmp_atoms(g, p->t[i].atoms, p->t[i].n, p->t[k - 1].atoms, p->t[k - 1].n) == 0) {
-			if (__builtin_add_overflow(p->t[k - 1].coeff, p->t[i].coeff, &p->t[k - 1].coeff))
+		if (k > 0 &&
+		    cmp_atoms(g, p->t[i].atoms, p->t[i].n, p->t[k - 1].atoms, p->t[k - 1].n) == 0) {
+			if (__builtin_add_overflow(p->t[k - 1].coeff, p->t[i].coeff,
+			                           &p->t[k - 1].coeff))
 				p->bad = 1;
 		} else {
 			p->t[k++] = p->t[i];
@@ -209,7 +211,8 @@ from_poly(ir_graph *g, poly *p)
 	for (uint32_t i = 0; i < p->n; i++) {
 		e->terms[i].coeff = p->t[i].coeff;
 		e->terms[i].n = p->t[i].n;
-		e->terms[i].atoms = shd_arena_alloc(g->ctx, &g->arena, p->t[i].n * sizeof(uint32_t) + 1);
+		e->terms[i].atoms =
+		        shd_arena_alloc(g->ctx, &g->arena, p->t[i].n * sizeof(uint32_t) + 1);
 		if (!e->terms[i].atoms)
 			return ir_unknown();
 		memcpy(e->terms[i].atoms, p->t[i].atoms, p->t[i].n * sizeof(uint32_t));
@@ -270,7 +273,8 @@ add_sub(ir_graph *g, ir_dim a, ir_dim b, int64_t sign)
 		return ir_unknown();
 	if (ir_is_const(a) && ir_is_const(b)) {
 		int64_t r;
-		if (sign > 0 ? __builtin_add_overflow(a.c, b.c, &r) : __builtin_sub_overflow(a.c, b.c, &r))
+		if (sign > 0 ? __builtin_add_overflow(a.c, b.c, &r)
+		             : __builtin_sub_overflow(a.c, b.c, &r))
 			return ir_unknown();
 		return ir_const(r);
 	}
@@ -314,8 +318,8 @@ merge_atoms(ir_graph *g, const sterm *a, const sterm *b, sterm *out)
 		return 1;
 	out->n = 0;
 	while (i < a->n || j < b->n) {
-		if (j == b->n || (i < a->n && strcmp(atom_name(g, a->atoms[i]),
-		                                     atom_name(g, b->atoms[j])) <= 0))
+		if (j == b->n ||
+		    (i < a->n && strcmp(atom_name(g, a->atoms[i]), atom_name(g, b->atoms[j])) <= 0))
 			out->atoms[out->n++] = a->atoms[i++];
 		else
 			out->atoms[out->n++] = b->atoms[j++];
@@ -511,7 +515,8 @@ eval_atom(ir_graph *g, uint32_t a, ir_bindf bind, void *ud, int64_t *out, int de
 
 	if (at->kind == ATOM_SYM)
 		return bind ? bind(ud, ir_cstr(g, at->name), out) : 1;
-	if (depth > 64 || ir_dim_eval(g, at->a, bind, ud, &x) || ir_dim_eval(g, at->b, bind, ud, &y))
+	if (depth > 64 || ir_dim_eval(g, at->a, bind, ud, &x) ||
+	    ir_dim_eval(g, at->b, bind, ud, &y))
 		return 1;
 	switch (at->kind) {
 	case ATOM_FLOORDIV:

@@ -49,8 +49,8 @@ dim_json(const Onnx__TensorShapeProto__Dimension *d, int *bad)
 {
 	if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE)
 		return json_integer(d->dim_value);
-	if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
-	    d->dim_param && *d->dim_param)
+	if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM && d->dim_param &&
+	    *d->dim_param)
 		return shd_jstr(d->dim_param, bad);
 	return json_null();
 }
@@ -89,7 +89,8 @@ print_value(FILE *out, json_t *v)
 		return;
 	}
 	fputc('[', out);
-	json_array_foreach(shape, i, d) {
+	json_array_foreach(shape, i, d)
+	{
 		if (i)
 			fputs(", ", out);
 		if (json_is_integer(d))
@@ -155,13 +156,14 @@ build_report(onnx_model *m, int *bad)
 	shd_jset(r, "bytes", json_integer((json_int_t)m->file_bytes), bad);
 	shd_jset(r, "ir_version", json_integer(p->ir_version), bad);
 	shd_jset(r, "producer", shd_jstr(p->producer_name ? p->producer_name : "", bad), bad);
-	shd_jset(r, "producer_version", shd_jstr(p->producer_version ? p->producer_version : "", bad),
-	     bad);
+	shd_jset(r, "producer_version",
+	         shd_jstr(p->producer_version ? p->producer_version : "", bad), bad);
 	a = json_array();
 	for (size_t i = 0; i < p->n_opset_import; i++) {
 		const Onnx__OperatorSetIdProto *o = p->opset_import[i];
 		json_t *e = json_object();
-		shd_jset(e, "domain", shd_jstr(o->domain && *o->domain ? o->domain : "ai.onnx", bad), bad);
+		shd_jset(e, "domain",
+		         shd_jstr(o->domain && *o->domain ? o->domain : "ai.onnx", bad), bad);
 		shd_jset(e, "version", json_integer(o->version), bad);
 		shd_jpush(a, e, bad);
 	}
@@ -237,14 +239,12 @@ print_text(FILE *out, json_t *r)
 	        json_string_value(json_object_get(r, "producer_version")));
 	fputs("opsets:", out);
 	json_array_foreach(json_object_get(r, "opsets"), i, e)
-		fprintf(out, " %s %lld", json_string_value(json_object_get(e, "domain")),
-		        (long long)json_integer_value(json_object_get(e, "version")));
+	        fprintf(out, " %s %lld", json_string_value(json_object_get(e, "domain")),
+	                (long long)json_integer_value(json_object_get(e, "version")));
 	fputs("\ninputs:\n", out);
-	json_array_foreach(json_object_get(r, "inputs"), i, e)
-		print_value(out, e);
+	json_array_foreach(json_object_get(r, "inputs"), i, e) print_value(out, e);
 	fputs("outputs:\n", out);
-	json_array_foreach(json_object_get(r, "outputs"), i, e)
-		print_value(out, e);
+	json_array_foreach(json_object_get(r, "outputs"), i, e) print_value(out, e);
 	json_t *p = json_object_get(r, "parameters");
 	fprintf(out, "parameters: %lld tensors, %lld elements, %lld bytes\n",
 	        (long long)json_integer_value(json_object_get(p, "tensors")),
@@ -255,11 +255,12 @@ print_text(FILE *out, json_t *r)
 		fputs(" none", out);
 	fputc('\n', out);
 	json_array_foreach(json_object_get(r, "external_data"), i, e)
-		fprintf(out, "  %s  %lld bytes\n", json_string_value(json_object_get(e, "file")),
-		        (long long)json_integer_value(json_object_get(e, "bytes")));
+	        fprintf(out, "  %s  %lld bytes\n", json_string_value(json_object_get(e, "file")),
+	                (long long)json_integer_value(json_object_get(e, "bytes")));
 	fprintf(out, "ops (%lld nodes):\n",
 	        (long long)json_integer_value(json_object_get(r, "nodes")));
-	json_array_foreach(json_object_get(r, "ops"), i, e) {
+	json_array_foreach(json_object_get(r, "ops"), i, e)
+	{
 		json_t *d = json_object_get(e, "domain");
 		fprintf(out, "  %s%s%s %lld\n", d ? json_string_value(d) : "", d ? "::" : "",
 		        json_string_value(json_object_get(e, "op")),

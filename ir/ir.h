@@ -6,16 +6,22 @@
 
 #include "onnx/onnxio.h"
 
-typedef struct { uint32_t i; } value_id;
-typedef struct { uint32_t i; } node_id;
-typedef struct { uint32_t i; } ir_str; /* interned string; equal ids, equal strings */
+typedef struct {
+	uint32_t i;
+} value_id;
+typedef struct {
+	uint32_t i;
+} node_id;
+typedef struct {
+	uint32_t i;
+} ir_str; /* interned string; equal ids, equal strings */
 
-#define IR_NONE UINT32_MAX /* a missing optional operand, no producer */
-#define IR_MAX_ELEMS 64    /* integer tensors this small have their elements tracked */
+#define IR_NONE      UINT32_MAX /* a missing optional operand, no producer */
+#define IR_MAX_ELEMS 64         /* integer tensors this small have their elements tracked */
 
 /* ---- dims and small integer values: symbolic expressions ---- */
 
-#define IR_EX_CONST 0u          /* ir_dim.ex of a constant */
+#define IR_EX_CONST   0u         /* ir_dim.ex of a constant */
 #define IR_EX_UNKNOWN UINT32_MAX /* ir_dim.ex of an unknown dim */
 
 /* A dim or an element of a shape tensor: a constant, unknown, or a symbolic
@@ -44,24 +50,24 @@ enum { IR_V_INPUT = 1, IR_V_INIT, IR_V_NODE };
 
 typedef struct {
 	ir_str name;
-	int32_t dtype;      /* ONNX TensorProto.DataType; 0 when unknown */
-	int32_t rank;       /* -1 when unknown */
-	ir_dim *dims;       /* rank entries (arena) */
-	uint32_t producer;  /* node index, or IR_NONE for inputs and initializers */
-	uint8_t kind;       /* IR_V_INPUT, IR_V_INIT or IR_V_NODE */
-	uint8_t is_output;  /* a graph output */
+	int32_t dtype;                 /* ONNX TensorProto.DataType; 0 when unknown */
+	int32_t rank;                  /* -1 when unknown */
+	ir_dim *dims;                  /* rank entries (arena) */
+	uint32_t producer;             /* node index, or IR_NONE for inputs and initializers */
+	uint8_t kind;                  /* IR_V_INPUT, IR_V_INIT or IR_V_NODE */
+	uint8_t is_output;             /* a graph output */
 	const Onnx__TensorProto *init; /* initializer data, in the model (never copied) */
-	ir_dim *elems;      /* known elements of a small integer tensor, or NULL */
-	int32_t n_elems;    /* entries of elems */
+	ir_dim *elems;                 /* known elements of a small integer tensor, or NULL */
+	int32_t n_elems;               /* entries of elems */
 } ir_value;
 
 typedef struct {
-	uint16_t op;        /* enum ir_op */
-	ir_str name;        /* the node's name, or a made-up unique one */
-	ir_str op_type;     /* as in the model (for opaque ops) */
+	uint16_t op;    /* enum ir_op */
+	ir_str name;    /* the node's name, or a made-up unique one */
+	ir_str op_type; /* as in the model (for opaque ops) */
 	ir_str domain;
-	uint32_t in, n_in;  /* operands: g->args[in .. in+n_in); IR_NONE = absent */
-	uint32_t out, n_out;/* results: g->args[out .. out+n_out) */
+	uint32_t in, n_in;            /* operands: g->args[in .. in+n_in); IR_NONE = absent */
+	uint32_t out, n_out;          /* results: g->args[out .. out+n_out) */
 	const Onnx__NodeProto *proto; /* attributes and subgraphs, in the model */
 } ir_node;
 
@@ -70,16 +76,16 @@ typedef struct ir_strtab ir_strtab;
 typedef struct ir_graph {
 	shd_ctx *ctx;
 	const onnx_model *model;
-	shd_arena arena;        /* dims, elems, strings: the model's lifetime */
-	ir_value *values;       /* n_values */
+	shd_arena arena;  /* dims, elems, strings: the model's lifetime */
+	ir_value *values; /* n_values */
 	uint32_t n_values, cap_values;
-	ir_node *nodes;         /* n_nodes, topological order */
+	ir_node *nodes; /* n_nodes, topological order */
 	uint32_t n_nodes, cap_nodes;
-	uint32_t *args;         /* operand and result value indices of all nodes */
+	uint32_t *args; /* operand and result value indices of all nodes */
 	uint32_t n_args, cap_args;
 	uint32_t *inputs, n_inputs;   /* graph inputs (not initializers), in order */
 	uint32_t *outputs, n_outputs; /* graph outputs, in order */
-	int64_t opset;          /* ai.onnx opset version */
+	int64_t opset;                /* ai.onnx opset version */
 	ir_strtab *strs;
 	ir_exprs *exprs;
 } ir_graph;
@@ -93,12 +99,18 @@ void ir_free(ir_graph *g);
 int ir_infer_node(ir_graph *g, uint32_t i);
 
 /* Accessors. */
-static inline ir_value *ir_val(ir_graph *g, uint32_t v) { return &g->values[v]; }
-static inline uint32_t ir_in(const ir_graph *g, const ir_node *n, uint32_t k)
+static inline ir_value *
+ir_val(ir_graph *g, uint32_t v)
+{
+	return &g->values[v];
+}
+static inline uint32_t
+ir_in(const ir_graph *g, const ir_node *n, uint32_t k)
 {
 	return k < n->n_in ? g->args[n->in + k] : IR_NONE;
 }
-static inline uint32_t ir_out(const ir_graph *g, const ir_node *n, uint32_t k)
+static inline uint32_t
+ir_out(const ir_graph *g, const ir_node *n, uint32_t k)
 {
 	return g->args[n->out + k];
 }
@@ -109,11 +121,28 @@ ir_str ir_intern(ir_graph *g, const char *s); /* {IR_NONE} when out of memory */
 const char *ir_cstr(const ir_graph *g, ir_str s);
 
 /* Dims. */
-static inline ir_dim ir_const(int64_t c) { return (ir_dim){c, IR_EX_CONST}; }
-static inline ir_dim ir_unknown(void) { return (ir_dim){0, IR_EX_UNKNOWN}; }
-static inline int ir_is_const(ir_dim d) { return d.ex == IR_EX_CONST; }
-static inline int ir_is_known(ir_dim d) { return d.ex != IR_EX_UNKNOWN; }
-static inline int ir_dim_eq(ir_dim a, ir_dim b)
+static inline ir_dim
+ir_const(int64_t c)
+{
+	return (ir_dim){c, IR_EX_CONST};
+}
+static inline ir_dim
+ir_unknown(void)
+{
+	return (ir_dim){0, IR_EX_UNKNOWN};
+}
+static inline int
+ir_is_const(ir_dim d)
+{
+	return d.ex == IR_EX_CONST;
+}
+static inline int
+ir_is_known(ir_dim d)
+{
+	return d.ex != IR_EX_UNKNOWN;
+}
+static inline int
+ir_dim_eq(ir_dim a, ir_dim b)
 {
 	return a.ex == b.ex && (a.ex != IR_EX_CONST || a.c == b.c) && a.ex != IR_EX_UNKNOWN;
 }
@@ -158,7 +187,7 @@ void ir_print(ir_graph *g, FILE *out);
 enum { IR_F_PASS = 0, IR_F_REDUCE, IR_F_REPL };
 
 typedef struct {
-	uint8_t kind;   /* IR_F_PASS, IR_F_REDUCE (operands only) or IR_F_REPL */
+	uint8_t kind; /* IR_F_PASS, IR_F_REDUCE (operands only) or IR_F_REPL */
 	ir_dim size;
 } ir_factor;
 
@@ -167,19 +196,19 @@ typedef struct {
 typedef struct {
 	uint32_t n_factors;
 	ir_factor *factors;
-	uint32_t n_tensors;  /* n_in + n_out of the node */
-	uint32_t *slot0;     /* per tensor: its first slot; slot = slot0[t] + dim */
+	uint32_t n_tensors; /* n_in + n_out of the node */
+	uint32_t *slot0;    /* per tensor: its first slot; slot = slot0[t] + dim */
 	uint32_t n_slots;
-	uint32_t *fac_off;   /* per slot: first entry in fac; n_slots + 1 entries */
-	uint32_t *fac;       /* factor ids */
+	uint32_t *fac_off; /* per slot: first entry in fac; n_slots + 1 entries */
+	uint32_t *fac;     /* factor ids */
 } ir_rule;
 
 /* Build the rule of node n into r (allocated in arena a). Opaque ops and
  * operands of unknown rank get no factors. */
 int ir_rule_of(ir_graph *g, uint32_t n, shd_arena *a, ir_rule *r);
 /* Factors of tensor t's dim d: count, and ids through *f. */
-static inline uint32_t ir_rule_dim(const ir_rule *r, uint32_t t, uint32_t d,
-                                   const uint32_t **f)
+static inline uint32_t
+ir_rule_dim(const ir_rule *r, uint32_t t, uint32_t d, const uint32_t **f)
 {
 	uint32_t s = r->slot0[t] + d;
 	*f = r->fac + r->fac_off[s];

@@ -5,10 +5,10 @@
 #include "ir.h"
 
 struct ir_strtab {
-	const char **strs;      /* n strings, in the graph's arena */
+	const char **strs; /* n strings, in the graph's arena */
 	uint32_t n, cap_strs;
-	uint32_t *slots;        /* open addressing: 0 empty, else index + 1 */
-	uint32_t cap;           /* a power of two */
+	uint32_t *slots; /* open addressing: 0 empty, else index + 1 */
+	uint32_t cap;    /* a power of two */
 };
 
 ir_str ir_intern_n(ir_graph *g, const char *s, size_t n);
@@ -18,14 +18,14 @@ enum { ATOM_SYM, ATOM_FLOORDIV, ATOM_MOD, ATOM_MIN, ATOM_MAX };
 
 typedef struct {
 	uint8_t kind;
-	ir_str name;  /* the symbol, or the printed form of the operation */
-	ir_dim a, b;  /* operands of an operation */
+	ir_str name; /* the symbol, or the printed form of the operation */
+	ir_dim a, b; /* operands of an operation */
 } ir_atom;
 
 typedef struct {
 	int64_t coeff;
-	uint32_t n;       /* atoms in the monomial, with repeats for powers */
-	uint32_t *atoms;  /* sorted by name */
+	uint32_t n;      /* atoms in the monomial, with repeats for powers */
+	uint32_t *atoms; /* sorted by name */
 } ir_term;
 
 typedef struct {
@@ -35,11 +35,11 @@ typedef struct {
 } ir_expr;
 
 struct ir_exprs {
-	ir_expr *e;          /* e[0] unused: id 0 is IR_EX_CONST */
+	ir_expr *e; /* e[0] unused: id 0 is IR_EX_CONST */
 	uint32_t n, cap;
 	ir_atom *atoms;
 	uint32_t n_atoms, cap_atoms;
-	uint32_t *by_text;   /* ir_str index -> expr id or atom id + 1 (0: none) */
+	uint32_t *by_text; /* ir_str index -> expr id or atom id + 1 (0: none) */
 	uint32_t cap_by_text;
 	uint32_t *atom_by_text;
 	uint32_t cap_atom_by_text;

@@ -17,7 +17,7 @@ static const struct {
 #define OP(id, name, min_in, max_in, infer, rule) {name, min_in, max_in, infer},
 #include "ops.h"
 #undef OP
-	{"(opaque)", 0, -1, NULL},
+        {"(opaque)", 0, -1, NULL},
 };
 _Static_assert(sizeof ops / sizeof ops[0] == OP__COUNT, "op table out of step");
 
@@ -42,7 +42,7 @@ lookup_op(const char *domain, const char *type)
 typedef struct {
 	ir_graph *g;
 	const char *path;
-	uint32_t *by_name;     /* ir_str index -> value index + 1 */
+	uint32_t *by_name; /* ir_str index -> value index + 1 */
 	uint32_t cap_by_name;
 	const Onnx__ValueInfoProto **declared; /* value index -> declared type or NULL */
 } lifter;
@@ -108,10 +108,11 @@ node_label(const Onnx__NodeProto *p, char *buf, size_t n, size_t index)
 static ir_dim
 declared_dim(ir_graph *g, const Onnx__TensorShapeProto__Dimension *d)
 {
-	if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && d->dim_value >= 0)
+	if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+	    d->dim_value >= 0)
 		return ir_const(d->dim_value);
-	if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
-	    d->dim_param && *d->dim_param)
+	if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM && d->dim_param &&
+	    *d->dim_param)
 		return ir_sym(g, d->dim_param);
 	return ir_unknown();
 }
@@ -146,7 +147,8 @@ apply_declared(ir_graph *g, ir_value *v, const Onnx__ValueInfoProto *vi)
 		if (!d)
 			return shd_nomem(g->ctx);
 		for (i = 0; i < v->rank; i++)
-			d[i] = ir_is_known(v->dims[i]) ? v->dims[i] : declared_dim(g, tt->shape->dim[i]);
+			d[i] = ir_is_known(v->dims[i]) ? v->dims[i]
+			                               : declared_dim(g, tt->shape->dim[i]);
 		v->dims = d;
 	}
 	return 0;
@@ -167,7 +169,8 @@ shape_problem(const ir_value *v, char *buf, size_t n)
 	}
 	for (int32_t i = 0; i < v->rank; i++) {
 		if (ir_is_const(v->dims[i]) && v->dims[i].c < 0) {
-			snprintf(buf, n, "dim %d is negative (%lld)", (int)i, (long long)v->dims[i].c);
+			snprintf(buf, n, "dim %d is negative (%lld)", (int)i,
+			         (long long)v->dims[i].c);
 			return buf;
 		}
 	}
@@ -189,7 +192,8 @@ lift_initializer(lifter *L, const Onnx__TensorProto *t)
 	int rc;
 
 	if (!t->name || !*t->name)
-		return shd_error(g->ctx, ONNXSHARD_EINPUT, "%s: an initializer has no name", L->path);
+		return shd_error(g->ctx, ONNXSHARD_EINPUT, "%s: an initializer has no name",
+		                 L->path);
 	ir_str s = ir_intern(g, t->name);
 	if (s.i == IR_NONE)
 		return nomem(L);
@@ -339,12 +343,14 @@ lift_nodes(lifter *L, const Onnx__GraphProto *gp)
 			}
 			if ((v = find_value(L, s)) != IR_NONE) {
 				const char *was = ir_val(g, v)->kind == IR_V_INIT ? "an initializer"
-				                  : ir_val(g, v)->kind == IR_V_INPUT ? "a graph input"
-				                                                      : "another node";
+				                  : ir_val(g, v)->kind == IR_V_INPUT
+				                          ? "a graph input"
+				                          : "another node";
 				rc = shd_error(c, ONNXSHARD_EINPUT,
-				               "%s: node '%s' (%s): value '%s' is produced twice (also by %s)",
-				               L->path, node_label(p, lbl, sizeof lbl, i), p->op_type,
-				               p->output[j], was);
+				               "%s: node '%s' (%s): value '%s' is produced twice "
+				               "(also by %s)",
+				               L->path, node_label(p, lbl, sizeof lbl, i),
+				               p->op_type, p->output[j], was);
 				goto out;
 			}
 			if ((rc = new_value(L, s, IR_V_NODE, &v)))
@@ -367,8 +373,10 @@ lift_nodes(lifter *L, const Onnx__GraphProto *gp)
 			}
 			if (v == IR_NONE) {
 				rc = shd_error(c, ONNXSHARD_EINPUT,
-				               "%s: node '%s' (%s): input '%s' is not produced by any node, graph input or initializer",
-				               L->path, node_label(p, lbl, sizeof lbl, i), p->op_type, p->input[j]);
+				               "%s: node '%s' (%s): input '%s' is not produced by "
+				               "any node, graph input or initializer",
+				               L->path, node_label(p, lbl, sizeof lbl, i),
+				               p->op_type, p->input[j]);
 				goto out;
 			}
 			if (grow(c, (void **)&deps, &cap_deps, n_deps + 1, sizeof *deps)) {
@@ -425,7 +433,8 @@ lift_nodes(lifter *L, const Onnx__GraphProto *gp)
 			for (uint32_t k = dep_off[i]; k < dep_off[i + 1]; k++) {
 				const ir_value *v = ir_val(g, deps[k]);
 				if (v->kind == IR_V_NODE)
-					users[user_off[v->producer] + waiting[v->producer]++] = (uint32_t)i;
+					users[user_off[v->producer] + waiting[v->producer]++] =
+					        (uint32_t)i;
 			}
 		for (size_t i = 0; i < nn; i++)
 			if (!ndeps[i])
@@ -442,8 +451,10 @@ lift_nodes(lifter *L, const Onnx__GraphProto *gp)
 			size_t i;
 			for (i = 0; i < nn && !ndeps[i]; i++)
 				;
-			rc = shd_error(c, ONNXSHARD_EINPUT, "%s: node '%s' (%s): the graph has a cycle through it",
-			               L->path, node_label(gp->node[i], lbl, sizeof lbl, i), gp->node[i]->op_type);
+			rc = shd_error(c, ONNXSHARD_EINPUT,
+			               "%s: node '%s' (%s): the graph has a cycle through it",
+			               L->path, node_label(gp->node[i], lbl, sizeof lbl, i),
+			               gp->node[i]->op_type);
 			goto out;
 		}
 	}
@@ -468,9 +479,9 @@ lift_nodes(lifter *L, const Onnx__GraphProto *gp)
 		n->name = ir_intern(g, node_label(p, lbl, sizeof lbl, i));
 		n->op_type = ir_intern(g, p->op_type ? p->op_type : "");
 		n->domain = ir_intern(g, p->domain ? p->domain : "");
-		if (grow(c, (void **)&g->args, &g->cap_args, g->n_args + (uint32_t)(p->n_input + p->n_output),
-		         sizeof *g->args) || n->name.i == IR_NONE || n->op_type.i == IR_NONE ||
-		    n->domain.i == IR_NONE) {
+		if (grow(c, (void **)&g->args, &g->cap_args,
+		         g->n_args + (uint32_t)(p->n_input + p->n_output), sizeof *g->args) ||
+		    n->name.i == IR_NONE || n->op_type.i == IR_NONE || n->domain.i == IR_NONE) {
 			rc = nomem(L);
 			goto out;
 		}
@@ -495,21 +506,25 @@ lift_nodes(lifter *L, const Onnx__GraphProto *gp)
 				if (ir_in(g, n, (uint32_t)j) == IR_NONE) {
 					rc = shd_error(c, ONNXSHARD_EINPUT,
 					               j < (int)p->n_input
-					                       ? "%s: node '%s' (%s): input %d is required but empty"
-					                       : "%s: node '%s' (%s): needs %d inputs, has fewer",
+					                       ? "%s: node '%s' (%s): input %d is "
+					                         "required but empty"
+					                       : "%s: node '%s' (%s): needs %d "
+					                         "inputs, has fewer",
 					               L->path, ir_cstr(g, n->name), p->op_type,
 					               j < (int)p->n_input ? j : min);
 					goto out;
 				}
 			if (max >= 0 && p->n_input > (size_t)max) {
-				rc = shd_error(c, ONNXSHARD_EINPUT,
-				               "%s: node '%s' (%s): takes at most %d inputs, has %zu",
-				               L->path, ir_cstr(g, n->name), p->op_type, max, p->n_input);
+				rc = shd_error(
+				        c, ONNXSHARD_EINPUT,
+				        "%s: node '%s' (%s): takes at most %d inputs, has %zu",
+				        L->path, ir_cstr(g, n->name), p->op_type, max, p->n_input);
 				goto out;
 			}
 			if (p->n_output == 0) {
-				rc = shd_error(c, ONNXSHARD_EINPUT, "%s: node '%s' (%s): has no output",
-				               L->path, ir_cstr(g, n->name), p->op_type);
+				rc = shd_error(c, ONNXSHARD_EINPUT,
+				               "%s: node '%s' (%s): has no output", L->path,
+				               ir_cstr(g, n->name), p->op_type);
 				goto out;
 			}
 		}
@@ -536,9 +551,9 @@ collect_declared(lifter *L, const Onnx__GraphProto *gp)
 	if (!L->declared)
 		return nomem(L);
 	const Onnx__ValueInfoProto *const *lists[3] = {
-		(const Onnx__ValueInfoProto *const *)gp->input,
-		(const Onnx__ValueInfoProto *const *)gp->output,
-		(const Onnx__ValueInfoProto *const *)gp->value_info};
+	        (const Onnx__ValueInfoProto *const *)gp->input,
+	        (const Onnx__ValueInfoProto *const *)gp->output,
+	        (const Onnx__ValueInfoProto *const *)gp->value_info};
 	size_t counts[3] = {gp->n_input, gp->n_output, gp->n_value_info};
 	for (int l = 0; l < 3; l++)
 		for (size_t i = 0; i < counts[l]; i++) {
@@ -578,8 +593,9 @@ infer_all(lifter *L)
 				return rc;
 			/* no later op or pass sees a shape it cannot hold */
 			if (shape_problem(ir_val(g, v), why, sizeof why))
-				return shd_error(g->ctx, ONNXSHARD_EINPUT, "%s: node '%s' (%s): result '%s': %s",
-				                 L->path, ir_cstr(g, n->name), ir_cstr(g, n->op_type),
+				return shd_error(g->ctx, ONNXSHARD_EINPUT,
+				                 "%s: node '%s' (%s): result '%s': %s", L->path,
+				                 ir_cstr(g, n->name), ir_cstr(g, n->op_type),
 				                 ir_cstr(g, ir_val(g, v)->name), why);
 		}
 	}
@@ -626,7 +642,8 @@ ir_lift(shd_ctx *c, const onnx_model *m, ir_graph **out)
 			goto fail;
 		}
 		if (!gp->node[i]->op_type || !*gp->node[i]->op_type) {
-			rc = shd_error(c, ONNXSHARD_EINPUT, "%s: node #%zu has no op_type", m->path, i);
+			rc = shd_error(c, ONNXSHARD_EINPUT, "%s: node #%zu has no op_type", m->path,
+			               i);
 			goto fail;
 		}
 	}
@@ -643,7 +660,8 @@ ir_lift(shd_ctx *c, const onnx_model *m, ir_graph **out)
 		ir_str s;
 		uint32_t v;
 		if (!name || !*name) {
-			rc = shd_error(c, ONNXSHARD_EINPUT, "%s: graph input #%zu has no name", m->path, i);
+			rc = shd_error(c, ONNXSHARD_EINPUT, "%s: graph input #%zu has no name",
+			               m->path, i);
 			goto fail;
 		}
 		if ((s = ir_intern(g, name)).i == IR_NONE) {
@@ -662,7 +680,8 @@ ir_lift(shd_ctx *c, const onnx_model *m, ir_graph **out)
 			goto fail;
 		char why[64];
 		if (shape_problem(ir_val(g, v), why, sizeof why)) {
-			rc = shd_error(c, ONNXSHARD_EINPUT, "%s: graph input '%s': %s", m->path, name, why);
+			rc = shd_error(c, ONNXSHARD_EINPUT, "%s: graph input '%s': %s", m->path,
+			               name, why);
 			goto fail;
 		}
 		g->inputs[g->n_inputs++] = v;
@@ -674,7 +693,8 @@ ir_lift(shd_ctx *c, const onnx_model *m, ir_graph **out)
 		uint32_t v = name && *name ? find_value(&L, ir_intern(g, name)) : IR_NONE;
 		if (v == IR_NONE) {
 			rc = shd_error(c, ONNXSHARD_EINPUT,
-			               "%s: graph output '%s' is not produced by any node, input or initializer",
+			               "%s: graph output '%s' is not produced by any node, input "
+			               "or initializer",
 			               m->path, name ? name : "");
 			goto fail;
 		}

@@ -160,8 +160,8 @@ norm_axis(int64_t axis, int32_t r)
 }
 
 int
-broadcast_dims(ir_graph *g, const ir_dim *a, int32_t ra, const ir_dim *b, int32_t rb,
-               ir_dim *out, int32_t *bad)
+broadcast_dims(ir_graph *g, const ir_dim *a, int32_t ra, const ir_dim *b, int32_t rb, ir_dim *out,
+               int32_t *bad)
 {
 	int32_t r = ra > rb ? ra : rb;
 
@@ -178,9 +178,10 @@ broadcast_dims(ir_graph *g, const ir_dim *a, int32_t ra, const ir_dim *b, int32_
 			*bad = i;
 			return 1;
 		} else if (!ir_is_known(x) || !ir_is_known(y))
-			out[i] = ir_is_known(x) && !ir_is_const(x) ? x
+			out[i] = ir_is_known(x) && !ir_is_const(x)   ? x
 			         : ir_is_known(y) && !ir_is_const(y) ? y
-			         : ir_is_known(x) ? x : y; /* a known non-1 size wins */
+			         : ir_is_known(x)                    ? x
+			                          : y; /* a known non-1 size wins */
 		else
 			out[i] = ir_is_const(x) ? x : y; /* symbolic vs constant: the constant */
 	}
@@ -215,7 +216,8 @@ need_int_operand(ir_graph *g, const ir_node *n, uint32_t k, const char *what, in
 int
 is_int_dtype(int32_t dt)
 {
-	return dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 || dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT32;
+	return dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ||
+	       dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT32;
 }
 
 int
@@ -304,7 +306,9 @@ fold_binary(ir_graph *g, ir_node *n, int op)
 		case '*': e[i] = ir_mul(g, x, z); break;
 		case '/': /* ONNX integer Div truncates; exact on shapes */
 			if (ir_is_const(x) && ir_is_const(z))
-				e[i] = z.c == 0 || (x.c == INT64_MIN && z.c == -1) ? ir_unknown() : ir_const(x.c / z.c);
+				e[i] = z.c == 0 || (x.c == INT64_MIN && z.c == -1)
+				               ? ir_unknown()
+				               : ir_const(x.c / z.c);
 			else
 				e[i] = ir_floordiv(g, x, z);
 			break;
@@ -417,7 +421,8 @@ rb_map(rule_b *b, uint32_t t, uint32_t d, uint32_t f)
 		return; /* absent operand or unknown rank: nothing to map */
 	if (b->n_pairs == b->cap_pairs) {
 		uint32_t cap = b->cap_pairs ? 2 * b->cap_pairs : 32;
-		pair *p = shd_realloc(b->g->ctx, b->pairs, b->cap_pairs * sizeof *p, cap * sizeof *p);
+		pair *p =
+		        shd_realloc(b->g->ctx, b->pairs, b->cap_pairs * sizeof *p, cap * sizeof *p);
 		if (!p) {
 			b->failed = 1;
 			return;

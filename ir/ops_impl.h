@@ -26,15 +26,15 @@ typedef int (*infer_fn)(ir_graph *g, ir_node *n);
 /* Sharding rule of node n (its operands' ranks are known). */
 typedef void (*rule_fn)(ir_graph *g, ir_node *n, rule_b *b);
 
-#define OP(id, name, min_in, max_in, infer, rule)                              \
-	int infer(ir_graph *g, ir_node *n);                                    \
+#define OP(id, name, min_in, max_in, infer, rule)                                                  \
+	int infer(ir_graph *g, ir_node *n);                                                        \
 	void rule(ir_graph *g, ir_node *n, rule_b *b);
 #include "ops.h"
 #undef OP
 
 /* "FILE: node 'name' (Op): what" with ONNXSHARD_EINPUT. */
 int node_error(ir_graph *g, const ir_node *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* The value of operand k, or NULL when absent. */
 ir_value *in_val(ir_graph *g, const ir_node *n, uint32_t k);
@@ -52,8 +52,8 @@ int const_ints(const ir_value *v, int64_t *out, int32_t max);
 int norm_axis(int64_t axis, int32_t r);
 /* Multidirectional broadcast of a and b into out (rank max); 0, or 1 when
  * the dims cannot broadcast (then *bad is the offending result dim). */
-int broadcast_dims(ir_graph *g, const ir_dim *a, int32_t ra, const ir_dim *b,
-                   int32_t rb, ir_dim *out, int32_t *bad);
+int broadcast_dims(ir_graph *g, const ir_dim *a, int32_t ra, const ir_dim *b, int32_t rb,
+                   ir_dim *out, int32_t *bad);
 /* Product of dims [from, to) of v. */
 ir_dim dims_prod(ir_graph *g, const ir_dim *d, int32_t from, int32_t to);
 /* Operand k, when present and of a known dtype, must be int64 (or int32 as

@@ -18,9 +18,9 @@ nomem(ir_graph *g)
 /* ---- Slice ---- */
 
 typedef struct {
-	int32_t n;                         /* sliced axes */
-	int32_t axis[MAX_RANK];            /* normalised, distinct */
-	int64_t step[MAX_RANK];            /* never 0 */
+	int32_t n;                             /* sliced axes */
+	int32_t axis[MAX_RANK];                /* normalised, distinct */
+	int64_t step[MAX_RANK];                /* never 0 */
 	ir_dim start[MAX_RANK], end[MAX_RANK]; /* as given, possibly unknown */
 } slice_p;
 
@@ -41,7 +41,11 @@ slice_params(ir_graph *g, const ir_node *n, int32_t r, slice_p *p)
 		return 1;
 	if (sa == L_UNKNOWN || st == L_UNKNOWN)
 		return -1;
-	cnt = ss == L_KNOWN ? ns : se == L_KNOWN ? ne : sa == L_KNOWN ? na : st == L_KNOWN ? nt : -1;
+	cnt = ss == L_KNOWN   ? ns
+	      : se == L_KNOWN ? ne
+	      : sa == L_KNOWN ? na
+	      : st == L_KNOWN ? nt
+	                      : -1;
 	if (cnt < 0)
 		return -1;
 	if ((ss == L_KNOWN && ns != cnt) || (se == L_KNOWN && ne != cnt) ||
@@ -283,8 +287,8 @@ infer_gathernd(ir_graph *g, ir_node *n)
 		return dtype_only(y, x);
 	y->dtype = x->dtype;
 	if (ix->rank < 1 || bd < 0 || bd >= x->rank || bd >= ix->rank)
-		return node_error(g, n, "batch_dims %lld does not fit ranks %d and %d", (long long)bd,
-		                  (int)x->rank, (int)ix->rank);
+		return node_error(g, n, "batch_dims %lld does not fit ranks %d and %d",
+		                  (long long)bd, (int)x->rank, (int)ix->rank);
 	ir_dim m = ix->dims[ix->rank - 1];
 	if (!ir_is_const(m))
 		return 0;
@@ -311,7 +315,8 @@ infer_scatter(ir_graph *g, ir_node *n)
 	if (n->op == OP_ScatterElements && x && ix && u) {
 		if ((x->rank >= 0 && ix->rank >= 0 && x->rank != ix->rank) ||
 		    (ix->rank >= 0 && u->rank >= 0 && ix->rank != u->rank))
-			return node_error(g, n, "data, indices and updates have ranks %d, %d and %d",
+			return node_error(g, n,
+			                  "data, indices and updates have ranks %d, %d and %d",
 			                  (int)x->rank, (int)ix->rank, (int)u->rank);
 		if (x->rank >= 0 && norm_axis(ir_attr_int(n, "axis", 0), x->rank) < 0)
 			return node_error(g, n, "axis out of range for rank %d", (int)x->rank);
@@ -330,7 +335,8 @@ rule_scatter(ir_graph *g, ir_node *n, rule_b *b)
 		for (int32_t d = 0; d < x->rank && x->rank == ix->rank && x->rank == u->rank; d++)
 			if (d != axis && ir_dim_eq(x->dims[d], ix->dims[d]) &&
 			    ir_dim_eq(x->dims[d], u->dims[d])) {
-				uint32_t f = rb_pass(b, x->dims[d], 0, (uint32_t)d, to, (uint32_t)d);
+				uint32_t f =
+				        rb_pass(b, x->dims[d], 0, (uint32_t)d, to, (uint32_t)d);
 				rb_map(b, 1, (uint32_t)d, f);
 				rb_map(b, 2, (uint32_t)d, f);
 			}

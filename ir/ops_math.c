@@ -165,7 +165,8 @@ infer_bcast(ir_graph *g, ir_node *n)
 	if (n->n_in != 2)
 		return 0;
 	switch (n->op) {
-	case OP_Add: case OP_Sum: return fold_binary(g, n, '+');
+	case OP_Add:
+	case OP_Sum: return fold_binary(g, n, '+');
 	case OP_Sub: return fold_binary(g, n, '-');
 	case OP_Mul: return fold_binary(g, n, '*');
 	case OP_Div: return fold_binary(g, n, '/');
@@ -285,7 +286,8 @@ infer_matmul(ir_graph *g, ir_node *n)
 	if (ir_is_const(ka) && ir_is_const(kb) && ka.c != kb.c)
 		return node_error(g, n, "inner dims %lld and %lld differ", (long long)ka.c,
 		                  (long long)kb.c);
-	if (broadcast_dims(g, a->dims, ra > 2 ? ra - 2 : 0, bv->dims, rb > 2 ? rb - 2 : 0, bat, &bad))
+	if (broadcast_dims(g, a->dims, ra > 2 ? ra - 2 : 0, bv->dims, rb > 2 ? rb - 2 : 0, bat,
+	                   &bad))
 		return node_error(g, n, "batch dims do not broadcast");
 	rbat = (ra > 2 ? ra - 2 : 0) > (rb > 2 ? rb - 2 : 0) ? ra - 2 : (rb > 2 ? rb - 2 : 0);
 	int32_t r = rbat + (ra > 1) + (rb > 1);
@@ -311,17 +313,20 @@ rule_matmul(ir_graph *g, ir_node *n, rule_b *b)
 	for (int32_t d = 0; d < rbat; d++) {
 		uint32_t f = rb_pass(b, y->dims[d], T_OUT(n, 0), (uint32_t)d, IR_NONE, 0);
 		int32_t da = d - (rbat - (ra - 2)), db = d - (rbat - (rb - 2));
-		if (ra > 2 && da >= 0 && !(ir_is_const(a->dims[da]) && a->dims[da].c == 1 &&
-		                           !(ir_is_const(y->dims[d]) && y->dims[d].c == 1)))
+		if (ra > 2 && da >= 0 &&
+		    !(ir_is_const(a->dims[da]) && a->dims[da].c == 1 &&
+		      !(ir_is_const(y->dims[d]) && y->dims[d].c == 1)))
 			rb_map(b, 0, (uint32_t)da, f);
-		if (rb > 2 && db >= 0 && !(ir_is_const(bv->dims[db]) && bv->dims[db].c == 1 &&
-		                           !(ir_is_const(y->dims[d]) && y->dims[d].c == 1)))
+		if (rb > 2 && db >= 0 &&
+		    !(ir_is_const(bv->dims[db]) && bv->dims[db].c == 1 &&
+		      !(ir_is_const(y->dims[d]) && y->dims[d].c == 1)))
 			rb_map(b, 1, (uint32_t)db, f);
 	}
 	if (ra > 1)
 		rb_pass(b, a->dims[ra - 2], 0, (uint32_t)(ra - 2), T_OUT(n, 0), (uint32_t)rbat);
 	if (rb > 1)
-		rb_pass(b, bv->dims[rb - 1], 1, (uint32_t)(rb - 1), T_OUT(n, 0), (uint32_t)(ry - 1));
+		rb_pass(b, bv->dims[rb - 1], 1, (uint32_t)(rb - 1), T_OUT(n, 0),
+		        (uint32_t)(ry - 1));
 	uint32_t k = rb_factor(b, IR_F_REDUCE, a->dims[ra - 1]);
 	rb_map(b, 0, (uint32_t)(ra - 1), k);
 	rb_map(b, 1, (uint32_t)(rb == 1 ? 0 : rb - 2), k);
@@ -354,8 +359,8 @@ infer_gemm(ir_graph *g, ir_node *n)
 	for (int32_t k = 0; cv && k < cv->rank; k++) {
 		ir_dim cd = cv->dims[k], yd = d[k + 2 - cv->rank];
 		if (ir_is_const(cd) && cd.c != 1 && ir_is_const(yd) && cd.c != yd.c)
-			return node_error(g, n, "C dim %d is %lld, does not broadcast to %lld", (int)k,
-			                  (long long)cd.c, (long long)yd.c);
+			return node_error(g, n, "C dim %d is %lld, does not broadcast to %lld",
+			                  (int)k, (long long)cd.c, (long long)yd.c);
 	}
 	return 0;
 }
@@ -529,9 +534,11 @@ infer_einsum(ir_graph *g, ir_node *n)
 			ir_dim a = in_val(g, n, k)->dims[i], s = einsum_size(g, n, e, e->lab[k][i]);
 			if (ir_is_const(a) && a.c != 1 && ir_is_const(s) && s.c != a.c) {
 				shd_free(g->ctx, e, sizeof *e);
-				return node_error(g, n, "equation '%s': operand %u dim %d is %lld, elsewhere %lld",
-				                  ir_attr_str(g, n, "equation", ""), k, i, (long long)a.c,
-				                  (long long)s.c);
+				return node_error(
+				        g, n,
+				        "equation '%s': operand %u dim %d is %lld, elsewhere %lld",
+				        ir_attr_str(g, n, "equation", ""), k, i, (long long)a.c,
+				        (long long)s.c);
 			}
 		}
 	ir_dim *d = set_shape(g, y, x->dtype, e->len[n->n_in]);
@@ -576,8 +583,8 @@ rule_einsum(ir_graph *g, ir_node *n, rule_b *b)
 		for (uint32_t k = 0; k < n->n_in; k++)
 			for (int i = 0; i < e->len[k]; i++) {
 				ir_dim d = in_val(g, n, k)->dims[i];
-				if (e->lab[k][i] != l ||
-				    (ir_is_const(d) && d.c == 1 && !(ir_is_const(size) && size.c == 1)))
+				if (e->lab[k][i] != l || (ir_is_const(d) && d.c == 1 &&
+				                          !(ir_is_const(size) && size.c == 1)))
 					continue;
 				rb_map(b, k, (uint32_t)i, f);
 			}
@@ -616,7 +623,8 @@ rule_axis(ir_graph *g, ir_node *n, rule_b *b, int axis, int keep)
 		if (repl)
 			continue;
 		for (uint32_t k = 0; k < n->n_out; k++)
-			rb_map(b, T_OUT(n, k), (uint32_t)(keep || axis < 0 || d < axis ? d : d - 1), f);
+			rb_map(b, T_OUT(n, k), (uint32_t)(keep || axis < 0 || d < axis ? d : d - 1),
+			       f);
 	}
 }
 
@@ -684,7 +692,8 @@ infer_topk(ir_graph *g, ir_node *n)
 		ir_value *y = out_val(g, n, o);
 		if (!y)
 			continue;
-		ir_dim *d = set_shape(g, y, o ? ONNX__TENSOR_PROTO__DATA_TYPE__INT64 : x->dtype, x->rank);
+		ir_dim *d = set_shape(g, y, o ? ONNX__TENSOR_PROTO__DATA_TYPE__INT64 : x->dtype,
+		                      x->rank);
 		if (!d)
 			return nomem(g);
 		memcpy(d, x->dims, (size_t)x->rank * sizeof *d);
@@ -734,8 +743,8 @@ reduce_axes(ir_graph *g, ir_node *n, const ir_value *x, uint8_t *mask)
 	for (size_t i = 0; i < na; i++) {
 		int a = norm_axis(av[i], x->rank);
 		if (a < 0)
-			return node_error(g, n, "axis %lld out of range for rank %d", (long long)av[i],
-			                  (int)x->rank);
+			return node_error(g, n, "axis %lld out of range for rank %d",
+			                  (long long)av[i], (int)x->rank);
 		mask[a] = 1;
 	}
 	return 0;
@@ -766,7 +775,8 @@ infer_reduce(ir_graph *g, ir_node *n)
 		if (!d)
 			return nomem(g);
 		for (int32_t i = 0; i < x->rank; i++)
-			d[i] = ir_is_const(x->dims[i]) && x->dims[i].c == 1 ? ir_const(1) : ir_unknown();
+			d[i] = ir_is_const(x->dims[i]) && x->dims[i].c == 1 ? ir_const(1)
+			                                                    : ir_unknown();
 		return 0;
 	}
 	int32_t r = 0;
@@ -949,7 +959,8 @@ infer_constant(ir_graph *g, ir_node *n)
 	}
 	if ((a = ir_attr(n, "sparse_value")) && a->sparse_tensor) {
 		const Onnx__SparseTensorProto *s = a->sparse_tensor;
-		ir_dim *d = set_shape(g, y, s->values ? s->values->data_type : 0, (int32_t)s->n_dims);
+		ir_dim *d =
+		        set_shape(g, y, s->values ? s->values->data_type : 0, (int32_t)s->n_dims);
 		if (!d)
 			return nomem(g);
 		for (size_t i = 0; i < s->n_dims; i++)
@@ -993,7 +1004,8 @@ infer_constantofshape(ir_graph *g, ir_node *n)
 	if (r <= 1 && is_int_dtype(dt) && a && a->t && onnx_tensor_numel(a->t) == 1) {
 		ir_dim len = r ? d[0] : ir_const(1);
 		int64_t v;
-		if (!ir_is_const(len) || len.c > IR_MAX_ELEMS || onnx_tensor_ints(g->model, a->t, &v, 1))
+		if (!ir_is_const(len) || len.c > IR_MAX_ELEMS ||
+		    onnx_tensor_ints(g->model, a->t, &v, 1))
 			return 0;
 		ir_dim *e = set_elems(g, y, (int32_t)len.c);
 		if (!e)

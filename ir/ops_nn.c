@@ -27,13 +27,13 @@ enum { PAD_NOTSET, PAD_VALID, PAD_SAME_UPPER, PAD_SAME_LOWER };
 /* The window of a conv or pool over nsp spatial dims, checked. */
 typedef struct {
 	int32_t nsp;
-	int pad;                  /* PAD_* from auto_pad */
-	int ceil_mode;            /* pools only */
-	ir_dim k[MAX_RANK];       /* kernel, from kernel_shape or the weight */
-	int64_t s[MAX_RANK];      /* strides, >= 1 */
-	int64_t dil[MAX_RANK];    /* dilations, >= 1 */
-	int64_t pb[MAX_RANK];     /* pads at the beginning, >= 0 (0 unless NOTSET) */
-	int64_t pe[MAX_RANK];     /* pads at the end, >= 0 (0 unless NOTSET) */
+	int pad;               /* PAD_* from auto_pad */
+	int ceil_mode;         /* pools only */
+	ir_dim k[MAX_RANK];    /* kernel, from kernel_shape or the weight */
+	int64_t s[MAX_RANK];   /* strides, >= 1 */
+	int64_t dil[MAX_RANK]; /* dilations, >= 1 */
+	int64_t pb[MAX_RANK];  /* pads at the beginning, >= 0 (0 unless NOTSET) */
+	int64_t pe[MAX_RANK];  /* pads at the end, >= 0 (0 unless NOTSET) */
 } window;
 
 /* An ints attribute of exactly want values in [lo, ATTR_MAX] into out, or
@@ -51,7 +51,8 @@ ints_attr(ir_graph *g, ir_node *n, const char *name, size_t want, int64_t lo, in
 		return 0;
 	}
 	if (cnt != want)
-		return node_error(g, n, "attribute '%s' has %zu values, expected %zu", name, cnt, want);
+		return node_error(g, n, "attribute '%s' has %zu values, expected %zu", name, cnt,
+		                  want);
 	for (size_t i = 0; i < cnt; i++) {
 		if (v[i] < lo || v[i] > ATTR_MAX)
 			return node_error(g, n, "attribute '%s' value %lld is out of range", name,
@@ -89,15 +90,17 @@ read_window(ir_graph *g, ir_node *n, int32_t nsp, const ir_dim *wk, window *w)
 		for (int32_t i = 0; i < nsp; i++) {
 			w->k[i] = ir_const(buf[i]);
 			if (wk && ir_is_const(wk[i]) && wk[i].c != buf[i])
-				return node_error(g, n, "kernel_shape %lld differs from the weight's %lld",
-				                  (long long)buf[i], (long long)wk[i].c);
+				return node_error(
+				        g, n, "kernel_shape %lld differs from the weight's %lld",
+				        (long long)buf[i], (long long)wk[i].c);
 		}
 	} else if (!wk) {
 		return node_error(g, n, "attribute 'kernel_shape' is required");
 	} else {
 		for (int32_t i = 0; i < nsp; i++) {
 			if (ir_is_const(wk[i]) && wk[i].c < 1)
-				return node_error(g, n, "kernel dim %lld is below 1", (long long)wk[i].c);
+				return node_error(g, n, "kernel dim %lld is below 1",
+				                  (long long)wk[i].c);
 			w->k[i] = wk[i];
 		}
 	}
@@ -107,7 +110,8 @@ read_window(ir_graph *g, ir_node *n, int32_t nsp, const ir_dim *wk, window *w)
 		return rc;
 	for (int32_t i = 0; i < nsp; i++) {
 		if (w->pad != PAD_NOTSET && (buf[i] || buf[nsp + i]))
-			return node_error(g, n, "attribute 'pads' cannot be used with auto_pad '%s'", ap);
+			return node_error(g, n,
+			                  "attribute 'pads' cannot be used with auto_pad '%s'", ap);
 		w->pb[i] = buf[i];
 		w->pe[i] = buf[nsp + i];
 	}
@@ -119,7 +123,8 @@ read_window(ir_graph *g, ir_node *n, int32_t nsp, const ir_dim *wk, window *w)
 static ir_dim
 effective_kernel(ir_graph *g, const window *w, int32_t i)
 {
-	return ir_add(g, ir_mul(g, ir_const(w->dil[i]), ir_sub(g, w->k[i], ir_const(1))), ir_const(1));
+	return ir_add(g, ir_mul(g, ir_const(w->dil[i]), ir_sub(g, w->k[i], ir_const(1))),
+	              ir_const(1));
 }
 
 /* Output size of spatial dim i of a conv or pool over input size in. */
@@ -202,7 +207,8 @@ infer_conv(ir_graph *g, ir_node *n)
 	ir_dim c = x->dims[1], m = w->dims[0];
 	ir_dim cw = ir_mul(g, w->dims[1], ir_const(group));
 	if (ir_is_const(c) && ir_is_const(cw) && c.c != cw.c)
-		return node_error(g, n, "input channels %lld differ from weight channels %s * group %lld",
+		return node_error(g, n,
+		                  "input channels %lld differ from weight channels %s * group %lld",
 		                  (long long)c.c, ir_dim_str(g, w->dims[1]), (long long)group);
 	if (ir_is_const(m) && m.c % group)
 		return node_error(g, n, "output channels %lld are not divisible by group %lld",
@@ -338,7 +344,8 @@ infer_pool(ir_graph *g, ir_node *n)
 		ir_value *y = out_val(g, n, k);
 		if (!y)
 			continue;
-		ir_dim *d = set_shape(g, y, k ? ONNX__TENSOR_PROTO__DATA_TYPE__INT64 : x->dtype, x->rank);
+		ir_dim *d = set_shape(g, y, k ? ONNX__TENSOR_PROTO__DATA_TYPE__INT64 : x->dtype,
+		                      x->rank);
 		if (!d)
 			return nomem(g);
 		d[0] = x->dims[0];
@@ -428,8 +435,8 @@ infer_batchnorm(ir_graph *g, ir_node *n)
 		if (p->rank != 1)
 			return node_error(g, n, "%s rank %d is not 1", names[k], (int)p->rank);
 		if (ir_is_const(p->dims[0]) && ir_is_const(c) && p->dims[0].c != c.c)
-			return node_error(g, n, "%s size %lld differs from the %lld channels", names[k],
-			                  (long long)p->dims[0].c, (long long)c.c);
+			return node_error(g, n, "%s size %lld differs from the %lld channels",
+			                  names[k], (long long)p->dims[0].c, (long long)c.c);
 	}
 	if (y && (rc = copy_shape(g, y, x, 0)))
 		return rc;
@@ -537,7 +544,8 @@ infer_layernorm(ir_graph *g, ir_node *n)
 		return node_error(g, n, "axis %lld out of range for rank %d",
 		                  (long long)ir_attr_int(n, "axis", -1), (int)x->rank);
 	if (!onnx_dtype_name(stash))
-		return node_error(g, n, "attribute 'stash_type' is not a known data type (%d)", (int)stash);
+		return node_error(g, n, "attribute 'stash_type' is not a known data type (%d)",
+		                  (int)stash);
 	/* Scale and B broadcast to X's dims from axis on */
 	for (uint32_t k = 1; k < 3; k++) {
 		ir_value *p = in_val(g, n, k);
@@ -545,12 +553,14 @@ infer_layernorm(ir_graph *g, ir_node *n)
 			continue;
 		if (p->rank > x->rank - axis)
 			return node_error(g, n, "%s rank %d is above the %d normalised dims",
-			                  k == 1 ? "scale" : "B", (int)p->rank, (int)(x->rank - axis));
+			                  k == 1 ? "scale" : "B", (int)p->rank,
+			                  (int)(x->rank - axis));
 		for (int32_t j = 0; j < p->rank; j++) {
 			ir_dim pd = p->dims[j], xd = x->dims[x->rank - p->rank + j];
 			if (ir_is_const(pd) && ir_is_const(xd) && pd.c != xd.c && pd.c != 1)
 				return node_error(g, n, "%s dim %lld does not broadcast to %lld",
-				                  k == 1 ? "scale" : "B", (long long)pd.c, (long long)xd.c);
+				                  k == 1 ? "scale" : "B", (long long)pd.c,
+				                  (long long)xd.c);
 		}
 	}
 	if (y && (rc = copy_shape(g, y, x, 0)))

@@ -83,8 +83,9 @@ infer_reshape(ir_graph *g, ir_node *n)
 			continue;
 		if (e.c == 0 && !allow0) {
 			if (x->rank >= 0 && i >= x->rank)
-				return node_error(g, n, "target dim %d copies an input dim beyond rank %d",
-				                  (int)i, (int)x->rank);
+				return node_error(
+				        g, n, "target dim %d copies an input dim beyond rank %d",
+				        (int)i, (int)x->rank);
 			d[i] = x->rank >= 0 ? x->dims[i] : ir_unknown();
 		} else if (e.c == -1) {
 			if (minus >= 0)
@@ -103,19 +104,21 @@ infer_reshape(ir_graph *g, ir_node *n)
 	if (minus >= 0) {
 		if (ir_is_const(rest) && rest.c == 0) {
 			if (ir_is_const(total) && total.c != 0)
-				return node_error(g, n, "cannot reshape %lld elements with a 0 dim and -1",
-				                  (long long)total.c);
+				return node_error(
+				        g, n, "cannot reshape %lld elements with a 0 dim and -1",
+				        (long long)total.c);
 		} else if (ir_is_const(total) && ir_is_const(rest)) {
 			if (total.c % rest.c)
-				return node_error(g, n, "cannot reshape %lld elements into multiples of %lld",
-				                  (long long)total.c, (long long)rest.c);
+				return node_error(
+				        g, n, "cannot reshape %lld elements into multiples of %lld",
+				        (long long)total.c, (long long)rest.c);
 			d[minus] = ir_const(total.c / rest.c);
 		} else {
 			d[minus] = ir_floordiv(g, total, rest);
 		}
 	} else if (ir_is_const(total) && ir_is_const(rest) && total.c != rest.c) {
-		return node_error(g, n, "cannot reshape %lld elements into %lld", (long long)total.c,
-		                  (long long)rest.c);
+		return node_error(g, n, "cannot reshape %lld elements into %lld",
+		                  (long long)total.c, (long long)rest.c);
 	}
 	return pass_elems(g, x, y);
 }
@@ -186,8 +189,7 @@ emit_run(rule_b *b, uint32_t tx, const ir_value *x, const int32_t *ix, int32_t a
  * what stays unmatched; one dim against one passes, one against several is
  * their compound; several against several stays unmapped. */
 static void
-rule_regroup(ir_graph *g, rule_b *b, uint32_t tx, const ir_value *x, uint32_t ty,
-             const ir_value *y)
+rule_regroup(ir_graph *g, rule_b *b, uint32_t tx, const ir_value *x, uint32_t ty, const ir_value *y)
 {
 	int32_t ix[MAX_RANK], iy[MAX_RANK], nx = 0, ny = 0, i = 0, j = 0, a, c;
 	ir_dim xs[MAX_RANK], ys[MAX_RANK];
@@ -200,7 +202,8 @@ rule_regroup(ir_graph *g, rule_b *b, uint32_t tx, const ir_value *x, uint32_t ty
 	for (int32_t d = 0; d < y->rank; d++)
 		if (!is_one(y->dims[d]))
 			ys[ny] = y->dims[d], iy[ny++] = d;
-	for (; i < nx && j < ny && find_run(g, xs + i, nx - i, ys + j, ny - j, &a, &c); i += a, j += c)
+	for (; i < nx && j < ny && find_run(g, xs + i, nx - i, ys + j, ny - j, &a, &c);
+	     i += a, j += c)
 		emit_run(b, tx, x, ix + i, a, ty, y, iy + j, c);
 	/* from the back: reversed copies of what is left */
 	while (i < nx && j < ny) {
@@ -335,7 +338,8 @@ infer_squeeze(ir_graph *g, ir_node *n)
 	if ((st = squeeze_src(g, n, x, src, &r)) < 0)
 		return 0;
 	if (st)
-		return node_error(g, n, "axes missing, out of range, repeated or of dims not 1 (rank %d)",
+		return node_error(g, n,
+		                  "axes missing, out of range, repeated or of dims not 1 (rank %d)",
 		                  (int)x->rank);
 	ir_dim *d = set_shape(g, y, x->dtype, r);
 	if (!d)
@@ -407,8 +411,8 @@ infer_concat(ir_graph *g, ir_node *n)
 			if (i == axis)
 				d[i] = ir_add(g, d[i], xi);
 			else if (ir_is_const(d[i]) && ir_is_const(xi) && d[i].c != xi.c)
-				return node_error(g, n, "dim %d of operand %u is %lld, not %lld", (int)i, k,
-				                  (long long)xi.c, (long long)d[i].c);
+				return node_error(g, n, "dim %d of operand %u is %lld, not %lld",
+				                  (int)i, k, (long long)xi.c, (long long)d[i].c);
 			else if (!ir_is_known(d[i]) || (ir_is_const(xi) && !ir_is_const(d[i])))
 				d[i] = xi;
 		}
@@ -428,7 +432,8 @@ infer_concat(ir_graph *g, ir_node *n)
 	for (uint32_t k = 0; some && k < n->n_in; k++) {
 		ir_value *x = in_val(g, n, k);
 		for (int64_t i = 0; i < x->dims[0].c; i++)
-			e[ne++] = x->elems && x->n_elems == x->dims[0].c ? x->elems[i] : ir_unknown();
+			e[ne++] =
+			        x->elems && x->n_elems == x->dims[0].c ? x->elems[i] : ir_unknown();
 	}
 	return 0;
 }
@@ -484,15 +489,17 @@ infer_split(ir_graph *g, ir_node *n)
 	ir_dim D = x->dims[axis];
 	if (st == L_KNOWN) {
 		if (cnt != no)
-			return node_error(g, n, "%d split sizes for %u results", (int)cnt, n->n_out);
+			return node_error(g, n, "%d split sizes for %u results", (int)cnt,
+			                  n->n_out);
 		for (int32_t k = 0; k < cnt; k++) {
 			if (sz[k] < 0 || sz[k] > INT64_MAX - sum)
-				return node_error(g, n, "split size %lld is out of range", (long long)sz[k]);
+				return node_error(g, n, "split size %lld is out of range",
+				                  (long long)sz[k]);
 			sum += sz[k];
 		}
 		if (ir_is_const(D) && D.c != sum)
-			return node_error(g, n, "split sizes sum to %lld, the dim is %lld", (long long)sum,
-			                  (long long)D.c);
+			return node_error(g, n, "split sizes sum to %lld, the dim is %lld",
+			                  (long long)sum, (long long)D.c);
 	} else if (st == L_ABSENT) {
 		if (g->opset >= 18 && ir_attr_int(n, "num_outputs", no) != no)
 			return node_error(g, n, "num_outputs is not the %u results", n->n_out);
@@ -508,8 +515,9 @@ infer_split(ir_graph *g, ir_node *n)
 		if (!d)
 			return nomem(g);
 		memcpy(d, x->dims, (size_t)x->rank * sizeof *d);
-		d[axis] = st == L_KNOWN ? ir_const(sz[k])
-		          : st == L_ABSENT ? split_part(g, D, k, no) : ir_unknown();
+		d[axis] = st == L_KNOWN    ? ir_const(sz[k])
+		          : st == L_ABSENT ? split_part(g, D, k, no)
+		                           : ir_unknown();
 	}
 	return 0;
 }
@@ -609,7 +617,8 @@ infer_tile(ir_graph *g, ir_node *n)
 		return rc;
 	if (!x || !rp || !y || !has_rank(x))
 		return dtype_only(y, x);
-	if (rp->rank >= 0 && (rp->rank != 1 || (ir_is_const(rp->dims[0]) && rp->dims[0].c != x->rank)))
+	if (rp->rank >= 0 &&
+	    (rp->rank != 1 || (ir_is_const(rp->dims[0]) && rp->dims[0].c != x->rank)))
 		return node_error(g, n, "repeats must be 1-D with %d entries", (int)x->rank);
 	int st = dim_list(g, n, NULL, 1, rep, &cnt);
 	ir_dim *d = set_shape(g, y, x->dtype, x->rank);
@@ -732,8 +741,9 @@ static int
 resize_dims(ir_graph *g, const ir_node *n, const ir_value *x, ir_dim *d)
 {
 	const Onnx__AttributeProto *aa = g->opset >= 18 ? ir_attr(n, "axes") : NULL;
-	const char *policy = g->opset >= 18 ? ir_attr_str(g, n, "keep_aspect_ratio_policy", "stretch")
-	                                    : "stretch";
+	const char *policy = g->opset >= 18
+	                             ? ir_attr_str(g, n, "keep_aspect_ratio_policy", "stretch")
+	                             : "stretch";
 	int stretch = !strcmp(policy, "stretch"), larger = !strcmp(policy, "not_smaller");
 	ir_value *sv = in_val(g, n, g->opset >= 11 ? 2 : 1);
 	int32_t ax[MAX_RANK], na = aa ? (int32_t)aa->n_ints : x->rank, ns = 0, nsc;

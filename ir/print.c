@@ -48,12 +48,12 @@ ir_print(ir_graph *g, FILE *out)
 	for (uint32_t i = 0; i < g->n_nodes; i++) {
 		ir_node *n = &g->nodes[i];
 		ir_rule r;
-		fprintf(out, "node %s = %s%s%s(", ir_cstr(g, n->name),
-		        ir_cstr(g, n->domain), *ir_cstr(g, n->domain) ? "::" : "",
-		        ir_cstr(g, n->op_type));
+		fprintf(out, "node %s = %s%s%s(", ir_cstr(g, n->name), ir_cstr(g, n->domain),
+		        *ir_cstr(g, n->domain) ? "::" : "", ir_cstr(g, n->op_type));
 		for (uint32_t k = 0; k < n->n_in; k++) {
 			uint32_t v = ir_in(g, n, k);
-			fprintf(out, "%s%s", k ? ", " : "", v == IR_NONE ? "_" : ir_cstr(g, g->values[v].name));
+			fprintf(out, "%s%s", k ? ", " : "",
+			        v == IR_NONE ? "_" : ir_cstr(g, g->values[v].name));
 		}
 		fputs(")\n", out);
 		for (uint32_t k = 0; k < n->n_out; k++) {
@@ -80,37 +80,49 @@ ir_verify(ir_graph *g)
 	for (uint32_t v = 0; v < g->n_values; v++) {
 		const ir_value *x = &g->values[v];
 		if (x->rank >= 0 && !x->dims)
-			return shd_error(g->ctx, ONNXSHARD_EFAIL, "ir_verify: value %u has rank but no dims", v);
+			return shd_error(g->ctx, ONNXSHARD_EFAIL,
+			                 "ir_verify: value %u has rank but no dims", v);
 		if ((x->kind == IR_V_NODE) != (x->producer != IR_NONE))
-			return shd_error(g->ctx, ONNXSHARD_EFAIL, "ir_verify: value %u producer/kind mismatch", v);
+			return shd_error(g->ctx, ONNXSHARD_EFAIL,
+			                 "ir_verify: value %u producer/kind mismatch", v);
 		if (x->producer != IR_NONE && x->producer >= g->n_nodes)
-			return shd_error(g->ctx, ONNXSHARD_EFAIL, "ir_verify: value %u producer out of range", v);
+			return shd_error(g->ctx, ONNXSHARD_EFAIL,
+			                 "ir_verify: value %u producer out of range", v);
 		if (x->elems && x->n_elems > IR_MAX_ELEMS)
-			return shd_error(g->ctx, ONNXSHARD_EFAIL, "ir_verify: value %u elems too many", v);
+			return shd_error(g->ctx, ONNXSHARD_EFAIL,
+			                 "ir_verify: value %u elems too many", v);
 	}
 	for (uint32_t i = 0; i < g->n_nodes; i++) {
 		const ir_node *n = &g->nodes[i];
-		if (n->op >= OP__COUNT || n->in + n->n_in > g->n_args || n->out + n->n_out > g->n_args)
-			return shd_error(g->ctx, ONNXSHARD_EFAIL, "ir_verify: node %u malformed", i);
+		if (n->op >= OP__COUNT || n->in + n->n_in > g->n_args ||
+		    n->out + n->n_out > g->n_args)
+			return shd_error(g->ctx, ONNXSHARD_EFAIL, "ir_verify: node %u malformed",
+			                 i);
 		for (uint32_t k = 0; k < n->n_in; k++) {
 			uint32_t v = ir_in(g, n, k);
-			if (v != IR_NONE && (v >= g->n_values ||
-			                     (g->values[v].producer != IR_NONE && g->values[v].producer >= i)))
-				return shd_error(g->ctx, ONNXSHARD_EFAIL,
-				                 "ir_verify: node %u reads value %u before it is produced", i, v);
+			if (v != IR_NONE &&
+			    (v >= g->n_values ||
+			     (g->values[v].producer != IR_NONE && g->values[v].producer >= i)))
+				return shd_error(
+				        g->ctx, ONNXSHARD_EFAIL,
+				        "ir_verify: node %u reads value %u before it is produced",
+				        i, v);
 		}
 		for (uint32_t k = 0; k < n->n_out; k++) {
 			uint32_t v = ir_out(g, n, k);
 			if (v != IR_NONE && (v >= g->n_values || g->values[v].producer != i))
-				return shd_error(g->ctx, ONNXSHARD_EFAIL,
-				                 "ir_verify: node %u result %u has another producer", i, v);
+				return shd_error(
+				        g->ctx, ONNXSHARD_EFAIL,
+				        "ir_verify: node %u result %u has another producer", i, v);
 		}
 	}
 	for (uint32_t i = 0; i < g->n_inputs; i++)
 		if (g->inputs[i] >= g->n_values || g->values[g->inputs[i]].kind != IR_V_INPUT)
-			return shd_error(g->ctx, ONNXSHARD_EFAIL, "ir_verify: bad graph input %u", i);
+			return shd_error(g->ctx, ONNXSHARD_EFAIL, "ir_verify: bad graph input %u",
+			                 i);
 	for (uint32_t i = 0; i < g->n_outputs; i++)
 		if (g->outputs[i] >= g->n_values)
-			return shd_error(g->ctx, ONNXSHARD_EFAIL, "ir_verify: bad graph output %u", i);
+			return shd_error(g->ctx, ONNXSHARD_EFAIL, "ir_verify: bad graph output %u",
+			                 i);
 	return 0;
 }

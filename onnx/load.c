@@ -39,22 +39,22 @@ static const struct {
 	const char *name;
 	uint8_t size;
 } dtypes[] = {
-	[ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT] = {"float32", 4},
-	[ONNX__TENSOR_PROTO__DATA_TYPE__UINT8] = {"uint8", 1},
-	[ONNX__TENSOR_PROTO__DATA_TYPE__INT8] = {"int8", 1},
-	[ONNX__TENSOR_PROTO__DATA_TYPE__UINT16] = {"uint16", 2},
-	[ONNX__TENSOR_PROTO__DATA_TYPE__INT16] = {"int16", 2},
-	[ONNX__TENSOR_PROTO__DATA_TYPE__INT32] = {"int32", 4},
-	[ONNX__TENSOR_PROTO__DATA_TYPE__INT64] = {"int64", 8},
-	[ONNX__TENSOR_PROTO__DATA_TYPE__STRING] = {"string", 0},
-	[ONNX__TENSOR_PROTO__DATA_TYPE__BOOL] = {"bool", 1},
-	[ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16] = {"float16", 2},
-	[ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE] = {"float64", 8},
-	[ONNX__TENSOR_PROTO__DATA_TYPE__UINT32] = {"uint32", 4},
-	[ONNX__TENSOR_PROTO__DATA_TYPE__UINT64] = {"uint64", 8},
-	[ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX64] = {"complex64", 8},
-	[ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX128] = {"complex128", 16},
-	[ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16] = {"bfloat16", 2},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT] = {"float32", 4},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__UINT8] = {"uint8", 1},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__INT8] = {"int8", 1},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__UINT16] = {"uint16", 2},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__INT16] = {"int16", 2},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__INT32] = {"int32", 4},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__INT64] = {"int64", 8},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__STRING] = {"string", 0},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__BOOL] = {"bool", 1},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16] = {"float16", 2},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE] = {"float64", 8},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__UINT32] = {"uint32", 4},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__UINT64] = {"uint64", 8},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX64] = {"complex64", 8},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX128] = {"complex128", 16},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16] = {"bfloat16", 2},
 };
 #define NDTYPES ((int32_t)(sizeof dtypes / sizeof dtypes[0]))
 
@@ -153,8 +153,7 @@ find_ext(const onnx_model *m, const char *location)
 /* Refuse a location that is absolute, climbs with "..", is a symlink, or
  * resolves outside the model's folder; map it once. */
 static int
-map_external(onnx_model *m, const char *location, const char *tname,
-             const onnx_extfile **out)
+map_external(onnx_model *m, const char *location, const char *tname, const onnx_extfile **out)
 {
 	shd_ctx *c = m->ctx;
 	const char *p;
@@ -167,15 +166,17 @@ map_external(onnx_model *m, const char *location, const char *tname,
 	if ((*out = find_ext(m, location)))
 		return 0;
 	if (!*location)
-		return shd_error(c, rc, "%s: tensor '%s': empty external data location",
-		                 m->path, tname);
+		return shd_error(c, rc, "%s: tensor '%s': empty external data location", m->path,
+		                 tname);
 	if (location[0] == '/')
 		return shd_error(c, rc, "%s: tensor '%s': external data location '%s' is absolute",
 		                 m->path, tname, location);
 	for (p = location; *p;) {
 		size_t len = strcspn(p, "/\\");
 		if (len == 2 && p[0] == '.' && p[1] == '.')
-			return shd_error(c, rc, "%s: tensor '%s': external data location '%s' leaves the model's folder",
+			return shd_error(c, rc,
+			                 "%s: tensor '%s': external data location '%s' leaves the "
+			                 "model's folder",
 			                 m->path, tname, location);
 		p += len;
 		if (*p)
@@ -186,8 +187,8 @@ map_external(onnx_model *m, const char *location, const char *tname,
 		return shd_nomem(c);
 	snprintf(full, n, "%s/%s", m->dir, location);
 	if (lstat(full, &st) != 0) {
-		rc = shd_error(c, rc, "%s: tensor '%s': external data file '%s': %s",
-		               m->path, tname, location, strerror(errno));
+		rc = shd_error(c, rc, "%s: tensor '%s': external data file '%s': %s", m->path,
+		               tname, location, strerror(errno));
 		goto out;
 	}
 	if (S_ISLNK(st.st_mode)) {
@@ -198,27 +199,33 @@ map_external(onnx_model *m, const char *location, const char *tname,
 	real = realpath(full, NULL);
 	realdir = realpath(m->dir, NULL);
 	if (!real || !realdir) {
-		rc = shd_error(c, rc, "%s: tensor '%s': external data file '%s': %s",
-		               m->path, tname, location, strerror(errno));
+		rc = shd_error(c, rc, "%s: tensor '%s': external data file '%s': %s", m->path,
+		               tname, location, strerror(errno));
 		goto out;
 	}
 	n = strlen(realdir);
 	if (strncmp(real, realdir, n) != 0 || (real[n] != '/' && n != 1)) {
-		rc = shd_error(c, rc, "%s: tensor '%s': external data location '%s' leaves the model's folder",
-		               m->path, tname, location);
+		rc = shd_error(
+		        c, rc,
+		        "%s: tensor '%s': external data location '%s' leaves the model's folder",
+		        m->path, tname, location);
 		goto out;
 	}
 	fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		rc = shd_error(c, rc, "%s: tensor '%s': external data file '%s' is not a readable regular file",
-		               m->path, tname, location);
+		rc = shd_error(
+		        c, rc,
+		        "%s: tensor '%s': external data file '%s' is not a readable regular file",
+		        m->path, tname, location);
 		goto out;
 	}
 	uint64_t total = m->file_bytes + (uint64_t)st.st_size;
 	for (size_t i = 0; i < m->n_ext; i++)
 		total += m->ext[i].size;
 	if (total > c->max_model_bytes) {
-		rc = shd_error(c, rc, "%s: with external data file '%s' the model passes %llu bytes (--max-model-bytes)",
+		rc = shd_error(c, rc,
+		               "%s: with external data file '%s' the model passes %llu bytes "
+		               "(--max-model-bytes)",
 		               m->path, location, (unsigned long long)c->max_model_bytes);
 		goto out;
 	}
@@ -226,13 +233,14 @@ map_external(onnx_model *m, const char *location, const char *tname,
 		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (map == MAP_FAILED) {
 			map = NULL;
-			rc = shd_error(c, ONNXSHARD_EFAIL, "%s: cannot map external data file '%s': %s",
-			               m->path, location, strerror(errno));
+			rc = shd_error(c, ONNXSHARD_EFAIL,
+			               "%s: cannot map external data file '%s': %s", m->path,
+			               location, strerror(errno));
 			goto out;
 		}
 	}
-	onnx_extfile *ext = shd_realloc(c, m->ext, m->n_ext * sizeof *ext,
-	                                (m->n_ext + 1) * sizeof *ext);
+	onnx_extfile *ext =
+	        shd_realloc(c, m->ext, m->n_ext * sizeof *ext, (m->n_ext + 1) * sizeof *ext);
 	char *loc = shd_strdup(c, location);
 	if (ext)
 		m->ext = ext;
@@ -304,9 +312,8 @@ text_fault(const char *s, int is_name)
 }
 
 /* 0, or a refusal naming where s is ("node #3 input 1"), never s itself. */
-static int
-check_text(onnx_model *m, const char *s, int is_name, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static int check_text(onnx_model *m, const char *s, int is_name, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
 
 static int
 check_text(onnx_model *m, const char *s, int is_name, const char *fmt, ...)
@@ -337,7 +344,8 @@ check_names(onnx_model *m)
 	    (rc = check_text(m, p->domain, 1, "the model's domain")))
 		return rc;
 	for (size_t i = 0; i < p->n_opset_import; i++)
-		if ((rc = check_text(m, p->opset_import[i]->domain, 1, "opset_import #%zu domain", i)))
+		if ((rc = check_text(m, p->opset_import[i]->domain, 1, "opset_import #%zu domain",
+		                     i)))
 			return rc;
 	for (size_t i = 0; i < g->n_node; i++) {
 		const Onnx__NodeProto *n = g->node[i];
@@ -370,7 +378,8 @@ check_names(onnx_model *m)
 				continue;
 			const Onnx__TensorShapeProto *sh = tp->tensor_type->shape;
 			for (size_t d = 0; d < sh->n_dim; d++)
-				if (sh->dim[d]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
+				if (sh->dim[d]->value_case ==
+				            ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
 				    (rc = check_text(m, sh->dim[d]->dim_param, 1, "%s #%zu dim %zu",
 				                     lists[l].what, i, d)))
 					return rc;
@@ -397,16 +406,16 @@ check_tensor(onnx_model *m, Onnx__TensorProto *t)
 			return rc;
 	rc = ONNXSHARD_EINPUT;
 	if (!t->has_data_type || !onnx_dtype_name(t->data_type))
-		return shd_error(c, rc, "%s: tensor '%s': unknown data type %d",
-		                 m->path, name, (int)t->data_type);
+		return shd_error(c, rc, "%s: tensor '%s': unknown data type %d", m->path, name,
+		                 (int)t->data_type);
 	for (size_t i = 0; i < t->n_dims; i++) {
 		if (t->dims[i] < 0)
-			return shd_error(c, rc, "%s: tensor '%s': negative dimension %lld",
-			                 m->path, name, (long long)t->dims[i]);
+			return shd_error(c, rc, "%s: tensor '%s': negative dimension %lld", m->path,
+			                 name, (long long)t->dims[i]);
 		if (shd_mul_overflow(numel, (uint64_t)t->dims[i], &numel) ||
 		    numel > ((uint64_t)1 << 60))
-			return shd_error(c, rc, "%s: tensor '%s': element count overflows",
-			                 m->path, name);
+			return shd_error(c, rc, "%s: tensor '%s': element count overflows", m->path,
+			                 name);
 	}
 	esize = onnx_dtype_size(t->data_type);
 	bytes = numel * esize;
@@ -423,19 +432,23 @@ check_tensor(onnx_model *m, Onnx__TensorProto *t)
 			                 m->path, name);
 		if ((ext_entry(t, "offset") && parse_u64(ext_entry(t, "offset"), &off)) ||
 		    (ext_entry(t, "length") && parse_u64(ext_entry(t, "length"), &len)))
-			return shd_error(c, rc, "%s: tensor '%s': bad external data offset or length",
+			return shd_error(c, rc,
+			                 "%s: tensor '%s': bad external data offset or length",
 			                 m->path, name);
 		if ((rc = map_external(m, loc, name, &f)))
 			return rc;
 		rc = ONNXSHARD_EINPUT;
 		if (shd_add_overflow(off, len, &end) || end > f->size)
-			return shd_error(c, rc, "%s: tensor '%s': external data past the end of '%s' (offset %llu, length %llu, file %zu bytes)",
+			return shd_error(c, rc,
+			                 "%s: tensor '%s': external data past the end of '%s' "
+			                 "(offset %llu, length %llu, file %zu bytes)",
 			                 m->path, name, loc, (unsigned long long)off,
 			                 (unsigned long long)len, f->size);
 		if (len != bytes)
-			return shd_error(c, rc, "%s: tensor '%s': external data holds %llu bytes, dims need %llu",
-			                 m->path, name, (unsigned long long)len,
-			                 (unsigned long long)bytes);
+			return shd_error(
+			        c, rc,
+			        "%s: tensor '%s': external data holds %llu bytes, dims need %llu",
+			        m->path, name, (unsigned long long)len, (unsigned long long)bytes);
 		return 0;
 	}
 	if (t->has_raw_data) {
@@ -443,8 +456,9 @@ check_tensor(onnx_model *m, Onnx__TensorProto *t)
 			return shd_error(c, rc, "%s: tensor '%s': string tensor in raw_data",
 			                 m->path, name);
 		if (t->raw_data.len != bytes)
-			return shd_error(c, rc, "%s: tensor '%s': raw_data holds %zu bytes, dims need %llu",
-			                 m->path, name, t->raw_data.len, (unsigned long long)bytes);
+			return shd_error(
+			        c, rc, "%s: tensor '%s': raw_data holds %zu bytes, dims need %llu",
+			        m->path, name, t->raw_data.len, (unsigned long long)bytes);
 		return 0;
 	}
 	int per;
@@ -502,8 +516,8 @@ check_graph(onnx_model *m, Onnx__GraphProto *g, int depth)
 
 	if (depth > ONNX_MAX_GRAPH_DEPTH)
 		return shd_error(m->ctx, ONNXSHARD_EINPUT,
-		                 "%s: subgraphs nested deeper than %d levels",
-		                 m->path, ONNX_MAX_GRAPH_DEPTH);
+		                 "%s: subgraphs nested deeper than %d levels", m->path,
+		                 ONNX_MAX_GRAPH_DEPTH);
 	for (size_t i = 0; i < g->n_initializer; i++)
 		if ((rc = check_tensor(m, g->initializer[i])))
 			return rc;
@@ -539,11 +553,11 @@ check_model(onnx_model *m)
 	int rc;
 
 	if (!p->graph)
-		return shd_error(m->ctx, ONNXSHARD_EINPUT,
-		                 "%s: not an ONNX model (no graph)", m->path);
+		return shd_error(m->ctx, ONNXSHARD_EINPUT, "%s: not an ONNX model (no graph)",
+		                 m->path);
 	if (!p->has_ir_version || p->ir_version <= 0)
-		return shd_error(m->ctx, ONNXSHARD_EINPUT,
-		                 "%s: not an ONNX model (no ir_version)", m->path);
+		return shd_error(m->ctx, ONNXSHARD_EINPUT, "%s: not an ONNX model (no ir_version)",
+		                 m->path);
 	if (p->n_opset_import == 0)
 		return shd_error(m->ctx, ONNXSHARD_EINPUT,
 		                 "%s: no opset_import (truncated or not an ONNX model)", m->path);
@@ -554,8 +568,8 @@ check_model(onnx_model *m)
 		if (!find_opset(p, n->domain))
 			return shd_error(m->ctx, ONNXSHARD_EINPUT,
 			                 "%s: node '%s' (%s): domain '%s' is not in opset_import",
-			                 m->path, n->name ? n->name : "", n->op_type ? n->op_type : "",
-			                 n->domain ? n->domain : "");
+			                 m->path, n->name ? n->name : "",
+			                 n->op_type ? n->op_type : "", n->domain ? n->domain : "");
 	}
 	if ((rc = check_graph(m, p->graph, 0)))
 		return rc;
@@ -586,8 +600,8 @@ dir_of(shd_ctx *c, const char *path)
 
 /* Inflate a gzip stream into a fresh buffer. */
 static int
-gunzip(shd_ctx *c, const char *path, const uint8_t *in, size_t n,
-       uint8_t **out, size_t *outlen, size_t *outcap)
+gunzip(shd_ctx *c, const char *path, const uint8_t *in, size_t n, uint8_t **out, size_t *outlen,
+       size_t *outcap)
 {
 	z_stream z;
 	size_t cap = n * 4 + 4096, len = 0;
@@ -609,7 +623,9 @@ gunzip(shd_ctx *c, const char *path, const uint8_t *in, size_t n,
 				rc = shd_error(c, ONNXSHARD_EINPUT,
 				               "%s: gzip stream inflates past %llu bytes%s", path,
 				               (unsigned long long)proto_limit(c),
-				               proto_limit(c) < MAX_MODEL_BYTES ? " (--max-model-bytes)" : "");
+				               proto_limit(c) < MAX_MODEL_BYTES
+				                       ? " (--max-model-bytes)"
+				                       : "");
 				goto fail;
 			}
 			if (!(nb = shd_realloc(c, buf, buf ? cap : 0, ncap))) {
@@ -631,7 +647,9 @@ gunzip(shd_ctx *c, const char *path, const uint8_t *in, size_t n,
 			break;
 		if (zr != Z_OK && !(zr == Z_BUF_ERROR && z.avail_out == 0)) {
 			rc = shd_error(c, ONNXSHARD_EINPUT, "%s: bad gzip stream (%s)", path,
-			               zr == Z_BUF_ERROR ? "truncated" : z.msg ? z.msg : "corrupt");
+			               zr == Z_BUF_ERROR ? "truncated"
+			               : z.msg           ? z.msg
+			                                 : "corrupt");
 			goto fail;
 		}
 	}
@@ -660,9 +678,10 @@ unpack(onnx_model *m, const uint8_t *buf, size_t len)
 	if (!m->proto && m->ctx->n_refused != refused) /* protobuf-c says only NULL */
 		return shd_nomem(m->ctx);
 	if (!m->proto)
-		return shd_error(m->ctx, ONNXSHARD_EINPUT,
-		                 "%s: not a valid ONNX model (protobuf parse failed: truncated or corrupt)",
-		                 m->path);
+		return shd_error(
+		        m->ctx, ONNXSHARD_EINPUT,
+		        "%s: not a valid ONNX model (protobuf parse failed: truncated or corrupt)",
+		        m->path);
 	return check_model(m);
 }
 
@@ -684,8 +703,8 @@ new_model(shd_ctx *c, const char *name, const char *dir, onnx_model **out)
 }
 
 int
-onnx_load_buffer(shd_ctx *c, const uint8_t *buf, size_t len, const char *name,
-                 const char *dir, onnx_model **out)
+onnx_load_buffer(shd_ctx *c, const uint8_t *buf, size_t len, const char *name, const char *dir,
+                 onnx_model **out)
 {
 	onnx_model *m;
 	int rc = new_model(c, name, dir, &m);
@@ -736,8 +755,9 @@ onnx_load(shd_ctx *c, const char *path, onnx_model **out)
 		goto done;
 	}
 	if ((uint64_t)st.st_size > c->max_model_bytes) {
-		rc = shd_error(c, ONNXSHARD_EINPUT, "%s: %llu bytes, more than %llu (--max-model-bytes)",
-		               path, (unsigned long long)st.st_size,
+		rc = shd_error(c, ONNXSHARD_EINPUT,
+		               "%s: %llu bytes, more than %llu (--max-model-bytes)", path,
+		               (unsigned long long)st.st_size,
 		               (unsigned long long)c->max_model_bytes);
 		goto done;
 	}
@@ -806,8 +826,8 @@ onnx_tensor_raw(const onnx_model *m, const Onnx__TensorProto *t, uint64_t *len)
 }
 
 int
-onnx_tensor_read(const onnx_model *m, const Onnx__TensorProto *t, uint64_t off,
-                 uint64_t n, void *dst)
+onnx_tensor_read(const onnx_model *m, const Onnx__TensorProto *t, uint64_t off, uint64_t n,
+                 void *dst)
 {
 	size_t es = onnx_dtype_size(t->data_type);
 	uint64_t len = onnx_tensor_numel(t) * es, end;
@@ -861,8 +881,7 @@ onnx_tensor_read(const onnx_model *m, const Onnx__TensorProto *t, uint64_t off,
 }
 
 int
-onnx_tensor_ints(const onnx_model *m, const Onnx__TensorProto *t, int64_t *dst,
-                 uint64_t n)
+onnx_tensor_ints(const onnx_model *m, const Onnx__TensorProto *t, int64_t *dst, uint64_t n)
 {
 	size_t es = onnx_dtype_size(t->data_type);
 	int rc;
@@ -876,10 +895,30 @@ onnx_tensor_ints(const onnx_model *m, const Onnx__TensorProto *t, int64_t *dst,
 		switch (t->data_type) {
 		case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
 		case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64: memcpy(&dst[i], b, 8); break;
-		case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: { int32_t v; memcpy(&v, b, 4); dst[i] = v; break; }
-		case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: { uint32_t v; memcpy(&v, b, 4); dst[i] = v; break; }
-		case ONNX__TENSOR_PROTO__DATA_TYPE__INT16: { int16_t v; memcpy(&v, b, 2); dst[i] = v; break; }
-		case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16: { uint16_t v; memcpy(&v, b, 2); dst[i] = v; break; }
+		case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: {
+			int32_t v;
+			memcpy(&v, b, 4);
+			dst[i] = v;
+			break;
+		}
+		case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: {
+			uint32_t v;
+			memcpy(&v, b, 4);
+			dst[i] = v;
+			break;
+		}
+		case ONNX__TENSOR_PROTO__DATA_TYPE__INT16: {
+			int16_t v;
+			memcpy(&v, b, 2);
+			dst[i] = v;
+			break;
+		}
+		case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16: {
+			uint16_t v;
+			memcpy(&v, b, 2);
+			dst[i] = v;
+			break;
+		}
 		case ONNX__TENSOR_PROTO__DATA_TYPE__INT8: dst[i] = (int8_t)b[0]; break;
 		case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
 		case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: dst[i] = b[0]; break;

@@ -6,66 +6,63 @@
 #include "core/shd.h"
 #include "onnx/onnx.pb-c.h"
 
-#define ONNX_EXT_ALIGN 65536u      /* offsets in written .data files */
-#define ONNX_EXT_THRESHOLD 1024u   /* tensors this big or bigger go external */
-#define ONNX_MAX_GRAPH_DEPTH 64    /* subgraph nesting accepted on load */
+#define ONNX_EXT_ALIGN       65536u /* offsets in written .data files */
+#define ONNX_EXT_THRESHOLD   1024u  /* tensors this big or bigger go external */
+#define ONNX_MAX_GRAPH_DEPTH 64     /* subgraph nesting accepted on load */
 
 typedef struct {
-	char *location;      /* relative path, as written in the model */
-	const uint8_t *map;  /* whole file, read-only; NULL when size is 0 */
+	char *location;     /* relative path, as written in the model */
+	const uint8_t *map; /* whole file, read-only; NULL when size is 0 */
 	size_t size;
 } onnx_extfile;
 
 typedef struct onnx_model {
 	shd_ctx *ctx;
-	Onnx__ModelProto *proto;  /* unpacked; owns embedded tensor bytes */
-	char *path;               /* as given */
-	char *dir;                /* the model's folder (external data root) */
-	uint64_t file_bytes;      /* size of the file on disk */
-	onnx_extfile *ext;        /* external data files, each mapped once */
+	Onnx__ModelProto *proto; /* unpacked; owns embedded tensor bytes */
+	char *path;              /* as given */
+	char *dir;               /* the model's folder (external data root) */
+	uint64_t file_bytes;     /* size of the file on disk */
+	onnx_extfile *ext;       /* external data files, each mapped once */
 	size_t n_ext;
-	ProtobufCAllocator pba;   /* protobuf-c's view of the context allocator */
+	ProtobufCAllocator pba; /* protobuf-c's view of the context allocator */
 } onnx_model;
 
 /* Load path (.onnx or gzip), check every tensor, map external data.
  * Bad input: ONNXSHARD_EINPUT with "PATH: what is wrong". */
 int onnx_load(shd_ctx *c, const char *path, onnx_model **out);
 /* Parse an in-memory model whose external data (if any) lives in dir. */
-int onnx_load_buffer(shd_ctx *c, const uint8_t *buf, size_t len,
-                     const char *name, const char *dir, onnx_model **out);
+int onnx_load_buffer(shd_ctx *c, const uint8_t *buf, size_t len, const char *name, const char *dir,
+                     onnx_model **out);
 void onnx_model_free(onnx_model *m);
 
 /* Data types. */
-const char *onnx_dtype_name(int32_t dt); /* "float32", ...; NULL if unknown */
-size_t onnx_dtype_size(int32_t dt);      /* bytes per element; 0 if unknown or string */
+const char *onnx_dtype_name(int32_t dt);    /* "float32", ...; NULL if unknown */
+size_t onnx_dtype_size(int32_t dt);         /* bytes per element; 0 if unknown or string */
 int onnx_dtype_from_name(const char *name); /* -1 if unknown */
 
 /* Element count of a tensor (dims checked on load). */
 uint64_t onnx_tensor_numel(const Onnx__TensorProto *t);
 /* The tensor's bytes in raw little-endian layout when stored raw (raw_data
  * or external data); NULL when stored in a typed field. */
-const uint8_t *onnx_tensor_raw(const onnx_model *m, const Onnx__TensorProto *t,
-                               uint64_t *len);
+const uint8_t *onnx_tensor_raw(const onnx_model *m, const Onnx__TensorProto *t, uint64_t *len);
 /* Copy bytes [off, off+n) of the tensor's raw layout to dst, converting
  * typed fields. Checked on load, so only out-of-range requests fail. */
-int onnx_tensor_read(const onnx_model *m, const Onnx__TensorProto *t,
-                     uint64_t off, uint64_t n, void *dst);
+int onnx_tensor_read(const onnx_model *m, const Onnx__TensorProto *t, uint64_t off, uint64_t n,
+                     void *dst);
 /* Drop the tensor's mapped external data from memory (it stays readable). */
 void onnx_tensor_release(const onnx_model *m, const Onnx__TensorProto *t);
 /* Read the tensor as int64 values (int64/int32/... integer dtypes). */
-int onnx_tensor_ints(const onnx_model *m, const Onnx__TensorProto *t,
-                     int64_t *dst, uint64_t n);
+int onnx_tensor_ints(const onnx_model *m, const Onnx__TensorProto *t, int64_t *dst, uint64_t n);
 
 /* An external data file being written: appends at 64 KiB-aligned offsets. */
 typedef struct {
 	FILE *f;
 	char *path;
-	char *location;  /* relative name written into tensors */
-	uint64_t off;    /* bytes written so far */
+	char *location; /* relative name written into tensors */
+	uint64_t off;   /* bytes written so far */
 } onnx_datafile;
 
-int onnx_datafile_open(shd_ctx *c, onnx_datafile *d, const char *path,
-                       const char *location);
+int onnx_datafile_open(shd_ctx *c, onnx_datafile *d, const char *path, const char *location);
 /* Pad to the next aligned offset and return it. */
 int onnx_datafile_align(shd_ctx *c, onnx_datafile *d, uint64_t *off);
 int onnx_datafile_write(shd_ctx *c, onnx_datafile *d, const void *p, size_t n);

@@ -9,8 +9,18 @@
 
 #define PB_MAX_NEST (4 * ONNX_MAX_GRAPH_DEPTH + 8) /* messages open at once */
 
-enum { PB_NONE, PB_MODEL, PB_GRAPH, PB_NODE, PB_ATTR, PB_FUNC, PB_TRAIN, PB_VINFO,
-       PB_TYPE, PB_TYPE_OF /* TypeProto.Sequence, .Map or .Optional */ };
+enum {
+	PB_NONE,
+	PB_MODEL,
+	PB_GRAPH,
+	PB_NODE,
+	PB_ATTR,
+	PB_FUNC,
+	PB_TRAIN,
+	PB_VINFO,
+	PB_TYPE,
+	PB_TYPE_OF /* TypeProto.Sequence, .Map or .Optional */
+};
 
 /* The followed message that field holds in a message of kind msg, or PB_NONE
  * (field numbers from onnx.proto; FunctionProto 11 and 12 are newer
@@ -19,14 +29,23 @@ static int
 pb_child(int msg, uint64_t field)
 {
 	switch (msg) {
-	case PB_MODEL: return field == 7 ? PB_GRAPH : field == 20 ? PB_TRAIN
-	                      : field == 25 ? PB_FUNC : PB_NONE;
-	case PB_GRAPH: return field == 1 ? PB_NODE : field >= 11 && field <= 13 ? PB_VINFO : PB_NONE;
+	case PB_MODEL:
+		return field == 7    ? PB_GRAPH
+		       : field == 20 ? PB_TRAIN
+		       : field == 25 ? PB_FUNC
+		                     : PB_NONE;
+	case PB_GRAPH:
+		return field == 1 ? PB_NODE : field >= 11 && field <= 13 ? PB_VINFO : PB_NONE;
 	case PB_NODE: return field == 5 ? PB_ATTR : PB_NONE;
-	case PB_ATTR: return field == 6 || field == 11 ? PB_GRAPH
-	                     : field == 14 || field == 15 ? PB_TYPE : PB_NONE;
-	case PB_FUNC: return field == 7 ? PB_NODE : field == 11 ? PB_ATTR
-	                     : field == 12 ? PB_VINFO : PB_NONE;
+	case PB_ATTR:
+		return field == 6 || field == 11    ? PB_GRAPH
+		       : field == 14 || field == 15 ? PB_TYPE
+		                                    : PB_NONE;
+	case PB_FUNC:
+		return field == 7    ? PB_NODE
+		       : field == 11 ? PB_ATTR
+		       : field == 12 ? PB_VINFO
+		                     : PB_NONE;
 	case PB_TRAIN: return field == 1 || field == 2 ? PB_GRAPH : PB_NONE;
 	case PB_VINFO: return field == 2 ? PB_TYPE : PB_NONE;
 	case PB_TYPE: return field == 4 || field == 5 || field == 9 ? PB_TYPE_OF : PB_NONE;
@@ -93,23 +112,24 @@ onnx_check_nesting(onnx_model *m, const uint8_t *buf, size_t len)
 				p += v;
 				break;
 			}
-			unsigned level = st[n - 1].level + (child == PB_GRAPH && st[n - 1].msg == PB_ATTR);
+			unsigned level =
+			        st[n - 1].level + (child == PB_GRAPH && st[n - 1].msg == PB_ATTR);
 			if (level > ONNX_MAX_GRAPH_DEPTH)
 				return shd_error(m->ctx, ONNXSHARD_EINPUT,
 				                 "%s: subgraphs nested deeper than %d levels",
 				                 m->path, ONNX_MAX_GRAPH_DEPTH);
 			if (n == PB_MAX_NEST)
-				return shd_error(m->ctx, ONNXSHARD_EINPUT,
-				                 "%s: protobuf messages nested deeper than %d levels",
-				                 m->path, PB_MAX_NEST);
+				return shd_error(
+				        m->ctx, ONNXSHARD_EINPUT,
+				        "%s: protobuf messages nested deeper than %d levels",
+				        m->path, PB_MAX_NEST);
 			st[n].end = p + (size_t)v;
 			st[n].msg = (uint8_t)child;
 			st[n].level = (uint8_t)level;
 			n++;
 			break;
 		}
-		default: /* groups (3, 4), which protobuf-c refuses, and 6, 7 */
-			goto corrupt;
+		default: /* groups (3, 4), which protobuf-c refuses, and 6, 7 */ goto corrupt;
 		}
 	}
 	return 0;

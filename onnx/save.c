@@ -38,7 +38,8 @@ onnx_write_message(shd_ctx *c, const ProtobufCMessage *msg, const char *path)
 
 	errno = 0;
 	if (!(fb.f = fopen(path, "wb")))
-		return shd_error(c, ONNXSHARD_EFAIL, "%s: cannot create: %s", path, strerror(errno));
+		return shd_error(c, ONNXSHARD_EFAIL, "%s: cannot create: %s", path,
+		                 strerror(errno));
 	iobuf = shd_alloc(c, 1 << 16);
 	if (iobuf)
 		setvbuf(fb.f, iobuf, _IOFBF, 1 << 16);
@@ -63,7 +64,8 @@ onnx_datafile_open(shd_ctx *c, onnx_datafile *d, const char *path, const char *l
 	}
 	errno = 0;
 	if (!(d->f = fopen(path, "wb"))) {
-		int rc = shd_error(c, ONNXSHARD_EFAIL, "%s: cannot create: %s", path, strerror(errno));
+		int rc = shd_error(c, ONNXSHARD_EFAIL, "%s: cannot create: %s", path,
+		                   strerror(errno));
 		onnx_datafile_close(c, d);
 		return rc;
 	}
@@ -121,8 +123,7 @@ typedef struct {
 } moved_tensor;
 
 static int
-move_tensor(onnx_model *m, onnx_datafile *d, const char *loc, moved_tensor *mv,
-            uint8_t *buf)
+move_tensor(onnx_model *m, onnx_datafile *d, const char *loc, moved_tensor *mv, uint8_t *buf)
 {
 	shd_ctx *c = m->ctx;
 	Onnx__TensorProto *t = mv->t;

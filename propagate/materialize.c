@@ -90,13 +90,16 @@ plan_steps(ir_graph *g, prop_plan *p, const prop_shard *s, const prop_shard *t)
 				const prop_dim *x = &cur[d], *y = &t->dims[d];
 				if (y->n == x->n + 1 && !memcmp(x->ax, y->ax, x->n) &&
 				    (1u << y->ax[x->n]) == partial) {
-					if ((rc = add_step(g, p, step(PROP_REDUCESCATTER, &y->ax[x->n], 1, d, 0))))
+					if ((rc = add_step(g, p,
+					                   step(PROP_REDUCESCATTER, &y->ax[x->n], 1,
+					                        d, 0))))
 						return rc;
 					cur[d] = *y;
 					done = 1;
 				}
 			}
-		if (!done && (rc = add_step(g, p, step(PROP_ALLREDUCE, ax, mask_axes(partial, ax), 0, 0))))
+		if (!done &&
+		    (rc = add_step(g, p, step(PROP_ALLREDUCE, ax, mask_axes(partial, ax), 0, 0))))
 			return rc;
 	}
 	/* axes a dim has beyond the common prefix: move them (all-to-all) or gather */
@@ -111,7 +114,8 @@ plan_steps(ir_graph *g, prop_plan *p, const prop_shard *s, const prop_shard *t)
 		int moved = 0;
 		for (int32_t d2 = 0; d2 < s->rank && !moved; d2++) {
 			const prop_dim *y = &t->dims[d2];
-			if (d2 == d || y->n != cur[d2].n + extra || memcmp(cur[d2].ax, y->ax, cur[d2].n) ||
+			if (d2 == d || y->n != cur[d2].n + extra ||
+			    memcmp(cur[d2].ax, y->ax, cur[d2].n) ||
 			    memcmp(&y->ax[cur[d2].n], ex, extra))
 				continue;
 			if ((rc = add_step(g, p, step(PROP_ALLTOALL, ex, extra, d2, d))))
@@ -126,8 +130,9 @@ plan_steps(ir_graph *g, prop_plan *p, const prop_shard *s, const prop_shard *t)
 	/* axes to add: a local slice */
 	for (int32_t d = 0; d < s->rank; d++)
 		if (t->dims[d].n > cur[d].n &&
-		    (rc = add_step(g, p, step(PROP_SLICE, &t->dims[d].ax[cur[d].n],
-		                              (uint8_t)(t->dims[d].n - cur[d].n), d, 0))))
+		    (rc = add_step(g, p,
+		                   step(PROP_SLICE, &t->dims[d].ax[cur[d].n],
+		                        (uint8_t)(t->dims[d].n - cur[d].n), d, 0))))
 			return rc;
 	uint8_t topartial = t->partial & (uint8_t)~s->partial;
 	if (topartial)
@@ -146,10 +151,12 @@ add_reshard(ir_graph *g, prop_plan *p, uint32_t node, uint32_t k, uint32_t v, co
 		return 0;
 	for (int32_t d = 0; d < s->rank; d++)
 		if ((prop_pieces(&s->dims[d]) > 1 || prop_pieces(&t->dims[d]) > 1) &&
-		    (s->dims[d].n != t->dims[d].n || memcmp(s->dims[d].ax, t->dims[d].ax, s->dims[d].n) ||
+		    (s->dims[d].n != t->dims[d].n ||
+		     memcmp(s->dims[d].ax, t->dims[d].ax, s->dims[d].n) ||
 		     prop_pieces(&s->dims[d]) != prop_pieces(&t->dims[d])))
 			return shd_error(g->ctx, ONNXSHARD_EFAIL,
-			                 "%s: value '%s': a fused projection's layout would need a reshard (not supported); use another strategy",
+			                 "%s: value '%s': a fused projection's layout would need a "
+			                 "reshard (not supported); use another strategy",
 			                 g->model->path, ir_cstr(g, g->values[v].name));
 	if ((rc = plan_steps(g, p, s, t)))
 		return rc;
@@ -157,14 +164,16 @@ add_reshard(ir_graph *g, prop_plan *p, uint32_t node, uint32_t k, uint32_t v, co
 	uint32_t id = p->n_reshards, n = p->n_steps - first;
 	for (uint32_t i = 0; i < p->n_reshards; i++) {
 		const prop_reshard *o = &p->reshards[i];
-		if (o->value == v && o->n == n && !memcmp(&p->steps[o->first], &p->steps[first], n * sizeof *p->steps)) {
+		if (o->value == v && o->n == n &&
+		    !memcmp(&p->steps[o->first], &p->steps[first], n * sizeof *p->steps)) {
 			p->n_steps = first;
 			first = o->first;
 			id = o->id;
 			break;
 		}
 	}
-	if ((rc = reserve(g, (void **)&p->reshards, p->n_reshards, &p->cap_reshards, sizeof *p->reshards)))
+	if ((rc = reserve(g, (void **)&p->reshards, p->n_reshards, &p->cap_reshards,
+	                  sizeof *p->reshards)))
 		return rc;
 	p->reshards[p->n_reshards] = (prop_reshard){node, k, v, first, n, id};
 	p->n_reshards++;
@@ -205,7 +214,8 @@ prop_materialize(ir_graph *g, prop_plan *p)
 	for (uint32_t v = 0; v < g->n_values; v++)
 		if (g->values[v].kind != IR_V_NODE)
 			memcpy(p->have[v].dims, p->want[v].dims,
-			       (size_t)(g->values[v].rank > 0 ? g->values[v].rank : 0) * sizeof(prop_dim));
+			       (size_t)(g->values[v].rank > 0 ? g->values[v].rank : 0) *
+			               sizeof(prop_dim));
 	for (uint32_t i = 0; i < g->n_nodes && !rc; i++) {
 		const ir_node *n = &g->nodes[i];
 		ir_rule r;
@@ -240,7 +250,8 @@ prop_materialize(ir_graph *g, prop_plan *p)
 				memset(req.dims, 0, (size_t)req.rank * sizeof *req.dims);
 			req.partial = 0;
 			if (t >= n->n_in) {
-				memcpy(p->have[v].dims, req.dims, (size_t)req.rank * sizeof *req.dims);
+				memcpy(p->have[v].dims, req.dims,
+				       (size_t)req.rank * sizeof *req.dims);
 				p->have[v].partial = partial;
 				continue;
 			}
@@ -272,7 +283,9 @@ prop_materialize(ir_graph *g, prop_plan *p)
 			for (uint32_t k = 0; k < g->nodes[i].n_in && !rc; k++) {
 				uint32_t v = ir_in(g, &g->nodes[i], k);
 				if (v != IR_NONE && !prop_is_replicated(&p->have[v]))
-					rc = prop_note_add(g, p, v, "gathered: the op that reads it has no sharding rule");
+					rc = prop_note_add(g, p, v,
+					                   "gathered: the op that reads it has no "
+					                   "sharding rule");
 			}
 	shd_free(c, fa, cap_fa * sizeof *fa);
 	shd_free(c, req.dims, 64 * sizeof *req.dims);

@@ -9,7 +9,8 @@
 static int
 is_name(const char *s, size_t n)
 {
-	if (n == 0 || !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+	if (n == 0 ||
+	    !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
 		return 0;
 	for (size_t i = 1; i < n; i++)
 		if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
@@ -26,27 +27,31 @@ prop_mesh_parse(shd_ctx *c, const char *spec, prop_mesh *m)
 	memset(m, 0, sizeof *m);
 	m->world = 1;
 	if (!*spec)
-		return shd_error(c, ONNXSHARD_EINPUT, "--mesh: empty mesh (want e.g. data=2,model=4)");
+		return shd_error(c, ONNXSHARD_EINPUT,
+		                 "--mesh: empty mesh (want e.g. data=2,model=4)");
 	while (*p) {
 		const char *eq = p + strcspn(p, "=,");
 		size_t n = (size_t)(eq - p);
 		char *end;
 		if (*eq != '=' || !is_name(p, n))
 			return shd_error(c, ONNXSHARD_EINPUT,
-			                 "--mesh '%s': want NAME=SIZE[,NAME=SIZE...] with names like data or model",
+			                 "--mesh '%s': want NAME=SIZE[,NAME=SIZE...] with names "
+			                 "like data or model",
 			                 spec);
 		if (m->n_axes == PROP_MAX_AXES)
-			return shd_error(c, ONNXSHARD_EINPUT, "--mesh '%s': more than %d axes", spec,
-			                 PROP_MAX_AXES);
+			return shd_error(c, ONNXSHARD_EINPUT, "--mesh '%s': more than %d axes",
+			                 spec, PROP_MAX_AXES);
 		errno = 0;
 		long long size = strtoll(eq + 1, &end, 10);
 		if (errno || end == eq + 1 || (*end && *end != ',') || size < 1 || size > 65536)
-			return shd_error(c, ONNXSHARD_EINPUT, "--mesh '%s': size of axis '%.*s' must be 1..65536",
-			                 spec, (int)n, p);
+			return shd_error(c, ONNXSHARD_EINPUT,
+			                 "--mesh '%s': size of axis '%.*s' must be 1..65536", spec,
+			                 (int)n, p);
 		for (uint32_t i = 0; i < m->n_axes; i++)
 			if (strlen(m->names[i]) == n && !strncmp(m->names[i], p, n))
-				return shd_error(c, ONNXSHARD_EINPUT, "--mesh '%s': axis '%.*s' named twice",
-				                 spec, (int)n, p);
+				return shd_error(c, ONNXSHARD_EINPUT,
+				                 "--mesh '%s': axis '%.*s' named twice", spec,
+				                 (int)n, p);
 		if (!(m->names[m->n_axes] = shd_alloc(c, n + 1)))
 			return shd_nomem(c);
 		memcpy(m->names[m->n_axes], p, n);
@@ -54,7 +59,8 @@ prop_mesh_parse(shd_ctx *c, const char *spec, prop_mesh *m)
 		m->sizes[m->n_axes++] = size;
 		m->world *= size;
 		if (m->world > 65536)
-			return shd_error(c, ONNXSHARD_EINPUT, "--mesh '%s': more than 65536 ranks", spec);
+			return shd_error(c, ONNXSHARD_EINPUT, "--mesh '%s': more than 65536 ranks",
+			                 spec);
 		p = *end ? end + 1 : end;
 		if (*end == ',' && !*p)
 			return shd_error(c, ONNXSHARD_EINPUT, "--mesh '%s': trailing comma", spec);
@@ -137,7 +143,8 @@ prop_shard_eq(const prop_shard *a, const prop_shard *b)
 		const prop_dim *x = d < a->rank ? &a->dims[d] : NULL;
 		const prop_dim *y = d < b->rank ? &b->dims[d] : NULL;
 		uint8_t nx = x ? x->n : 0, ny = y ? y->n : 0;
-		if (nx != ny || (nx && (memcmp(x->ax, y->ax, nx) || prop_pieces(x) != prop_pieces(y))))
+		if (nx != ny ||
+		    (nx && (memcmp(x->ax, y->ax, nx) || prop_pieces(x) != prop_pieces(y))))
 			return 0;
 	}
 	return 1;

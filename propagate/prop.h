@@ -13,7 +13,7 @@ typedef struct {
 	uint32_t n_axes;
 	char *names[PROP_MAX_AXES]; /* owned */
 	int64_t sizes[PROP_MAX_AXES];
-	int64_t world;              /* product of sizes */
+	int64_t world; /* product of sizes */
 } prop_mesh;
 
 /* Parse "data=2,model=4". Bad specs: ONNXSHARD_EINPUT naming the option. */
@@ -40,7 +40,11 @@ typedef struct {
 	uint8_t ax[PROP_MAX_AXES];
 } prop_dim;
 
-static inline int64_t prop_pieces(const prop_dim *d) { return d->pieces > 1 ? d->pieces : 1; }
+static inline int64_t
+prop_pieces(const prop_dim *d)
+{
+	return d->pieces > 1 ? d->pieces : 1;
+}
 
 /* A tensor's sharding. rank -1: unknown rank, always replicated. */
 typedef struct {
@@ -67,17 +71,17 @@ typedef struct {
 	uint8_t kind;
 	uint8_t n_axes;
 	uint8_t ax[PROP_MAX_AXES];
-	int32_t dim;        /* AllGather, ReduceScatter, Slice: the dim; AllToAll: split dim */
-	int32_t dim2;       /* AllToAll: the concat dim */
+	int32_t dim;  /* AllGather, ReduceScatter, Slice: the dim; AllToAll: split dim */
+	int32_t dim2; /* AllToAll: the concat dim */
 } prop_step;
 
 /* The reshard of one operand of one node (or of a graph output). */
 typedef struct {
-	uint32_t node;      /* consumer node index, or IR_NONE for a graph output */
-	uint32_t operand;   /* operand index (graph output index) */
+	uint32_t node;    /* consumer node index, or IR_NONE for a graph output */
+	uint32_t operand; /* operand index (graph output index) */
 	uint32_t value;
-	uint32_t first, n;  /* steps: plan->steps[first .. first+n) */
-	uint32_t id;        /* names the collectives alike on every rank */
+	uint32_t first, n; /* steps: plan->steps[first .. first+n) */
+	uint32_t id;       /* names the collectives alike on every rank */
 } prop_reshard;
 
 /* Why a value that a tactic or propagation wanted split ended replicated. */
@@ -89,20 +93,20 @@ typedef struct {
 typedef struct {
 	const prop_mesh *mesh;
 	shd_arena arena;
-	prop_shard *want;     /* per value: propagated sharding (never partial) */
-	uint8_t *fixed;       /* per value: set by a tactic, propagation leaves it */
-	prop_shard *have;     /* per value: sharding as produced (may be partial) */
+	prop_shard *want; /* per value: propagated sharding (never partial) */
+	uint8_t *fixed;   /* per value: set by a tactic, propagation leaves it */
+	prop_shard *have; /* per value: sharding as produced (may be partial) */
 	prop_reshard *reshards;
 	uint32_t n_reshards, cap_reshards;
 	prop_step *steps;
 	uint32_t n_steps, cap_steps;
 	prop_note *notes;
 	uint32_t n_notes, cap_notes;
-	prop_dim *lookup;     /* per node: a Gather's table split along its rows (n = 0: none) */
-	ir_bindf bind;        /* --dim bindings, for divisibility */
+	prop_dim *lookup; /* per node: a Gather's table split along its rows (n = 0: none) */
+	ir_bindf bind;    /* --dim bindings, for divisibility */
 	void *bind_ud;
 	int (*stop)(void *ud); /* NULL, or polled while propagating: a non-zero
-	                       * status (diagnostic set) ends propagation with it */
+	                        * status (diagnostic set) ends propagation with it */
 	void *stop_ud;
 } prop_plan;
 
@@ -128,7 +132,8 @@ int prop_propagate(ir_graph *g, prop_plan *p);
 int prop_materialize(ir_graph *g, prop_plan *p);
 
 /* Size of dim d of value v on one rank under sharding s (global / blocks). */
-ir_dim prop_local_dim(ir_graph *g, const prop_plan *p, const ir_value *v, const prop_shard *s, int32_t d);
+ir_dim prop_local_dim(ir_graph *g, const prop_plan *p, const ir_value *v, const prop_shard *s,
+                      int32_t d);
 
 /* Record why value v stays replicated (first reason wins). */
 int prop_note_add(ir_graph *g, prop_plan *p, uint32_t v, const char *why);

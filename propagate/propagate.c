@@ -10,7 +10,8 @@
 static prop_dim *
 new_dims(ir_graph *g, prop_plan *p, int32_t rank)
 {
-	return shd_arena_zalloc(g->ctx, &p->arena, (size_t)(rank > 0 ? rank : 1) * sizeof(prop_dim));
+	return shd_arena_zalloc(g->ctx, &p->arena,
+	                        (size_t)(rank > 0 ? rank : 1) * sizeof(prop_dim));
 }
 
 int
@@ -27,7 +28,8 @@ prop_plan_init(ir_graph *g, const prop_mesh *m, prop_plan *p)
 		int32_t r = g->values[v].rank;
 		p->want[v].rank = r;
 		p->have[v].rank = r;
-		if (!(p->want[v].dims = new_dims(g, p, r)) || !(p->have[v].dims = new_dims(g, p, r)))
+		if (!(p->want[v].dims = new_dims(g, p, r)) ||
+		    !(p->have[v].dims = new_dims(g, p, r)))
 			goto nomem;
 	}
 	return 0;
@@ -65,8 +67,8 @@ prop_seed(ir_graph *g, prop_plan *p, uint32_t v, int32_t d, uint8_t a, int piece
 {
 	prop_shard *s = &p->want[v];
 
-	if (d < 0 || d >= s->rank || (prop_shard_axes(s) & (1u << a)) || s->dims[d].n >= PROP_MAX_AXES ||
-	    pieces < 1 || pieces > 255)
+	if (d < 0 || d >= s->rank || (prop_shard_axes(s) & (1u << a)) ||
+	    s->dims[d].n >= PROP_MAX_AXES || pieces < 1 || pieces > 255)
 		return 1;
 	prop_dim nd = s->dims[d];
 	if (nd.n && prop_pieces(&nd) != pieces)
@@ -129,8 +131,8 @@ void prop_assign(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r,
                  const prop_shard *sh, int results_first, prop_dim *fa);
 
 void
-prop_assign(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r,
-            const prop_shard *sh, int results_first, prop_dim *fa)
+prop_assign(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, const prop_shard *sh,
+            int results_first, prop_dim *fa)
 {
 	const ir_node *n = &g->nodes[ni];
 	uint8_t used = 0;
@@ -167,8 +169,9 @@ prop_assign(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r,
 		uint8_t k;
 		for (k = 0; k < fa[f].n && !(used & (1u << fa[f].ax[k])); k++)
 			;
-		while (k > 0 && !divides(g, p, r->factors[f].size,
-		                         prop_pieces(&fa[f]) * prop_axes_size(p->mesh, fa[f].ax, k)))
+		while (k > 0 &&
+		       !divides(g, p, r->factors[f].size,
+		                prop_pieces(&fa[f]) * prop_axes_size(p->mesh, fa[f].ax, k)))
 			k--;
 		fa[f].n = k;
 		for (k = 0; k < fa[f].n; k++)
@@ -221,7 +224,8 @@ refine(prop_shard *cur, const prop_shard *derived)
 	int changed = 0;
 
 	for (int32_t d = 0; d < cur->rank && d < derived->rank; d++) {
-		if (derived->dims[d].n <= cur->dims[d].n || !is_prefix(&cur->dims[d], &derived->dims[d]))
+		if (derived->dims[d].n <= cur->dims[d].n ||
+		    !is_prefix(&cur->dims[d], &derived->dims[d]))
 			continue;
 		uint8_t other = prop_shard_axes(cur);
 		prop_dim nd = cur->dims[d];

@@ -25,8 +25,8 @@ axis_or_default(ir_graph *g, prop_plan *p, const char *tactic, const char *name,
 
 	if (name) {
 		if ((a = prop_mesh_axis(m, name)) < 0)
-			return -shd_error(g->ctx, ONNXSHARD_EINPUT, "--strategy %s: no mesh axis named '%s'",
-			                  tactic, name);
+			return -shd_error(g->ctx, ONNXSHARD_EINPUT,
+			                  "--strategy %s: no mesh axis named '%s'", tactic, name);
 		return a;
 	}
 	if ((a = prop_mesh_axis(m, pref)) >= 0)
@@ -47,7 +47,8 @@ tactic_data(ir_graph *g, prop_plan *p, int axis, FILE *log)
 		if (!prop_seed(g, p, v, 0, (uint8_t)axis, 1, 0))
 			n++;
 		else
-			rc = prop_note_add(g, p, v, "data: its batch dim does not divide over the axis");
+			rc = prop_note_add(g, p, v,
+			                   "data: its batch dim does not divide over the axis");
 	}
 	if (log)
 		fprintf(log, "data on %s: batch dim of %u input%s\n", p->mesh->names[axis], n,
@@ -72,7 +73,8 @@ linear_weight(ir_graph *g, const ir_node *n, int32_t *out_dim)
 	if (g->values[w].kind == IR_V_NODE) {
 		const ir_node *t = &g->nodes[g->values[w].producer];
 		const int64_t *perm;
-		if (t->op != OP_Transpose || ir_attr_ints(t, "perm", &perm) > 2 || ir_in(g, t, 0) == IR_NONE)
+		if (t->op != OP_Transpose || ir_attr_ints(t, "perm", &perm) > 2 ||
+		    ir_in(g, t, 0) == IR_NONE)
 			return IR_NONE;
 		w = ir_in(g, t, 0);
 		trans = !trans;
@@ -87,7 +89,8 @@ static int
 is_activation(const ir_graph *g, uint32_t v)
 {
 	return v != IR_NONE && g->values[v].kind != IR_V_INIT &&
-	       !(g->values[v].kind == IR_V_NODE && g->nodes[g->values[v].producer].op == OP_Constant);
+	       !(g->values[v].kind == IR_V_NODE &&
+	         g->nodes[g->values[v].producer].op == OP_Constant);
 }
 
 /* Ops a column split passes through on its way to the consumer that
@@ -96,16 +99,38 @@ static int
 is_transparent(int op)
 {
 	switch (op) {
-	case OP_Add: case OP_Sub: case OP_Mul: case OP_Div: case OP_Pow:
-	case OP_Relu: case OP_Gelu: case OP_Sigmoid: case OP_Tanh: case OP_Erf:
-	case OP_Sqrt: case OP_Neg: case OP_Exp: case OP_HardSigmoid: case OP_HardSwish:
-	case OP_Softplus: case OP_Elu: case OP_Selu: case OP_Celu: case OP_Mish:
-	case OP_LeakyRelu: case OP_Clip: case OP_Identity: case OP_Dropout: case OP_Cast:
-	case OP_Reshape: case OP_Transpose: case OP_Split: case OP_Squeeze: case OP_Unsqueeze:
-	case OP_Expand:
-		return 1;
-	default:
-		return 0;
+	case OP_Add:
+	case OP_Sub:
+	case OP_Mul:
+	case OP_Div:
+	case OP_Pow:
+	case OP_Relu:
+	case OP_Gelu:
+	case OP_Sigmoid:
+	case OP_Tanh:
+	case OP_Erf:
+	case OP_Sqrt:
+	case OP_Neg:
+	case OP_Exp:
+	case OP_HardSigmoid:
+	case OP_HardSwish:
+	case OP_Softplus:
+	case OP_Elu:
+	case OP_Selu:
+	case OP_Celu:
+	case OP_Mish:
+	case OP_LeakyRelu:
+	case OP_Clip:
+	case OP_Identity:
+	case OP_Dropout:
+	case OP_Cast:
+	case OP_Reshape:
+	case OP_Transpose:
+	case OP_Split:
+	case OP_Squeeze:
+	case OP_Unsqueeze:
+	case OP_Expand: return 1;
+	default: return 0;
 	}
 }
 
@@ -156,8 +181,8 @@ reach(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, ui
 	}
 }
 
-/* rt learns the route's fused pieces and attention heads; reached[] holds what the linear's output reaches, so that an Add
- * inside an activation (GELU's x + c*x^3) is told from a residual one. */
+/* rt learns the route's fused pieces and attention heads; reached[] holds what the linear's output
+ * reaches, so that an Add inside an activation (GELU's x + c*x^3) is told from a residual one. */
 typedef struct {
 	int pieces;    /* an equal Split on the way: a fused projection */
 	int64_t heads; /* a Reshape on the way splits features into heads (0: none) */
@@ -198,11 +223,13 @@ vote(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, uin
 			col = 1;
 			continue;
 		}
-		if (n->op == OP_MatMul && is_activation(g, ir_in(g, n, 0)) && is_activation(g, ir_in(g, n, 1))) {
+		if (n->op == OP_MatMul && is_activation(g, ir_in(g, n, 0)) &&
+		    is_activation(g, ir_in(g, n, 1))) {
 			col = 1;
 			continue;
 		}
-		if (n->op == OP_Add && is_activation(g, ir_in(g, n, 0)) && is_activation(g, ir_in(g, n, 1)) &&
+		if (n->op == OP_Add && is_activation(g, ir_in(g, n, 0)) &&
+		    is_activation(g, ir_in(g, n, 1)) &&
 		    !(reached[ir_in(g, n, 0)] && reached[ir_in(g, n, 1)]))
 			return VOTE_ROW; /* a residual connection */
 		if (!is_transparent(n->op))
@@ -293,7 +320,9 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log)
 			continue;
 		/* heads that do not divide (grouped K/V): replicate, stay correct */
 		if (rt.heads && rt.heads % p->mesh->sizes[axis]) {
-			if ((rc = prop_note_add(g, p, w, "megatron: its attention heads do not divide over the axis")))
+			if ((rc = prop_note_add(
+			             g, p, w,
+			             "megatron: its attention heads do not divide over the axis")))
 				break;
 			continue;
 		}
@@ -303,7 +332,9 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log)
 			uint32_t b = n->op == OP_Gemm ? ir_in(g, n, 2) : IR_NONE;
 			if (b != IR_NONE && g->values[b].rank == 1)
 				prop_seed(g, p, b, 0, (uint8_t)axis, pieces, 0);
-		} else if ((rc = prop_note_add(g, p, w, "megatron: its output features (or heads) do not divide over the axis"))) {
+		} else if ((rc = prop_note_add(g, p, w,
+		                               "megatron: its output features (or heads) do not "
+		                               "divide over the axis"))) {
 			break;
 		}
 	}
@@ -312,17 +343,22 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log)
 	for (uint32_t i = 0; i < g->n_nodes && !rc; i++) {
 		const ir_node *n = &g->nodes[i];
 		uint32_t t = ir_in(g, n, 0), ids = ir_in(g, n, 1);
-		if (n->op != OP_Gather || t == IR_NONE || ids == IR_NONE || g->values[t].kind != IR_V_INIT ||
-		    g->values[t].rank != 2 || g->values[ids].kind != IR_V_INPUT || ir_attr_int(n, "axis", 0) != 0)
+		if (n->op != OP_Gather || t == IR_NONE || ids == IR_NONE ||
+		    g->values[t].kind != IR_V_INIT || g->values[t].rank != 2 ||
+		    g->values[ids].kind != IR_V_INPUT || ir_attr_int(n, "axis", 0) != 0)
 			continue;
 		if (p->want[t].dims[0].n || !prop_seed(g, p, t, 0, (uint8_t)axis, 1, 0))
 			embeds++;
 		else
-			rc = prop_note_add(g, p, t, "megatron: its vocabulary does not divide over the axis");
+			rc = prop_note_add(
+			        g, p, t, "megatron: its vocabulary does not divide over the axis");
 	}
 	if (log)
-		fprintf(log, "megatron on %s: %u column-parallel linear%s (%u LM head), %u embedding%s\n",
-		        p->mesh->names[axis], cols, cols == 1 ? "" : "s", heads, embeds, embeds == 1 ? "" : "s");
+		fprintf(log,
+		        "megatron on %s: %u column-parallel linear%s (%u LM head), %u "
+		        "embedding%s\n",
+		        p->mesh->names[axis], cols, cols == 1 ? "" : "s", heads, embeds,
+		        embeds == 1 ? "" : "s");
 out:
 	shd_free(c, use_off, 0);
 	shd_free(c, uses, 0);
@@ -349,7 +385,8 @@ file_steps(ir_graph *g, prop_plan *p, const char *path, FILE *log)
 		json_decref(root);
 		return shd_error(g->ctx, ONNXSHARD_EINPUT, "%s: want {\"steps\": [...]}", path);
 	}
-	json_array_foreach(steps, i, s) {
+	json_array_foreach(steps, i, s)
+	{
 		const char *shard = json_string_value(json_object_get(s, "shard"));
 		const char *repl = json_string_value(json_object_get(s, "replicate"));
 		const char *tactic = json_string_value(json_object_get(s, "tactic"));
@@ -357,23 +394,30 @@ file_steps(ir_graph *g, prop_plan *p, const char *path, FILE *log)
 		if (tactic) {
 			int a;
 			if (strcmp(tactic, "data") && strcmp(tactic, "megatron")) {
-				rc = shd_error(g->ctx, ONNXSHARD_EINPUT, "%s: step %zu: unknown tactic '%s'", path, i, tactic);
+				rc = shd_error(g->ctx, ONNXSHARD_EINPUT,
+				               "%s: step %zu: unknown tactic '%s'", path, i,
+				               tactic);
 				break;
 			}
-			if ((a = axis_or_default(g, p, tactic, axis, tactic[0] == 'd' ? "data" : "model",
+			if ((a = axis_or_default(g, p, tactic, axis,
+			                         tactic[0] == 'd' ? "data" : "model",
 			                         tactic[0] == 'm')) < 0) {
 				rc = -a;
 				break;
 			}
-			if ((rc = tactic[0] == 'd' ? tactic_data(g, p, a, log) : tactic_megatron(g, p, a, log)))
+			if ((rc = tactic[0] == 'd' ? tactic_data(g, p, a, log)
+			                           : tactic_megatron(g, p, a, log)))
 				break;
 		} else if (shard || repl) {
 			json_t *axes = json_object_get(s, "axes"), *x;
 			json_int_t dim = json_integer_value(json_object_get(s, "dim"));
 			uint32_t hits = 0;
 			size_t j;
-			if (shard && (!json_is_integer(json_object_get(s, "dim")) || !json_is_array(axes))) {
-				rc = shd_error(g->ctx, ONNXSHARD_EINPUT, "%s: step %zu: shard needs \"dim\" and \"axes\"", path, i);
+			if (shard &&
+			    (!json_is_integer(json_object_get(s, "dim")) || !json_is_array(axes))) {
+				rc = shd_error(g->ctx, ONNXSHARD_EINPUT,
+				               "%s: step %zu: shard needs \"dim\" and \"axes\"",
+				               path, i);
 				break;
 			}
 			for (uint32_t v = 0; v < g->n_values && !rc; v++) {
@@ -384,33 +428,44 @@ file_steps(ir_graph *g, prop_plan *p, const char *path, FILE *log)
 					prop_seed_replicated(p, v);
 					continue;
 				}
-				json_array_foreach(axes, j, x) {
-					int a = json_is_string(x) ? prop_mesh_axis(p->mesh, json_string_value(x)) : -1;
+				json_array_foreach(axes, j, x)
+				{
+					int a = json_is_string(x)
+					                ? prop_mesh_axis(p->mesh,
+					                                 json_string_value(x))
+					                : -1;
 					if (a < 0) {
-						rc = shd_error(g->ctx, ONNXSHARD_EINPUT, "%s: step %zu: no mesh axis %s",
-						               path, i, json_is_string(x) ? json_string_value(x) : "(not a string)");
+						rc = shd_error(
+						        g->ctx, ONNXSHARD_EINPUT,
+						        "%s: step %zu: no mesh axis %s", path, i,
+						        json_is_string(x) ? json_string_value(x)
+						                          : "(not a string)");
 						break;
 					}
 					/* out of int32 range is out of range, not truncated */
 					json_int_t dd = dim < 0 ? dim + g->values[v].rank : dim;
 					int32_t d = dd < 0 || dd > INT32_MAX ? -1 : (int32_t)dd;
 					if (prop_seed(g, p, v, d, (uint8_t)a, 1, 1)) {
-						rc = shd_error(g->ctx, ONNXSHARD_EINPUT,
-						               "%s: step %zu: cannot split '%s' dim %lld over %s (rank, reuse or divisibility)",
-						               path, i, ir_cstr(g, g->values[v].name), (long long)dim,
-						               json_string_value(x));
+						rc = shd_error(
+						        g->ctx, ONNXSHARD_EINPUT,
+						        "%s: step %zu: cannot split '%s' dim %lld "
+						        "over %s (rank, reuse or divisibility)",
+						        path, i, ir_cstr(g, g->values[v].name),
+						        (long long)dim, json_string_value(x));
 						break;
 					}
 				}
 			}
 			if (!rc && !hits)
-				rc = shd_error(g->ctx, ONNXSHARD_EINPUT, "%s: step %zu: no tensor matches '%s'", path, i,
+				rc = shd_error(g->ctx, ONNXSHARD_EINPUT,
+				               "%s: step %zu: no tensor matches '%s'", path, i,
 				               shard ? shard : repl);
 			if (!rc && log)
-				fprintf(log, "%s %s: %u tensor%s\n", shard ? "shard" : "replicate", shard ? shard : repl,
-				        hits, hits == 1 ? "" : "s");
+				fprintf(log, "%s %s: %u tensor%s\n", shard ? "shard" : "replicate",
+				        shard ? shard : repl, hits, hits == 1 ? "" : "s");
 		} else {
-			rc = shd_error(g->ctx, ONNXSHARD_EINPUT, "%s: step %zu: want \"shard\", \"replicate\" or \"tactic\"",
+			rc = shd_error(g->ctx, ONNXSHARD_EINPUT,
+			               "%s: step %zu: want \"shard\", \"replicate\" or \"tactic\"",
 			               path, i);
 		}
 		if (rc || (rc = prop_propagate(g, p)))
@@ -432,7 +487,8 @@ search_apply(ir_graph *g, prop_plan *p, const char *strategy, FILE *log)
 		size_t n = strcspn(s, ",");
 		char word[64];
 		if (n == 0 || n >= sizeof word)
-			return shd_error(g->ctx, ONNXSHARD_EINPUT, "--strategy '%s': bad step", strategy);
+			return shd_error(g->ctx, ONNXSHARD_EINPUT, "--strategy '%s': bad step",
+			                 strategy);
 		memcpy(word, s, n);
 		word[n] = 0;
 		char *colon = strchr(word, ':');
@@ -459,7 +515,8 @@ search_apply(ir_graph *g, prop_plan *p, const char *strategy, FILE *log)
 				return rc;
 		} else {
 			return shd_error(g->ctx, ONNXSHARD_EINPUT,
-			                 "--strategy: unknown tactic '%s' (known: auto, data[:AXIS], megatron[:AXIS], or a .json file)",
+			                 "--strategy: unknown tactic '%s' (known: auto, "
+			                 "data[:AXIS], megatron[:AXIS], or a .json file)",
 			                 word);
 		}
 		if ((rc = prop_propagate(g, p)))

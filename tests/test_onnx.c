@@ -130,15 +130,19 @@ test_roundtrip_testdata(void **state)
 				external++;
 				for (size_t k = 0; k < t->n_external_data; k++)
 					if (!strcmp(t->external_data[k]->key, "offset"))
-						assert_int_equal(strtoull(t->external_data[k]->value, NULL, 10) % ONNX_EXT_ALIGN, 0);
+						assert_int_equal(
+						        strtoull(t->external_data[k]->value, NULL,
+						                 10) %
+						                ONNX_EXT_ALIGN,
+						        0);
 			}
 		}
 		onnx_model_free(r);
 		onnx_model_free(m);
 		free(models[i]);
 	}
-	print_message("round trip: %zu models, %zu tensors through external data\n",
-	              nmodels, external);
+	print_message("round trip: %zu models, %zu tensors through external data\n", nmodels,
+	              external);
 	assert_true(external >= 32);
 	free(models);
 	tu_rmtree(dir);
@@ -207,7 +211,8 @@ test_typed_fields(void **state)
 	t.w.float_data = t.data;
 	assert_int_equal(load_packed(c, dir, &t, &m), 0);
 	assert_null(onnx_tensor_raw(m, m->proto->graph->initializer[0], &(uint64_t){0}));
-	assert_int_equal(onnx_tensor_read(m, m->proto->graph->initializer[0], 2, 60, (uint8_t *)got + 2), 0);
+	assert_int_equal(
+	        onnx_tensor_read(m, m->proto->graph->initializer[0], 2, 60, (uint8_t *)got + 2), 0);
 	assert_memory_equal((uint8_t *)got + 2, (uint8_t *)t.data + 2, 60);
 	/* written external, typed values become raw bytes */
 	assert_int_equal(onnx_save(m, out, 1), 0);
@@ -320,16 +325,46 @@ test_crc32(void **state)
 /* ---- refusals ---- */
 
 typedef struct {
-	const char *what;   /* expected fragment of the diagnostic */
+	const char *what; /* expected fragment of the diagnostic */
 	void (*mutate)(tu_model *t, const char *dir);
 } bad_case;
 
-static void bad_dtype(tu_model *t, const char *d) { (void)d; t->w.data_type = 99; }
-static void no_dtype(tu_model *t, const char *d) { (void)d; t->w.has_data_type = 0; }
-static void neg_dim(tu_model *t, const char *d) { (void)d; t->dims[0] = -4; }
-static void huge_dims(tu_model *t, const char *d) { (void)d; t->dims[0] = t->dims[1] = INT64_MAX / 2; }
-static void short_raw(tu_model *t, const char *d) { (void)d; t->w.raw_data.len = 60; }
-static void long_raw(tu_model *t, const char *d) { (void)d; t->dims[0] = 3; }
+static void
+bad_dtype(tu_model *t, const char *d)
+{
+	(void)d;
+	t->w.data_type = 99;
+}
+static void
+no_dtype(tu_model *t, const char *d)
+{
+	(void)d;
+	t->w.has_data_type = 0;
+}
+static void
+neg_dim(tu_model *t, const char *d)
+{
+	(void)d;
+	t->dims[0] = -4;
+}
+static void
+huge_dims(tu_model *t, const char *d)
+{
+	(void)d;
+	t->dims[0] = t->dims[1] = INT64_MAX / 2;
+}
+static void
+short_raw(tu_model *t, const char *d)
+{
+	(void)d;
+	t->w.raw_data.len = 60;
+}
+static void
+long_raw(tu_model *t, const char *d)
+{
+	(void)d;
+	t->dims[0] = 3;
+}
 static void
 wrong_typed(tu_model *t, const char *d)
 {
@@ -338,11 +373,36 @@ wrong_typed(tu_model *t, const char *d)
 	t->w.n_float_data = 15;
 	t->w.float_data = t->data;
 }
-static void ext_abs(tu_model *t, const char *d) { (void)d; tu_model_external(t, "/etc/passwd", "0", "64"); }
-static void ext_dotdot(tu_model *t, const char *d) { (void)d; tu_model_external(t, "../w.bin", "0", "64"); }
-static void ext_dotdot2(tu_model *t, const char *d) { (void)d; tu_model_external(t, "sub/../../w.bin", "0", "64"); }
-static void ext_missing(tu_model *t, const char *d) { (void)d; tu_model_external(t, "nothere.bin", "0", "64"); }
-static void ext_noloc(tu_model *t, const char *d) { (void)d; tu_model_external(t, NULL, "0", "64"); }
+static void
+ext_abs(tu_model *t, const char *d)
+{
+	(void)d;
+	tu_model_external(t, "/etc/passwd", "0", "64");
+}
+static void
+ext_dotdot(tu_model *t, const char *d)
+{
+	(void)d;
+	tu_model_external(t, "../w.bin", "0", "64");
+}
+static void
+ext_dotdot2(tu_model *t, const char *d)
+{
+	(void)d;
+	tu_model_external(t, "sub/../../w.bin", "0", "64");
+}
+static void
+ext_missing(tu_model *t, const char *d)
+{
+	(void)d;
+	tu_model_external(t, "nothere.bin", "0", "64");
+}
+static void
+ext_noloc(tu_model *t, const char *d)
+{
+	(void)d;
+	tu_model_external(t, NULL, "0", "64");
+}
 
 static void
 write_blob(const char *dir, const char *name, size_t n)
@@ -354,10 +414,30 @@ write_blob(const char *dir, const char *name, size_t n)
 	free(p);
 }
 
-static void ext_past_end(tu_model *t, const char *d) { write_blob(d, "w.bin", 100); tu_model_external(t, "w.bin", "50", "64"); }
-static void ext_overflow(tu_model *t, const char *d) { write_blob(d, "w.bin", 100); tu_model_external(t, "w.bin", "18446744073709551610", "64"); }
-static void ext_badoff(tu_model *t, const char *d) { write_blob(d, "w.bin", 100); tu_model_external(t, "w.bin", "-1", "64"); }
-static void ext_badlen(tu_model *t, const char *d) { write_blob(d, "w.bin", 100); tu_model_external(t, "w.bin", "0", "32"); }
+static void
+ext_past_end(tu_model *t, const char *d)
+{
+	write_blob(d, "w.bin", 100);
+	tu_model_external(t, "w.bin", "50", "64");
+}
+static void
+ext_overflow(tu_model *t, const char *d)
+{
+	write_blob(d, "w.bin", 100);
+	tu_model_external(t, "w.bin", "18446744073709551610", "64");
+}
+static void
+ext_badoff(tu_model *t, const char *d)
+{
+	write_blob(d, "w.bin", 100);
+	tu_model_external(t, "w.bin", "-1", "64");
+}
+static void
+ext_badlen(tu_model *t, const char *d)
+{
+	write_blob(d, "w.bin", 100);
+	tu_model_external(t, "w.bin", "0", "32");
+}
 static void
 ext_symlink(tu_model *t, const char *d)
 {
@@ -375,9 +455,24 @@ ext_dir_symlink(tu_model *t, const char *d)
 	free(p);
 	tu_model_external(t, "sub/passwd", "0", "64");
 }
-static void no_graph(tu_model *t, const char *d) { (void)d; t->model.graph = NULL; }
-static void no_ir(tu_model *t, const char *d) { (void)d; t->model.has_ir_version = 0; }
-static void no_opset(tu_model *t, const char *d) { (void)d; t->model.n_opset_import = 0; }
+static void
+no_graph(tu_model *t, const char *d)
+{
+	(void)d;
+	t->model.graph = NULL;
+}
+static void
+no_ir(tu_model *t, const char *d)
+{
+	(void)d;
+	t->model.has_ir_version = 0;
+}
+static void
+no_opset(tu_model *t, const char *d)
+{
+	(void)d;
+	t->model.n_opset_import = 0;
+}
 static void
 bad_domain(tu_model *t, const char *d)
 {
@@ -387,28 +482,28 @@ bad_domain(tu_model *t, const char *d)
 }
 
 static const bad_case bad_cases[] = {
-	{"unknown data type 99", bad_dtype},
-	{"unknown data type 0", no_dtype},
-	{"negative dimension -4", neg_dim},
-	{"element count overflows", huge_dims},
-	{"raw_data holds 60 bytes, dims need 64", short_raw},
-	{"raw_data holds 64 bytes, dims need 48", long_raw},
-	{"holds 15 values, dims need 16", wrong_typed},
-	{"'/etc/passwd' is absolute", ext_abs},
-	{"'../w.bin' leaves the model's folder", ext_dotdot},
-	{"'sub/../../w.bin' leaves the model's folder", ext_dotdot2},
-	{"external data file 'nothere.bin': No such file", ext_missing},
-	{"external data without a location", ext_noloc},
-	{"external data past the end of 'w.bin'", ext_past_end},
-	{"external data past the end of 'w.bin'", ext_overflow},
-	{"bad external data offset or length", ext_badoff},
-	{"external data holds 32 bytes, dims need 64", ext_badlen},
-	{"'link.bin' is a symlink", ext_symlink},
-	{"'sub/passwd' leaves the model's folder", ext_dir_symlink},
-	{"not an ONNX model (no graph)", no_graph},
-	{"not an ONNX model (no ir_version)", no_ir},
-	{"no opset_import", no_opset},
-	{"domain 'com.example' is not in opset_import", bad_domain},
+        {"unknown data type 99", bad_dtype},
+        {"unknown data type 0", no_dtype},
+        {"negative dimension -4", neg_dim},
+        {"element count overflows", huge_dims},
+        {"raw_data holds 60 bytes, dims need 64", short_raw},
+        {"raw_data holds 64 bytes, dims need 48", long_raw},
+        {"holds 15 values, dims need 16", wrong_typed},
+        {"'/etc/passwd' is absolute", ext_abs},
+        {"'../w.bin' leaves the model's folder", ext_dotdot},
+        {"'sub/../../w.bin' leaves the model's folder", ext_dotdot2},
+        {"external data file 'nothere.bin': No such file", ext_missing},
+        {"external data without a location", ext_noloc},
+        {"external data past the end of 'w.bin'", ext_past_end},
+        {"external data past the end of 'w.bin'", ext_overflow},
+        {"bad external data offset or length", ext_badoff},
+        {"external data holds 32 bytes, dims need 64", ext_badlen},
+        {"'link.bin' is a symlink", ext_symlink},
+        {"'sub/passwd' leaves the model's folder", ext_dir_symlink},
+        {"not an ONNX model (no graph)", no_graph},
+        {"not an ONNX model (no ir_version)", no_ir},
+        {"no opset_import", no_opset},
+        {"domain 'com.example' is not in opset_import", bad_domain},
 };
 
 static void
@@ -496,15 +591,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_external_read),
-		cmocka_unit_test(test_typed_fields),
-		cmocka_unit_test(test_gzip),
-		cmocka_unit_test(test_unknown_fields),
-		cmocka_unit_test(test_crc32),
-		cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_bad_files),
-		cmocka_unit_test(test_truncated),
-		cmocka_unit_test(test_roundtrip_testdata),
+	        cmocka_unit_test(test_external_read),
+	        cmocka_unit_test(test_typed_fields),
+	        cmocka_unit_test(test_gzip),
+	        cmocka_unit_test(test_unknown_fields),
+	        cmocka_unit_test(test_crc32),
+	        cmocka_unit_test(test_refusals),
+	        cmocka_unit_test(test_bad_files),
+	        cmocka_unit_test(test_truncated),
+	        cmocka_unit_test(test_roundtrip_testdata),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

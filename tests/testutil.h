@@ -15,7 +15,7 @@ char *tu_tmpdir(void);
 void tu_rmtree(const char *dir);
 char *tu_path(const char *dir, const char *name); /* malloc'd dir/name */
 void tu_write(const char *path, const void *p, size_t n);
-uint8_t *tu_read(const char *path, size_t *n);     /* malloc'd */
+uint8_t *tu_read(const char *path, size_t *n); /* malloc'd */
 /* Pack a message to a malloc'd buffer. */
 uint8_t *tu_pack(const ProtobufCMessage *m, size_t *n);
 

@@ -18,8 +18,8 @@
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *ex = fuzz_path("ONNXSHARD_FUZZ_EXAMPLE",
-	                           FUZZ_SOURCE_DIR "/../shared/examples/mlp-allreduce-data2-model2");
+	const char *ex = fuzz_path("ONNXSHARD_FUZZ_EXAMPLE", FUZZ_SOURCE_DIR
+	                           "/../shared/examples/mlp-allreduce-data2-model2");
 	char out[FUZZ_PATH_MAX], src[FUZZ_PATH_MAX], dst[FUZZ_PATH_MAX * 2];
 	DIR *d = opendir(ex);
 	struct dirent *e;

@@ -70,7 +70,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!c)
 		abort();
 	c->quiet = 1;
-	if (!onnx_load_buffer(c, data, size, "fuzz.onnx", fuzz_tmpdir(), &m) && !ir_lift(c, m, &g)) {
+	if (!onnx_load_buffer(c, data, size, "fuzz.onnx", fuzz_tmpdir(), &m) &&
+	    !ir_lift(c, m, &g)) {
 		shd_arena a = {0};
 		if (ir_verify(g)) {
 			fprintf(stderr, "ir_verify: %s\n", onnxshard_error(c));

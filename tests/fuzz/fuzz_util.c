@@ -100,25 +100,25 @@ fuzz_copy(const char *src, const char *dst)
 
 /* ---- the plan's invariants ---- */
 
-#define CHECK(x)                                                                         \
-	do {                                                                             \
-		if (!(x)) {                                                              \
-			fprintf(stderr, "fuzz: plan invariant broken: %s (%s:%d)\n", #x, \
-			        __FILE__, __LINE__);                                     \
-			abort();                                                         \
-		}                                                                        \
+#define CHECK(x)                                                                                   \
+	do {                                                                                       \
+		if (!(x)) {                                                                        \
+			fprintf(stderr, "fuzz: plan invariant broken: %s (%s:%d)\n", #x, __FILE__, \
+			        __LINE__);                                                         \
+			abort();                                                                   \
+		}                                                                                  \
 	} while (0)
 
 /* The same, naming the value and its sharding. */
-#define CHECK_V(x)                                                                        \
-	do {                                                                              \
-		if (!(x)) {                                                               \
-			fprintf(stderr, "fuzz: plan invariant broken for %s '%s' ", what,  \
-			        ir_cstr(g, g->values[v].name));                           \
-			prop_shard_print(p, s, stderr);                                   \
-			fprintf(stderr, ": %s (%s:%d)\n", #x, __FILE__, __LINE__);        \
-			abort();                                                          \
-		}                                                                         \
+#define CHECK_V(x)                                                                                 \
+	do {                                                                                       \
+		if (!(x)) {                                                                        \
+			fprintf(stderr, "fuzz: plan invariant broken for %s '%s' ", what,          \
+			        ir_cstr(g, g->values[v].name));                                    \
+			prop_shard_print(p, s, stderr);                                            \
+			fprintf(stderr, ": %s (%s:%d)\n", #x, __FILE__, __LINE__);                 \
+			abort();                                                                   \
+		}                                                                                  \
 	} while (0)
 
 /* Axes on dims within the mesh, none used twice, constant dims divisible. */
@@ -141,7 +141,9 @@ check_shard(ir_graph *g, const prop_plan *p, uint32_t v, const prop_shard *s, co
 			used |= 1u << pd->ax[i];
 		}
 		if (pd->n && ir_is_const(x->dims[d]))
-			CHECK_V(x->dims[d].c % (prop_pieces(pd) * prop_axes_size(m, pd->ax, pd->n)) == 0);
+			CHECK_V(x->dims[d].c %
+			                (prop_pieces(pd) * prop_axes_size(m, pd->ax, pd->n)) ==
+			        0);
 	}
 	CHECK_V(!(used & s->partial));
 }
@@ -168,7 +170,8 @@ fuzz_check_plan(ir_graph *g, const prop_plan *p)
 		for (uint32_t k = 0; k < r->n; k++) {
 			const prop_step *s = &p->steps[r->first + k];
 			int32_t rank = g->values[r->value].rank;
-			CHECK(s->kind <= PROP_TOPARTIAL && s->n_axes >= 1 && s->n_axes <= PROP_MAX_AXES);
+			CHECK(s->kind <= PROP_TOPARTIAL && s->n_axes >= 1 &&
+			      s->n_axes <= PROP_MAX_AXES);
 			for (uint8_t j = 0; j < s->n_axes; j++)
 				CHECK(s->ax[j] < m->n_axes);
 			if (s->kind == PROP_ALLGATHER || s->kind == PROP_REDUCESCATTER ||
