@@ -6,7 +6,7 @@ SUDO=
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-	build-essential cmake pkg-config clang libclang-rt-14-dev \
+	build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
 	libprotobuf-c-dev protobuf-c-compiler libonnx-dev \
 	zlib1g-dev libcmocka-dev libjansson-dev \
 	libonnx-testdata python3-onnx python3-numpy >/dev/null
