@@ -236,8 +236,9 @@ rule_gather(ir_graph *g, ir_node *n, rule_b *b)
 		rb_pass(b, ix->dims[d], 1, (uint32_t)d, T_OUT(n, 0), (uint32_t)(axis + d));
 	/* a table split along the gathered axis (a vocabulary-parallel
 	 * embedding): each rank looks up the rows it holds, zeros elsewhere,
-	 * and the result is a pending sum (emission masks the lookup) */
-	if (x->rank == 2 && axis == 0 && is_int_dtype(ix->dtype))
+	 * and the result is a pending sum (emission masks the lookup with ops
+	 * of opset 9) */
+	if (x->rank == 2 && axis == 0 && is_int_dtype(ix->dtype) && g->opset >= 9)
 		rb_map(b, 0, (uint32_t)axis, rb_factor(b, IR_F_REDUCE, x->dims[axis]));
 }
 
