@@ -1,6 +1,6 @@
-#define _POSIX_C_SOURCE 200809L
 /* The onnxshard command: subcommand dispatch, options, exit codes
  * (0 ok, 1 failure while working, 2 bad usage or bad input). */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
