@@ -467,7 +467,8 @@ ir_rule_of(ir_graph *g, uint32_t ni, shd_arena *a, ir_rule *r)
 		b.slot0[t] = slots;
 		slots += b.rank[t] > 0 ? (uint32_t)b.rank[t] : 0;
 	}
-	if (n->op != OP_OPAQUE && known)
+	/* rules read their first result: a node without it has none */
+	if (n->op != OP_OPAQUE && known && n->n_out && ir_out(g, n, 0) != IR_NONE)
 		rules[n->op].rule(g, n, &b);
 	if (b.failed) {
 		rc = shd_nomem(c);
