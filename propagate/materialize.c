@@ -10,8 +10,8 @@
 uint32_t prop_tensor_value(const ir_graph *g, const ir_node *n, uint32_t t);
 void prop_assign(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r,
                  const prop_shard *sh, int results_first, prop_dim *fa);
-void prop_derive(ir_graph *g, uint32_t ni, const ir_rule *r, const prop_dim *fa, uint32_t t,
-                 prop_shard *out);
+void prop_derive(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, const prop_dim *fa,
+                 uint32_t t, prop_shard *out);
 
 /* Operands added into a contraction's result (Gemm's C, a conv bias): with
  * the contraction split, they must be added on one shard only. */
@@ -245,7 +245,7 @@ prop_materialize(ir_graph *g, prop_plan *p)
 				continue;
 			req.rank = g->values[v].rank;
 			if (r.n_factors)
-				prop_derive(g, i, &r, fa, t, &req);
+				prop_derive(g, p, i, &r, fa, t, &req);
 			else
 				memset(req.dims, 0, (size_t)req.rank * sizeof *req.dims);
 			req.partial = 0;

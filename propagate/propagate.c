@@ -180,16 +180,18 @@ prop_assign(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, cons
 }
 
 /* Tensor t's sharding under the factor assignment (never partial). A
- * compound dim is split only through its major factor. */
-void prop_derive(ir_graph *g, uint32_t ni, const ir_rule *r, const prop_dim *fa, uint32_t t,
-                 prop_shard *out);
+ * compound dim is split only through its major factor; a split that does
+ * not divide the tensor's own dim (a broadcast or contradicting operand) is
+ * left out. */
+void prop_derive(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, const prop_dim *fa,
+                 uint32_t t, prop_shard *out);
 
 void
-prop_derive(ir_graph *g, uint32_t ni, const ir_rule *r, const prop_dim *fa, uint32_t t,
-            prop_shard *out)
+prop_derive(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, const prop_dim *fa,
+            uint32_t t, prop_shard *out)
 {
-	(void)g;
-	(void)ni;
+	const ir_value *v = &g->values[prop_tensor_value(g, &g->nodes[ni], t)];
+
 	out->partial = 0;
 	for (int32_t d = 0; d < out->rank; d++) {
 		const uint32_t *f;
@@ -207,12 +209,17 @@ prop_derive(ir_graph *g, uint32_t ni, const ir_rule *r, const prop_dim *fa, uint
 			out->dims[d] = fa[f[0]];
 		} else if (which == k - 1 && prop_pieces(&fa[f[which]]) == 1) {
 			/* only the minor factor is split: the dim is in pieces */
-			int64_t p = majors(r, f, k - 1);
-			if (p < 2 || p > 255)
+			int64_t pc = majors(r, f, k - 1);
+			if (pc < 2 || pc > 255)
 				continue;
 			out->dims[d] = fa[f[which]];
-			out->dims[d].pieces = (uint8_t)p;
+			out->dims[d].pieces = (uint8_t)pc;
 		}
+		const prop_dim *x = &out->dims[d];
+		if (x->n && (d >= v->rank ||
+		             !divides(g, p, v->dims[d],
+		                      prop_pieces(x) * prop_axes_size(p->mesh, x->ax, x->n))))
+			memset(&out->dims[d], 0, sizeof out->dims[d]);
 	}
 }
 
@@ -285,7 +292,7 @@ prop_propagate(ir_graph *g, prop_plan *p)
 				if (v == IR_NONE || p->fixed[v] || g->values[v].rank < 0)
 					continue;
 				tmp.rank = g->values[v].rank;
-				prop_derive(g, i, r, fa, t, &tmp);
+				prop_derive(g, p, i, r, fa, t, &tmp);
 				changed |= refine(&p->want[v], &tmp);
 			}
 		}

@@ -5,7 +5,9 @@
 # executions per target; exits non-zero when a target found a crash, leak or
 # timeout, keeping the input in build-fuzz/crashes/TARGET/ and the log in
 # build-fuzz/logs/TARGET.log. BUILD (default build-fuzz) selects the build
-# directory, JOBS (default nproc) how many targets run at once.
+# directory, JOBS (default nproc) how many targets run at once, FUZZ_SEED
+# a fixed seed (CI uses one, so that its run repeats one checked beforehand
+# for longer: the same seed walks the same inputs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
@@ -29,7 +31,8 @@ run() {
 	local t=$1 rc=0
 	mkdir -p "$work/corpus/$t" "$build/crashes/$t"
 	cp tests/fuzz/corpus/"${t#fuzz_}"/* "$work/corpus/$t"/
-	"$build/tests/fuzz/$t" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
+	"$build/tests/fuzz/$t" ${FUZZ_SEED:+-seed="$FUZZ_SEED"} -max_total_time="$secs" \
+		-rss_limit_mb=2048 -timeout=10 \
 		-print_final_stats=1 -artifact_prefix="$build/crashes/$t/" "$work/corpus/$t" \
 		>"$build/logs/$t.log" 2>&1 || rc=$?
 	echo "$rc" >"$work/$t.rc"
