@@ -498,7 +498,10 @@ emit_coll_read(emit_outdir *d, size_t r, const char *file, const Onnx__NodeProto
 	for (int k = 1; k <= EMIT_ALLTOALL; k++)
 		out->kind = strcmp(op, coll_ops[k]) ? out->kind : k;
 	int ms = !strcmp(dom, "com.microsoft");
-	if (strcmp(dom, "onnxshard") && !(ms && out->kind && out->kind != EMIT_REDUCESCATTER))
+	if (ms && out->kind == EMIT_REDUCESCATTER)
+		return nfail(d, file, n,
+		             "ONNX Runtime's com.microsoft domain has no ReduceScatter");
+	if (strcmp(dom, "onnxshard") && !(ms && out->kind))
 		return out->kind = 0;
 	if (!out->kind)
 		return nfail(d, file, n, "unknown collective op in domain 'onnxshard'");
@@ -510,22 +513,31 @@ emit_coll_read(emit_outdir *d, size_t r, const char *file, const Onnx__NodeProto
 		return nfail(d, file, n, "too many attributes");
 	if (n->n_input != 1 || n->n_output != 1 || !*n->input[0] || !*n->output[0])
 		return nfail(d, file, n, "a collective takes one input and gives one output");
-	/* The int attributes each op needs (ORT's AllToAll has none). */
+	/* The int attributes each op needs (ORT's are read below). */
 	static const char *const ints[][2] = {[EMIT_ALLGATHER] = {"axis"},
 	                                      [EMIT_REDUCESCATTER] = {"axis"},
 	                                      [EMIT_ALLTOALL] = {"split_axis", "concat_axis"}};
 	int64_t *slot[2] = {out->kind == EMIT_ALLTOALL ? &out->split_axis : &out->axis,
 	                    &out->concat_axis};
-	for (int i = 0; i < 2 && ints[out->kind][i] && !(ms && out->kind == EMIT_ALLTOALL); i++) {
+	for (int i = 0; !ms && i < 2 && ints[out->kind][i]; i++) {
 		if (!(a = attr(n, ints[out->kind][i], INT, &used)))
 			return nfail(d, file, n, "needs int attribute '%s'", ints[out->kind][i]);
 		*slot[i] = a->i;
 	}
-	if (ms) { /* ORT: the whole world; AllReduce sums; AllToAll splits dim 0 */
-		a = attr(n, "group_size", INT, &used);
-		if ((a || out->kind != EMIT_ALLREDUCE) && (!a || a->i != (int64_t)d->world))
-			return nfail(d, file, n,
-			             "needs int attribute 'group_size' = world size %zu", d->world);
+	if (ms) {
+		/* ONNX Runtime's schemas (collective_defs.cc): AllReduce has no
+		 * attribute (a sum over the whole world); AllGather has axis
+		 * (default 1) and group_size (default 1); AllToAll has group_size
+		 * and splits and concatenates dim 0. ORT refuses any other
+		 * attribute at load. The group is the whole world. */
+		if (out->kind == EMIT_ALLGATHER)
+			out->axis = (a = attr(n, "axis", INT, &used)) ? a->i : 1;
+		int64_t gs = 1;
+		if (out->kind != EMIT_ALLREDUCE && (a = attr(n, "group_size", INT, &used)))
+			gs = a->i;
+		if (out->kind != EMIT_ALLREDUCE && gs != (int64_t)d->world)
+			return nfail(d, file, n, "group_size is %lld, want the world size %zu",
+			             (long long)gs, d->world);
 		out->reduce = out->kind == EMIT_ALLREDUCE ? "sum" : NULL;
 		if (!(out->mesh_axes = shd_arena_alloc(d->ctx, &d->arena, d->n_axes * sizeof(int))))
 			return shd_nomem(d->ctx);
@@ -596,6 +608,41 @@ emit_coll_read(emit_outdir *d, size_t r, const char *file, const Onnx__NodeProto
 	return 0;
 }
 
+static const Onnx__ValueInfoProto *
+find_value(Onnx__ValueInfoProto **v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->name && !strcmp(v[i]->name, name))
+			return v[i];
+	return NULL;
+}
+
+/* An ORT collective's result type, where g declares it, in the schema's
+ * type constraint: AllReduce float16, float, double; AllGather and AllToAll
+ * also int64 and bool. */
+static int
+check_ort_type(emit_outdir *d, const char *file, const Onnx__GraphProto *g,
+               const Onnx__NodeProto *n, int kind)
+{
+	const Onnx__ValueInfoProto *v = find_value(g->value_info, g->n_value_info, n->output[0]);
+	int t;
+
+	if (!v)
+		v = find_value(g->output, g->n_output, n->output[0]);
+	if (!v || !v->type || v->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
+	    !v->type->tensor_type || !v->type->tensor_type->has_elem_type)
+		return 0;
+	t = v->type->tensor_type->elem_type;
+	if (t == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 ||
+	    t == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ||
+	    t == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE ||
+	    (kind != EMIT_ALLREDUCE && (t == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ||
+	                                t == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL)))
+		return 0;
+	return nfail(d, file, n, "ONNX Runtime's %s does not take %s tensors", n->op_type,
+	             onnx_dtype_name(t) ? onnx_dtype_name(t) : at(d, "dtype %d", t));
+}
+
 /* The collectives of g into recs; none may sit in a subgraph. */
 static int
 scan_nodes(emit_outdir *d, size_t r, const char *file, const Onnx__GraphProto *g, int depth,
@@ -611,6 +658,8 @@ scan_nodes(emit_outdir *d, size_t r, const char *file, const Onnx__GraphProto *g
 			return rc;
 		if (k.kind && depth)
 			return nfail(d, file, n, "a collective inside a subgraph");
+		if (k.kind && d->ort && (rc = check_ort_type(d, file, g, n, k.kind)))
+			return rc;
 		if (k.kind && (!n->name || !*n->name))
 			return nfail(d, file, n, "a collective without a name");
 		if (k.kind &&
@@ -629,15 +678,6 @@ scan_nodes(emit_outdir *d, size_t r, const char *file, const Onnx__GraphProto *g
 		}
 	}
 	return 0;
-}
-
-static const Onnx__ValueInfoProto *
-find_value(Onnx__ValueInfoProto **v, size_t n, const char *name)
-{
-	for (size_t i = 0; i < n; i++)
-		if (v[i]->name && !strcmp(v[i]->name, name))
-			return v[i];
-	return NULL;
 }
 
 /* A manifest input or output against the rank's graph input or output:

@@ -16,7 +16,9 @@
  *           included) renamed "r{r}/..."; each rank's inputs cut from the
  *           global inputs by Split; each collective as Sum/Max/Min, Concat and
  *           Split over its group's members; each global output concatenated
- *           from rank blocks in shard-index order; nodes topologically sorted
+ *           from rank blocks in shard-index order, once per replica (the
+ *           ranks off its axes): replica 0 under its name, replica q > 0 as
+ *           the extra output "{name}@replica{q}"; nodes topologically sorted
  *           (Kahn); initializers streamed one rank at a time, those of
  *           ONNX_EXT_THRESHOLD bytes or more to FILE.data. New values are
  *           named "s/...", which no renamed rank value can be. */
@@ -43,6 +45,8 @@ typedef struct {
 	shd_vec nodes;  /* Onnx__NodeProto *, before sorting */
 	shd_vec inits;  /* Onnx__TensorProto * */
 	shd_vec undo;   /* undo_rec */
+	shd_vec reps;   /* const char *: the extra outputs "{name}@replica{q}" */
+	shd_vec rep_of; /* const emit_mtensor *: the output each of reps copies */
 	onnx_datafile df;
 	const char *loc; /* FILE.data's name, as tensors give it */
 	uint64_t n_ext;  /* tensors written to FILE.data */
@@ -422,37 +426,42 @@ cut_input(stitch *s, size_t r, const emit_mtensor *t)
 	return 0;
 }
 
-/* Global output t from rank blocks: along each sharded dim (last first),
- * concatenate the blocks in shard-index order, keeping the result at the
- * rank whose coords on that dim's axes are 0; ranks off t's axes are
- * replicas, and those with coords 0 there stand for them. */
+/* Global output t from rank blocks, as one replica sees it: along each
+ * sharded dim (last first), concatenate the blocks in shard-index order,
+ * keeping the result at the rank whose coords on that dim's axes are 0.
+ * The ranks off t's axes are replicas: replica q is the set of ranks whose
+ * coords on those axes are q's mixed-radix digits (mesh order, the first
+ * axis most significant); its result is named as. */
 static int
-join_output(stitch *s, const emit_mtensor *t)
+join_replica(stitch *s, const emit_mtensor *t, uint64_t on, size_t q, const char *as)
 {
 	const emit_outdir *d = s->d;
 	const char **cur = alloc(s, d->world * sizeof *cur);
-	int64_t *c = alloc(s, d->n_axes * sizeof *c);
-	uint64_t on = 0; /* t's axes */
+	int64_t *c = alloc(s, d->n_axes * sizeof *c), *want = alloc(s, d->n_axes * sizeof *want);
 	size_t na, blocks, left = 0;
 	int rc;
 
-	if (!cur || !c)
+	if (!cur || !c || !want || !as)
 		return shd_nomem(s->ctx);
-	for (size_t i = 0; i < t->ndim; i++) {
-		const int *ax = dim_axes(d, t, i, &na, &blocks);
-		for (size_t k = 0; k < na; k++)
-			on |= (uint64_t)1 << ax[k];
-		left += na > 0;
-	}
+	for (size_t a = d->n_axes; a-- > 0;)
+		if (!(on >> a & 1)) {
+			want[a] = (int64_t)(q % (size_t)d->size[a]);
+			q /= (size_t)d->size[a];
+		}
+	for (size_t i = 0; i < t->ndim; i++)
+		dim_axes(d, t, i, &na, &blocks), left += na > 0;
+	size_t first = SIZE_MAX;
 	for (size_t r = 0; r < d->world; r++) {
 		int rep = 1;
 		for (size_t a = 0; a < d->n_axes; a++)
-			rep &= (on >> a & 1) || d->coords[r * d->n_axes + a] == 0;
+			rep &= (on >> a & 1) || d->coords[r * d->n_axes + a] == want[a];
 		if (rep && !(cur[r] = fmt(s, "r%zu/%s", r, t->name)))
 			return shd_nomem(s->ctx);
+		if (rep && first == SIZE_MAX)
+			first = r;
 	}
 	if (!left)
-		return identity(s, cur[0], t->name);
+		return identity(s, cur[first], as);
 	for (size_t i = t->ndim; i-- > 0;) {
 		const int *ax = dim_axes(d, t, i, &na, &blocks);
 		if (!na)
@@ -465,23 +474,51 @@ join_output(stitch *s, const emit_mtensor *t)
 			if (!rep)
 				continue;
 			Onnx__NodeProto *n = node(s, "Concat", blocks, 1, (int64_t)i);
-			for (size_t q = 0; n && q < blocks; q++) {
+			for (size_t b = 0; n && b < blocks; b++) {
 				size_t src = 0;
 				memcpy(c, &d->coords[r * d->n_axes], d->n_axes * sizeof *c);
-				for (size_t k = na, x = q; k-- > 0; x /= (size_t)d->size[ax[k]])
+				for (size_t k = na, x = b; k-- > 0; x /= (size_t)d->size[ax[k]])
 					c[ax[k]] = (int64_t)(x % (size_t)d->size[ax[k]]);
 				for (size_t a = 0; a < d->n_axes; a++)
 					src = src * (size_t)d->size[a] + (size_t)c[a];
-				n->input[q] = (char *)cur[src];
+				n->input[b] = (char *)cur[src];
 				cur[src] = src == r ? cur[src] : NULL;
 			}
 			if (n)
 				cur[r] = n->output[0] =
-				        left ? fmt(s, "s/out/%s/%zu/r%zu", t->name, i, r)
-				             : (char *)t->name;
+				        left ? fmt(s, "s/out/%s/%zu/r%zu", as, i, r) : (char *)as;
 			if ((rc = done(s, n)))
 				return rc;
 		}
+	}
+	return 0;
+}
+
+/* Global output t once per replica: replica 0 as t's name, replica q > 0
+ * as "{name}@replica{q}", so a verifier sees every rank's result. */
+static int
+join_output(stitch *s, const emit_mtensor *t)
+{
+	const emit_outdir *d = s->d;
+	uint64_t on = 0; /* t's axes */
+	size_t na, blocks, n_rep = 1;
+	int rc;
+
+	for (size_t i = 0; i < t->ndim; i++) {
+		const int *ax = dim_axes(d, t, i, &na, &blocks);
+		for (size_t k = 0; k < na; k++)
+			on |= (uint64_t)1 << ax[k];
+	}
+	for (size_t a = 0; a < d->n_axes; a++)
+		n_rep *= on >> a & 1 ? 1 : (size_t)d->size[a];
+	for (size_t q = 0; q < n_rep; q++) {
+		const char *as = q ? fmt(s, "%s@replica%zu", t->name, q) : t->name;
+		if ((rc = join_replica(s, t, on, q, as)))
+			return rc;
+		if (q && push_ptr(s, &s->reps, (void *)as))
+			return shd_nomem(s->ctx);
+		if (q && push_ptr(s, &s->rep_of, (void *)t))
+			return shd_nomem(s->ctx);
 	}
 	return 0;
 }
@@ -624,7 +661,7 @@ toposort(stitch *s, Onnx__NodeProto **out)
 
 /* A graph input or output with the manifest's global shape. */
 static Onnx__ValueInfoProto *
-value_info(stitch *s, const emit_mtensor *t)
+value_info(stitch *s, const emit_mtensor *t, const char *name)
 {
 	Onnx__ValueInfoProto *v = alloc(s, sizeof *v);
 	Onnx__TypeProto *tp = alloc(s, sizeof *tp);
@@ -658,7 +695,7 @@ value_info(stitch *s, const emit_mtensor *t)
 	tt->shape = sh;
 	tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
 	tp->tensor_type = tt;
-	v->name = (char *)t->name;
+	v->name = (char *)name;
 	v->type = tp;
 	return v;
 }
@@ -737,7 +774,7 @@ write_model(stitch *s, const char *path, Onnx__NodeProto **sorted)
 	mp.graph = &g;
 	mp.opset_import = alloc(s, (r0->n_opset_import + 1) * sizeof *mp.opset_import);
 	g.input = alloc(s, (d->n_in + 1) * sizeof *g.input);
-	g.output = alloc(s, (d->n_out + 1) * sizeof *g.output);
+	g.output = alloc(s, (d->n_out + s->reps.n + 1) * sizeof *g.output);
 	if (!mp.opset_import || !g.input || !g.output)
 		return shd_nomem(s->ctx);
 	for (size_t i = 0; i < r0->n_opset_import; i++) {
@@ -751,10 +788,16 @@ write_model(stitch *s, const char *path, Onnx__NodeProto **sorted)
 	g.initializer = s->inits.data;
 	g.n_initializer = s->inits.n;
 	for (; g.n_input < d->n_in; g.n_input++)
-		if (!(g.input[g.n_input] = value_info(s, &d->in[g.n_input])))
+		if (!(g.input[g.n_input] = value_info(s, &d->in[g.n_input], d->in[g.n_input].name)))
 			return shd_nomem(s->ctx);
 	for (; g.n_output < d->n_out; g.n_output++)
-		if (!(g.output[g.n_output] = value_info(s, &d->out[g.n_output])))
+		if (!(g.output[g.n_output] =
+		              value_info(s, &d->out[g.n_output], d->out[g.n_output].name)))
+			return shd_nomem(s->ctx);
+	for (size_t i = 0; i < s->reps.n; i++, g.n_output++)
+		if (!(g.output[g.n_output] =
+		              value_info(s, ((const emit_mtensor **)s->rep_of.data)[i],
+		                         ((const char **)s->reps.data)[i])))
 			return shd_nomem(s->ctx);
 	return onnx_write_message(s->ctx, &mp.base, path);
 }
@@ -842,6 +885,8 @@ onnxshard_stitch(onnxshard_ctx *c, const char *dir, const char *path)
 	}
 	shd_vec_free(c, &s.undo, sizeof(undo_rec));
 	shd_vec_free(c, &s.nodes, sizeof(void *));
+	shd_vec_free(c, &s.reps, sizeof(void *));
+	shd_vec_free(c, &s.rep_of, sizeof(void *));
 	shd_vec_free(c, &s.inits, sizeof(void *));
 	shd_arena_free(c, &s.a);
 	emit_outdir_free(s.d);

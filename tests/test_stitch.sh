@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `onnxshard check` and `onnxshard stitch` on the shared examples (in
-# SRC/../shared/examples, where CI clones shared/ beside the repository):
+# `onnxshard check` and `onnxshard stitch` on the example output directories
+# (tests/fixtures/examples, copied from ../shared/examples: hand-made, verified):
 # check accepts them and refuses corrupted copies with exit 2 and one line;
 # each example stitched into one model computes what its source.onnx does in
 # ONNX Runtime. Synthetic output directories add what the examples lack
@@ -9,7 +9,7 @@
 set -u
 bin=$1
 src=$2
-ex=$src/../shared/examples
+ex=$src/tests/fixtures/examples
 e2e=$src/tests/e2e
 py=/usr/bin/python3
 tmp=$(mktemp -d)
@@ -22,7 +22,7 @@ bad() {
 }
 
 if [ ! -f "$ex/mlp-allreduce-data2-model2/manifest.json" ]; then
-	echo "FAIL: no shared examples at $ex (clone shared/ beside the repository)"
+	echo "FAIL: no examples at $ex"
 	exit 1
 fi
 if [ ! -d "$e2e/node_modules/onnxruntime-node" ]; then
@@ -63,7 +63,7 @@ stitch_compare() { # dir name batch [nochecker]
 		bad "onnxshard stitch $1: $(head -3 "$tmp/err")"
 		return
 	fi
-	if node "$e2e/ortcompare.js" "$1/source.onnx" "$out" --dim batch="$3" >"$tmp/cmp" 2>&1; then
+	if node "$e2e/ortcompare.js" "$1/source.onnx" "$out" --dim batch="$3" --replicas-exact >"$tmp/cmp" 2>&1; then
 		pass=$((pass + 1))
 		echo "$2: $(tr '\n' ' ' <"$tmp/cmp")"
 	else
@@ -333,6 +333,47 @@ accept_check "$tmp/gen/mesh2d-opset18"
 stitch_compare "$tmp/gen/mesh2d-opset18" mesh2d-opset18 8 nochecker
 accept_check "$tmp/gen/ort-model4" # ORT's AllToAll splits a rank's 8 rows in 4
 stitch_compare "$tmp/gen/ort-model4" ort-model4 32
+# ONNX Runtime's schemas: AllReduce has no attribute, AllGather axis
+# (default 1) and group_size, AllToAll group_size; nothing else loads.
+o=$tmp/gen/ort-model4
+if "$py" "$src/tests/ort_schema.py" "$src/tests/fixtures/ort_collectives.json" "$o"/rank*.onnx >"$tmp/cm" 2>&1; then
+	pass=$((pass + 1))
+else
+	bad "ort_schema ort-model4: $(grep FAIL "$tmp/cm" | head -2)"
+fi
+ortmut() { # desc want-fragment node attr json
+	rm -rf "$tmp/o2"
+	cp -r "$o" "$tmp/o2"
+	mut attr "$tmp/o2" rank2.onnx "$2" "$3" "$4"
+	refuse "$1" check "$tmp/o2"
+}
+ortmut "rank2.onnx: node 'z_c' (AllReduce): unexpected attribute 'group_size'" z_c group_size 4
+ortmut "rank2.onnx: node 'z_c' (AllReduce): unexpected attribute 'reduce'" z_c reduce '"sum"'
+ortmut "rank2.onnx: node 'y_c' (AllGather): unexpected attribute 'mesh_axes'" y_c mesh_axes '["model"]'
+ortmut "rank2.onnx: node 'y_c' (AllGather): group_size is 2, want the world size 4" y_c group_size 2
+ortmut "rank2.onnx: node 'xt_c' (AllToAll): unexpected attribute 'split_axis'" xt_c split_axis 0
+# AllGather's axis defaults to 1: dropped on every rank, the same model
+rm -rf "$tmp/o2"
+cp -r "$o" "$tmp/o2"
+"$py" - "$tmp/o2" <<'PY'
+import json, sys, zlib
+import onnx
+d = sys.argv[1]
+m = json.load(open(d + '/manifest.json'))
+for r in m['ranks']:
+    model = onnx.load(d + '/' + r['model'])
+    for n in model.graph.node:
+        if n.op_type == 'AllGather':
+            keep = [a for a in n.attribute if a.name != 'axis']
+            del n.attribute[:]
+            n.attribute.extend(keep)
+    onnx.save(model, d + '/' + r['model'])
+    b = open(d + '/' + r['model'], 'rb').read()
+    r['bytes'], r['crc32'] = len(b), '%08x' % (zlib.crc32(b) & 0xffffffff)
+json.dump(m, open(d + '/manifest.json', 'w'), indent=1)
+PY
+accept_check "$tmp/o2"
+stitch_compare "$tmp/o2" ort-model4-default-axis 32
 g=$tmp/gen/mesh2d-opset17
 cp -r "$g" "$tmp/g2"
 mut flip "$tmp/g2" rank0.onnx.data 10

@@ -3,24 +3,43 @@
 // same seeded random inputs and compare their outputs.
 //
 //   node tests/e2e/ortcompare.js SOURCE.onnx OTHER.onnx [--dim NAME=N ...] [--seed N] [--tol T]
+//        [--int-max NAME=N ...] [--replicas-exact] [--data FILE.json]
+//   node tests/e2e/ortcompare.js --batch CASES.jsonl
 //
 // Inputs are made for every graph input of SOURCE from its metadata: symbolic dims
 // are bound by --dim (defaults batch=2, seq=8, any other symbolic dim 2); float
-// inputs are uniform in [-1, 1]; integer inputs whose name contains "mask" are 0 or 1
-// with the first column (index 0 of the last dim) 1, other integer inputs are in
-// [0, 16); bool inputs are random. Every output of SOURCE is compared with OTHER's
-// output of the same name: shapes must be equal and
-// max|a-b| / max(max|a|, 1e-6) <= tol (a = SOURCE, b = OTHER).
+// inputs are uniform in [-1, 1]; integer inputs named by --int-max are in [0, N)
+// (ids that index a table of N rows: tests/e2e/int_ranges.py finds them); other
+// integer inputs whose name contains "mask" are 0 or 1 with the first column
+// (index 0 of the last dim) 1, the rest in [0, 16); bool inputs are random.
+// --data FILE.json instead gives the inputs and the expected outputs
+// ({"inputs": [T...], "outputs": [T...]}, T = {"name", "type", "dims", "b64"
+// (little-endian raw bytes; float16 as its bits, bool as bytes) or "strings"}).
+//
+// Every output of SOURCE is compared with OTHER's output of the same name: shapes
+// must be equal and max|a-b| / max(max|a|, 1e-6) <= tol (a = SOURCE, b = OTHER).
+// With --data, b is compared with the expected outputs instead (and a source whose
+// own result differs from them is reported, not blamed on OTHER). Every output of
+// OTHER named NAME@replicaK (what `onnxshard stitch` writes for each replica of an
+// output beyond the first) is compared with SOURCE's NAME too; --replicas-exact
+// also requires it bit-identical to OTHER's NAME (replica 0).
 //
 // Prints one line per output, "ok NAME [SHAPE] relerr=E" or "FAIL NAME ...".
 // Exit 0 if all are ok, 1 if any is not, 2 on bad usage or a model that cannot be
 // loaded or run (one line "ortcompare: error: ..." on stderr).
+//
+// --batch runs many cases in one process: each line of CASES.jsonl is
+// {"id", "source", "other", "dims"?, "intMax"?, "seed"?, "tol"?, "replicasExact"?,
+// "data"?}; it prints one line per case, "ID pass", "ID fail: WHY" or
+// "ID skip: WHY" (skip: ONNX Runtime cannot load or run SOURCE itself, or its
+// result differs from the test data), and exits 0 (the caller counts).
 'use strict';
 
 const path = require('path');
 
 const USAGE =
-  'usage: node ortcompare.js SOURCE.onnx OTHER.onnx [--dim NAME=N ...] [--seed N] [--tol T]';
+  'usage: node ortcompare.js SOURCE.onnx OTHER.onnx [--dim NAME=N ...] [--seed N] [--tol T] ' +
+  '[--int-max NAME=N ...] [--replicas-exact] [--data FILE.json] | --batch CASES.jsonl';
 
 class UsageError extends Error {}
 
@@ -30,7 +49,7 @@ function die(msg) {
 }
 
 function parseArgs(argv) {
-  const opt = { files: [], dims: { batch: 2, seq: 8 }, seed: 0, tol: 1e-4 };
+  const opt = { files: [], dims: { batch: 2, seq: 8 }, seed: 0, tol: 1e-4, intMax: {}, replicasExact: false, data: null, batch: null };
   const take = (i, flag) => {
     if (i + 1 >= argv.length) throw new UsageError(`${flag} needs a value`);
     return argv[i + 1];
@@ -51,6 +70,16 @@ function parseArgs(argv) {
       const m = /^([^=]+)=(\d+)$/.exec(val);
       if (!m) throw new UsageError(`--dim wants NAME=N, got "${val}"`);
       opt.dims[m[1]] = parseInt(m[2], 10);
+    } else if (a === '--int-max') {
+      if (val === null) val = take(i++, a);
+      const m = /^([^=]+)=(\d+)$/.exec(val);
+      if (!m || parseInt(m[2], 10) < 1) throw new UsageError(`--int-max wants NAME=N (N >= 1), got "${val}"`);
+      opt.intMax[m[1]] = parseInt(m[2], 10);
+    } else if (a === '--replicas-exact') {
+      opt.replicasExact = true;
+    } else if (a === '--data' || a === '--batch') {
+      if (val === null) val = take(i++, a);
+      opt[a.slice(2)] = val;
     } else if (a === '--seed') {
       if (val === null) val = take(i++, a);
       if (!/^\d+$/.test(val)) throw new UsageError(`--seed wants a non-negative integer, got "${val}"`);
@@ -66,7 +95,9 @@ function parseArgs(argv) {
       opt.files.push(argv[i]);
     }
   }
-  if (opt.files.length !== 2) throw new UsageError(`want two model files, got ${opt.files.length}`);
+  if (opt.batch !== null) {
+    if (opt.files.length) throw new UsageError('--batch takes no model files');
+  } else if (opt.files.length !== 2) throw new UsageError(`want two model files, got ${opt.files.length}`);
   return opt;
 }
 
@@ -140,7 +171,7 @@ function bindShape(name, shape, dims) {
   });
 }
 
-function makeInput(ort, meta, dims, rand) {
+function makeInput(ort, meta, dims, rand, intMax) {
   const name = meta.name;
   if (meta.isTensor === false) throw new Error(`input "${name}" is not a tensor`);
   const type = meta.type;
@@ -163,11 +194,12 @@ function makeInput(ort, meta, dims, rand) {
   }
   const Ctor = INT_TYPES[type];
   if (!Ctor) throw new Error(`input "${name}" has type ${type}, which ortcompare cannot make`);
-  const isMask = /mask/i.test(name);
+  const hi = intMax && Object.prototype.hasOwnProperty.call(intMax, name) ? intMax[name] : 16;
+  const isMask = /mask/i.test(name) && !(intMax && name in intMax);
   const data = new Ctor(n);
   const big = Ctor === BigInt64Array || Ctor === BigUint64Array;
   for (let i = 0; i < n; i++) {
-    let v = isMask ? (rand() < 0.5 ? 0 : 1) : Math.floor(rand() * 16);
+    let v = isMask ? (rand() < 0.5 ? 0 : 1) : Math.floor(rand() * hi);
     if (isMask && last > 0 && i % last === 0) v = 1;
     data[i] = big ? BigInt(v) : v;
   }
@@ -219,6 +251,144 @@ function compare(name, a, b, tol) {
   return { ok: false, line: `FAIL ${name} ${fmtShape(sa)} relerr=${r} > tol=${tol}` };
 }
 
+const DATA_TYPES = {
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  bool: Uint8Array,
+  ...INT_TYPES,
+};
+
+// A tensor of a --data file ({name, type, dims, b64 | strings}).
+function fromData(ort, t) {
+  if (t.type === 'string') return new ort.Tensor('string', t.strings, t.dims);
+  const Ctor = DATA_TYPES[t.type];
+  if (!Ctor) throw new Error(`tensor "${t.name}" has type ${t.type}, which ortcompare cannot read`);
+  const b = Buffer.from(t.b64, 'base64');
+  const ab = new ArrayBuffer(b.length);
+  new Uint8Array(ab).set(b);
+  return new ort.Tensor(t.type, new Ctor(ab, 0, b.length / Ctor.BYTES_PER_ELEMENT), t.dims);
+}
+
+class Skip extends Error {}
+class Fail extends Error {}
+
+const firstLine = (e) => String((e && e.message) || e).split('\n')[0];
+
+// One comparison: {lines, ok}; throws Skip when ONNX Runtime cannot run the
+// source itself, Fail when OTHER cannot be loaded or run.
+async function runCase(ort, c) {
+  const sessOpt = { executionProviders: ['cpu'], logSeverityLevel: 4 };
+  let src, oth;
+  try {
+    src = await ort.InferenceSession.create(c.source, sessOpt);
+  } catch (e) {
+    throw new Skip(`cannot load ${c.source}: ${firstLine(e)}`);
+  }
+  try {
+    oth = await ort.InferenceSession.create(c.other, sessOpt);
+  } catch (e) {
+    throw new Fail(`cannot load ${c.other}: ${firstLine(e)}`);
+  }
+  const metas = src.inputMetadata;
+  if (!Array.isArray(metas) || metas.length !== src.inputNames.length)
+    throw new Fail('this onnxruntime-node gives no input metadata (need 1.22 or later)');
+  const feeds = {};
+  let expected = null;
+  if (c.data) {
+    const d = JSON.parse(require('fs').readFileSync(c.data, 'utf8'));
+    for (const t of d.inputs) feeds[t.name] = fromData(ort, t);
+    expected = {};
+    for (const t of d.outputs) expected[t.name] = fromData(ort, t);
+  } else {
+    const rand = mulberry32(c.seed || 0);
+    for (const m of metas) feeds[m.name] = makeInput(ort, m, { batch: 2, seq: 8, ...(c.dims || {}) }, rand, c.intMax || {});
+  }
+  const othFeeds = {};
+  for (const n of oth.inputNames) {
+    if (!(n in feeds)) throw new Fail(`${c.other} has input "${n}", which ${c.source} does not have`);
+    othFeeds[n] = feeds[n];
+  }
+  let ra, rb;
+  try {
+    ra = await src.run(feeds, { logSeverityLevel: 4 });
+  } catch (e) {
+    throw new Skip(`running ${c.source}: ${firstLine(e)}`);
+  }
+  try {
+    rb = await oth.run(othFeeds, { logSeverityLevel: 4 });
+  } catch (e) {
+    throw new Fail(`running ${c.other}: ${firstLine(e)}`);
+  }
+  const tol = c.tol === undefined ? 1e-4 : c.tol;
+  const lines = [];
+  let ok = true;
+  for (const name of src.outputNames) {
+    let r;
+    if (expected && name in expected) {
+      r = compare(name, expected[name], rb[name], tol);
+      // ORT's own result off the test data: not OTHER's fault
+      if (!r.ok && !compare(name, expected[name], ra[name], tol).ok && compare(name, ra[name], rb[name], tol).ok)
+        throw new Skip(`ONNX Runtime's result for ${name} differs from the test data`);
+    } else r = compare(name, ra[name], rb[name], tol);
+    ok = ok && r.ok;
+    lines.push(r.line);
+  }
+  for (const name of oth.outputNames) {
+    const m = /^(.*)@replica(\d+)$/.exec(name);
+    if (!m) continue;
+    const base = m[1];
+    if (!src.outputNames.includes(base)) {
+      ok = false;
+      lines.push(`FAIL ${name}: ${base} is not an output of SOURCE`);
+      continue;
+    }
+    const r = compare(name, expected && base in expected ? expected[base] : ra[base], rb[name], tol);
+    ok = ok && r.ok;
+    lines.push(r.line);
+    if (c.replicasExact) {
+      const x = rb[base].data, y = rb[name].data;
+      let same = x.length === y.length;
+      for (let k = 0; same && k < x.length; k++) same = x[k] === y[k] || (Number.isNaN(x[k]) && Number.isNaN(y[k]));
+      if (!same) {
+        ok = false;
+        lines.push(`FAIL ${name}: not bit-identical to ${base} (replica 0)`);
+      }
+    }
+  }
+  return { lines, ok };
+}
+
+function loadOrt() {
+  try {
+    const ort = require('onnxruntime-node');
+    // ORT's own log would print run errors a second time: keep it to fatal ones
+    ort.env.logLevel = 'fatal';
+    return ort;
+  } catch (e) {
+    die(
+      `cannot load onnxruntime-node (${e.message.split('\n')[0]}); ` +
+        `run "npm install --ignore-scripts" in ${path.relative(process.cwd(), __dirname) || '.'}`
+    );
+  }
+}
+
+async function batch(ort, file) {
+  const text = require('fs').readFileSync(file, 'utf8');
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    const c = JSON.parse(line);
+    let out;
+    try {
+      const r = await runCase(ort, c);
+      out = r.ok ? `${c.id} pass` : `${c.id} fail: ${r.lines.filter((l) => !l.startsWith('ok')).slice(0, 2).join('; ')}`;
+    } catch (e) {
+      out = `${c.id} ${e instanceof Skip ? 'skip' : 'fail'}: ${firstLine(e)}`;
+    }
+    process.stdout.write(out.replace(/\n/g, ' ') + '\n');
+  }
+}
+
 async function main() {
   let opt;
   try {
@@ -227,67 +397,32 @@ async function main() {
     if (e instanceof UsageError) die(`${e.message} (${USAGE})`);
     throw e;
   }
-  let ort;
+  const ort = loadOrt();
+  if (opt.batch !== null) {
+    await batch(ort, opt.batch);
+    process.exit(0);
+  }
+  let r;
   try {
-    ort = require('onnxruntime-node');
+    r = await runCase(ort, {
+      source: opt.files[0],
+      other: opt.files[1],
+      dims: opt.dims,
+      intMax: opt.intMax,
+      seed: opt.seed,
+      tol: opt.tol,
+      replicasExact: opt.replicasExact,
+      data: opt.data,
+    });
   } catch (e) {
-    die(
-      `cannot load onnxruntime-node (${e.message.split('\n')[0]}); ` +
-        `run "npm install --ignore-scripts" in ${path.relative(process.cwd(), __dirname) || '.'}`
-    );
+    die(e instanceof Skip || e instanceof Fail ? e.message : `${opt.files[0]}: ${firstLine(e)}`);
   }
-  // ORT's own log would print run errors a second time: keep it to fatal ones
-  ort.env.logLevel = 'fatal';
-  const sessOpt = { executionProviders: ['cpu'], logSeverityLevel: 4 };
-  const sessions = [];
-  for (const f of opt.files) {
-    try {
-      sessions.push(await ort.InferenceSession.create(f, sessOpt));
-    } catch (e) {
-      die(`cannot load ${f}: ${String(e.message || e).split('\n')[0]}`);
-    }
-  }
-  const [src, oth] = sessions;
-  const metas = src.inputMetadata;
-  if (!Array.isArray(metas) || metas.length !== src.inputNames.length)
-    die('this onnxruntime-node gives no input metadata (need 1.22 or later)');
-
-  const rand = mulberry32(opt.seed);
-  const feeds = {};
-  try {
-    for (const m of metas) feeds[m.name] = makeInput(ort, m, opt.dims, rand);
-  } catch (e) {
-    die(`${opt.files[0]}: ${e.message}`);
-  }
-  const othFeeds = {};
-  for (const n of oth.inputNames) {
-    if (!(n in feeds)) die(`${opt.files[1]} has input "${n}", which ${opt.files[0]} does not have`);
-    othFeeds[n] = feeds[n];
-  }
-
-  const results = [];
-  for (const [i, [s, f]] of [
-    [src, feeds],
-    [oth, othFeeds],
-  ].entries()) {
-    try {
-      results.push(await s.run(f, { logSeverityLevel: 4 }));
-    } catch (e) {
-      die(`running ${opt.files[i]}: ${String(e.message || e).split('\n')[0]}`);
-    }
-  }
-  const [ra, rb] = results;
-  let allOk = true;
-  for (const name of src.outputNames) {
-    const c = compare(name, ra[name], rb[name], opt.tol);
-    if (!c.ok) allOk = false;
-    process.stdout.write(c.line + '\n');
-  }
-  process.exit(allOk ? 0 : 1);
+  for (const l of r.lines) process.stdout.write(l + '\n');
+  process.exit(r.ok ? 0 : 1);
 }
 
 if (require.main === module) {
   main().catch((e) => die(String((e && e.message) || e).split('\n')[0]));
 } else {
-  module.exports = { parseArgs, mulberry32, makeInput, compare, toHalf, halfToFloat };
+  module.exports = { parseArgs, mulberry32, makeInput, compare, toHalf, halfToFloat, runCase, Skip, Fail };
 }
