@@ -2,8 +2,8 @@
  * requires: a lifted graph and its materialised plan
  * provides: rank{r}.onnx (+ rank{r}.onnx.data): the source's nodes in order
  *   with local shapes; initializers sliced to this rank's block and streamed
- *   from the source (mmap) to disk; constants that shape computations feed
- *   to Reshape/Expand/ConstantOfShape/Split rewritten to local sizes; reshards
+ *   from the source (mmap) to disk; shape values global, made local where
+ *   they size data (shapes.c); reshards
  *   as onnxshard collectives (or local Split/Mul), value_info on their
  *   results. Every name the plan makes is the same on every rank. */
 #include <stdarg.h>
@@ -630,12 +630,11 @@ emit_nodes(rank_ctx *k)
 				ins[j] = n->proto->input[j];
 				continue;
 			}
-			const char *name =
-			        k->override[n->in + j] ? k->override[n->in + j] : k->name_of[v];
+			const char *name = k->name_of[v];
 			if ((rs = find_reshard(p, i, j)) && !(name = emit_reshard(k, rs, name)))
 				return -1;
-			if (k->fix[n->in + j])
-				name = emit_fix(k, i, j, name);
+			if (!(name = emit_local_sizes(k, i, j, name)))
+				return -1;
 			ins[j] = (char *)name;
 		}
 		for (uint32_t j = 0; j < n->n_out; j++) {
@@ -646,10 +645,19 @@ emit_nodes(rank_ctx *k)
 			emit_lookup(k, i, ins, outs);
 			continue;
 		}
+		/* Shape and Size hold global sizes, whatever the split they read */
+		const char *global = outs[0];
+		if ((n->op == OP_Shape || n->op == OP_Size) && global && !find_reshard(p, i, 0) &&
+		    !(outs[0] = (char *)emit_shape_read(k, i, global)))
+			return -1;
 		*copy = *n->proto;
 		copy->input = ins;
 		copy->output = outs;
+		if (emit_local_split_attr(k, i, copy))
+			return -1;
 		push(k, &k->nodes, copy);
+		if (n->n_out && global != outs[0])
+			emit_shape_scale(k, i, outs[0], global);
 	}
 	/* graph outputs that need a reshard: the final step takes the name */
 	for (uint32_t j = 0; j < g->n_outputs && !k->failed; j++) {
@@ -666,28 +674,6 @@ emit_nodes(rank_ctx *k)
 		          0);
 	}
 	return 0;
-}
-
-int
-emit_check_rank(ir_graph *g, const prop_plan *p, int64_t r)
-{
-	rank_ctx k = {0};
-	emit_opts o;
-	int rc;
-
-	memset(&o, 0, sizeof o);
-	k.g = g;
-	k.p = p;
-	k.mesh = p->mesh;
-	k.rank = r;
-	k.o = &o;
-	k.c = g->ctx;
-	k.override = emit_alloc(&k, (g->n_args + 1) * sizeof *k.override);
-	k.fix = emit_alloc(&k, (g->n_args + 1) * sizeof *k.fix);
-	rc = k.failed ? shd_nomem(k.c) : emit_shape_operands(&k);
-	shd_vec_free(k.c, &k.inits, sizeof(void *));
-	shd_arena_free(k.c, &k.a);
-	return rc;
 }
 
 int
@@ -709,8 +695,6 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 	k.st = st;
 	k.name_of = emit_alloc(&k, (g->n_values + 1) * sizeof *k.name_of);
 	k.rs_done = emit_alloc(&k, (p->n_reshards + 1) * sizeof *k.rs_done);
-	k.override = emit_alloc(&k, (g->n_args + 1) * sizeof *k.override);
-	k.fix = emit_alloc(&k, (g->n_args + 1) * sizeof *k.fix);
 	k.buf = shd_alloc(c, IO_CHUNK);
 	char *path = emit_str(&k, "%s/rank%lld.onnx", dir, (long long)r);
 	char *dpath = emit_str(&k, "%s.data", path);
@@ -732,11 +716,15 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 	for (uint32_t v = 0; v < g->n_values && !rc; v++)
 		if (g->values[v].kind == IR_V_INIT)
 			rc = emit_init(&k, v);
-	if (rc || (rc = emit_shape_operands(&k)))
+	if (rc)
 		goto out;
 	rc = emit_nodes(&k);
 	if (rc > 0)
 		goto out;
+	if (k.failed == 4) {
+		rc = ONNXSHARD_EFAIL;
+		goto out;
+	}
 	rc = 0;
 	if (k.failed == 2 || k.failed == 3) {
 		rc = shd_error(

@@ -22,12 +22,8 @@ typedef struct {
 /* Write rank r's model to dir/rank{r}.onnx (+ .data).
  * requires: a materialised plan
  * provides: the rank model: local shapes, sliced initializers streamed from
- *   the source, shape operands rewritten to local sizes, collectives */
+ *   the source, shape values as shapes.c says, collectives */
 int emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emit_opts *o,
               emit_rank_stats *st);
-
-/* What emit_rank would refuse for rank r, without writing: the shape
- * operands (plan only). */
-int emit_check_rank(ir_graph *g, const prop_plan *p, int64_t r);
 
 #endif

@@ -5,12 +5,6 @@
 
 #include "lower.h"
 
-/* operand * a / b, elementwise, in front of the consumer */
-struct shape_fix {
-	int32_t n;
-	int64_t a[IR_MAX_ELEMS], b[IR_MAX_ELEMS];
-};
-
 typedef struct {
 	ir_graph *g;
 	const prop_plan *p;
@@ -22,13 +16,11 @@ typedef struct {
 	shd_vec nodes, inits, vinfo; /* of pointers */
 	const char **name_of;        /* per value: the name this rank's graph uses */
 	const char **rs_done;        /* per reshard id: its result name, once emitted */
-	const char **override;       /* per g->args slot: a replacement operand name */
-	struct shape_fix **fix;      /* per g->args slot: scale a shape operand at run time */
-	ir_dim **rt;                 /* per value: its elements as this rank computes them */
 	onnx_datafile df;
 	const char *loc; /* df's name as tensors cite it (outlives df) */
 	uint8_t *buf;
-	int failed; /* out of memory somewhere */
+	int failed; /* out of memory somewhere (2, 3: --collectives ort cannot; 4: diagnostic set)
+	             */
 	emit_rank_stats *st;
 } rank_ctx;
 
@@ -41,11 +33,17 @@ Onnx__NodeProto *emit_node(rank_ctx *k, const char *op, const char *domain, cons
 int emit_tensor_inline(rank_ctx *k, const char *name, int32_t dtype, const int64_t *dims,
                        size_t rank, const void *bytes, size_t n);
 
-/* Make every shape operand local to this rank (shapes.c).
- * requires: have[] of the plan
- * provides: k->override and k->fix per operand slot */
-int emit_shape_operands(rank_ctx *k);
-/* The scaled operand j of node i (k->fix), emitted in front of it. */
-const char *emit_fix(rank_ctx *k, uint32_t i, uint32_t j, const char *in);
+/* Shape values (shapes.c): global in every rank model, local only where
+ * they size data. */
+/* Operand j of node i as this rank needs it: `in` itself, or local sizes
+ * (a constant, or `in` divided at run time); NULL on failure (k->failed). */
+const char *emit_local_sizes(rank_ctx *k, uint32_t i, uint32_t j, const char *in);
+/* Split's `split` attribute (opsets before 13) made local in copy. */
+int emit_local_split_attr(rank_ctx *k, uint32_t i, Onnx__NodeProto *copy);
+/* Shape or Size node i writing `global`: the name its node writes instead
+ * when the tensor it reads is split (then emit_shape_scale after it), or
+ * `global`; NULL on failure. */
+const char *emit_shape_read(rank_ctx *k, uint32_t i, const char *global);
+void emit_shape_scale(rank_ctx *k, uint32_t i, const char *local, const char *global);
 
 #endif

@@ -583,9 +583,7 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		if (rc)
 			goto out;
 	}
-	for (int64_t r = 0; !o->out && r < mesh.world && !rc; r++)
-		rc = emit_check_rank(g, &p, r);
-	if (rc || (rc = plan_json(g, &p, o, o->out ? st : NULL, &b, &plan)))
+	if ((rc = plan_json(g, &p, o, o->out ? st : NULL, &b, &plan)))
 		goto out;
 	if (o->out && (rc = write_manifest(g, &p, o, tmp, st, plan)))
 		goto out;

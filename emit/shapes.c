@@ -1,277 +1,267 @@
-/* Shape operands made local to each rank.
- * Reshape/Expand targets, ConstantOfShape shapes and Split sizes hold global
- * sizes; each rank needs its local ones. The shape computations are run
- * again over this rank's local dims (Shape reads the local tensor), which
- * tells what each element is at run time; an element that comes out wrong
- * is fixed: constant pieces become literals, the rest is scaled by
- * constants in front of the consumer.
+/* Shape values in rank models: one rule.
+ * A tensor that carries shape information holds on every rank the value it
+ * holds in the source: the global sizes. Shape and Size of a split tensor
+ * multiply each split dim back by its split factor, so whatever arithmetic
+ * follows is the source's own. Only where a shape value creates or
+ * reshapes data (Reshape, Expand, ConstantOfShape, Split sizes, Resize
+ * sizes, TopK's k) is it made local: each element that sizes a split
+ * result dim is divided by that dim's split factor, from the plan's
+ * sharding of the result. Slice and Pad bounds, Tile repeats and Range
+ * bounds address dims their rules keep whole (Range's result is never
+ * split), so they stay global.
  * requires: a materialised plan, a rank_ctx
- * provides: per operand slot a literal replacement or a run-time scale */
+ * provides: emit_shape_read (a global Shape/Size), emit_local_sizes (a
+ *   local sizes operand), emit_local_split_attr (Split's sizes attribute) */
 #include <string.h>
 
 #include "lower_impl.h"
 
-static int64_t
-dim_blocks(rank_ctx *k, uint32_t y, int32_t d)
-{
-	const prop_shard *s = &k->p->have[y];
+/* How the elements of a sizes operand relate to its node's result dims. */
+enum {
+	SZ_NONE,    /* not a sizes operand */
+	SZ_PLAIN,   /* element e sizes result dim e */
+	SZ_RESHAPE, /* as PLAIN; 0 (copy) and -1 (infer) are kept */
+	SZ_EXPAND,  /* aligned right on the result; 1 (as the input) is kept */
+	SZ_SPLIT,   /* element e sizes result e's dim `axis` */
+	SZ_AXIS,    /* one element: result 0's dim `axis` (TopK's k) */
+	SZ_AXES,    /* element e sizes result dim axes[e] (Resize sizes with axes) */
+};
 
+static int
+sizes_kind(const ir_graph *g, const ir_node *n, uint32_t j)
+{
+	switch (n->op) {
+	case OP_Reshape: return j == 1 ? SZ_RESHAPE : SZ_NONE;
+	case OP_Expand: return j == 1 ? SZ_EXPAND : SZ_NONE;
+	case OP_ConstantOfShape: return j == 0 ? SZ_PLAIN : SZ_NONE;
+	case OP_Split: return j == 1 ? SZ_SPLIT : SZ_NONE;
+	case OP_TopK: return j == 1 ? SZ_AXIS : SZ_NONE;
+	case OP_Resize:
+		if (j != 3)
+			return SZ_NONE;
+		return g->opset >= 18 && ir_attr(n, "axes") ? SZ_AXES : SZ_PLAIN;
+	default: return SZ_NONE;
+	}
+}
+
+/* Split blocks of dim d of value v as produced (1 when whole). */
+static int64_t
+blocks(rank_ctx *k, uint32_t v, int32_t d)
+{
+	const prop_shard *s;
+
+	if (v == IR_NONE)
+		return 1;
+	s = &k->p->have[v];
 	if (d < 0 || d >= s->rank || !s->dims[d].n)
 		return 1;
 	return prop_axes_size(k->mesh, s->dims[d].ax, s->dims[d].n);
 }
 
-/* The elements of every shape value as this rank computes them: the
- * shape-computing nodes inferred again with local dims under Shape. */
-static int
-runtime_elems(rank_ctx *k)
+/* The divisor of each of the ne elements of sizes operand j of node i
+ * (kind sz), from the plan's sharding of the results they size. */
+static void
+divisors(rank_ctx *k, uint32_t i, int sz, int32_t ne, int64_t *f)
 {
-	ir_graph *g = k->g;
-	size_t bytes = g->n_values * sizeof *g->values;
-	ir_value *saved = shd_alloc(k->c, bytes);
+	const ir_node *n = &k->g->nodes[i];
+	uint32_t y = ir_out(k->g, n, 0);
+	int32_t yr = y == IR_NONE ? -1 : k->g->values[y].rank;
+	int64_t axis = ir_attr_int(n, "axis", sz == SZ_AXIS ? -1 : 0);
+	const int64_t *axes = NULL;
+	size_t na = sz == SZ_AXES ? ir_attr_ints(n, "axes", &axes) : 0;
 
-	k->rt = emit_alloc(k, (g->n_values + 1) * sizeof *k->rt);
-	if (!saved || !k->rt) {
-		shd_free(k->c, saved, bytes);
-		return shd_nomem(k->c);
+	if (axis < 0)
+		axis += yr;
+	for (int32_t e = 0; e < ne; e++) {
+		int64_t d = sz == SZ_EXPAND  ? yr - ne + e
+		            : sz == SZ_AXIS  ? axis
+		            : sz == SZ_SPLIT ? axis
+		            : sz == SZ_AXES  ? ((size_t)e < na ? axes[e] : -1)
+		                             : e;
+		if (sz == SZ_AXES && d < 0)
+			d += yr;
+		if (sz == SZ_SPLIT)
+			y = (uint32_t)e < n->n_out ? ir_out(k->g, n, (uint32_t)e) : IR_NONE;
+		f[e] = blocks(k, y, (int32_t)d);
 	}
-	memcpy(saved, g->values, bytes);
-	for (uint32_t i = 0; i < g->n_nodes; i++) {
-		const ir_node *n = &g->nodes[i];
-		int shape_node = n->n_out > 0;
-		for (uint32_t o = 0; o < n->n_out; o++) {
-			uint32_t y = ir_out(g, n, o);
-			shape_node &= y != IR_NONE && saved[y].elems != NULL;
-		}
-		if (!shape_node)
-			continue;
-		if (n->op == OP_Shape || n->op == OP_Size) {
-			uint32_t x = ir_in(g, n, 0);
-			ir_value *xv = &g->values[x];
-			ir_dim *ld = xv->rank > 0 ? shd_arena_alloc(k->c, &k->a,
-			                                            (size_t)xv->rank * sizeof *ld)
-			                          : NULL;
-			if (xv->rank > 0 && !ld)
-				break;
-			for (int32_t d = 0; d < xv->rank; d++)
-				ld[d] = prop_local_dim(g, k->p, &saved[x], &k->p->have[x], d);
-			if (xv->rank > 0)
-				xv->dims = ld;
-		}
-		for (uint32_t o = 0; o < n->n_out; o++)
-			g->values[ir_out(g, n, o)].elems = NULL;
-		if (ir_infer_node(g, i))
-			for (uint32_t o = 0; o < n->n_out; o++)
-				g->values[ir_out(g, n, o)].elems = NULL;
-	}
-	for (uint32_t v = 0; v < g->n_values; v++)
-		k->rt[v] = saved[v].elems && g->values[v].n_elems == saved[v].n_elems
-		                   ? g->values[v].elems
-		                   : NULL;
-	memcpy(g->values, saved, bytes);
-	shd_free(k->c, saved, bytes);
-	return 0;
 }
 
-/* Write want[0..n) as a literal replacing args slot `slot`. */
+/* Whether element v keeps its value whatever the split (Reshape's 0 and
+ * -1, Expand's 1); -1 when not known before run time. */
 static int
-literal(rank_ctx *k, uint32_t slot, uint32_t sv, const ir_dim *want, int32_t n)
+is_kept(int sz, ir_dim v)
 {
-	const ir_value *x = &k->g->values[sv];
-	int64_t vals[IR_MAX_ELEMS];
+	if (!ir_is_const(v))
+		return ir_is_known(v) ? 0 : -1;
+	return (sz == SZ_RESHAPE && v.c <= 0) || (sz == SZ_EXPAND && v.c == 1);
+}
+
+static int
+int_tensor(rank_ctx *k, const char *name, int32_t dtype, int scalar, const int64_t *v, int32_t n)
+{
+	int64_t dims[1] = {n};
 	int32_t v32[IR_MAX_ELEMS];
 
-	for (int32_t i = 0; i < n; i++) {
-		if (!ir_is_const(want[i]))
-			return 1;
-		vals[i] = want[i].c;
-		v32[i] = (int32_t)want[i].c;
+	if (dtype == ONNX__TENSOR_PROTO__DATA_TYPE__INT32) {
+		for (int32_t e = 0; e < n; e++)
+			v32[e] = (int32_t)v[e];
+		return emit_tensor_inline(k, name, dtype, dims, scalar ? 0 : 1, v32, (size_t)n * 4);
 	}
-	const char *name = emit_str(k, "%s/local%u", ir_cstr(k->g, x->name), slot);
-	int64_t dims[1] = {n};
-	size_t r = x->rank == 0 ? 0 : 1;
-	int rc = x->dtype == ONNX__TENSOR_PROTO__DATA_TYPE__INT32
-	                 ? emit_tensor_inline(k, name, x->dtype, dims, r, v32, (size_t)n * 4)
-	                 : emit_tensor_inline(k, name, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, dims,
-	                                      r, vals, (size_t)n * 8);
-	if (rc)
-		return -1;
-	k->override[slot] = name;
-	return 0;
+	return emit_tensor_inline(k, name, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, dims,
+	                          scalar ? 0 : 1, v, (size_t)n * 8);
 }
 
-static int
-all_match(const ir_dim *got, const ir_dim *want, int32_t n)
-{
-	for (int32_t i = 0; i < n; i++)
-		if (!got || !ir_dim_eq(got[i], want[i]))
-			return 0;
-	return 1;
-}
-
-/* Every graph dim bound to the same value (a multiple of the world, so
- * that local sizes divide). */
-static int
-bind_all(void *ud, const char *sym, int64_t *val)
-{
-	(void)sym;
-	*val = *(const int64_t *)ud;
-	return 0;
-}
-
-/* a / b with want = got * a / b for two bindings of the graph dims; 0 ok. */
-static int
-scale_of(rank_ctx *k, ir_dim got, ir_dim want, int64_t *a, int64_t *b)
-{
-	int64_t ra = 0, rb = 0;
-
-	for (int64_t t = 3; t <= 5; t += 2) {
-		int64_t bind = t * 2 * k->mesh->world, x, y;
-		if (ir_dim_eval(k->g, got, bind_all, &bind, &x) ||
-		    ir_dim_eval(k->g, want, bind_all, &bind, &y) || x <= 0 || y <= 0)
-			return 1;
-		int64_t na = y % x == 0 ? y / x : 1, nb = x % y == 0 ? x / y : 1;
-		if (na * x / nb != y || (ra && (ra != na || rb != nb)))
-			return 1;
-		ra = na;
-		rb = nb;
-	}
-	*a = ra;
-	*b = rb;
-	return 0;
-}
-
-/* Make shape operand k_op of node i local. 0 ok, 1 cannot, -1 out of memory. */
-static int
-rewrite_shape_operand(rank_ctx *k, uint32_t i, uint32_t k_op)
+const char *
+emit_local_sizes(rank_ctx *k, uint32_t i, uint32_t j, const char *in)
 {
 	ir_graph *g = k->g;
 	const ir_node *n = &g->nodes[i];
-	uint32_t sv = ir_in(g, n, k_op), y = ir_out(g, n, 0);
-	ir_dim want[IR_MAX_ELEMS] = {{0, 0}};
-	int all_const = 1;
+	uint32_t sv = ir_in(g, n, j);
+	int sz = sizes_kind(g, n, j);
+	int64_t f[IR_MAX_ELEMS], lit[IR_MAX_ELEMS];
+	int any = 0, literal = 1, guard = 0;
 
-	if (sv == IR_NONE || y == IR_NONE || !g->values[sv].elems)
-		return 0;
-	const ir_value *x = &g->values[sv], *yv = &g->values[y];
-	const ir_value *in = &g->values[ir_in(g, n, 0)];
-	const ir_dim *rt = k->rt[sv];
-	for (int32_t e = 0; e < x->n_elems; e++) {
-		ir_dim v = x->elems[e];
-		uint32_t ye = y;
-		int32_t d = n->op == OP_Expand ? yv->rank - x->n_elems + e : e;
-		if (n->op == OP_Split) { /* split sizes: element j sizes output j's axis dim */
-			int64_t ax = ir_attr_int(n, "axis", 0);
-			if (e < (int32_t)n->n_out && ir_out(g, n, (uint32_t)e) != IR_NONE)
-				ye = ir_out(g, n, (uint32_t)e);
-			d = (int32_t)(ax < 0 ? ax + in->rank : ax);
+	if (sz == SZ_NONE || sv == IR_NONE)
+		return in;
+	const ir_value *x = &g->values[sv];
+	int32_t ne = x->rank == 0                              ? 1
+	             : x->rank == 1 && ir_is_const(x->dims[0]) ? (int32_t)x->dims[0].c
+	             : x->elems                                ? x->n_elems
+	                                                       : -1;
+	if (ne < 0 || ne > IR_MAX_ELEMS)
+		return in; /* the result's rank is unknown: never split */
+	divisors(k, i, sz, ne, f);
+	for (int32_t e = 0; e < ne; e++) {
+		ir_dim v = x->elems && x->n_elems == ne ? x->elems[e] : ir_unknown();
+		int kept = is_kept(sz, v);
+		if (kept > 0)
+			f[e] = 1;
+		any |= f[e] > 1;
+		guard |= f[e] > 1 && kept < 0;
+		literal &= ir_is_const(v);
+		lit[e] = ir_is_const(v) ? v.c : 0;
+		if (literal && f[e] > 1 && lit[e] % f[e]) {
+			shd_error(k->c, ONNXSHARD_EFAIL,
+			          "%s: node '%s' (%s): size %lld of a result split %lld ways "
+			          "(a bug: propagation splits only dims that divide)",
+			          g->model->path, ir_cstr(g, n->name), ir_cstr(g, n->op_type),
+			          (long long)lit[e], (long long)f[e]);
+			k->failed = 4;
+			return NULL;
 		}
-		/* Reshape's 0 and -1 and Expand's 1 say "as the input": keep them */
-		int keep = (n->op == OP_Reshape && ir_is_const(v) && (v.c == 0 || v.c == -1)) ||
-		           (n->op == OP_Expand && ir_is_const(v) && v.c == 1);
-		want[e] = keep ? v : ir_floordiv(g, v, ir_const(dim_blocks(k, ye, d)));
-		all_const &= ir_is_const(want[e]);
+		lit[e] /= f[e];
 	}
-	if (all_match(rt, want, x->n_elems))
-		return 0;
-	if (all_const)
-		return literal(k, n->in + k_op, sv, want, x->n_elems);
-	/* a Concat of pieces: a literal for each wrong piece that can be one */
-	if (x->kind == IR_V_NODE && g->nodes[x->producer].op == OP_Concat && rt) {
-		const ir_node *cn = &g->nodes[x->producer];
-		int32_t at = 0, ok = 1;
-		for (uint32_t j = 0; j < cn->n_in && ok; j++) {
-			uint32_t pv = ir_in(g, cn, j);
-			int32_t len =
-			        pv == IR_NONE || !g->values[pv].elems ? -1 : g->values[pv].n_elems;
-			if (len < 0 || at + len > x->n_elems) {
-				ok = 0;
-				break;
-			}
-			if (!all_match(rt + at, want + at, len)) {
-				int rc = literal(k, cn->in + j, pv, want + at, len);
-				if (rc < 0)
-					return rc;
-				ok = rc == 0;
-			}
-			at += len;
-		}
-		if (ok)
-			return 0;
+	if (!any)
+		return in;
+	const char *base = emit_str(k, "onnxshard/local%u_%u", i, j);
+	if (literal) /* every element known: the local sizes as a constant */
+		return int_tensor(k, base, x->dtype, x->rank == 0, lit, ne) ? NULL : base;
+	/* at run time: in / f, elements that may be kept guarded */
+	const char *fn = emit_str(k, "%s/f", base), *div = emit_str(k, "%s/div", base);
+	const char *d_in[2] = {in, fn};
+	if (int_tensor(k, fn, x->dtype, x->rank == 0, f, ne))
+		return NULL;
+	emit_node(k, "Div", "", div, d_in, 2, &div, 1, NULL, 0);
+	if (!guard)
+		return div;
+	int64_t c = sz == SZ_RESHAPE ? 0 : 1;
+	const char *cn = emit_str(k, "%s/c", base), *out = emit_str(k, "%s/guard", base);
+	if (int_tensor(k, cn, x->dtype, 1, &c, 1))
+		return NULL;
+	if (sz == SZ_EXPAND) { /* 1 stays 1: max(in / f, 1) */
+		const char *m_in[2] = {div, cn};
+		emit_node(k, "Max", "", out, m_in, 2, &out, 1, NULL, 0);
+		return out;
 	}
-	/* scale at run time: want = runtime * a / b */
-	struct shape_fix *f = emit_alloc(k, sizeof *f);
-	if (!f || !rt)
-		return f ? 1 : -1;
-	f->n = x->n_elems;
-	for (int32_t e = 0; e < x->n_elems; e++) {
-		f->a[e] = f->b[e] = 1;
-		if (ir_dim_eq(rt[e], want[e]))
-			continue;
-		if (scale_of(k, rt[e], want[e], &f->a[e], &f->b[e]))
-			return 1;
-	}
-	k->fix[n->in + k_op] = f;
-	return 0;
+	/* Reshape: 0 and -1 stay: where(in > 0, in / f, in) */
+	const char *gt = emit_str(k, "%s/pos", base);
+	const char *g_in[2] = {in, cn}, *w_in[3] = {gt, div, in};
+	emit_node(k, "Greater", "", gt, g_in, 2, &gt, 1, NULL, 0);
+	emit_node(k, "Where", "", out, w_in, 3, &out, 1, NULL, 0);
+	return out;
 }
 
 int
-emit_shape_operands(rank_ctx *k)
+emit_local_split_attr(rank_ctx *k, uint32_t i, Onnx__NodeProto *copy)
 {
-	ir_graph *g = k->g;
-	int rc0 = runtime_elems(k);
+	const ir_node *n = &k->g->nodes[i];
+	const int64_t *sizes;
+	size_t ns = ir_attr_ints(n, "split", &sizes);
+	int64_t f[IR_MAX_ELEMS];
+	int any = 0;
 
-	if (rc0)
-		return rc0;
-
-	for (uint32_t i = 0; i < g->n_nodes; i++) {
-		const ir_node *n = &g->nodes[i];
-		uint32_t op = n->op == OP_Reshape || n->op == OP_Expand ? 1
-		              : n->op == OP_ConstantOfShape             ? 0
-		              : n->op == OP_Split && n->n_in >= 2       ? 1
-		                                                        : IR_NONE;
-		if (op == IR_NONE)
-			continue;
-		int rc = rewrite_shape_operand(k, i, op);
-		if (rc < 0)
-			return shd_nomem(k->c);
-		if (rc > 0)
-			return shd_error(k->c, ONNXSHARD_EFAIL,
-			                 "%s: node '%s' (%s): cannot make its shape operand local "
-			                 "to each rank",
-			                 g->model->path, ir_cstr(g, n->name),
-			                 ir_cstr(g, n->op_type));
+	if (n->op != OP_Split || !sizes || ns > IR_MAX_ELEMS)
+		return 0;
+	divisors(k, i, SZ_SPLIT, (int32_t)ns, f);
+	for (size_t e = 0; e < ns; e++)
+		any |= f[e] > 1;
+	if (!any)
+		return 0;
+	Onnx__AttributeProto **at = emit_alloc(k, (copy->n_attribute + 1) * sizeof *at);
+	Onnx__AttributeProto *a = emit_alloc(k, sizeof *a);
+	int64_t *v = emit_alloc(k, ns * sizeof *v);
+	if (!at || !a || !v)
+		return shd_nomem(k->c);
+	for (size_t e = 0; e < ns; e++)
+		v[e] = sizes[e] / f[e];
+	for (size_t j = 0; j < copy->n_attribute; j++) {
+		at[j] = copy->attribute[j];
+		if (at[j]->name && !strcmp(at[j]->name, "split")) {
+			*a = *at[j];
+			a->ints = v;
+			at[j] = a;
+		}
 	}
+	copy->attribute = at;
 	return 0;
 }
 
-/* operand * a / b in front of node i's operand j. */
 const char *
-emit_fix(rank_ctx *k, uint32_t i, uint32_t j, const char *in)
+emit_shape_read(rank_ctx *k, uint32_t i, const char *global)
 {
-	const struct shape_fix *f = k->fix[k->g->nodes[i].in + j];
-	const ir_value *x = &k->g->values[ir_in(k->g, &k->g->nodes[i], j)];
-	const char *an = emit_str(k, "onnxshard/fix%u_%u/a", i, j),
-	           *bn = emit_str(k, "onnxshard/fix%u_%u/b", i, j);
-	const char *mid = emit_str(k, "onnxshard/fix%u_%u/mul", i, j),
-	           *out = emit_str(k, "onnxshard/fix%u_%u/div", i, j);
-	int64_t dims[1] = {f->n};
-	size_t r = x->rank == 0 ? 0 : 1;
-	int32_t dt = x->dtype;
-	int32_t a32[IR_MAX_ELEMS], b32[IR_MAX_ELEMS];
+	ir_graph *g = k->g;
+	const ir_node *n = &g->nodes[i];
+	uint32_t x = ir_in(g, n, 0);
+	int64_t f[IR_MAX_ELEMS];
+	int32_t len = 0;
 
-	for (int32_t e = 0; e < f->n; e++)
-		a32[e] = (int32_t)f->a[e], b32[e] = (int32_t)f->b[e];
-	if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT32
-	            ? emit_tensor_inline(k, an, dt, dims, r, a32, (size_t)f->n * 4) ||
-	                      emit_tensor_inline(k, bn, dt, dims, r, b32, (size_t)f->n * 4)
-	            : emit_tensor_inline(k, an, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, dims, r, f->a,
-	                                 (size_t)f->n * 8) ||
-	                      emit_tensor_inline(k, bn, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, dims,
-	                                         r, f->b, (size_t)f->n * 8))
-		return in;
-	const char *m_in[2] = {in, an}, *d_in[2] = {mid, bn};
-	emit_node(k, "Mul", "", mid, m_in, 2, &mid, 1, NULL, 0);
-	emit_node(k, "Div", "", out, d_in, 2, &out, 1, NULL, 0);
-	return out;
+	if (x == IR_NONE || g->values[x].rank <= 0 || g->values[x].rank > IR_MAX_ELEMS)
+		return global;
+	int32_t r = g->values[x].rank;
+	int64_t start = 0, end = r;
+	if (n->op == OP_Shape && g->opset >= 15) {
+		start = ir_attr_int(n, "start", 0);
+		end = ir_attr_int(n, "end", r);
+	}
+	start = start < 0 ? start + r : start;
+	end = end < 0 ? end + r : end;
+	start = start < 0 ? 0 : start > r ? r : start;
+	end = end < 0 ? 0 : end > r ? r : end;
+	int64_t prod = 1;
+	for (int32_t d = 0; d < r; d++) {
+		int64_t b = blocks(k, x, d);
+		prod *= b;
+		if (d >= start && d < end)
+			f[len++] = b;
+	}
+	if (prod == 1)
+		return global;
+	if (n->op == OP_Size) {
+		f[0] = prod;
+		len = 1;
+	}
+	const char *local = emit_str(k, "%s/onnxshard_local", global);
+	const char *fn = emit_str(k, "onnxshard/global%u/f", i);
+	if (int_tensor(k, fn, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, n->op == OP_Size, f, len))
+		return NULL;
+	return local;
+}
+
+void
+emit_shape_scale(rank_ctx *k, uint32_t i, const char *local, const char *global)
+{
+	const char *fn = emit_str(k, "onnxshard/global%u/f", i);
+	const char *in[2] = {local, fn};
+
+	emit_node(k, "Mul", "", emit_str(k, "onnxshard/global%u", i), in, 2, &global, 1, NULL, 0);
 }

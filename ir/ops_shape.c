@@ -184,10 +184,59 @@ emit_run(rule_b *b, uint32_t tx, const ir_value *x, const int32_t *ix, int32_t a
 	}
 }
 
+/* q = n / d when d divides n exactly (as constants or monomials). */
+static int
+divides_exactly(ir_graph *g, ir_dim n, ir_dim d, ir_dim *q)
+{
+	if (!ir_is_known(n) || !ir_is_known(d) || (ir_is_const(d) && d.c <= 0))
+		return 0;
+	*q = ir_floordiv(g, n, d);
+	return ir_is_known(*q) && ir_dim_eq(ir_mul(g, *q, d), n);
+}
+
+/* Several dims against several ([17, 2*b, 16] -> [17*b, 32]): the prefix
+ * products of both sides, merged into one chain where each divides the
+ * next, give the common factors (17, b, 2, 16); each dim is the compound
+ * of the factors inside it, major first. 0 when the chain is not one. */
+static int
+emit_refined(ir_graph *g, rule_b *b, uint32_t tx, const ir_value *x, const int32_t *ix, int32_t a,
+             uint32_t ty, const ir_value *y, const int32_t *iy, int32_t c)
+{
+	ir_dim px[MAX_RANK + 1], py[MAX_RANK + 1], chain[2 * MAX_RANK + 1], q;
+	int32_t xi[2 * MAX_RANK], yi[2 * MAX_RANK], n = 0, i = 1, j = 1;
+
+	px[0] = py[0] = chain[0] = ir_const(1);
+	for (int32_t k = 0; k < a; k++)
+		px[k + 1] = ir_mul(g, px[k], x->dims[ix[k]]);
+	for (int32_t k = 0; k < c; k++)
+		py[k + 1] = ir_mul(g, py[k], y->dims[iy[k]]);
+	while (i <= a && j <= c) {
+		xi[n] = i - 1, yi[n] = j - 1;
+		if (ir_dim_eq(px[i], py[j]))
+			chain[++n] = px[i++], j++;
+		else if (divides_exactly(g, py[j], px[i], &q))
+			chain[++n] = px[i++];
+		else if (divides_exactly(g, px[i], py[j], &q))
+			chain[++n] = py[j++];
+		else
+			return 0;
+	}
+	if (i <= a || j <= c)
+		return 0;
+	ir_dim size[2 * MAX_RANK];
+	for (int32_t k = 0; k < n; k++)
+		if (!divides_exactly(g, chain[k + 1], chain[k], &size[k]))
+			return 0;
+	for (int32_t k = 0; k < n; k++)
+		rb_pass(b, size[k], tx, (uint32_t)ix[xi[k]], ty, (uint32_t)iy[yi[k]]);
+	return 1;
+}
+
 /* Reshape-like rules: x's and y's dims (size-1 dims left out) grouped into
  * minimal runs of equal product, from the front, then from the back for
  * what stays unmatched; one dim against one passes, one against several is
- * their compound; several against several stays unmapped. */
+ * their compound; several against several is refined into common factors
+ * where the prefix products allow it, else stays unmapped. */
 static void
 rule_regroup(ir_graph *g, rule_b *b, uint32_t tx, const ir_value *x, uint32_t ty, const ir_value *y)
 {
@@ -204,7 +253,8 @@ rule_regroup(ir_graph *g, rule_b *b, uint32_t tx, const ir_value *x, uint32_t ty
 			ys[ny] = y->dims[d], iy[ny++] = d;
 	for (; i < nx && j < ny && find_run(g, xs + i, nx - i, ys + j, ny - j, &a, &c);
 	     i += a, j += c)
-		emit_run(b, tx, x, ix + i, a, ty, y, iy + j, c);
+		if (a == 1 || c == 1 || !emit_refined(g, b, tx, x, ix + i, a, ty, y, iy + j, c))
+			emit_run(b, tx, x, ix + i, a, ty, y, iy + j, c);
 	/* from the back: reversed copies of what is left */
 	while (i < nx && j < ny) {
 		ir_dim rx[MAX_RANK], ry[MAX_RANK];

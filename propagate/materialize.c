@@ -10,6 +10,7 @@
 uint32_t prop_tensor_value(const ir_graph *g, const ir_node *n, uint32_t t);
 void prop_assign(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r,
                  const prop_shard *sh, int results_first, prop_dim *fa);
+void prop_restrict(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, prop_dim *fa);
 void prop_derive(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, const prop_dim *fa,
                  uint32_t t, prop_shard *out);
 
@@ -229,8 +230,10 @@ prop_materialize(ir_graph *g, prop_plan *p)
 				break;
 			}
 		}
-		if (r.n_factors)
+		if (r.n_factors) {
 			prop_assign(g, p, i, &r, p->want, 1, fa);
+			prop_restrict(g, p, i, &r, fa);
+		}
 		uint8_t partial = 0;
 		for (uint32_t f = 0; f < r.n_factors; f++)
 			if (r.factors[f].kind == IR_F_REDUCE) {

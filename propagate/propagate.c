@@ -223,6 +223,49 @@ prop_derive(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, cons
 	}
 }
 
+/* Drop from fa the splits that some tensor of the node cannot express (a
+ * minor factor of a compound dim whose majors are not constant, two split
+ * factors in one dim, a block that does not divide a dim other than a
+ * broadcast 1): every operand and result must hold its block of the
+ * factors the node computes split, or the node computes them whole. */
+void prop_restrict(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, prop_dim *fa);
+
+void
+prop_restrict(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, prop_dim *fa)
+{
+	const ir_node *n = &g->nodes[ni];
+	prop_dim dims[64];
+	prop_shard tmp = {0, dims, 0};
+
+	for (int changed = 1; changed;) {
+		changed = 0;
+		for (uint32_t t = 0; t < r->n_tensors && !changed; t++) {
+			uint32_t v = prop_tensor_value(g, n, t);
+			const ir_value *x = v == IR_NONE ? NULL : &g->values[v];
+			if (!x || x->rank < 0 || x->rank > 64)
+				continue;
+			tmp.rank = x->rank;
+			prop_derive(g, p, ni, r, fa, t, &tmp);
+			for (int32_t d = 0; d < x->rank && !changed; d++) {
+				const uint32_t *f;
+				uint32_t k = ir_rule_dim(r, t, (uint32_t)d, &f), first = k;
+				if (tmp.dims[d].n || (ir_is_const(x->dims[d]) && x->dims[d].c == 1))
+					continue;
+				for (uint32_t j = 0; j < k; j++) {
+					if (!fa[f[j]].n)
+						continue;
+					if (first < k) /* two split: keep the major one */
+						fa[f[j]].n = 0, changed = 1;
+					else
+						first = j;
+				}
+				if (!changed && first < k)
+					fa[f[first]].n = 0, changed = 1;
+			}
+		}
+	}
+}
+
 /* Grow cur towards derived: append axes to dims whose axes are a prefix
  * of the derived ones, never reusing an axis. Returns whether it changed. */
 static int
@@ -287,6 +330,7 @@ prop_propagate(ir_graph *g, prop_plan *p)
 			if (!r->n_factors)
 				continue;
 			prop_assign(g, p, i, r, p->want, k >= g->n_nodes, fa);
+			prop_restrict(g, p, i, r, fa);
 			for (uint32_t t = 0; t < r->n_tensors; t++) {
 				uint32_t v = prop_tensor_value(g, n, t);
 				if (v == IR_NONE || p->fixed[v] || g->values[v].rank < 0)
