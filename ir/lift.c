@@ -27,14 +27,30 @@ ir_op_name(int op)
 	return op >= 0 && op < OP__COUNT ? ops[op].name : "?";
 }
 
+/* The op's since-version (ops.h's OP_SINCE): older forms are opaque. */
+static const struct {
+	int op;
+	int64_t since;
+} op_since[] = {
+#define OP_SINCE(id, version) {OP_##id, version},
+#define OP(id, name, min_in, max_in, infer, rule)
+#include "ops.h"
+#undef OP
+#undef OP_SINCE
+};
+
 static int
-lookup_op(const char *domain, const char *type)
+lookup_op(const char *domain, const char *type, int64_t opset)
 {
 	if (domain && *domain && strcmp(domain, "ai.onnx") != 0)
 		return OP_OPAQUE;
 	for (int i = 0; i < OP_OPAQUE; i++)
-		if (strcmp(ops[i].name, type) == 0)
+		if (strcmp(ops[i].name, type) == 0) {
+			for (size_t k = 0; k < sizeof op_since / sizeof op_since[0]; k++)
+				if (op_since[k].op == i && opset < op_since[k].since)
+					return OP_OPAQUE;
 			return i;
+		}
 	return OP_OPAQUE;
 }
 
@@ -473,7 +489,7 @@ lift_nodes(lifter *L, const Onnx__GraphProto *gp)
 		size_t i = order[k];
 		const Onnx__NodeProto *p = gp->node[i];
 		ir_node *n = &g->nodes[g->n_nodes++];
-		int op = lookup_op(p->domain, p->op_type ? p->op_type : "");
+		int op = lookup_op(p->domain, p->op_type ? p->op_type : "", g->opset);
 		n->op = (uint16_t)op;
 		n->proto = p;
 		n->name = ir_intern(g, node_label(p, lbl, sizeof lbl, i));

@@ -1,7 +1,10 @@
 /* The op table: every ONNX op onnxshard knows, once (an X-macro).
  * OP(id, "OnnxName", min_inputs, max_inputs, shape inference, sharding rule);
  * max_inputs -1: variadic. Anything else is OP_OPAQUE. The functions live in
- * ops_math.c, ops_shape.c, ops_index.c and ops_nn.c, declared by ops_impl.h. */
+ * ops_math.c, ops_shape.c, ops_index.c and ops_nn.c, declared by ops_impl.h.
+ * OP_SINCE(id, version) (at the end): the default-domain opset from which
+ * the op has the form its shape inference and rule assume; in a model of an
+ * older opset the op is OP_OPAQUE (everything replicated). Unlisted: 1. */
 /* matrix products */
 OP(MatMul, "MatMul", 2, 2, infer_matmul, rule_matmul)
 OP(Gemm, "Gemm", 2, 3, infer_gemm, rule_gemm)
@@ -117,3 +120,23 @@ OP(Size, "Size", 1, 1, infer_size, rule_none)
 OP(Constant, "Constant", 0, 0, infer_constant, rule_none)
 OP(ConstantOfShape, "ConstantOfShape", 1, 1, infer_constantofshape, rule_fill)
 OP(Range, "Range", 3, 3, infer_range, rule_none)
+#ifdef OP_SINCE
+/* broadcast/axis attributes before 7 (not numpy broadcasting) */
+OP_SINCE(Add, 7)
+OP_SINCE(Sub, 7)
+OP_SINCE(Mul, 7)
+OP_SINCE(Div, 7)
+OP_SINCE(Pow, 7)
+OP_SINCE(Equal, 7)
+OP_SINCE(Less, 7)
+OP_SINCE(Greater, 7)
+OP_SINCE(And, 7)
+OP_SINCE(Or, 7)
+OP_SINCE(Xor, 7)
+OP_SINCE(Gemm, 7)
+OP_SINCE(PRelu, 7)
+/* 'to' a string before 6 */
+OP_SINCE(Cast, 6)
+/* (input, tiles, axis) before 6 */
+OP_SINCE(Tile, 6)
+#endif
