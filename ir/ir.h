@@ -90,10 +90,14 @@ typedef struct ir_graph {
 	ir_exprs *exprs;
 } ir_graph;
 
-/* Lift m's main graph. Refuses graphs that are not graphs (cycle, value
- * produced twice, undefined input, missing operands, no opset) with
- * ONNXSHARD_EINPUT and a line naming the node. Shapes are inferred. */
-int ir_lift(shd_ctx *c, const onnx_model *m, ir_graph **out);
+/* Inline every call of a model-local function into m's graph (ir/inline.c;
+ * m keeps the result, functions no longer called are dropped). */
+int ir_inline_functions(shd_ctx *c, onnx_model *m);
+/* Lift m's main graph, after ir_inline_functions on m. Refuses graphs that
+ * are not graphs (cycle, value produced twice, undefined input, missing
+ * operands, no opset) with ONNXSHARD_EINPUT and a line naming the node.
+ * Shapes are inferred. */
+int ir_lift(shd_ctx *c, onnx_model *m, ir_graph **out);
 void ir_free(ir_graph *g);
 /* Run node i's shape inference again (its results' dims, dtype, elems). */
 int ir_infer_node(ir_graph *g, uint32_t i);

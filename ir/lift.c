@@ -619,16 +619,19 @@ infer_all(lifter *L)
 }
 
 int
-ir_lift(shd_ctx *c, const onnx_model *m, ir_graph **out)
+ir_lift(shd_ctx *c, onnx_model *m, ir_graph **out)
 {
 	const Onnx__ModelProto *mp = m->proto;
-	const Onnx__GraphProto *gp = mp->graph;
+	const Onnx__GraphProto *gp;
 	lifter L = {0};
 	ir_graph *g;
 	int rc;
 	uint64_t refused = c->n_refused;
 
 	*out = NULL;
+	if ((rc = ir_inline_functions(c, m)))
+		return shd_settle(c, refused, rc);
+	gp = mp->graph;
 	if (gp->n_node > c->max_nodes)
 		return shd_error(c, ONNXSHARD_EINPUT, "%s: %zu nodes, more than %llu (--max-nodes)",
 		                 m->path, gp->n_node, (unsigned long long)c->max_nodes);
