@@ -146,18 +146,41 @@ infer_slice(ir_graph *g, ir_node *n)
 		d[i] = st ? ir_unknown() : x->dims[i];
 	for (int32_t k = 0; !st && k < p.n; k++)
 		d[p.axis[k]] = slice_len(g, x->dims[p.axis[k]], p.start[k], p.end[k], p.step[k]);
-	/* a slice of a small 1-D value */
-	if (st || !x->elems || x->rank != 1 || !ir_is_const(d[0]) || p.n != 1 ||
-	    x->n_elems != (ir_is_const(x->dims[0]) ? x->dims[0].c : -1))
+	/* a slice of a small tensor of constant shape */
+	if (st || !x->elems)
 		return 0;
-	ir_dim a = slice_clamp(g, x->dims[0], p.start[0], p.step[0] < 0);
-	if (!ir_is_const(a))
+	int64_t first[MAX_RANK], step[MAX_RANK], idx[MAX_RANK], numel = 1;
+	for (int32_t i = 0; i < x->rank; i++) {
+		if (!ir_is_const(x->dims[i]) || !ir_is_const(d[i]))
+			return 0;
+		first[i] = 0, step[i] = 1, idx[i] = 0;
+		numel *= x->dims[i].c;
+	}
+	for (int32_t k = 0; k < p.n; k++) {
+		ir_dim a = slice_clamp(g, x->dims[p.axis[k]], p.start[k], p.step[k] < 0);
+		if (!ir_is_const(a))
+			return 0;
+		first[p.axis[k]] = a.c;
+		step[p.axis[k]] = p.step[k];
+	}
+	if (numel != x->n_elems)
 		return 0;
-	ir_dim *e = set_elems(g, y, (int32_t)d[0].c);
+	int64_t ny = 1;
+	for (int32_t i = 0; i < x->rank; i++)
+		ny *= d[i].c;
+	ir_dim *e = set_elems(g, y, (int32_t)ny);
 	if (!e)
 		return nomem(g);
-	for (int64_t k = 0; k < d[0].c; k++)
-		e[k] = x->elems[a.c + k * p.step[0]];
+	for (int64_t k = 0; k < ny; k++) {
+		int64_t src = 0;
+		for (int32_t i = 0; i < x->rank; i++)
+			src = src * x->dims[i].c + first[i] + idx[i] * step[i];
+		if (src < 0 || src >= numel)
+			return node_error(g, n, "slice reads past the tensor");
+		e[k] = x->elems[src];
+		for (int32_t i = x->rank - 1; i >= 0 && ++idx[i] == d[i].c; i--)
+			idx[i] = 0;
+	}
 	return 0;
 }
 

@@ -21,12 +21,23 @@ is_one(ir_dim d)
 	return ir_is_const(d) && d.c == 1;
 }
 
+/* Whether v's dims are all constant (a small tensor whose elements may be
+ * tracked, row-major, whatever its rank). */
+static int
+is_const_shape(const ir_value *v)
+{
+	for (int32_t d = 0; d < v->rank; d++)
+		if (!ir_is_const(v->dims[d]))
+			return 0;
+	return v->rank >= 0;
+}
+
 /* y holds x's elements in another shape (Reshape, Squeeze...): copy them
- * when y is a 0-D or 1-D value of as many elements. */
+ * when y is a small value of constant shape and as many elements. */
 static int
 pass_elems(ir_graph *g, const ir_value *x, ir_value *y)
 {
-	if (!x->elems || y->rank < 0 || y->rank > 1 ||
+	if (!x->elems || y->rank < 0 || !is_const_shape(y) ||
 	    !ir_dim_eq(dims_prod(g, y->dims, 0, y->rank), ir_const(x->n_elems)))
 		return 0;
 	ir_dim *e = set_elems(g, y, x->n_elems);
@@ -323,7 +334,29 @@ infer_transpose(ir_graph *g, ir_node *n)
 		return nomem(g);
 	for (int32_t i = 0; i < x->rank; i++)
 		d[i] = x->dims[perm[i]];
-	return pass_elems(g, x, y);
+	if (x->rank <= 1)
+		return pass_elems(g, x, y);
+	/* a small tensor of constant shape: its elements permuted */
+	if (!x->elems || !is_const_shape(x))
+		return 0;
+	ir_dim *e = set_elems(g, y, x->n_elems);
+	int64_t idx[MAX_RANK] = {0};
+	if (!e)
+		return nomem(g);
+	for (int32_t k = 0; k < x->n_elems; k++) {
+		int64_t src = 0; /* y's index idx is x's index idx[perm^-1] */
+		for (int32_t i = 0; i < x->rank; i++) {
+			int64_t xi = 0;
+			for (int32_t j = 0; j < x->rank; j++)
+				if (perm[j] == i)
+					xi = idx[j];
+			src = src * x->dims[i].c + xi;
+		}
+		e[k] = x->elems[src];
+		for (int32_t j = x->rank - 1; j >= 0 && ++idx[j] == d[j].c; j--)
+			idx[j] = 0;
+	}
+	return 0;
 }
 
 void

@@ -1,6 +1,7 @@
 /* Tactics (PartIR): seeds for propagation, applied in order, each followed
  * by propagation.
- * - data[:AXIS]: the batch dim (dim 0) of every graph input on AXIS.
+ * - data[:AXIS]: the batch dim of every graph input on AXIS: the dim named
+ *   like a batch where the model names one, else dim 0.
  * - megatron[:AXIS]: column-parallel linears (those whose output feeds
  *   another linear, or is split into attention heads) split on their output
  *   features; propagation then makes their partners row-parallel, shards
@@ -34,17 +35,45 @@ axis_or_default(ir_graph *g, prop_plan *p, const char *tactic, const char *name,
 	return last ? (int)m->n_axes - 1 : 0;
 }
 
+/* Whether dim d of v is named like a batch ("batch", "batch_size", ...). */
+static int
+is_batch_dim(ir_graph *g, const ir_value *v, int32_t d)
+{
+	ir_str syms[4];
+
+	if (ir_dim_syms(g, v->dims[d], syms, 4) != 1)
+		return 0;
+	const char *name = ir_cstr(g, syms[0]);
+	return ir_dim_eq(v->dims[d], ir_sym(g, name)) &&
+	       (strstr(name, "batch") != NULL || strstr(name, "Batch") != NULL);
+}
+
+/* The batch dim of graph input v: the dim named like a batch when the
+ * model names one anywhere in its inputs (none when v has none: a mask
+ * or table without the batch), else dim 0. */
+static int32_t
+batch_dim(ir_graph *g, const ir_value *v, int named)
+{
+	for (int32_t d = 0; d < v->rank; d++)
+		if (is_batch_dim(g, v, d))
+			return d;
+	return named ? -1 : 0;
+}
+
 static int
 tactic_data(ir_graph *g, prop_plan *p, int axis, FILE *log)
 {
 	uint32_t n = 0;
-	int rc = 0;
+	int rc = 0, named = 0;
 
+	for (uint32_t i = 0; i < g->n_inputs; i++)
+		named |= batch_dim(g, &g->values[g->inputs[i]], 1) >= 0;
 	for (uint32_t i = 0; i < g->n_inputs && !rc; i++) {
 		uint32_t v = g->inputs[i];
-		if (g->values[v].rank < 1)
+		int32_t d = g->values[v].rank < 1 ? -1 : batch_dim(g, &g->values[v], named);
+		if (d < 0)
 			continue;
-		if (!prop_seed(g, p, v, 0, (uint8_t)axis, 1, 0))
+		if (!prop_seed(g, p, v, d, (uint8_t)axis, 1, 0))
 			n++;
 		else
 			rc = prop_note_add(g, p, v,
