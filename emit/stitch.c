@@ -772,7 +772,7 @@ write_model(stitch *s, const char *path, Onnx__NodeProto **sorted)
 	mp.producer_name = "onnxshard stitch";
 	mp.producer_version = ONNXSHARD_VERSION;
 	mp.graph = &g;
-	mp.opset_import = alloc(s, (r0->n_opset_import + 1) * sizeof *mp.opset_import);
+	mp.opset_import = alloc(s, (r0->n_opset_import + 2) * sizeof *mp.opset_import);
 	g.input = alloc(s, (d->n_in + 1) * sizeof *g.input);
 	g.output = alloc(s, (d->n_out + s->reps.n + 1) * sizeof *g.output);
 	if (!mp.opset_import || !g.input || !g.output)
@@ -781,6 +781,21 @@ write_model(stitch *s, const char *path, Onnx__NodeProto **sorted)
 		const char *dom = r0->opset_import[i]->domain ? r0->opset_import[i]->domain : "";
 		if (strcmp(dom, "onnxshard") && (strcmp(dom, "com.microsoft") || s->ms_used))
 			mp.opset_import[mp.n_opset_import++] = r0->opset_import[i];
+	}
+	int has_default = 0;
+	for (size_t i = 0; i < mp.n_opset_import; i++) {
+		const char *dom = mp.opset_import[i]->domain ? mp.opset_import[i]->domain : "";
+		has_default |= !*dom || !strcmp(dom, "ai.onnx");
+	}
+	if (!has_default) {
+		Onnx__OperatorSetIdProto *o = alloc(s, sizeof *o);
+		if (!o)
+			return shd_nomem(s->ctx);
+		*o = (Onnx__OperatorSetIdProto)ONNX__OPERATOR_SET_ID_PROTO__INIT;
+		o->domain = "";
+		o->has_version = 1;
+		o->version = s->opset;
+		mp.opset_import[mp.n_opset_import++] = o;
 	}
 	g.name = "stitched";
 	g.node = sorted;
@@ -820,7 +835,9 @@ run(stitch *s, const char *tmp, const char *dtmp)
 		if (!p->opset_import[i]->domain || !*p->opset_import[i]->domain ||
 		    !strcmp(p->opset_import[i]->domain, "ai.onnx"))
 			s->opset = p->opset_import[i]->version;
-	if (s->opset < 2)
+	if (!s->opset) /* no default-domain node: import one for the stitching ops */
+		s->opset = p->ir_version >= 7 ? 13 : 9;
+	else if (s->opset < 2)
 		return shd_error(s->ctx, ONNXSHARD_EINPUT,
 		                 "%s/%s: default-domain opset %lld; stitch needs 2 or later",
 		                 d->dir, d->model[0], (long long)s->opset);
