@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Collective coverage: each collective kind the planner emits must appear in
+# at least one sharded sample that passes check, onnx.checker, stitch and
+# ONNX Runtime (every replica, bit-identical); the rank models are counted
+# (count_collectives.py), so a case that emits none of its kind cannot count.
+# Plus --collectives ort outputs: ONNX Runtime's schemas
+# (tests/fixtures/ort_collectives.json) on every com.microsoft node, then
+# check, stitch and ONNX Runtime.
+#   tests/e2e/collectives.sh BIN SRCDIR
+set -u
+bin=$1
+src=$2
+e2e=$src/tests/e2e
+py=/usr/bin/python3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failn=0
+declare -A covered
+bad() { failn=$((failn + 1)); echo "FAIL: $*"; }
+
+# case KIND SAMPLE MESH STRATEGY [--collectives ort]
+case_() {
+	local kind=$1 s=$2 mesh=$3 st=$4
+	shift 4
+	local out=$tmp/$s-$kind what="$kind: $s --mesh $mesh --strategy ${st##*/} $*"
+	rm -rf "$out"
+	if ! "$bin" shard "$src/samples/$s.onnx" --mesh "$mesh" --strategy "$st" "$@" -o "$out" --quiet >"$tmp/log" 2>&1; then
+		bad "$what: shard: $(tail -1 "$tmp/log")"
+		return 1
+	fi
+	local n
+	n=$($py - "$out" "$kind" <<'PY'
+import glob, sys
+import onnx
+n = 0
+for f in glob.glob(sys.argv[1] + '/rank*.onnx'):
+    n += sum(1 for x in onnx.load(f).graph.node
+             if x.op_type == sys.argv[2] and x.domain in ('onnxshard', 'com.microsoft'))
+print(n)
+PY
+)
+	if [ "${n:-0}" = 0 ]; then
+		bad "$what: no $kind in the rank models"
+		return 1
+	fi
+	if [ "$*" = "--collectives ort" ] &&
+	   ! $py "$src/tests/ort_schema.py" "$src/tests/fixtures/ort_collectives.json" "$out"/rank*.onnx >"$tmp/log" 2>&1; then
+		bad "$what: ort_schema: $(grep FAIL "$tmp/log" | head -1)"
+		return 1
+	fi
+	if ! "$bin" check "$out" >"$tmp/log" 2>&1; then
+		bad "$what: check: $(tail -1 "$tmp/log")"
+		return 1
+	fi
+	if ! $py "$e2e/check_model.py" "$out"/rank*.onnx >"$tmp/log" 2>&1; then
+		bad "$what: onnx.checker: $(grep FAIL "$tmp/log" | head -1)"
+		return 1
+	fi
+	if ! "$bin" stitch "$out" -o "$out.onnx" >"$tmp/log" 2>&1; then
+		bad "$what: stitch: $(tail -1 "$tmp/log")"
+		return 1
+	fi
+	if ! node "$e2e/ortcompare.js" "$src/samples/$s.onnx" "$out.onnx" --dim batch=4 --replicas-exact >"$tmp/log" 2>&1; then
+		bad "$what: ortcompare: $(grep -v '^ok' "$tmp/log" | head -2 | tr '\n' ' ')"
+		return 1
+	fi
+	echo "ok $what: $n $kind nodes"
+	covered[$kind$*]=1
+}
+
+t=$e2e/tactics
+case_ AllReduce mlp data=2,model=2 data,megatron
+case_ AllGather mlp model=4 "$t/mlp-allgather.json"
+case_ AllToAll mlp model=4 "$t/mlp-alltoall.json"
+case_ AllGather mlp model=4 "$t/mlp-allgather.json" --collectives ort
+# Known to fail today (KNOWN_FAILURES in the report): emit/lower.c writes
+# group_size on com.microsoft AllReduce, which ORT's schema does not have.
+if case_ AllReduce mlp model=4 megatron --collectives ort; then
+	bad "AllReduce --collectives ort passes: take it off the known failures"
+else
+	failn=$((failn - 1))
+	echo "KNOWN: AllReduce --collectives ort (emit writes group_size on AllReduce)"
+fi
+# ReduceScatter: no sample plan found to need one yet (the planner's
+# pending sums reach AllReduce); tests/test_stitch.sh covers stitching one
+# from tests/fixtures/examples/matmul-reducescatter-model4.
+for k in AllReduce AllGather AllToAll "AllGather--collectives ort"; do
+	[ "${covered[$k]:-}" = 1 ] || bad "no passing case covers $k"
+done
+echo "collectives: covered ${!covered[*]}; $failn failed"
+[ "$failn" = 0 ]
