@@ -162,7 +162,8 @@ for f in 1 64 200 400 590; do
 		"$bin" shard "$model" --mesh "$mesh" -o "$tmp/u" --quiet
 done
 
-# a full disk, when this may mount a small tmpfs (as root)
+# a full disk on a small tmpfs (as root; CI is): failing to mount one is a
+# failure unless ONNXSHARD_ALLOW_NO_TMPFS=1
 mkdir "$tmp/small"
 total=$(du -sk "$tmp/ref" | cut -f1)
 if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=64k tmpfs "$tmp/small" 2>/dev/null; then
@@ -176,8 +177,10 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=64k tmpfs "$tmp/small" 2>/dev/nu
 			"$bin" shard "$model" --mesh "$mesh" -o "$small/o" --quiet
 		umount "$small"
 	done
+elif [ "${ONNXSHARD_ALLOW_NO_TMPFS:-}" = 1 ]; then
+	echo "WARNING: full disk NOT TESTED: cannot mount a tmpfs (uid $(id -u)); ONNXSHARD_ALLOW_NO_TMPFS=1 allows the skip"
 else
-	echo "full disk: skipped (mounting a tmpfs needs root)"
+	bad "full disk: cannot mount a tmpfs (uid $(id -u); needs root and mount rights): the case did not run (set ONNXSHARD_ALLOW_NO_TMPFS=1 to allow skipping it)"
 fi
 
 # ---- --budget ----

@@ -1,7 +1,11 @@
 #!/usr/bin/python3
 """Differential shape test: onnxshard's shape inference against ONNX's.
 
-usage: shapes_diff.py [--strict] [--verbose] [--jobs N] BIN MODEL_OR_DIR...
+usage: shapes_diff.py [--strict] [--verbose] [--jobs N] [--max-less NAME=N ...] BIN MODEL_OR_DIR...
+  --max-less NAME=N  fail when we know less than ONNX of more than N values
+             of the target whose folder is named NAME (today's count: a
+             regression in our inference fails, an improvement asks for the
+             figure to be lowered); a target compared on no value fails
   --verbose  also list every value we know less of although its operands are
              fully known to us (the op's own gap, not an upstream one)
 
@@ -300,6 +304,7 @@ def compare(path, ours, model, inferred, syms, ops, st, details, by_op, less_by_
 def main(argv):
     strict = verbose = False
     jobs = os.cpu_count() or 2
+    max_less = {}
     args = []
     it = iter(argv[1:])
     for a in it:
@@ -309,12 +314,19 @@ def main(argv):
             verbose = True
         elif a == "--jobs":
             jobs = int(next(it))
+        elif a == "--max-less":
+            k, _, v = next(it).partition("=")
+            max_less[k] = int(v)
         else:
             args.append(a)
     if len(args) < 2:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
     binary, targets = args[0], args[1:]
+    for k in max_less:
+        if k not in [os.path.basename(os.path.normpath(t)) for t in targets]:
+            print("shapes_diff: error: --max-less %s names no target" % k, file=sys.stderr)
+            return 2
     failed = False
     total_details = []
     by_op, less_by_op, own_less = {}, {}, []
@@ -349,6 +361,17 @@ def main(argv):
             total_details += details
             if st.disagree or st.refused or (strict and st.less):
                 failed = True
+            name = os.path.basename(os.path.normpath(target))
+            if st.values == 0:
+                print("FAIL %s: no value compared" % target)
+                failed = True
+            if name in max_less and st.less > max_less[name]:
+                print("FAIL %s: we know less of %d values, more than the %d allowed (--max-less)"
+                      % (target, st.less, max_less[name]))
+                failed = True
+            elif name in max_less and st.less < max_less[name]:
+                print("note %s: we know less of %d values, fewer than %d: lower --max-less"
+                      % (target, st.less, max_less[name]))
     if total_details:
         print("\nfirst %d of %d problems:" % (min(MAX_DETAILS, len(total_details)),
                                                len(total_details)))
