@@ -6,6 +6,9 @@
 
 /* Op functions keep dims in arrays of this many (lift.c refuses higher ranks). */
 #define MAX_RANK 64
+/* The last TensorProto.DataType ONNX defines (FLOAT8E8M0, opset 24); codes
+ * up to it that onnx_dtype_name does not know are valid, of unknown size. */
+#define MAX_ONNX_DTYPE 24
 
 /* A rule under construction. Tensor t: operand k is t = k, result k is
  * t = n_in + k. */

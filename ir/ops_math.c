@@ -69,8 +69,11 @@ infer_cast(ir_graph *g, ir_node *n)
 	int32_t to = (int32_t)ir_attr_int(n, "to", 0);
 	int rc;
 
-	if (!onnx_dtype_name(to))
+	/* float8 (19), 4-bit (21) and later types: the shape, dtype unknown */
+	if (!onnx_dtype_name(to) && (to < 1 || to > MAX_ONNX_DTYPE))
 		return node_error(g, n, "attribute 'to' is not a known data type (%d)", (int)to);
+	if (!onnx_dtype_name(to))
+		to = 0;
 	if (!x || !y)
 		return 0;
 	if ((rc = copy_shape(g, y, x, to)))
