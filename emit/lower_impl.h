@@ -46,4 +46,8 @@ int emit_local_split_attr(rank_ctx *k, uint32_t i, Onnx__NodeProto *copy);
 const char *emit_shape_read(rank_ctx *k, uint32_t i, const char *global);
 void emit_shape_scale(rank_ctx *k, uint32_t i, const char *local, const char *global);
 
+/* Node i's subgraphs (in copy) read the outer values as this rank names
+ * them, ins[] being its operands' names (capture.c). */
+int emit_captures(rank_ctx *k, uint32_t i, Onnx__NodeProto *copy, char **ins);
+
 #endif

@@ -285,7 +285,7 @@ heap_pop(minheap *h)
 }
 
 /* Names read inside a node's subgraphs that are values of the main graph:
- * implicit operands, for ordering only. */
+ * implicit operands (ONNX forbids a subgraph to shadow an outer name). */
 static int
 captures(lifter *L, const Onnx__GraphProto *sg, uint32_t **deps, uint32_t *n, uint32_t *cap,
          int depth)
@@ -322,6 +322,27 @@ captures(lifter *L, const Onnx__GraphProto *sg, uint32_t **deps, uint32_t *n, ui
 	return 0;
 }
 
+/* Append the captured values cap[0..n) to node n's operands (the node's
+ * operands are the last args), each once. */
+static int
+add_captures(lifter *L, ir_node *n, const uint32_t *cap, uint32_t nc)
+{
+	ir_graph *g = L->g;
+
+	for (uint32_t k = 0; k < nc; k++) {
+		uint32_t j;
+		for (j = 0; j < n->n_in && g->args[n->in + j] != cap[k]; j++)
+			;
+		if (j < n->n_in)
+			continue;
+		if (grow(g->ctx, (void **)&g->args, &g->cap_args, g->n_args + 1, sizeof *g->args))
+			return nomem(L);
+		g->args[g->n_args++] = cap[k];
+		n->n_in++;
+	}
+	return 0;
+}
+
 static int
 lift_nodes(lifter *L, const Onnx__GraphProto *gp)
 {
@@ -329,7 +350,8 @@ lift_nodes(lifter *L, const Onnx__GraphProto *gp)
 	shd_ctx *c = g->ctx;
 	size_t nn = gp->n_node;
 	uint32_t *producer = NULL, *ndeps = NULL, *order = NULL, *dep_off = NULL, *deps = NULL;
-	uint32_t n_deps = 0, cap_deps = 0, *users = NULL, *user_off = NULL;
+	uint32_t n_deps = 0, cap_deps = 0, *users = NULL, *user_off = NULL, *cap = NULL,
+	         cap_cap = 0;
 	uint32_t *waiting = NULL;
 	minheap h = {0};
 	char lbl[32];
@@ -507,6 +529,26 @@ lift_nodes(lifter *L, const Onnx__GraphProto *gp)
 			g->args[g->n_args++] = p->input[j] && *p->input[j]
 			                               ? find_value(L, ir_intern(g, p->input[j]))
 			                               : IR_NONE;
+		/* values of this graph read inside the node's subgraphs are
+		 * operands too (after its own), so that its rule applies to
+		 * them: an op with subgraphs is opaque, they arrive whole */
+		for (size_t j = 0; j < p->n_attribute; j++) {
+			const Onnx__AttributeProto *a = p->attribute[j];
+			uint32_t nc = 0;
+			for (size_t s = 0; s < a->n_graphs + 1 && !rc; s++) {
+				const Onnx__GraphProto *sg = s < a->n_graphs ? a->graphs[s] : a->g;
+				nc = 0;
+				if (sg && !(rc = captures(L, sg, &cap, &nc, &cap_cap, 1)))
+					rc = add_captures(L, n, cap, nc);
+			}
+			if (rc)
+				goto out;
+		}
+		if (grow(c, (void **)&g->args, &g->cap_args, g->n_args + (uint32_t)p->n_output,
+		         sizeof *g->args)) {
+			rc = nomem(L);
+			goto out;
+		}
 		n->out = g->n_args;
 		n->n_out = (uint32_t)p->n_output;
 		for (size_t j = 0; j < p->n_output; j++)
@@ -551,6 +593,7 @@ out:
 	shd_free(c, order, 0);
 	shd_free(c, dep_off, 0);
 	shd_free(c, deps, cap_deps * sizeof *deps);
+	shd_free(c, cap, cap_cap * sizeof *cap);
 	shd_free(c, users, 0);
 	shd_free(c, user_off, 0);
 	shd_free(c, waiting, 0);
