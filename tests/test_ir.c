@@ -284,6 +284,119 @@ test_out_of_order(void **state)
 	onnxshard_free(c);
 }
 
+/* A malloc'd copy of n bytes of s (as tu_mb_free frees it). */
+static char *
+dup_n(const char *s, size_t n)
+{
+	char *d = malloc(n + 1);
+
+	assert_non_null(d);
+	memcpy(d, s, n);
+	d[n] = 0;
+	return d;
+}
+
+/* Strings of a comma list, malloc'd. */
+static char **
+names(const char *list, size_t *n)
+{
+	char **v = calloc(8, sizeof *v);
+	const char *p = list;
+
+	assert_non_null(v);
+	for (*n = 0; *p && *n < 8; (*n)++) {
+		size_t k = strcspn(p, ",");
+		v[*n] = dup_n(p, k);
+		p += k + (p[k] == ',');
+	}
+	return v;
+}
+
+/* A function NAME of domain "local" (importing ai.onnx 17) whose body is
+ * the last k nodes of mp's graph, moved there. */
+static void
+add_function(Onnx__ModelProto *mp, const char *name, const char *ins, const char *outs, size_t k)
+{
+	Onnx__FunctionProto *f = calloc(1, sizeof *f);
+	Onnx__OperatorSetIdProto *o = calloc(1, sizeof *o);
+	Onnx__GraphProto *g = mp->graph;
+
+	assert_true(f && o && g->n_node >= k);
+	onnx__function_proto__init(f);
+	onnx__operator_set_id_proto__init(o);
+	o->domain = dup_n("", 0);
+	o->has_version = 1;
+	o->version = 17;
+	f->opset_import = calloc(1, sizeof *f->opset_import);
+	f->opset_import[0] = o;
+	f->n_opset_import = 1;
+	f->name = dup_n(name, strlen(name));
+	f->domain = dup_n("local", 5);
+	f->input = names(ins, &f->n_input);
+	f->output = names(outs, &f->n_output);
+	f->node = calloc(k + 1, sizeof *f->node);
+	memcpy(f->node, g->node + g->n_node - k, k * sizeof *f->node);
+	f->n_node = k;
+	g->n_node -= k;
+	mp->functions = realloc(mp->functions, (mp->n_functions + 1) * sizeof *mp->functions);
+	mp->functions[mp->n_functions++] = f;
+}
+
+/* Calls of a model-local function are inlined before lifting: one body per
+ * call, its names prefixed by the call's, nested calls too; the functions,
+ * no longer called, are gone. A function calling itself is refused. */
+static void
+test_inline(void **state)
+{
+	shd_ctx *c = ctx();
+	Onnx__ModelProto *mp = tu_mb_new(17);
+	onnx_model *m;
+
+	(void)state;
+	tu_mb_opset(mp, "local", 1);
+	tu_mb_input(mp, "x", F32, "batch,4");
+	tu_mb_init(mp, "w", F32, "4,4", NULL);
+	tu_mb_node(mp, "mm", "MatMul", "a,b", "t");
+	tu_mb_node(mp, "", "Relu", "t", "c");
+	add_function(mp, "Lin", "a,b", "c", 2);
+	tu_mb_domain(tu_mb_node(mp, "", "Lin", "a,b", "t"), "local");
+	tu_mb_node(mp, "", "Neg", "t", "c");
+	add_function(mp, "Outer", "a,b", "c", 2);
+	tu_mb_domain(tu_mb_node(mp, "call", "Lin", "x,w", "h"), "local");
+	tu_mb_domain(tu_mb_node(mp, "", "Outer", "h,w", "y"), "local");
+	tu_mb_output(mp, "y", 0, NULL);
+	ir_graph *g = lift(c, mp, &m);
+	assert_int_equal(g->n_nodes, 5);
+	assert_int_equal(g->nodes[0].op, OP_MatMul);
+	assert_string_equal(ir_cstr(g, g->nodes[0].name), "call/mm");
+	assert_string_equal(ir_cstr(g, g->nodes[1].name), "call/Relu");
+	assert_string_equal(ir_cstr(g, g->nodes[2].name), "y/Lin/mm");
+	assert_int_equal(g->nodes[4].op, OP_Neg);
+	assert_string_equal(shape_of(g, "call/t"), "[batch,4]");
+	assert_string_equal(shape_of(g, "y/Lin/t"), "[batch,4]");
+	assert_string_equal(shape_of(g, "y"), "[batch,4]");
+	assert_int_equal(m->proto->n_functions, 0);
+	ir_free(g);
+	onnx_model_free(m);
+	tu_mb_free(mp);
+
+	mp = tu_mb_new(17);
+	tu_mb_opset(mp, "local", 1);
+	tu_mb_input(mp, "x", F32, "4");
+	tu_mb_node(mp, "", "Relu", "a", "t");
+	tu_mb_domain(tu_mb_node(mp, "again", "Rec", "t", "c"), "local");
+	add_function(mp, "Rec", "a", "c", 2);
+	tu_mb_domain(tu_mb_node(mp, "first", "Rec", "x", "y"), "local");
+	tu_mb_output(mp, "y", 0, NULL);
+	assert_int_equal(tu_mb_load(c, mp, &m), 0);
+	assert_int_equal(ir_lift(c, m, &g), ONNXSHARD_EINPUT);
+	assert_non_null(strstr(onnxshard_error(c), "t.onnx: node 'first/again' (Rec): local "
+	                                           "function 'Rec' calls itself"));
+	onnx_model_free(m);
+	tu_mb_free(mp);
+	onnxshard_free(c);
+}
+
 static void
 test_opaque(void **state)
 {
@@ -646,12 +759,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_refusals),       cmocka_unit_test(test_no_default_opset),
-	        cmocka_unit_test(test_out_of_order),   cmocka_unit_test(test_opaque),
-	        cmocka_unit_test(test_zero_size),      cmocka_unit_test(test_output_is_input),
-	        cmocka_unit_test(test_fold_shapes),    cmocka_unit_test(test_dims_simplify),
-	        cmocka_unit_test(test_dims_hashcons),  cmocka_unit_test(test_dims_eval),
-	        cmocka_unit_test(test_dims_constants),
+	        cmocka_unit_test(test_refusals),        cmocka_unit_test(test_no_default_opset),
+	        cmocka_unit_test(test_out_of_order),    cmocka_unit_test(test_opaque),
+	        cmocka_unit_test(test_inline),          cmocka_unit_test(test_zero_size),
+	        cmocka_unit_test(test_output_is_input), cmocka_unit_test(test_fold_shapes),
+	        cmocka_unit_test(test_dims_simplify),   cmocka_unit_test(test_dims_hashcons),
+	        cmocka_unit_test(test_dims_eval),       cmocka_unit_test(test_dims_constants),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
