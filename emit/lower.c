@@ -420,12 +420,115 @@ scalar_const(rank_ctx *k, const char *name, int32_t dtype, int one)
 	return emit_tensor_inline(k, name, dtype, NULL, 0, b, es);
 }
 
+/* A local Split of `in` into n equal blocks along dim. */
+static void
+emit_split(rank_ctx *k, const char *nn, const char *in, const char **outs, int64_t n, int32_t dim)
+{
+	Onnx__AttributeProto *sa[2];
+	size_t ns = 0;
+
+	sa[ns++] = attr_int(k, "axis", dim);
+	if (k->g->opset >= 18)
+		sa[ns++] = attr_int(k, "num_outputs", n);
+	emit_node(k, "Split", "", nn, &in, 1, outs, (size_t)n, sa, ns);
+}
+
+/* One step of a reshard: node nn turns `in` into `out`; cur (v's
+ * sharding so far) follows. 0, or -1 with k->failed set. */
+static int
+one_step(rank_ctx *k, const prop_step *s, const char *nn, const char *in, const char *out,
+         const ir_value *v, prop_shard *cur)
+{
+	prop_dim *dims = cur->dims;
+	int64_t gsize = prop_axes_size(k->mesh, s->ax, s->n_axes);
+	int64_t *grp = emit_alloc(k, (size_t)gsize * sizeof *grp);
+	Onnx__AttributeProto *at[4];
+	size_t na = 0;
+	const char *op = NULL;
+
+	if (!grp)
+		return -1;
+	prop_group(k->mesh, k->rank, s->ax, s->n_axes, grp);
+	switch (s->kind) {
+	case PROP_ALLREDUCE:
+		op = "AllReduce";
+		if (!k->o->ort)
+			at[na++] = attr_str(k, "reduce", "sum");
+		for (uint8_t j = 0; j < s->n_axes; j++)
+			cur->partial &= (uint8_t) ~(1u << s->ax[j]);
+		break;
+	case PROP_REDUCESCATTER:
+		op = "ReduceScatter";
+		at[na++] = attr_int(k, "axis", s->dim);
+		at[na++] = attr_str(k, "reduce", "sum");
+		cur->partial = 0;
+		memcpy(&dims[s->dim].ax[dims[s->dim].n], s->ax, s->n_axes);
+		dims[s->dim].n = (uint8_t)(dims[s->dim].n + s->n_axes);
+		break;
+	case PROP_ALLGATHER:
+		op = "AllGather";
+		at[na++] = attr_int(k, "axis", s->dim);
+		dims[s->dim].n = (uint8_t)(dims[s->dim].n - s->n_axes);
+		if (!dims[s->dim].n)
+			dims[s->dim].pieces = 0;
+		break;
+	case PROP_ALLTOALL:
+		op = "AllToAll";
+		at[na++] = attr_int(k, "split_axis", s->dim);
+		at[na++] = attr_int(k, "concat_axis", s->dim2);
+		dims[s->dim2].n = (uint8_t)(dims[s->dim2].n - s->n_axes);
+		memcpy(&dims[s->dim].ax[dims[s->dim].n], s->ax, s->n_axes);
+		dims[s->dim].n = (uint8_t)(dims[s->dim].n + s->n_axes);
+		break;
+	case PROP_SLICE: {
+		/* a local Split into equal blocks; this rank keeps its own */
+		const char **outs = emit_alloc(k, (size_t)gsize * sizeof *outs);
+		int64_t idx = prop_shard_index(k->mesh, k->rank, s->ax, s->n_axes);
+		if (!outs)
+			return -1;
+		for (int64_t j = 0; j < gsize; j++)
+			outs[j] = j == idx ? out : emit_str(k, "%s_part%lld", out, (long long)j);
+		emit_split(k, nn, in, outs, gsize, s->dim);
+		memcpy(&dims[s->dim].ax[dims[s->dim].n], s->ax, s->n_axes);
+		dims[s->dim].n = (uint8_t)(dims[s->dim].n + s->n_axes);
+		dims[s->dim].pieces = s->pieces;
+		return k->failed ? -1 : 0;
+	}
+	case PROP_TOPARTIAL: {
+		int keep = prop_shard_index(k->mesh, k->rank, s->ax, s->n_axes) == 0;
+		const char *cn = emit_str(k, "%s_mask", out);
+		const char *ins[2] = {in, cn};
+		if (scalar_const(k, cn, v->dtype, keep))
+			return k->failed = 1, -1;
+		emit_node(k, "Mul", "", nn, ins, 2, &out, 1, NULL, 0);
+		return k->failed ? -1 : 0; /* now a share of a pending sum */
+	}
+	}
+	if (k->o->ort) {
+		/* com.microsoft: whole-world groups, no ReduceScatter, AllToAll
+		 * only along dim 0 */
+		if (gsize != k->mesh->world ||
+		    (s->kind != PROP_ALLGATHER && s->kind != PROP_ALLREDUCE)) {
+			k->failed = gsize != k->mesh->world ? 2 : 3;
+			return -1;
+		}
+		at[na++] = attr_int(k, "group_size", gsize);
+	} else {
+		at[na++] = attr_ints(k, "group", grp, (size_t)gsize);
+		at[na++] = attr_axes(k, s->ax, s->n_axes);
+	}
+	emit_node(k, op, k->o->ort ? "com.microsoft" : "onnxshard", nn, &in, 1, &out, 1, at, na);
+	push(k, &k->vinfo, value_info(k, out, v, cur));
+	k->st->collectives++;
+	return k->failed ? -1 : 0;
+}
+
 static const char *
 emit_reshard(rank_ctx *k, const prop_reshard *rs, const char *in)
 {
 	const ir_value *v = &k->g->values[rs->value];
 	prop_shard cur = k->p->have[rs->value];
-	prop_dim dims[64];
+	prop_dim dims[64], pdims[64];
 	const char *name = in;
 
 	if (k->rs_done[rs->id])
@@ -436,98 +539,46 @@ emit_reshard(rank_ctx *k, const prop_reshard *rs, const char *in)
 		const prop_step *s = &k->p->steps[rs->first + i];
 		const char *nn = emit_str(k, "onnxshard/rs%u/%u", rs->id, i);
 		const char *out = emit_str(k, "%s/rs%u_%u", ir_cstr(k->g, v->name), rs->id, i);
-		int64_t gsize = prop_axes_size(k->mesh, s->ax, s->n_axes);
-		int64_t *grp = emit_alloc(k, (size_t)gsize * sizeof *grp);
-		Onnx__AttributeProto *at[4];
-		size_t na = 0;
-		const char *op = NULL;
-		if (!grp)
-			return NULL;
-		prop_group(k->mesh, k->rank, s->ax, s->n_axes, grp);
-		switch (s->kind) {
-		case PROP_ALLREDUCE:
-			op = "AllReduce";
-			if (!k->o->ort)
-				at[na++] = attr_str(k, "reduce", "sum");
-			for (uint8_t j = 0; j < s->n_axes; j++)
-				cur.partial &= (uint8_t) ~(1u << s->ax[j]);
-			break;
-		case PROP_REDUCESCATTER:
-			op = "ReduceScatter";
-			at[na++] = attr_int(k, "axis", s->dim);
-			at[na++] = attr_str(k, "reduce", "sum");
-			cur.partial = 0;
-			memcpy(&dims[s->dim].ax[dims[s->dim].n], s->ax, s->n_axes);
-			dims[s->dim].n = (uint8_t)(dims[s->dim].n + s->n_axes);
-			break;
-		case PROP_ALLGATHER:
-			op = "AllGather";
-			at[na++] = attr_int(k, "axis", s->dim);
-			dims[s->dim].n = (uint8_t)(dims[s->dim].n - s->n_axes);
-			break;
-		case PROP_ALLTOALL:
-			op = "AllToAll";
-			at[na++] = attr_int(k, "split_axis", s->dim);
-			at[na++] = attr_int(k, "concat_axis", s->dim2);
-			dims[s->dim2].n = (uint8_t)(dims[s->dim2].n - s->n_axes);
-			memcpy(&dims[s->dim].ax[dims[s->dim].n], s->ax, s->n_axes);
-			dims[s->dim].n = (uint8_t)(dims[s->dim].n + s->n_axes);
-			break;
-		case PROP_SLICE: {
-			/* a local Split into equal blocks; this rank keeps its own */
-			const char **outs = emit_alloc(k, (size_t)gsize * sizeof *outs);
-			int64_t idx = prop_shard_index(k->mesh, k->rank, s->ax, s->n_axes);
-			Onnx__AttributeProto *sa[2];
-			size_t ns = 0;
-			if (!outs)
+		int64_t np = s->pieces > 1 ? s->pieces : 1;
+		if (np == 1) {
+			if (one_step(k, s, nn, name, out, v, &cur))
 				return NULL;
-			for (int64_t j = 0; j < gsize; j++)
-				outs[j] = j == idx ? out
-				                   : emit_str(k, "%s/rs%u_%u_part%lld",
-				                              ir_cstr(k->g, v->name), rs->id, i,
-				                              (long long)j);
-			sa[ns++] = attr_int(k, "axis", s->dim);
-			if (k->g->opset >= 18)
-				sa[ns++] = attr_int(k, "num_outputs", gsize);
-			emit_node(k, "Split", "", nn, &name, 1, outs, (size_t)gsize, sa, ns);
-			memcpy(&dims[s->dim].ax[dims[s->dim].n], s->ax, s->n_axes);
-			dims[s->dim].n = (uint8_t)(dims[s->dim].n + s->n_axes);
 			name = out;
 			continue;
 		}
-		case PROP_TOPARTIAL: {
-			int keep = prop_shard_index(k->mesh, k->rank, s->ax, s->n_axes) == 0;
-			const char *cn =
-			        emit_str(k, "%s/rs%u_%u_mask", ir_cstr(k->g, v->name), rs->id, i);
-			const char *ins[2] = {name, cn};
-			if (scalar_const(k, cn, v->dtype, keep)) {
-				k->failed = 1;
+		/* a dim in pieces: the step on each piece, then the pieces joined */
+		const char **pin = emit_alloc(k, (size_t)np * sizeof *pin),
+		           **pout = emit_alloc(k, (size_t)np * sizeof *pout);
+		ir_value piece = *v;
+		ir_dim *pd = emit_alloc(k, (size_t)(v->rank > 0 ? v->rank : 1) * sizeof *pd);
+		if (!pin || !pout || !pd)
+			return NULL;
+		memcpy(pd, v->dims, (size_t)v->rank * sizeof *pd);
+		pd[s->dim] = ir_floordiv(k->g, v->dims[s->dim], ir_const(np));
+		piece.dims = pd;
+		for (int64_t q = 0; q < np; q++)
+			pin[q] = emit_str(k, "%s_in%lld", out, (long long)q);
+		emit_split(k, emit_str(k, "%s/in", nn), name, pin, np, s->dim);
+		prop_shard pc = cur;
+		for (int64_t q = 0; q < np; q++) {
+			pc = cur;
+			pc.dims = pdims;
+			memcpy(pdims, dims, (size_t)(v->rank > 0 ? v->rank : 0) * sizeof *pdims);
+			pdims[s->dim].pieces = 0;
+			pout[q] = emit_str(k, "%s_out%lld", out, (long long)q);
+			if (one_step(k, s, emit_str(k, "%s/p%lld", nn, (long long)q), pin[q],
+			             pout[q], &piece, &pc))
 				return NULL;
-			}
-			emit_node(k, "Mul", "", nn, ins, 2, &out, 1, NULL, 0);
-			name = out; /* now a share of a pending sum */
-			continue;
 		}
-		}
-		if (k->o->ort) {
-			/* com.microsoft: whole-world groups, no ReduceScatter, AllToAll
-			 * only along dim 0 */
-			if (gsize != k->mesh->world ||
-			    (s->kind != PROP_ALLGATHER && s->kind != PROP_ALLREDUCE)) {
-				k->failed = gsize != k->mesh->world ? 2 : 3;
-				return NULL;
-			}
-			at[na++] = attr_int(k, "group_size", gsize);
-		} else {
-			at[na++] = attr_ints(k, "group", grp, (size_t)gsize);
-			at[na++] = attr_axes(k, s->ax, s->n_axes);
-		}
-		emit_node(k, op, k->o->ort ? "com.microsoft" : "onnxshard", nn, &name, 1, &out, 1,
-		          at, na);
-		push(k, &k->vinfo, value_info(k, out, v, &cur));
-		k->st->collectives++;
+		memcpy(dims, pdims, (size_t)(v->rank > 0 ? v->rank : 0) * sizeof *dims);
+		dims[s->dim].pieces = dims[s->dim].n ? (uint8_t)np : 0;
+		Onnx__AttributeProto *ca[1] = {attr_int(k, "axis", s->dim)};
+		emit_node(k, "Concat", "", emit_str(k, "%s/out", nn), pout, (size_t)np, &out, 1, ca,
+		          1);
 		name = out;
 	}
+	if (k->failed)
+		return NULL;
 	k->rs_done[rs->id] = name;
 	return name;
 }
@@ -752,12 +803,12 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 		                    &g->values[g->inputs[j]], &p->have[g->inputs[j]]);
 	for (uint32_t j = 0; j < g->n_outputs; j++) {
 		uint32_t v = g->outputs[j];
-		const prop_reshard *rs = find_reshard(p, IR_NONE, j);
-		prop_shard final = p->have[v];
-		/* after its reshard an output is what the plan wanted */
-		if (rs)
-			final = p->want[v];
-		final.partial = 0;
+		prop_dim fd[64];
+		prop_shard final = {0, fd, 0};
+		if (g->values[v].rank <= 64)
+			prop_output_shard(g, p, j, &final);
+		else
+			final = p->have[v];
 		gout[j] = value_info(&k, ir_cstr(g, g->values[v].name), &g->values[v], &final);
 	}
 	Onnx__GraphProto graph = ONNX__GRAPH_PROTO__INIT;

@@ -171,19 +171,6 @@ file_json(shd_ctx *c, const char *dir, const char *name, json_t *e, int with_nam
 	return 0;
 }
 
-/* The final sharding of graph output j (after its reshard, if any). */
-static prop_shard
-output_shard(const prop_plan *p, uint32_t j, uint32_t v)
-{
-	prop_shard s = p->have[v];
-
-	for (uint32_t i = 0; i < p->n_reshards; i++)
-		if (p->reshards[i].node == IR_NONE && p->reshards[i].operand == j)
-			s = p->want[v];
-	s.partial = 0;
-	return s;
-}
-
 /* Write text to path: a clean error naming the cause (ENOSPC, EFBIG...). */
 static int
 write_text(shd_ctx *c, const char *path, const char *text)
@@ -255,7 +242,12 @@ write_manifest(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const c
 	shd_jset(root, "inputs", a, &bad);
 	a = json_array();
 	for (uint32_t i = 0; i < g->n_outputs; i++) {
-		prop_shard s = output_shard(p, i, g->outputs[i]);
+		prop_dim fd[64];
+		prop_shard s = {0, fd, 0};
+		if (g->values[g->outputs[i]].rank <= 64)
+			prop_output_shard(g, p, i, &s);
+		else
+			s = p->have[g->outputs[i]];
 		shd_jpush(a, tensor_json(g, p, g->outputs[i], &s, 1, &bad), &bad);
 	}
 	shd_jset(root, "outputs", a, &bad);

@@ -89,8 +89,8 @@ plan_steps(ir_graph *g, prop_plan *p, const prop_shard *s, const prop_shard *t)
 		if (!(partial & (partial - 1)))
 			for (int32_t d = 0; d < s->rank && !done; d++) {
 				const prop_dim *x = &cur[d], *y = &t->dims[d];
-				if (y->n == x->n + 1 && !memcmp(x->ax, y->ax, x->n) &&
-				    (1u << y->ax[x->n]) == partial) {
+				if (y->n == x->n + 1 && prop_pieces(y) == 1 &&
+				    !memcmp(x->ax, y->ax, x->n) && (1u << y->ax[x->n]) == partial) {
 					if ((rc = add_step(g, p,
 					                   step(PROP_REDUCESCATTER, &y->ax[x->n], 1,
 					                        d, 0))))
@@ -103,9 +103,19 @@ plan_steps(ir_graph *g, prop_plan *p, const prop_shard *s, const prop_shard *t)
 		    (rc = add_step(g, p, step(PROP_ALLREDUCE, ax, mask_axes(partial, ax), 0, 0))))
 			return rc;
 	}
-	/* axes a dim has beyond the common prefix: move them (all-to-all) or gather */
+	/* axes a dim has beyond the common prefix: move them (all-to-all) or
+	 * gather; a dim in pieces whose layout changes is gathered whole, piece
+	 * by piece */
 	for (int32_t d = 0; d < s->rank; d++) {
 		uint8_t k = 0;
+		if (cur[d].n && prop_pieces(&cur[d]) != prop_pieces(&t->dims[d])) {
+			prop_step st = step(PROP_ALLGATHER, cur[d].ax, cur[d].n, d, 0);
+			st.pieces = cur[d].pieces;
+			if ((rc = add_step(g, p, st)))
+				return rc;
+			memset(&cur[d], 0, sizeof cur[d]);
+			continue;
+		}
 		while (k < cur[d].n && k < t->dims[d].n && cur[d].ax[k] == t->dims[d].ax[k])
 			k++;
 		if (k == cur[d].n)
@@ -113,9 +123,9 @@ plan_steps(ir_graph *g, prop_plan *p, const prop_shard *s, const prop_shard *t)
 		uint8_t extra = (uint8_t)(cur[d].n - k);
 		const uint8_t *ex = &cur[d].ax[k];
 		int moved = 0;
-		for (int32_t d2 = 0; d2 < s->rank && !moved; d2++) {
+		for (int32_t d2 = 0; d2 < s->rank && !moved && prop_pieces(&cur[d]) == 1; d2++) {
 			const prop_dim *y = &t->dims[d2];
-			if (d2 == d || y->n != cur[d2].n + extra ||
+			if (d2 == d || prop_pieces(y) > 1 || y->n != cur[d2].n + extra ||
 			    memcmp(cur[d2].ax, y->ax, cur[d2].n) ||
 			    memcmp(&y->ax[cur[d2].n], ex, extra))
 				continue;
@@ -124,17 +134,24 @@ plan_steps(ir_graph *g, prop_plan *p, const prop_shard *s, const prop_shard *t)
 			cur[d2] = *y;
 			moved = 1;
 		}
-		if (!moved && (rc = add_step(g, p, step(PROP_ALLGATHER, ex, extra, d, 0))))
+		prop_step st = step(PROP_ALLGATHER, ex, extra, d, 0);
+		st.pieces = cur[d].pieces;
+		if (!moved && (rc = add_step(g, p, st)))
 			return rc;
 		cur[d].n = k;
+		if (!k)
+			cur[d].pieces = 0;
 	}
-	/* axes to add: a local slice */
-	for (int32_t d = 0; d < s->rank; d++)
-		if (t->dims[d].n > cur[d].n &&
-		    (rc = add_step(g, p,
-		                   step(PROP_SLICE, &t->dims[d].ax[cur[d].n],
-		                        (uint8_t)(t->dims[d].n - cur[d].n), d, 0))))
+	/* axes to add: a local slice (of each piece, for a dim in pieces) */
+	for (int32_t d = 0; d < s->rank; d++) {
+		if (t->dims[d].n <= cur[d].n)
+			continue;
+		prop_step st = step(PROP_SLICE, &t->dims[d].ax[cur[d].n],
+		                    (uint8_t)(t->dims[d].n - cur[d].n), d, 0);
+		st.pieces = t->dims[d].pieces;
+		if ((rc = add_step(g, p, st)))
 			return rc;
+	}
 	uint8_t topartial = t->partial & (uint8_t)~s->partial;
 	if (topartial)
 		return add_step(g, p, step(PROP_TOPARTIAL, ax, mask_axes(topartial, ax), 0, 0));
@@ -150,15 +167,6 @@ add_reshard(ir_graph *g, prop_plan *p, uint32_t node, uint32_t k, uint32_t v, co
 
 	if (s->rank < 0 || prop_shard_eq(s, t))
 		return 0;
-	for (int32_t d = 0; d < s->rank; d++)
-		if ((prop_pieces(&s->dims[d]) > 1 || prop_pieces(&t->dims[d]) > 1) &&
-		    (s->dims[d].n != t->dims[d].n ||
-		     memcmp(s->dims[d].ax, t->dims[d].ax, s->dims[d].n) ||
-		     prop_pieces(&s->dims[d]) != prop_pieces(&t->dims[d])))
-			return shd_error(g->ctx, ONNXSHARD_EFAIL,
-			                 "%s: value '%s': a fused projection's layout would need a "
-			                 "reshard (not supported); use another strategy",
-			                 g->model->path, ir_cstr(g, g->values[v].name));
 	if ((rc = plan_steps(g, p, s, t)))
 		return rc;
 	/* the same steps on the same value: one set of collectives serves both */
@@ -195,6 +203,21 @@ prop_note_add(ir_graph *g, prop_plan *p, uint32_t v, const char *why)
 		return shd_nomem(g->ctx);
 	p->notes[p->n_notes++] = (prop_note){v, ir_cstr(g, s)};
 	return 0;
+}
+
+void
+prop_output_shard(const ir_graph *g, const prop_plan *p, uint32_t j, prop_shard *out)
+{
+	uint32_t v = g->outputs[j];
+	const prop_shard *s = p->have[v].partial ? &p->want[v] : &p->have[v];
+
+	out->rank = s->rank;
+	out->partial = 0;
+	for (int32_t d = 0; d < s->rank; d++) {
+		out->dims[d] = s->dims[d];
+		if (prop_pieces(&out->dims[d]) > 1)
+			memset(&out->dims[d], 0, sizeof out->dims[d]);
+	}
 }
 
 int
@@ -273,12 +296,7 @@ prop_materialize(ir_graph *g, prop_plan *p)
 		prop_shard *w = &p->want[v];
 		if (w->rank < 0 || w->rank > 64)
 			continue;
-		req.rank = w->rank;
-		memcpy(req.dims, w->dims, (size_t)w->rank * sizeof *req.dims);
-		req.partial = 0;
-		/* keep the output as produced when it is not partial */
-		if (!p->have[v].partial)
-			memcpy(req.dims, p->have[v].dims, (size_t)w->rank * sizeof *req.dims);
+		prop_output_shard(g, p, k, &req);
 		rc = add_reshard(g, p, IR_NONE, k, v, &req);
 	}
 	for (uint32_t i = 0; i < g->n_nodes && !rc; i++)

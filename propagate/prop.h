@@ -70,6 +70,7 @@ enum {
 typedef struct {
 	uint8_t kind;
 	uint8_t n_axes;
+	uint8_t pieces; /* AllGather, Slice: the dim is this many pieces (0, 1: plain) */
 	uint8_t ax[PROP_MAX_AXES];
 	int32_t dim;  /* AllGather, ReduceScatter, Slice: the dim; AllToAll: split dim */
 	int32_t dim2; /* AllToAll: the concat dim */
@@ -130,6 +131,11 @@ int prop_propagate(ir_graph *g, prop_plan *p);
  * provides: have[] for every value, the reshards of every operand and graph
  *   output, notes on what was replicated and why */
 int prop_materialize(ir_graph *g, prop_plan *p);
+
+/* The sharding graph output j ends with (after its reshard): as produced
+ * when that is not partial, else what the plan wanted; never partial, a
+ * dim in pieces gathered. out->dims has room for the output's rank. */
+void prop_output_shard(const ir_graph *g, const prop_plan *p, uint32_t j, prop_shard *out);
 
 /* Size of dim d of value v on one rank under sharding s (global / blocks). */
 ir_dim prop_local_dim(ir_graph *g, const prop_plan *p, const ir_value *v, const prop_shard *s,
