@@ -255,6 +255,25 @@ emit_tensor_inline(rank_ctx *k, const char *name, int32_t dtype, const int64_t *
 	return 0;
 }
 
+/* A graph input describing initializer t (its dtype and dims). */
+static Onnx__ValueInfoProto *
+init_info(rank_ctx *k, const Onnx__TensorProto *t)
+{
+	ir_value v = {0};
+	ir_dim *d = emit_alloc(k, (t->n_dims + 1) * sizeof *d);
+	prop_dim *pd = emit_alloc(k, (t->n_dims + 1) * sizeof *pd);
+
+	if (!d || !pd)
+		return NULL;
+	for (size_t i = 0; i < t->n_dims; i++)
+		d[i] = ir_const(t->dims[i]);
+	v.dtype = t->data_type;
+	v.rank = (int32_t)t->n_dims;
+	v.dims = d;
+	prop_shard whole = {v.rank, pd, 0};
+	return value_info(k, t->name, &v, &whole);
+}
+
 /* ---- initializers: this rank's block, streamed ---- */
 
 /* Copy the block of t under sharding s into mem, or to the data file when
@@ -792,7 +811,7 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 		goto out;
 	}
 	/* graph inputs and outputs with local shapes */
-	Onnx__ValueInfoProto **gin = emit_alloc(&k, (g->n_inputs + 1) * sizeof *gin);
+	Onnx__ValueInfoProto **gin = emit_alloc(&k, (g->n_inputs + k.inits.n + 1) * sizeof *gin);
 	Onnx__ValueInfoProto **gout = emit_alloc(&k, (g->n_outputs + 1) * sizeof *gout);
 	if (!gin || !gout) {
 		rc = shd_nomem(c);
@@ -819,6 +838,11 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 	graph.initializer = k.inits.data;
 	graph.n_input = g->n_inputs;
 	graph.input = gin;
+	/* before IR version 4, every initializer is also a graph input */
+	for (size_t j = 0; src->ir_version < 4 && j < k.inits.n; j++) {
+		const Onnx__TensorProto *t = ((Onnx__TensorProto **)k.inits.data)[j];
+		gin[graph.n_input++] = init_info(&k, t);
+	}
 	graph.n_output = g->n_outputs;
 	graph.output = gout;
 	graph.n_value_info = k.vinfo.n;
