@@ -531,7 +531,8 @@ one_step(rank_ctx *k, const prop_step *s, const char *nn, const char *in, const 
 			k->failed = gsize != k->mesh->world ? 2 : 3;
 			return -1;
 		}
-		at[na++] = attr_int(k, "group_size", gsize);
+		if (s->kind == PROP_ALLGATHER) /* ORT's AllReduce takes no attribute */
+			at[na++] = attr_int(k, "group_size", gsize);
 	} else {
 		at[na++] = attr_ints(k, "group", grp, (size_t)gsize);
 		at[na++] = attr_axes(k, s->ax, s->n_axes);

@@ -22,9 +22,11 @@ bad() { failn=$((failn + 1)); echo "FAIL: $*"; }
 case_() {
 	local kind=$1 s=$2 mesh=$3 st=$4
 	shift 4
-	local out=$tmp/$s-$kind what="$kind: $s --mesh $mesh --strategy ${st##*/} $*"
+	local m=$src/samples/$s.onnx
+	[[ "$s" == */* ]] && m=$src/$s
+	local out=$tmp/${s##*/}-$kind what="$kind: $s --mesh $mesh --strategy ${st##*/} $*"
 	rm -rf "$out"
-	if ! "$bin" shard "$src/samples/$s.onnx" --mesh "$mesh" --strategy "$st" "$@" -o "$out" --quiet >"$tmp/log" 2>&1; then
+	if ! "$bin" shard "$m" --mesh "$mesh" --strategy "$st" "$@" -o "$out" --quiet >"$tmp/log" 2>&1; then
 		bad "$what: shard: $(tail -1 "$tmp/log")"
 		return 1
 	fi
@@ -60,7 +62,7 @@ PY
 		bad "$what: stitch: $(tail -1 "$tmp/log")"
 		return 1
 	fi
-	if ! node "$e2e/ortcompare.js" "$src/samples/$s.onnx" "$out.onnx" --dim batch=4 --replicas-exact >"$tmp/log" 2>&1; then
+	if ! node "$e2e/ortcompare.js" "$m" "$out.onnx" --dim batch=4 --replicas-exact >"$tmp/log" 2>&1; then
 		bad "$what: ortcompare: $(grep -v '^ok' "$tmp/log" | head -2 | tr '\n' ' ')"
 		return 1
 	fi
@@ -73,18 +75,15 @@ case_ AllReduce mlp data=2,model=2 data,megatron
 case_ AllGather mlp model=4 "$t/mlp-allgather.json"
 case_ AllToAll mlp model=4 "$t/mlp-alltoall.json"
 case_ AllGather mlp model=4 "$t/mlp-allgather.json" --collectives ort
-# Known to fail today (KNOWN_FAILURES in the report): emit/lower.c writes
-# group_size on com.microsoft AllReduce, which ORT's schema does not have.
-if case_ AllReduce mlp model=4 megatron --collectives ort; then
-	bad "AllReduce --collectives ort passes: take it off the known failures"
-else
-	failn=$((failn - 1))
-	echo "KNOWN: AllReduce --collectives ort (emit writes group_size on AllReduce)"
-fi
-# ReduceScatter: no sample plan found to need one yet (the planner's
-# pending sums reach AllReduce); tests/test_stitch.sh covers stitching one
-# from tests/fixtures/examples/matmul-reducescatter-model4.
-for k in AllReduce AllGather AllToAll "AllGather--collectives ort"; do
+case_ AllReduce mlp model=4 megatron --collectives ort
+# W1 split on its columns leaves p a pending sum; q wants its rows split
+case_ ReduceScatter tests/e2e/models/rs.onnx model=2 "$t/rs-q.json"
+# fused layouts resharded piece by piece: y (3 pieces split) to a whole output,
+# and GPT-2's QKV projection output split plainly, then sliced per piece
+case_ AllGather tests/e2e/models/pieces.onnx model=2 "$t/pieces-a2.json"
+case_ AllGather gpt2 model=4 "$t/gpt2-qkv-plain.json"
+for k in AllReduce AllGather AllToAll ReduceScatter "AllGather--collectives ort" \
+	"AllReduce--collectives ort"; do
 	[ "${covered[$k]:-}" = 1 ] || bad "no passing case covers $k"
 done
 echo "collectives: covered ${!covered[*]}; $failn failed"

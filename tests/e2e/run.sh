@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# End-to-end: every sample x mesh x strategy (where it applies): shard,
-# check, stitch, then run source and stitched graph in ONNX Runtime on the
-# same random inputs (relative error <= 1e-4); every rank model passes
-# onnx.checker. Then the GPT-2 Megatron collective count and the refusals.
-#   tests/e2e/run.sh BIN SRCDIR [SAMPLE...]
+# End-to-end: every model of the corpus x strategy x mesh (corpus.py: shard,
+# check, onnx.checker on every rank model, stitch, then source and stitched
+# graph in ONNX Runtime on the same random inputs, every replica, relative
+# error <= 1e-4); tactics files; the same bytes twice; the GPT-2 Megatron
+# collective count; the refusals.
+#   tests/e2e/run.sh BIN SRCDIR [ONLY]   (ONLY: a substring of the corpus cases)
 set -u
 bin=$1
 src=$2
@@ -12,8 +13,8 @@ e2e=$src/tests/e2e
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pass=0 failn=0
-samples=("$@")
-[ ${#samples[@]} = 0 ] && samples=(mlp gpt2 bert resnet vit llama)
+only=()
+[ $# -gt 0 ] && only=(--only "$1")
 if [ ! -d "$e2e/node_modules/onnxruntime-node" ]; then
 	echo "e2e: onnxruntime-node is missing: run scripts/setup.sh" >&2
 	exit 1
@@ -50,14 +51,8 @@ run_case() { # sample mesh strategy
 	ok
 }
 
-for s in "${samples[@]}"; do
-	run_case "$s" model=2 megatron
-	run_case "$s" model=4 megatron
-	run_case "$s" data=2 data
-	run_case "$s" data=2,model=2 data
-	run_case "$s" data=2,model=2 megatron
-	run_case "$s" data=2,model=2 data,megatron
-done
+# every model of the corpus (samples and samples/corpus) x strategy x mesh
+if /usr/bin/python3 "$e2e/corpus.py" "$bin" "$src" "${only[@]}"; then ok; else bad "corpus (above)"; fi
 
 # tactics files
 run_case mlp data=2,model=2 "$e2e/tactics/mlp-columns.json"
@@ -71,20 +66,18 @@ if [ -f "$a/manifest.json" ] && diff -r "$a" "$b" >/dev/null; then ok; else bad 
 
 # GPT-2 under Megatron: exactly 2 AllReduce per layer on the model axis and
 # no other collective inside a layer.
-if [[ " ${samples[*]} " == *" gpt2 "* ]]; then
-	out=$tmp/gpt2-count
-	"$bin" shard "$src/samples/gpt2.onnx" --mesh data=2,model=2 --strategy data,megatron -o "$out" --quiet >/dev/null 2>&1
-	if counts=$(/usr/bin/python3 "$e2e/count_collectives.py" "$out/rank0.onnx" 'h\.(\d+)'); then
-		echo "gpt2 collectives per layer: $counts"
-		if [[ "$counts" == "layer 0: AllReduce[model]=2; layer 1: AllReduce[model]=2" || \
-		      "$counts" == "layer 0: AllReduce[model]=2; layer 1: AllReduce[model]=2; outside: "* ]]; then
-			ok
-		else
-			bad "gpt2 collective count: $counts"
-		fi
+out=$tmp/gpt2-count
+"$bin" shard "$src/samples/gpt2.onnx" --mesh data=2,model=2 --strategy data,megatron -o "$out" --quiet >/dev/null 2>&1
+if counts=$(/usr/bin/python3 "$e2e/count_collectives.py" "$out/rank0.onnx" 'h\.(\d+)'); then
+	echo "gpt2 collectives per layer: $counts"
+	if [[ "$counts" == "layer 0: AllReduce[model]=2; layer 1: AllReduce[model]=2" || \
+	      "$counts" == "layer 0: AllReduce[model]=2; layer 1: AllReduce[model]=2; outside: "* ]]; then
+		ok
 	else
 		bad "gpt2 collective count: $counts"
 	fi
+else
+	bad "gpt2 collective count: $counts"
 fi
 
 # refusals: one line, exit 2, no output directory

@@ -1,0 +1,180 @@
+#!/usr/bin/python3
+"""End-to-end over the corpus: every model x strategy x mesh, verified in ORT.
+
+    /usr/bin/python3 tests/e2e/corpus.py BIN SRCDIR [--only SUBSTRING] [--jobs N]
+
+The models: the samples (samples/*.onnx) and the real-architecture corpus
+(samples/corpus/models.json: torchvision, torch.nn, Hugging Face-style
+exports). Each is sharded under every strategy of STRATEGIES on every mesh
+of MESHES; each case runs shard, check, onnx.checker on every rank model,
+stitch, then ONNX Runtime on the source and the stitched model (one node
+process per job for all cases): every output of every replica must match
+the source (relative error <= 1e-4), and replicas must agree bit for bit.
+A refusal, a crash, a checker failure or a mismatch fails the run; nothing
+is skipped. The summary counts cases by outcome, the collectives the
+passing cases ran (by kind), and names the cases where the plan split
+nothing (replicated everywhere: correct, but worth knowing).
+"""
+import collections
+import concurrent.futures as cf
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import onnx
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import check_model  # noqa: E402
+import sweep  # noqa: E402
+
+STRATEGIES = ["data", "megatron", "data,megatron"]
+MESHES = ["data=2", "model=2", "model=4", "data=2,model=2"]
+SAMPLES = {"mlp": {"batch": 4}, "gpt2": {"batch": 4, "seq": 8}, "bert": {"batch": 4, "seq": 8},
+           "resnet": {"batch": 4}, "vit": {"batch": 4}, "llama": {"batch": 4, "seq": 8}}
+KINDS = ("AllReduce", "AllGather", "ReduceScatter", "AllToAll")
+
+
+def models(src):
+    out = [(name, os.path.join(src, "samples", name + ".onnx"), dims) for name, dims in SAMPLES.items()]
+    with open(os.path.join(src, "samples", "corpus", "models.json")) as f:
+        for m in json.load(f):
+            dims = dict(m.get("dims", {}))
+            if "batch" in dims:
+                dims["batch"] = 4
+            out.append((m["name"], os.path.join(src, "samples", "corpus", m["file"]), dims))
+    return out
+
+
+def collectives(out):
+    """Collective nodes of every rank model, by kind (distinct node names)."""
+    names = collections.defaultdict(set)
+    for r in sorted(f for f in os.listdir(out) if f.endswith(".onnx")):
+        m = onnx.load(os.path.join(out, r), load_external_data=False)
+        for n in m.graph.node:
+            if n.domain in ("onnxshard", "com.microsoft") and n.op_type in KINDS:
+                names[n.op_type].add(n.name)
+    return {k: len(v) for k, v in names.items()}
+
+
+def prepare(c, binary):
+    """shard, check, onnx.checker, stitch; sets c['outcome'] on failure."""
+    work = c["work"]
+    os.makedirs(work)
+    out = os.path.join(work, "out")
+    rc, text = sweep.run([binary, "shard", c["model"], "--mesh", c["mesh"], "--strategy", c["strategy"],
+                          "-o", out, "--json"], os.path.join(work, "shard.log"))
+    if rc != 0:
+        c["outcome"] = ("fail", "shard (exit %d): %s" % (rc, sweep.one_line(text)[-300:]))
+        return
+    try:
+        plan = json.loads(text[text.index("{"):])
+        c["split"] = any(r.get("op") != "Mask" for r in plan.get("reshards", [])) or bool(
+            [p for p in json.load(open(os.path.join(out, "manifest.json")))["parameters"]
+             if any(p["sharding"])]) or any(
+            any(t["sharding"]) for t in json.load(open(os.path.join(out, "manifest.json")))["inputs"])
+    except (ValueError, KeyError):
+        c["split"] = True
+    rc, text = sweep.run([binary, "check", out], os.path.join(work, "check.log"))
+    if rc != 0:
+        c["outcome"] = ("fail", "check: " + sweep.one_line(text)[:300])
+        return
+    for r in sorted(f for f in os.listdir(out) if f.endswith(".onnx")):
+        try:
+            check_model.check(os.path.join(out, r), False)
+        except Exception as e:
+            c["outcome"] = ("fail", "onnx.checker %s: %s" % (r, sweep.one_line(e)[:300]))
+            return
+    c["collectives"] = collectives(out)
+    st = os.path.join(work, "stitched.onnx")
+    rc, text = sweep.run([binary, "stitch", out, "-o", st], os.path.join(work, "stitch.log"))
+    if rc != 0:
+        c["outcome"] = ("fail", "stitch: " + sweep.one_line(text)[:300])
+        return
+    shutil.rmtree(out)
+    c["stitched"] = st
+
+
+def ort_batch(cases, jobs):
+    lines = [json.dumps({"id": c["id"], "source": c["model"], "other": c["stitched"], "dims": c["dims"],
+                         "replicasExact": True}) for c in cases]
+    tmp = tempfile.mkdtemp(prefix="corpus-ort-")
+    procs = []
+    for k in range(jobs):
+        f = os.path.join(tmp, "cases%d.jsonl" % k)
+        with open(f, "w") as fh:
+            fh.write("\n".join(lines[k::jobs]) + "\n")
+        procs.append(subprocess.Popen(["node", os.path.join(HERE, "ortcompare.js"), "--batch", f],
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    res = {}
+    for p in procs:
+        out, _ = p.communicate()
+        for line in out.splitlines():
+            parts = line.split(" ", 2)
+            if len(parts) >= 2 and parts[0].isdigit() and parts[1].rstrip(":") in ("pass", "fail", "skip"):
+                res[int(parts[0])] = (parts[1].rstrip(":"), parts[2] if len(parts) > 2 else "")
+            elif line.strip():
+                print("ortcompare: " + line)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return res
+
+
+def main(argv):
+    binary, src = argv[0], argv[1]
+    only, jobs = None, os.cpu_count() or 2
+    i = 2
+    while i < len(argv):
+        if argv[i] == "--only":
+            only, i = argv[i + 1], i + 2
+        elif argv[i] == "--jobs":
+            jobs, i = int(argv[i + 1]), i + 2
+        else:
+            print("corpus: error: unknown argument %r" % argv[i], file=sys.stderr)
+            return 2
+    tmp = tempfile.mkdtemp(prefix="corpus-")
+    cases = []
+    for name, path, dims in models(src):
+        for st in STRATEGIES:
+            for mesh in MESHES:
+                what = "%s --strategy %s --mesh %s" % (name, st, mesh)
+                if only is None or only in what:
+                    cases.append({"id": len(cases), "name": name, "model": path, "dims": dims,
+                                  "strategy": st, "mesh": mesh, "what": what,
+                                  "work": os.path.join(tmp, str(len(cases)))})
+    try:
+        with cf.ThreadPoolExecutor(jobs) as ex:
+            list(ex.map(lambda c: prepare(c, binary), cases))
+        todo = [c for c in cases if "outcome" not in c]
+        res = ort_batch(todo, jobs) if todo else {}
+        for c in todo:
+            kind, msg = res.get(c["id"], ("fail", "no result from ortcompare"))
+            c["outcome"] = ("pass", "") if kind == "pass" else ("fail", "ortcompare: " + msg)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    counts = collections.Counter(c["outcome"][0] for c in cases)
+    kinds = collections.Counter()
+    for c in cases:
+        if c["outcome"][0] == "fail":
+            print("FAIL %s: %s" % (c["what"], c["outcome"][1]))
+        else:
+            for k, n in c.get("collectives", {}).items():
+                kinds[k] += 1
+    unsplit = collections.defaultdict(list)
+    for c in cases:
+        if c["outcome"][0] == "pass" and not c.get("split", True):
+            unsplit[c["name"]].append("%s on %s" % (c["strategy"], c["mesh"]))
+    print("corpus: %d models, %d cases: %d passed, %d failed" %
+          (len({c["name"] for c in cases}), len(cases), counts["pass"], counts["fail"]))
+    print("corpus: passing cases that run each collective: " +
+          ", ".join("%s %d" % (k, kinds[k]) for k in KINDS))
+    print("corpus: %d passing cases split nothing (all replicated):" % sum(len(v) for v in unsplit.values()))
+    for name, what in unsplit.items():
+        print("  %s: %s" % (name, ", ".join(what) if len(what) < len(STRATEGIES) * len(MESHES) else "every case"))
+    return 1 if counts["fail"] or not cases else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
