@@ -724,7 +724,7 @@ emit_nodes(rank_ctx *k)
 		*copy = *n->proto;
 		copy->input = ins;
 		copy->output = outs;
-		if (emit_local_split_attr(k, i, copy) || emit_captures(k, i, copy, ins))
+		if (emit_local_attrs(k, i, copy) || emit_captures(k, i, copy, ins))
 			return -1;
 		push(k, &k->nodes, copy);
 		if (n->n_out && global != outs[0])

@@ -38,8 +38,9 @@ int emit_tensor_inline(rank_ctx *k, const char *name, int32_t dtype, const int64
 /* Operand j of node i as this rank needs it: `in` itself, or local sizes
  * (a constant, or `in` divided at run time); NULL on failure (k->failed). */
 const char *emit_local_sizes(rank_ctx *k, uint32_t i, uint32_t j, const char *in);
-/* Split's `split` attribute (opsets before 13) made local in copy. */
-int emit_local_split_attr(rank_ctx *k, uint32_t i, Onnx__NodeProto *copy);
+/* The same for sizes in attributes (opsets before 13: Split's `split`;
+ * before 10: Slice's `starts` and `ends`), in copy. */
+int emit_local_attrs(rank_ctx *k, uint32_t i, Onnx__NodeProto *copy);
 /* Shape or Size node i writing `global`: the name its node writes instead
  * when the tensor it reads is split (then emit_shape_scale after it), or
  * `global`; NULL on failure. */

@@ -6,12 +6,15 @@
  * reshapes data (Reshape, Expand, ConstantOfShape, Split sizes, Resize
  * sizes, TopK's k) is it made local: each element that sizes a split
  * result dim is divided by that dim's split factor, from the plan's
- * sharding of the result. Slice and Pad bounds, Tile repeats and Range
- * bounds address dims their rules keep whole (Range's result is never
- * split), so they stay global.
+ * sharding of the result. Slice bounds are divided the same way: a Slice
+ * keeps a split dim only whole or as one of equal pieces split within,
+ * where the local bounds are the global ones over the factor. Pad bounds,
+ * Tile repeats and Range bounds address dims their rules keep whole
+ * (Range's result is never split), so they stay global.
  * requires: a materialised plan, a rank_ctx
  * provides: emit_shape_read (a global Shape/Size), emit_local_sizes (a
- *   local sizes operand), emit_local_split_attr (Split's sizes attribute) */
+ *   local sizes operand), emit_local_attrs (the same in attributes of old
+ *   opsets: Split's sizes, Slice's bounds) */
 #include <string.h>
 
 #include "lower_impl.h"
@@ -25,6 +28,8 @@ enum {
 	SZ_SPLIT,   /* element e sizes result e's dim `axis` */
 	SZ_AXIS,    /* one element: result 0's dim `axis` (TopK's k) */
 	SZ_AXES,    /* element e sizes result dim axes[e] (Resize sizes with axes) */
+	SZ_SLICE,   /* element e bounds result dim axes[e] (Slice starts and ends:
+	             * whole dims, or one of equal pieces, split within) */
 };
 
 static int
@@ -36,6 +41,7 @@ sizes_kind(const ir_graph *g, const ir_node *n, uint32_t j)
 	case OP_ConstantOfShape: return j == 0 ? SZ_PLAIN : SZ_NONE;
 	case OP_Split: return j == 1 ? SZ_SPLIT : SZ_NONE;
 	case OP_TopK: return j == 1 ? SZ_AXIS : SZ_NONE;
+	case OP_Slice: return j == 1 || j == 2 ? SZ_SLICE : SZ_NONE;
 	case OP_Resize:
 		if (j != 3)
 			return SZ_NONE;
@@ -66,9 +72,31 @@ divisors(rank_ctx *k, uint32_t i, int sz, int32_t ne, int64_t *f)
 	const ir_node *n = &k->g->nodes[i];
 	uint32_t y = ir_out(k->g, n, 0);
 	int32_t yr = y == IR_NONE ? -1 : k->g->values[y].rank;
-	int64_t axis = ir_attr_int(n, "axis", sz == SZ_AXIS ? -1 : 0);
+	int64_t axis = ir_attr_int(n, "axis", sz == SZ_AXIS ? -1 : 0), sax[IR_MAX_ELEMS];
 	const int64_t *axes = NULL;
 	size_t na = sz == SZ_AXES ? ir_attr_ints(n, "axes", &axes) : 0;
+
+	if (sz == SZ_SLICE) { /* Slice's axes: an operand (an attribute before 10), or 0.. */
+		uint32_t av = ir_in(k->g, n, 3);
+		const ir_value *a = av == IR_NONE ? NULL : &k->g->values[av];
+		na = k->g->opset < 10 ? ir_attr_ints(n, "axes", &axes) : 0;
+		if (a && a->elems && a->n_elems <= IR_MAX_ELEMS) {
+			for (int32_t e = 0; e < a->n_elems; e++)
+				sax[e] = ir_is_const(a->elems[e]) ? a->elems[e].c : IR_MAX_ELEMS;
+			axes = sax;
+			na = (size_t)a->n_elems;
+		} else if (a) {
+			for (int32_t e = 0; e < ne; e++)
+				f[e] = 1; /* axes unknown: the rule split no sliced dim */
+			return;
+		}
+		if (!axes)
+			for (int32_t e = 0; e < ne && e < IR_MAX_ELEMS; e++)
+				sax[e] = e;
+		if (!axes)
+			axes = sax, na = (size_t)ne;
+		sz = SZ_AXES;
+	}
 
 	if (axis < 0)
 		axis += yr;
@@ -140,7 +168,7 @@ emit_local_sizes(rank_ctx *k, uint32_t i, uint32_t j, const char *in)
 		guard |= f[e] > 1 && kept < 0;
 		literal &= ir_is_const(v);
 		lit[e] = ir_is_const(v) ? v.c : 0;
-		if (literal && f[e] > 1 && lit[e] % f[e]) {
+		if (literal && f[e] > 1 && lit[e] % f[e] && sz != SZ_SLICE) {
 			shd_error(k->c, ONNXSHARD_EFAIL,
 			          "%s: node '%s' (%s): size %lld of a result split %lld ways "
 			          "(a bug: propagation splits only dims that divide)",
@@ -181,39 +209,55 @@ emit_local_sizes(rank_ctx *k, uint32_t i, uint32_t j, const char *in)
 	return out;
 }
 
-int
-emit_local_split_attr(rank_ctx *k, uint32_t i, Onnx__NodeProto *copy)
+/* Attribute name of node copy replaced by ints v[0..n). */
+static int
+replace_ints(rank_ctx *k, Onnx__NodeProto *copy, const char *name, const int64_t *v, size_t n)
 {
-	const ir_node *n = &k->g->nodes[i];
-	const int64_t *sizes;
-	size_t ns = ir_attr_ints(n, "split", &sizes);
-	int64_t f[IR_MAX_ELEMS];
-	int any = 0;
-
-	if (n->op != OP_Split || !sizes || ns > IR_MAX_ELEMS)
-		return 0;
-	divisors(k, i, SZ_SPLIT, (int32_t)ns, f);
-	for (size_t e = 0; e < ns; e++)
-		any |= f[e] > 1;
-	if (!any)
-		return 0;
 	Onnx__AttributeProto **at = emit_alloc(k, (copy->n_attribute + 1) * sizeof *at);
 	Onnx__AttributeProto *a = emit_alloc(k, sizeof *a);
-	int64_t *v = emit_alloc(k, ns * sizeof *v);
-	if (!at || !a || !v)
+	int64_t *iv = emit_alloc(k, (n + 1) * sizeof *iv);
+
+	if (!at || !a || !iv)
 		return shd_nomem(k->c);
-	for (size_t e = 0; e < ns; e++)
-		v[e] = sizes[e] / f[e];
+	memcpy(iv, v, n * sizeof *iv);
 	for (size_t j = 0; j < copy->n_attribute; j++) {
 		at[j] = copy->attribute[j];
-		if (at[j]->name && !strcmp(at[j]->name, "split")) {
+		if (at[j]->name && !strcmp(at[j]->name, name)) {
 			*a = *at[j];
-			a->ints = v;
+			a->ints = iv;
 			at[j] = a;
 		}
 	}
 	copy->attribute = at;
 	return 0;
+}
+
+int
+emit_local_attrs(rank_ctx *k, uint32_t i, Onnx__NodeProto *copy)
+{
+	const ir_node *n = &k->g->nodes[i];
+	static const char *const slice[2] = {"starts", "ends"};
+	int rc = 0;
+
+	for (int j = 0; j < 2 && !rc; j++) {
+		const char *name = n->op == OP_Split ? "split" : slice[j];
+		const int64_t *v;
+		size_t nv = ir_attr_ints(n, name, &v);
+		int64_t f[IR_MAX_ELEMS], loc[IR_MAX_ELEMS];
+		int any = 0;
+		if ((n->op != OP_Split || j) && (n->op != OP_Slice || k->g->opset >= 10))
+			break;
+		if (!v || !nv || nv > IR_MAX_ELEMS)
+			continue;
+		divisors(k, i, n->op == OP_Split ? SZ_SPLIT : SZ_SLICE, (int32_t)nv, f);
+		for (size_t e = 0; e < nv; e++) {
+			loc[e] = v[e] / f[e];
+			any |= f[e] > 1;
+		}
+		if (any)
+			rc = replace_ints(k, copy, name, loc, nv);
+	}
+	return rc;
 }
 
 const char *

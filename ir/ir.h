@@ -180,6 +180,10 @@ size_t ir_attr_ints(const ir_node *n, const char *name, const int64_t **v);
 /* A string attribute (interned), or dflt. */
 const char *ir_attr_str(ir_graph *g, const ir_node *n, const char *name, const char *dflt);
 
+/* Whether Slice node n takes one of p equal pieces of one axis (the rest
+ * whole), as a packed projection's q, k or v: p (2..255) and *axis, or 0. */
+int64_t ir_slice_piece(ir_graph *g, const ir_node *n, int32_t *axis);
+
 /* Verify structural invariants (topological order, operand ranges, dims
  * count = rank). 0, or ONNXSHARD_EFAIL with a diagnostic: a bug. */
 int ir_verify(ir_graph *g);

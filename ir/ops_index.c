@@ -184,21 +184,54 @@ infer_slice(ir_graph *g, ir_node *n)
 	return 0;
 }
 
+int64_t
+ir_slice_piece(ir_graph *g, const ir_node *n, int32_t *axis)
+{
+	ir_value *x = in_val(g, (ir_node *)n, 0), *y = out_val(g, (ir_node *)n, 0);
+	int64_t pieces = 0;
+	slice_p p;
+
+	if (n->op != OP_Slice || !x || !y || !has_rank(x) || y->rank != x->rank ||
+	    slice_params(g, n, x->rank, &p))
+		return 0;
+	for (int32_t k = 0; k < p.n; k++) {
+		ir_dim D = x->dims[p.axis[k]], L = y->dims[p.axis[k]];
+		if (ir_dim_eq(D, L) && p.step[k] > 0)
+			continue; /* whole */
+		ir_dim a = slice_clamp(g, D, p.start[k], 0);
+		if (pieces || p.step[k] != 1 || !ir_is_const(D) || !ir_is_const(L) || L.c < 1 ||
+		    D.c % L.c || D.c / L.c < 2 || D.c / L.c > 255 || !ir_is_const(a) || a.c % L.c)
+			return 0;
+		pieces = D.c / L.c;
+		*axis = p.axis[k];
+	}
+	return pieces;
+}
+
 void
 rule_slice(ir_graph *g, ir_node *n, rule_b *b)
 {
 	ir_value *x = in_val(g, n, 0), *y = out_val(g, n, 0);
 	int8_t sliced[MAX_RANK] = {0};
+	int32_t axis = -1;
+	int64_t pieces = ir_slice_piece(g, n, &axis);
 	slice_p p;
 
 	if (!has_rank(x) || y->rank != x->rank || slice_params(g, n, x->rank, &p))
 		return;
 	for (int32_t k = 0; k < p.n; k++)
 		sliced[p.axis[k]] = p.step[k] > 0 ? 1 : 2;
-	/* a dim sliced by a positive step to its full size is left as it was */
-	for (int32_t d = 0; d < x->rank; d++)
-		if (!sliced[d] || (sliced[d] == 1 && ir_dim_eq(x->dims[d], y->dims[d])))
+	/* a dim sliced by a positive step to its full size is left as it was;
+	 * one of equal pieces ([which piece, within a piece], as an equal
+	 * Split) splits alike within the piece (a packed projection) */
+	for (int32_t d = 0; d < x->rank; d++) {
+		if (!sliced[d] || (sliced[d] == 1 && ir_dim_eq(x->dims[d], y->dims[d]))) {
 			rb_pass(b, x->dims[d], 0, (uint32_t)d, T_OUT(n, 0), (uint32_t)d);
+		} else if (d == axis && pieces) {
+			rb_map(b, 0, (uint32_t)d, rb_factor(b, IR_F_REPL, ir_const(pieces)));
+			rb_pass(b, y->dims[d], 0, (uint32_t)d, T_OUT(n, 0), (uint32_t)d);
+		}
+	}
 }
 
 /* ---- Gather, GatherElements, GatherND, ScatterElements, ScatterND ---- */

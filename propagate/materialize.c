@@ -158,6 +158,8 @@ plan_steps(ir_graph *g, prop_plan *p, const prop_shard *s, const prop_shard *t)
 	return 0;
 }
 
+enum { RETRY = -1 }; /* add_reshard: set nosym[v], materialise again */
+
 static int
 add_reshard(ir_graph *g, prop_plan *p, uint32_t node, uint32_t k, uint32_t v, const prop_shard *t)
 {
@@ -167,6 +169,13 @@ add_reshard(ir_graph *g, prop_plan *p, uint32_t node, uint32_t k, uint32_t v, co
 
 	if (s->rank < 0 || prop_shard_eq(s, t))
 		return 0;
+	/* a symbolic count of pieces cannot be resharded: the value will be
+	 * made without it (see prop_materialize) */
+	for (int32_t d = 0; d < s->rank; d++)
+		if (s->dims[d].sym || t->dims[d].sym) {
+			p->nosym[v] = 1;
+			return RETRY;
+		}
 	if ((rc = plan_steps(g, p, s, t)))
 		return rc;
 	/* the same steps on the same value: one set of collectives serves both */
@@ -215,13 +224,13 @@ prop_output_shard(const ir_graph *g, const prop_plan *p, uint32_t j, prop_shard 
 	out->partial = 0;
 	for (int32_t d = 0; d < s->rank; d++) {
 		out->dims[d] = s->dims[d];
-		if (prop_pieces(&out->dims[d]) > 1)
+		if (prop_is_pieced(&out->dims[d]))
 			memset(&out->dims[d], 0, sizeof out->dims[d]);
 	}
 }
 
-int
-prop_materialize(ir_graph *g, prop_plan *p)
+static int
+materialize_once(ir_graph *g, prop_plan *p)
 {
 	shd_ctx *c = g->ctx;
 	shd_arena a = {0};
@@ -230,16 +239,26 @@ prop_materialize(ir_graph *g, prop_plan *p)
 	uint32_t cap_fa = 0;
 	int rc = 0;
 
-	if (!(req.dims = shd_calloc(c, 64, sizeof *req.dims)) ||
-	    !(p->lookup = shd_arena_zalloc(c, &p->arena, (g->n_nodes + 1) * sizeof *p->lookup))) {
+	if (!p->lookup)
+		p->lookup = shd_arena_zalloc(c, &p->arena, (g->n_nodes + 1) * sizeof *p->lookup);
+	if (!(req.dims = shd_calloc(c, 64, sizeof *req.dims)) || !p->lookup) {
 		shd_free(c, req.dims, 64 * sizeof *req.dims);
 		return shd_nomem(c);
 	}
-	for (uint32_t v = 0; v < g->n_values; v++)
-		if (g->values[v].kind != IR_V_NODE)
-			memcpy(p->have[v].dims, p->want[v].dims,
-			       (size_t)(g->values[v].rank > 0 ? g->values[v].rank : 0) *
-			               sizeof(prop_dim));
+	memset(p->lookup, 0, (g->n_nodes + 1) * sizeof *p->lookup);
+	for (uint32_t v = 0; v < g->n_values; v++) {
+		if (g->values[v].kind == IR_V_NODE)
+			continue;
+		for (int32_t d = 0; d < g->values[v].rank; d++) {
+			p->have[v].dims[d] = p->want[v].dims[d];
+			/* graph inputs arrive in plain blocks (the manifest and the
+			 * deployer know no pieces) */
+			if ((p->have[v].dims[d].sym && p->nosym[v]) ||
+			    (g->values[v].kind == IR_V_INPUT &&
+			     prop_is_pieced(&p->have[v].dims[d])))
+				memset(&p->have[v].dims[d], 0, sizeof(prop_dim));
+		}
+	}
 	for (uint32_t i = 0; i < g->n_nodes && !rc; i++) {
 		const ir_node *n = &g->nodes[i];
 		ir_rule r;
@@ -283,9 +302,9 @@ prop_materialize(ir_graph *g, prop_plan *p)
 			}
 			if (is_additive(n, t))
 				req.partial = partial;
-			/* Shape and Size read any sharding: the local dims they return
-			 * are what this rank's shape computations need */
-			if ((n->op == OP_Shape || n->op == OP_Size) && !p->have[v].partial)
+			/* Shape and Size read any sharding, a pending sum too: each
+			 * rank scales its local sizes back to the global ones */
+			if (n->op == OP_Shape || n->op == OP_Size)
 				continue;
 			rc = add_reshard(g, p, i, t, v, &req);
 		}
@@ -311,5 +330,25 @@ prop_materialize(ir_graph *g, prop_plan *p)
 	shd_free(c, fa, cap_fa * sizeof *fa);
 	shd_free(c, req.dims, 64 * sizeof *req.dims);
 	shd_arena_free(c, &a);
+	return rc;
+}
+
+int
+prop_materialize(ir_graph *g, prop_plan *p)
+{
+	int rc;
+
+	uint32_t notes = p->n_notes; /* the tactics' */
+
+	/* each retry forbids symbolic pieces on one more value: it ends */
+	while ((rc = materialize_once(g, p)) == RETRY) {
+		p->n_reshards = p->n_steps = 0;
+		p->n_notes = notes;
+	}
+	for (uint32_t v = 0; v < g->n_values && !rc; v++)
+		if (p->nosym[v] && !prop_is_replicated(&p->want[v]))
+			rc = prop_note_add(g, p, v,
+			                   "its split would be pieces over a symbolic dim, "
+			                   "which a reshard cannot move");
 	return rc;
 }

@@ -143,8 +143,7 @@ prop_shard_eq(const prop_shard *a, const prop_shard *b)
 		const prop_dim *x = d < a->rank ? &a->dims[d] : NULL;
 		const prop_dim *y = d < b->rank ? &b->dims[d] : NULL;
 		uint8_t nx = x ? x->n : 0, ny = y ? y->n : 0;
-		if (nx != ny ||
-		    (nx && (memcmp(x->ax, y->ax, nx) || prop_pieces(x) != prop_pieces(y))))
+		if (nx != ny || (nx && (memcmp(x->ax, y->ax, nx) || !prop_same_pieces(x, y))))
 			return 0;
 	}
 	return 1;

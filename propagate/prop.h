@@ -33,17 +33,32 @@ void prop_group(const prop_mesh *m, int64_t r, const uint8_t *ax, uint32_t n, in
 /* A dim's sharding: the mesh axes splitting it, major to minor. With
  * pieces p > 1 the dim is p equal pieces side by side (a fused QKV
  * projection), each split over the axes; a rank holds its block of every
- * piece, in piece order. */
+ * piece, in piece order. The count of pieces may be symbolic (sym: the
+ * heads of a [batch*heads] dim split, batch pieces of heads each): such a
+ * layout flows through ops that keep the dim, never through a reshard. */
 typedef struct {
 	uint8_t n;
-	uint8_t pieces; /* 0 or 1: plain blocks */
+	uint8_t pieces; /* 0 or 1: plain blocks (unless sym) */
 	uint8_t ax[PROP_MAX_AXES];
+	uint32_t sym; /* 0, or the expression id (ir_dim.ex) of a symbolic count */
 } prop_dim;
 
 static inline int64_t
 prop_pieces(const prop_dim *d)
 {
 	return d->pieces > 1 ? d->pieces : 1;
+}
+/* Whether d is in pieces (a constant or symbolic count). */
+static inline int
+prop_is_pieced(const prop_dim *d)
+{
+	return d->pieces > 1 || d->sym;
+}
+/* Whether a and b lay their pieces out alike. */
+static inline int
+prop_same_pieces(const prop_dim *a, const prop_dim *b)
+{
+	return prop_pieces(a) == prop_pieces(b) && a->sym == b->sym;
 }
 
 /* A tensor's sharding. rank -1: unknown rank, always replicated. */
@@ -104,6 +119,8 @@ typedef struct {
 	prop_note *notes;
 	uint32_t n_notes, cap_notes;
 	prop_dim *lookup; /* per node: a Gather's table split along its rows (n = 0: none) */
+	uint8_t *nosym;   /* per value: may not hold a symbolic count of pieces
+	                   * (one would need a reshard; set by prop_materialize) */
 	ir_bindf bind;    /* --dim bindings, for divisibility */
 	void *bind_ud;
 	int (*stop)(void *ud); /* NULL, or polled while propagating: a non-zero

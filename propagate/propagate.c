@@ -22,7 +22,8 @@ prop_plan_init(ir_graph *g, const prop_mesh *m, prop_plan *p)
 	p->want = shd_arena_zalloc(g->ctx, &p->arena, (g->n_values + 1) * sizeof *p->want);
 	p->have = shd_arena_zalloc(g->ctx, &p->arena, (g->n_values + 1) * sizeof *p->have);
 	p->fixed = shd_arena_zalloc(g->ctx, &p->arena, g->n_values + 1);
-	if (!p->want || !p->have || !p->fixed)
+	p->nosym = shd_arena_zalloc(g->ctx, &p->arena, g->n_values + 1);
+	if (!p->want || !p->have || !p->fixed || !p->nosym)
 		goto nomem;
 	for (uint32_t v = 0; v < g->n_values; v++) {
 		int32_t r = g->values[v].rank;
@@ -107,7 +108,29 @@ static int
 is_prefix(const prop_dim *a, const prop_dim *b)
 {
 	return a->n <= b->n && memcmp(a->ax, b->ax, a->n) == 0 &&
-	       (a->n == 0 || prop_pieces(a) == prop_pieces(b));
+	       (a->n == 0 || prop_same_pieces(a, b));
+}
+
+/* Whether a dim of size `size` laid out as d (its pieces) splits into
+ * blocks over n more ranks. */
+static int
+block_divides(ir_graph *g, const prop_plan *p, ir_dim size, const prop_dim *d, int64_t n)
+{
+	if (!d->sym)
+		return divides(g, p, size, prop_pieces(d) * n);
+	ir_dim pc = {0, d->sym}, q = ir_floordiv(g, size, pc);
+	return ir_is_known(q) && ir_dim_eq(ir_mul(g, q, pc), size) && divides(g, p, q, n);
+}
+
+/* Product of the sizes of factors f[0..k). */
+static ir_dim
+majors_dim(ir_graph *g, const ir_rule *r, const uint32_t *f, uint32_t k)
+{
+	ir_dim d = ir_const(1);
+
+	for (uint32_t j = 0; j < k; j++)
+		d = ir_mul(g, d, r->factors[f[j]].size);
+	return d;
 }
 
 /* Product of the constant sizes of factors f[0..k); 0 when one is not constant. */
@@ -153,11 +176,14 @@ prop_assign(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, cons
 			 * pieces over its major factors, to its minor factor */
 			prop_dim cand = s->dims[d];
 			uint32_t to = f[0];
-			if (k > 1 && prop_pieces(&cand) > 1) {
-				if (majors(r, f, k - 1) != prop_pieces(&cand))
+			if (k > 1 && prop_is_pieced(&cand)) {
+				if (cand.sym ? !ir_dim_eq(majors_dim(g, r, f, k - 1),
+				                          (ir_dim){0, cand.sym})
+				             : majors(r, f, k - 1) != prop_pieces(&cand))
 					continue;
 				to = f[k - 1];
 				cand.pieces = 0;
+				cand.sym = 0;
 			}
 			if (r->factors[to].kind == IR_F_REPL)
 				continue;
@@ -169,9 +195,8 @@ prop_assign(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, cons
 		uint8_t k;
 		for (k = 0; k < fa[f].n && !(used & (1u << fa[f].ax[k])); k++)
 			;
-		while (k > 0 &&
-		       !divides(g, p, r->factors[f].size,
-		                prop_pieces(&fa[f]) * prop_axes_size(p->mesh, fa[f].ax, k)))
+		while (k > 0 && !block_divides(g, p, r->factors[f].size, &fa[f],
+		                               prop_axes_size(p->mesh, fa[f].ax, k)))
 			k--;
 		fa[f].n = k;
 		for (k = 0; k < fa[f].n; k++)
@@ -190,7 +215,8 @@ void
 prop_derive(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, const prop_dim *fa,
             uint32_t t, prop_shard *out)
 {
-	const ir_value *v = &g->values[prop_tensor_value(g, &g->nodes[ni], t)];
+	uint32_t vi = prop_tensor_value(g, &g->nodes[ni], t);
+	const ir_value *v = &g->values[vi];
 
 	out->partial = 0;
 	for (int32_t d = 0; d < out->rank; d++) {
@@ -207,18 +233,23 @@ prop_derive(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, cons
 			continue;
 		if (which == 0) {
 			out->dims[d] = fa[f[0]];
-		} else if (which == k - 1 && prop_pieces(&fa[f[which]]) == 1) {
+		} else if (which == k - 1 && !prop_is_pieced(&fa[f[which]])) {
 			/* only the minor factor is split: the dim is in pieces */
-			int64_t pc = majors(r, f, k - 1);
-			if (pc < 2 || pc > 255)
+			ir_dim pc = majors_dim(g, r, f, k - 1);
+			if (ir_is_const(pc) ? pc.c < 2 || pc.c > 255
+			                    : !ir_is_known(pc) || p->nosym[vi])
 				continue;
 			out->dims[d] = fa[f[which]];
-			out->dims[d].pieces = (uint8_t)pc;
+			if (ir_is_const(pc))
+				out->dims[d].pieces = (uint8_t)pc.c;
+			else
+				out->dims[d].sym = pc.ex;
 		}
 		const prop_dim *x = &out->dims[d];
-		if (x->n && (d >= v->rank ||
-		             !divides(g, p, v->dims[d],
-		                      prop_pieces(x) * prop_axes_size(p->mesh, x->ax, x->n))))
+		if (x->sym && p->nosym[vi])
+			memset(&out->dims[d], 0, sizeof out->dims[d]);
+		if (x->n && (d >= v->rank || !block_divides(g, p, v->dims[d], x,
+		                                            prop_axes_size(p->mesh, x->ax, x->n))))
 			memset(&out->dims[d], 0, sizeof out->dims[d]);
 	}
 }
@@ -280,6 +311,7 @@ refine(prop_shard *cur, const prop_shard *derived)
 		uint8_t other = prop_shard_axes(cur);
 		prop_dim nd = cur->dims[d];
 		nd.pieces = derived->dims[d].pieces;
+		nd.sym = derived->dims[d].sym;
 		while (nd.n < derived->dims[d].n && !(other & (1u << derived->dims[d].ax[nd.n])))
 			nd.ax[nd.n] = derived->dims[d].ax[nd.n], nd.n++;
 		if (nd.n != cur->dims[d].n) {

@@ -261,7 +261,11 @@ vote(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, uin
 		    is_activation(g, ir_in(g, n, 1)) &&
 		    !(reached[ir_in(g, n, 0)] && reached[ir_in(g, n, 1)]))
 			return VOTE_ROW; /* a residual connection */
-		if (!is_transparent(n->op))
+		int32_t sax;
+		int64_t spc = n->op == OP_Slice ? ir_slice_piece(g, n, &sax) : 0;
+		if (spc && ir_in(g, n, 0) == v && sax == g->values[v].rank - 1)
+			rt->pieces = (int)spc; /* q, k or v of a packed projection */
+		else if (!is_transparent(n->op))
 			return VOTE_ROW;
 		if (n->op == OP_Split) {
 			if (!is_equal_split(g, n))
