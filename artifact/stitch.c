@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "emit.h"
+#include "artifact.h"
 
 /* Stitching.
- * requires: an output directory that passes emit_outdir_check
+ * requires: an output directory that passes art_outdir_check
  * provides: FILE (+ FILE.data): one model whose inputs and outputs are the
  *           manifest's global ones; rank r's values and nodes (subgraphs
  *           included) renamed "r{r}/..."; each rank's inputs cut from the
@@ -38,7 +38,7 @@ typedef struct {
 
 typedef struct {
 	shd_ctx *ctx;
-	emit_outdir *d;
+	art_outdir *d;
 	shd_arena a;    /* every new message and name */
 	onnx_model **m; /* world: the rank models, kept (initializers streamed out) */
 	shd_vec *colls; /* world: coll_ref sorted by name */
@@ -46,7 +46,7 @@ typedef struct {
 	shd_vec inits;  /* Onnx__TensorProto * */
 	shd_vec undo;   /* undo_rec */
 	shd_vec reps;   /* const char *: the extra outputs "{name}@replica{q}" */
-	shd_vec rep_of; /* const emit_mtensor *: the output each of reps copies */
+	shd_vec rep_of; /* const art_mtensor *: the output each of reps copies */
 	onnx_datafile df;
 	const char *loc; /* FILE.data's name, as tensors give it */
 	uint64_t n_ext;  /* tensors written to FILE.data */
@@ -342,7 +342,7 @@ member_input(stitch *s, int64_t m, const char *name)
  * where p is r's place in the group; X_j's parts are made by rank j's own
  * lowering, as s/r{j}/{name}/part{c}. */
 static int
-lower_coll(stitch *s, size_t r, const char *name, Onnx__NodeProto *n, const emit_coll *k)
+lower_coll(stitch *s, size_t r, const char *name, Onnx__NodeProto *n, const art_coll *k)
 {
 	size_t g = k->n_group, p = 0;
 	const char *stem = fmt(s, "s/r%zu/%s", r, name), *y = n->output[0], *op = "Concat";
@@ -353,7 +353,7 @@ lower_coll(stitch *s, size_t r, const char *name, Onnx__NodeProto *n, const emit
 		p++;
 	if (!stem)
 		return shd_nomem(s->ctx);
-	if (k->kind == EMIT_ALLTOALL) {
+	if (k->kind == ART_ALLTOALL) {
 		if ((rc = split(s, n->input[0], k->split_axis, g, g, NULL, stem)))
 			return rc;
 		if ((o = node(s, "Concat", g, 1, k->concat_axis)))
@@ -361,18 +361,18 @@ lower_coll(stitch *s, size_t r, const char *name, Onnx__NodeProto *n, const emit
 				o->input[j] = fmt(s, "s/r%lld/%s/part%zu", (long long)k->group[j],
 				                  name, p);
 	} else {
-		if (k->kind != EMIT_ALLGATHER)
+		if (k->kind != ART_ALLGATHER)
 			op = !strcmp(k->reduce, "max")   ? "Max"
 			     : !strcmp(k->reduce, "min") ? "Min"
 			                                 : "Sum";
-		if ((o = node(s, op, g, 1, k->kind == EMIT_ALLGATHER ? k->axis : NO_AXIS)))
+		if ((o = node(s, op, g, 1, k->kind == ART_ALLGATHER ? k->axis : NO_AXIS)))
 			for (size_t j = 0; j < g; j++)
 				o->input[j] = member_input(s, k->group[j], name);
 	}
 	if (o)
 		o->output[0] =
-		        k->kind == EMIT_REDUCESCATTER ? fmt(s, "%s/reduced", stem) : (char *)y;
-	if ((rc = done(s, o)) || k->kind != EMIT_REDUCESCATTER)
+		        k->kind == ART_REDUCESCATTER ? fmt(s, "%s/reduced", stem) : (char *)y;
+	if ((rc = done(s, o)) || k->kind != ART_REDUCESCATTER)
 		return rc;
 	return split(s, o->output[0], k->axis, g, p, y, stem);
 }
@@ -381,7 +381,7 @@ lower_coll(stitch *s, size_t r, const char *name, Onnx__NodeProto *n, const emit
 
 /* Dim i of t: its mesh axes (*n of them) and the number of blocks. */
 static const int *
-dim_axes(const emit_outdir *d, const emit_mtensor *t, size_t i, size_t *n, size_t *blocks)
+dim_axes(const art_outdir *d, const art_mtensor *t, size_t i, size_t *n, size_t *blocks)
 {
 	const int *ax = &t->axes[i * d->n_axes];
 
@@ -394,9 +394,9 @@ dim_axes(const emit_outdir *d, const emit_mtensor *t, size_t i, size_t *n, size_
 /* Rank r's block of global input t: one Split per sharded dim, taking the
  * part at r's shard index. */
 static int
-cut_input(stitch *s, size_t r, const emit_mtensor *t)
+cut_input(stitch *s, size_t r, const art_mtensor *t)
 {
-	const emit_outdir *d = s->d;
+	const art_outdir *d = s->d;
 	const char *cur = t->name, *last = fmt(s, "r%zu/%s", r, t->name);
 	size_t left = 0, na, blocks;
 	int rc;
@@ -433,9 +433,9 @@ cut_input(stitch *s, size_t r, const emit_mtensor *t)
  * coords on those axes are q's mixed-radix digits (mesh order, the first
  * axis most significant); its result is named as. */
 static int
-join_replica(stitch *s, const emit_mtensor *t, uint64_t on, size_t q, const char *as)
+join_replica(stitch *s, const art_mtensor *t, uint64_t on, size_t q, const char *as)
 {
-	const emit_outdir *d = s->d;
+	const art_outdir *d = s->d;
 	const char **cur = alloc(s, d->world * sizeof *cur);
 	int64_t *c = alloc(s, d->n_axes * sizeof *c), *want = alloc(s, d->n_axes * sizeof *want);
 	size_t na, blocks, left = 0;
@@ -497,9 +497,9 @@ join_replica(stitch *s, const emit_mtensor *t, uint64_t on, size_t q, const char
 /* Global output t once per replica: replica 0 as t's name, replica q > 0
  * as "{name}@replica{q}", so a verifier sees every rank's result. */
 static int
-join_output(stitch *s, const emit_mtensor *t)
+join_output(stitch *s, const art_mtensor *t)
 {
-	const emit_outdir *d = s->d;
+	const art_outdir *d = s->d;
 	uint64_t on = 0; /* t's axes */
 	size_t na, blocks, n_rep = 1;
 	int rc;
@@ -661,7 +661,7 @@ toposort(stitch *s, Onnx__NodeProto **out)
 
 /* A graph input or output with the manifest's global shape. */
 static Onnx__ValueInfoProto *
-value_info(stitch *s, const emit_mtensor *t, const char *name)
+value_info(stitch *s, const art_mtensor *t, const char *name)
 {
 	Onnx__ValueInfoProto *v = alloc(s, sizeof *v);
 	Onnx__TypeProto *tp = alloc(s, sizeof *tp);
@@ -705,7 +705,7 @@ static int
 load_rank(stitch *s, size_t r)
 {
 	const char *path = fmt(s, "%s/%s", s->d->dir, s->d->model[r]);
-	emit_coll k;
+	art_coll k;
 	coll_ref *c;
 	int rc;
 
@@ -718,7 +718,7 @@ load_rank(stitch *s, size_t r)
 		return shd_error(s->ctx, ONNXSHARD_EINPUT,
 		                 "%s: model-local functions are not supported by stitch", path);
 	for (size_t i = 0; i < g->n_node; i++) {
-		if ((rc = emit_coll_read(s->d, r, s->d->model[r], g->node[i], &k)))
+		if ((rc = art_coll_read(s->d, r, s->d->model[r], g->node[i], &k)))
 			return rc;
 		if (k.kind && (!(c = shd_vec_push(s->ctx, &s->colls[r], sizeof *c)) ||
 		               !(c->name = fmt(s, "%s", g->node[i]->name))))
@@ -738,13 +738,13 @@ static int
 lower_rank(stitch *s, size_t r)
 {
 	Onnx__GraphProto *g = s->m[r]->proto->graph;
-	emit_coll k;
+	art_coll k;
 	int rc;
 
 	for (size_t i = 0; i < g->n_node; i++) {
 		Onnx__NodeProto *n = g->node[i];
-		/* emit_coll_read reads attributes: the renaming does not matter. */
-		if ((rc = emit_coll_read(s->d, r, s->d->model[r], n, &k)))
+		/* art_coll_read reads attributes: the renaming does not matter. */
+		if ((rc = art_coll_read(s->d, r, s->d->model[r], n, &k)))
 			return rc;
 		if (k.kind) /* its name before renaming follows "r{r}/" */
 			rc = lower_coll(s, r, strchr(n->name, '/') + 1, n, &k);
@@ -765,7 +765,7 @@ write_model(stitch *s, const char *path, Onnx__NodeProto **sorted)
 	Onnx__ModelProto mp = ONNX__MODEL_PROTO__INIT;
 	Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
 	const Onnx__ModelProto *r0 = s->m[0]->proto;
-	const emit_outdir *d = s->d;
+	const art_outdir *d = s->d;
 
 	mp.has_ir_version = 1;
 	mp.ir_version = r0->ir_version;
@@ -811,7 +811,7 @@ write_model(stitch *s, const char *path, Onnx__NodeProto **sorted)
 			return shd_nomem(s->ctx);
 	for (size_t i = 0; i < s->reps.n; i++, g.n_output++)
 		if (!(g.output[g.n_output] =
-		              value_info(s, ((const emit_mtensor **)s->rep_of.data)[i],
+		              value_info(s, ((const art_mtensor **)s->rep_of.data)[i],
 		                         ((const char **)s->reps.data)[i])))
 			return shd_nomem(s->ctx);
 	return onnx_write_message(s->ctx, &mp.base, path);
@@ -820,7 +820,7 @@ write_model(stitch *s, const char *path, Onnx__NodeProto **sorted)
 static int
 run(stitch *s, const char *tmp, const char *dtmp)
 {
-	const emit_outdir *d = s->d;
+	const art_outdir *d = s->d;
 	const Onnx__ModelProto *p;
 	Onnx__NodeProto **sorted;
 	int rc;
@@ -866,7 +866,7 @@ onnxshard_stitch(onnxshard_ctx *c, const char *dir, const char *path)
 	char *tmp, *dpath, *dtmp;
 	int rc;
 
-	if ((rc = emit_outdir_check(c, dir, &s.d, NULL)))
+	if ((rc = art_outdir_check(c, dir, &s.d, NULL)))
 		return rc;
 	s.m = alloc(&s, s.d->world * sizeof *s.m);
 	s.colls = alloc(&s, s.d->world * sizeof *s.colls);
@@ -906,6 +906,6 @@ onnxshard_stitch(onnxshard_ctx *c, const char *dir, const char *path)
 	shd_vec_free(c, &s.rep_of, sizeof(void *));
 	shd_vec_free(c, &s.inits, sizeof(void *));
 	shd_arena_free(c, &s.a);
-	emit_outdir_free(s.d);
+	art_outdir_free(s.d);
 	return rc;
 }

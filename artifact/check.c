@@ -7,11 +7,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "emit.h"
+#include "artifact.h"
 
 /* Output directory check.
  * requires: DIR holding manifest.json and the files it names
- * provides: the manifest read into an emit_outdir (mesh, ranks, global
+ * provides: the manifest read into an art_outdir (mesh, ranks, global
  *           inputs and outputs); every file's size and crc32 verified; every
  *           rank model loaded (tensors, external data) and matched to the
  *           manifest; every collective's attributes and group checked, and
@@ -22,14 +22,14 @@
 
 typedef struct {
 	const char *name; /* arena copy */
-	emit_coll coll;
+	art_coll coll;
 } coll_rec;
 
 static const char *const coll_ops[] = {NULL, "AllReduce", "AllGather", "ReduceScatter", "AllToAll"};
 
 /* A formatted string in the arena ("ranks[2]: "); a fixed text on failure. */
 static const char *
-vat(emit_outdir *d, const char *fmt, va_list ap)
+vat(art_outdir *d, const char *fmt, va_list ap)
 {
 	va_list aq;
 	char *s;
@@ -45,7 +45,7 @@ vat(emit_outdir *d, const char *fmt, va_list ap)
 }
 
 __attribute__((format(printf, 2, 3))) static const char *
-at(emit_outdir *d, const char *fmt, ...)
+at(art_outdir *d, const char *fmt, ...)
 {
 	va_list ap;
 	const char *s;
@@ -58,7 +58,7 @@ at(emit_outdir *d, const char *fmt, ...)
 
 /* "DIR/FILE: what is wrong", bad input. */
 __attribute__((format(printf, 3, 4))) static int
-fail(emit_outdir *d, const char *file, const char *fmt, ...)
+fail(art_outdir *d, const char *file, const char *fmt, ...)
 {
 	va_list ap;
 	const char *msg;
@@ -71,7 +71,7 @@ fail(emit_outdir *d, const char *file, const char *fmt, ...)
 
 /* "DIR/FILE: node 'N' (Op): what is wrong". */
 __attribute__((format(printf, 4, 5))) static int
-nfail(emit_outdir *d, const char *file, const Onnx__NodeProto *n, const char *fmt, ...)
+nfail(art_outdir *d, const char *file, const Onnx__NodeProto *n, const char *fmt, ...)
 {
 	va_list ap;
 	const char *msg;
@@ -84,7 +84,7 @@ nfail(emit_outdir *d, const char *file, const Onnx__NodeProto *n, const char *fm
 
 /* "[0, 1, 2]" in the arena. */
 static const char *
-ints_text(emit_outdir *d, const int64_t *v, size_t n)
+ints_text(art_outdir *d, const int64_t *v, size_t n)
 {
 	char *s = shd_arena_alloc(d->ctx, &d->arena, 24 * n + 3), *p = s;
 
@@ -100,7 +100,7 @@ ints_text(emit_outdir *d, const int64_t *v, size_t n)
 /* Member key of object o (where: "ranks[2]: ", "" at the top) with the wanted
  * JSON type; strings must not be empty. */
 static int
-field(emit_outdir *d, json_t *o, const char *where, const char *key, int type, json_t **v)
+field(art_outdir *d, json_t *o, const char *where, const char *key, int type, json_t **v)
 {
 	static const char *names[] = {[JSON_OBJECT] = "an object",
 	                              [JSON_ARRAY] = "an array",
@@ -118,7 +118,7 @@ field(emit_outdir *d, json_t *o, const char *where, const char *key, int type, j
 }
 
 static int
-field_int(emit_outdir *d, json_t *o, const char *where, const char *key, int64_t lo, int64_t *out)
+field_int(art_outdir *d, json_t *o, const char *where, const char *key, int64_t lo, int64_t *out)
 {
 	json_t *v;
 	int rc = field(d, o, where, key, JSON_INTEGER, &v);
@@ -132,7 +132,7 @@ field_int(emit_outdir *d, json_t *o, const char *where, const char *key, int64_t
 }
 
 static int
-field_str(emit_outdir *d, json_t *o, const char *where, const char *key, const char **out)
+field_str(art_outdir *d, json_t *o, const char *where, const char *key, const char **out)
 {
 	json_t *v;
 	int rc = field(d, o, where, key, JSON_STRING, &v);
@@ -142,7 +142,7 @@ field_str(emit_outdir *d, json_t *o, const char *where, const char *key, const c
 }
 
 static int
-field_crc(emit_outdir *d, json_t *o, const char *where, uint32_t *crc)
+field_crc(art_outdir *d, json_t *o, const char *where, uint32_t *crc)
 {
 	const char *s;
 	int rc = field_str(d, o, where, "crc32", &s);
@@ -156,7 +156,7 @@ field_crc(emit_outdir *d, json_t *o, const char *where, uint32_t *crc)
 }
 
 static int
-axis_index(const emit_outdir *d, const char *name, size_t len)
+axis_index(const art_outdir *d, const char *name, size_t len)
 {
 	for (size_t i = 0; i < d->n_axes; i++)
 		if (strlen(d->axis[i]) == len && !memcmp(d->axis[i], name, len))
@@ -165,7 +165,7 @@ axis_index(const emit_outdir *d, const char *name, size_t len)
 }
 
 static size_t
-rank_of(const emit_outdir *d, const int64_t *coords)
+rank_of(const art_outdir *d, const int64_t *coords)
 {
 	size_t r = 0;
 
@@ -176,7 +176,7 @@ rank_of(const emit_outdir *d, const int64_t *coords)
 
 /* One input, output or parameter entry; dtype required when need_dtype. */
 static int
-read_tensor(emit_outdir *d, json_t *t, const char *where, int need_dtype, emit_mtensor *mt)
+read_tensor(art_outdir *d, json_t *t, const char *where, int need_dtype, art_mtensor *mt)
 {
 	json_t *shape, *sh, *v;
 	const char *dt;
@@ -244,7 +244,7 @@ read_tensor(emit_outdir *d, json_t *t, const char *where, int need_dtype, emit_m
 }
 
 static int
-read_tensors(emit_outdir *d, const char *key, int need_dtype, emit_mtensor **out, size_t *n)
+read_tensors(art_outdir *d, const char *key, int need_dtype, art_mtensor **out, size_t *n)
 {
 	json_t *arr = json_object_get(d->root, key);
 
@@ -265,7 +265,7 @@ read_tensors(emit_outdir *d, const char *key, int need_dtype, emit_mtensor **out
 }
 
 static int
-read_mesh(emit_outdir *d)
+read_mesh(art_outdir *d)
 {
 	json_t *axes, *v;
 	uint64_t w = 1;
@@ -304,7 +304,7 @@ read_mesh(emit_outdir *d)
 /* A file the manifest names: a plain name, a regular file (no symlink),
  * with the size and crc32 the manifest gives. */
 static int
-check_file(emit_outdir *d, json_t *o, const char *where, const char *key, const char **name,
+check_file(art_outdir *d, json_t *o, const char *where, const char *key, const char **name,
            uint64_t *total)
 {
 	uint32_t crc, want_crc;
@@ -341,7 +341,7 @@ check_file(emit_outdir *d, json_t *o, const char *where, const char *key, const 
 
 /* Ranks 0..world-1 each once, coords row-major; entries[r] is rank r's. */
 static int
-read_ranks(emit_outdir *d, json_t **entries)
+read_ranks(art_outdir *d, json_t **entries)
 {
 	json_t *ranks = json_object_get(d->root, "ranks"), *v, *coords;
 	int rc;
@@ -384,7 +384,7 @@ read_ranks(emit_outdir *d, json_t **entries)
 }
 
 static int
-read_manifest(emit_outdir *d, json_t ***entries)
+read_manifest(art_outdir *d, json_t ***entries)
 {
 	/* clang-format off */
 	static const struct {
@@ -401,7 +401,7 @@ read_manifest(emit_outdir *d, json_t ***entries)
 	json_t *v, *src, *plan;
 	struct stat st;
 	json_error_t je;
-	emit_mtensor *params;
+	art_mtensor *params;
 	size_t n_params;
 	int rc;
 
@@ -467,7 +467,7 @@ attr(const Onnx__NodeProto *n, const char *key, int type, uint64_t *used)
 
 /* The group rank r must have: ranks along axes from r, in shard-index order. */
 static int64_t *
-want_group(emit_outdir *d, size_t r, const int *axes, size_t n_axes, size_t *g)
+want_group(art_outdir *d, size_t r, const int *axes, size_t n_axes, size_t *g)
 {
 	int64_t *want, *c = shd_arena_alloc(d->ctx, &d->arena, d->n_axes * sizeof *c);
 
@@ -486,7 +486,7 @@ want_group(emit_outdir *d, size_t r, const int *axes, size_t n_axes, size_t *g)
 }
 
 int
-emit_coll_read(emit_outdir *d, size_t r, const char *file, const Onnx__NodeProto *n, emit_coll *out)
+art_coll_read(art_outdir *d, size_t r, const char *file, const Onnx__NodeProto *n, art_coll *out)
 {
 	enum { INT = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT };
 	const char *dom = n->domain ? n->domain : "", *op = n->op_type ? n->op_type : "";
@@ -495,10 +495,10 @@ emit_coll_read(emit_outdir *d, size_t r, const char *file, const Onnx__NodeProto
 	size_t g;
 
 	memset(out, 0, sizeof *out);
-	for (int k = 1; k <= EMIT_ALLTOALL; k++)
+	for (int k = 1; k <= ART_ALLTOALL; k++)
 		out->kind = strcmp(op, coll_ops[k]) ? out->kind : k;
 	int ms = !strcmp(dom, "com.microsoft");
-	if (ms && out->kind == EMIT_REDUCESCATTER)
+	if (ms && out->kind == ART_REDUCESCATTER)
 		return nfail(d, file, n,
 		             "ONNX Runtime's com.microsoft domain has no ReduceScatter");
 	if (strcmp(dom, "onnxshard") && !(ms && out->kind))
@@ -514,10 +514,10 @@ emit_coll_read(emit_outdir *d, size_t r, const char *file, const Onnx__NodeProto
 	if (n->n_input != 1 || n->n_output != 1 || !*n->input[0] || !*n->output[0])
 		return nfail(d, file, n, "a collective takes one input and gives one output");
 	/* The int attributes each op needs (ORT's are read below). */
-	static const char *const ints[][2] = {[EMIT_ALLGATHER] = {"axis"},
-	                                      [EMIT_REDUCESCATTER] = {"axis"},
-	                                      [EMIT_ALLTOALL] = {"split_axis", "concat_axis"}};
-	int64_t *slot[2] = {out->kind == EMIT_ALLTOALL ? &out->split_axis : &out->axis,
+	static const char *const ints[][2] = {[ART_ALLGATHER] = {"axis"},
+	                                      [ART_REDUCESCATTER] = {"axis"},
+	                                      [ART_ALLTOALL] = {"split_axis", "concat_axis"}};
+	int64_t *slot[2] = {out->kind == ART_ALLTOALL ? &out->split_axis : &out->axis,
 	                    &out->concat_axis};
 	for (int i = 0; !ms && i < 2 && ints[out->kind][i]; i++) {
 		if (!(a = attr(n, ints[out->kind][i], INT, &used)))
@@ -530,22 +530,22 @@ emit_coll_read(emit_outdir *d, size_t r, const char *file, const Onnx__NodeProto
 		 * (default 1) and group_size (default 1); AllToAll has group_size
 		 * and splits and concatenates dim 0. ORT refuses any other
 		 * attribute at load. The group is the whole world. */
-		if (out->kind == EMIT_ALLGATHER)
+		if (out->kind == ART_ALLGATHER)
 			out->axis = (a = attr(n, "axis", INT, &used)) ? a->i : 1;
 		int64_t gs = 1;
-		if (out->kind != EMIT_ALLREDUCE && (a = attr(n, "group_size", INT, &used)))
+		if (out->kind != ART_ALLREDUCE && (a = attr(n, "group_size", INT, &used)))
 			gs = a->i;
-		if (out->kind != EMIT_ALLREDUCE && gs != (int64_t)d->world)
+		if (out->kind != ART_ALLREDUCE && gs != (int64_t)d->world)
 			return nfail(d, file, n, "group_size is %lld, want the world size %zu",
 			             (long long)gs, d->world);
-		out->reduce = out->kind == EMIT_ALLREDUCE ? "sum" : NULL;
+		out->reduce = out->kind == ART_ALLREDUCE ? "sum" : NULL;
 		if (!(out->mesh_axes = shd_arena_alloc(d->ctx, &d->arena, d->n_axes * sizeof(int))))
 			return shd_nomem(d->ctx);
 		for (size_t i = 0; i < d->n_axes; i++)
 			out->mesh_axes[i] = (int)i;
 		out->n_mesh_axes = d->n_axes;
 	} else {
-		if (out->kind == EMIT_ALLREDUCE || out->kind == EMIT_REDUCESCATTER) {
+		if (out->kind == ART_ALLREDUCE || out->kind == ART_REDUCESCATTER) {
 			static const char *red[] = {"sum", "max", "min"};
 			a = attr(n, "reduce", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING, &used);
 			for (int k = 0; a && k < 3; k++)
@@ -621,8 +621,8 @@ find_value(Onnx__ValueInfoProto **v, size_t n, const char *name)
  * type constraint: AllReduce float16, float, double; AllGather and AllToAll
  * also int64 and bool. */
 static int
-check_ort_type(emit_outdir *d, const char *file, const Onnx__GraphProto *g,
-               const Onnx__NodeProto *n, int kind)
+check_ort_type(art_outdir *d, const char *file, const Onnx__GraphProto *g, const Onnx__NodeProto *n,
+               int kind)
 {
 	const Onnx__ValueInfoProto *v = find_value(g->value_info, g->n_value_info, n->output[0]);
 	int t;
@@ -636,8 +636,8 @@ check_ort_type(emit_outdir *d, const char *file, const Onnx__GraphProto *g,
 	if (t == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 ||
 	    t == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ||
 	    t == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE ||
-	    (kind != EMIT_ALLREDUCE && (t == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ||
-	                                t == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL)))
+	    (kind != ART_ALLREDUCE && (t == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ||
+	                               t == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL)))
 		return 0;
 	return nfail(d, file, n, "ONNX Runtime's %s does not take %s tensors", n->op_type,
 	             onnx_dtype_name(t) ? onnx_dtype_name(t) : at(d, "dtype %d", t));
@@ -645,16 +645,16 @@ check_ort_type(emit_outdir *d, const char *file, const Onnx__GraphProto *g,
 
 /* The collectives of g into recs; none may sit in a subgraph. */
 static int
-scan_nodes(emit_outdir *d, size_t r, const char *file, const Onnx__GraphProto *g, int depth,
+scan_nodes(art_outdir *d, size_t r, const char *file, const Onnx__GraphProto *g, int depth,
            shd_vec *recs)
 {
 	coll_rec *rec;
-	emit_coll k;
+	art_coll k;
 	int rc;
 
 	for (size_t i = 0; i < g->n_node; i++) {
 		const Onnx__NodeProto *n = g->node[i];
-		if ((rc = emit_coll_read(d, r, file, n, &k)))
+		if ((rc = art_coll_read(d, r, file, n, &k)))
 			return rc;
 		if (k.kind && depth)
 			return nfail(d, file, n, "a collective inside a subgraph");
@@ -684,7 +684,7 @@ scan_nodes(emit_outdir *d, size_t r, const char *file, const Onnx__GraphProto *g
  * same dtype and rank. (Dims are not compared: DESIGN.md wants local sizes,
  * the shared examples declare global ones.) */
 static int
-match_value(emit_outdir *d, const char *file, const char *what, const emit_mtensor *mt,
+match_value(art_outdir *d, const char *file, const char *what, const art_mtensor *mt,
             const Onnx__ValueInfoProto *v)
 {
 	const Onnx__TypeProto__Tensor *tt;
@@ -709,7 +709,7 @@ cmp_rec(const void *a, const void *b)
 }
 
 static int
-is_listed(const Onnx__GraphProto *g, const emit_outdir *d, const char *name)
+is_listed(const Onnx__GraphProto *g, const art_outdir *d, const char *name)
 {
 	for (size_t i = 0; i < g->n_initializer; i++)
 		if (g->initializer[i]->name && !strcmp(g->initializer[i]->name, name))
@@ -722,7 +722,7 @@ is_listed(const Onnx__GraphProto *g, const emit_outdir *d, const char *name)
 
 /* A rank's model against the manifest; its collectives into recs. */
 static int
-check_model(emit_outdir *d, size_t r, const char *file, const onnx_model *m, json_t *exts,
+check_model(art_outdir *d, size_t r, const char *file, const onnx_model *m, json_t *exts,
             shd_vec *recs)
 {
 	const char *cdom = d->ort ? "com.microsoft" : "onnxshard";
@@ -765,7 +765,7 @@ check_model(emit_outdir *d, size_t r, const char *file, const onnx_model *m, jso
 
 /* One rank: its files, then its model. */
 static int
-check_rank(emit_outdir *d, size_t r, json_t *entry, shd_vec *recs, uint64_t *bytes)
+check_rank(art_outdir *d, size_t r, json_t *entry, shd_vec *recs, uint64_t *bytes)
 {
 	const char *where = at(d, "rank %zu: ", r), *file, *ext;
 	onnx_model *m;
@@ -798,7 +798,7 @@ check_rank(emit_outdir *d, size_t r, json_t *entry, shd_vec *recs, uint64_t *byt
 }
 
 static const char *
-coll_diff(const emit_coll *a, const emit_coll *b)
+coll_diff(const art_coll *a, const art_coll *b)
 {
 	if (a->kind != b->kind)
 		return "op";
@@ -819,7 +819,7 @@ coll_diff(const emit_coll *a, const emit_coll *b)
 /* Every collective present alike on every member of its group; the number
  * of distinct collective names. */
 static int
-check_across(emit_outdir *d, shd_vec *rk, uint64_t *n_distinct)
+check_across(art_outdir *d, shd_vec *rk, uint64_t *n_distinct)
 {
 	shd_vec all = {0};
 	coll_rec *p;
@@ -861,7 +861,7 @@ check_across(emit_outdir *d, shd_vec *rk, uint64_t *n_distinct)
 }
 
 void
-emit_outdir_free(emit_outdir *d)
+art_outdir_free(art_outdir *d)
 {
 	if (!d)
 		return;
@@ -872,9 +872,9 @@ emit_outdir_free(emit_outdir *d)
 }
 
 int
-emit_outdir_check(shd_ctx *c, const char *dir, emit_outdir **out, uint64_t stats[3])
+art_outdir_check(shd_ctx *c, const char *dir, art_outdir **out, uint64_t stats[3])
 {
-	emit_outdir *d = shd_calloc(c, 1, sizeof *d);
+	art_outdir *d = shd_calloc(c, 1, sizeof *d);
 	shd_vec *rk = NULL;
 	json_t **entries = NULL;
 	struct stat st;
@@ -912,7 +912,7 @@ emit_outdir_check(shd_ctx *c, const char *dir, emit_outdir **out, uint64_t stats
 	if (!rc && out)
 		*out = d;
 	else
-		emit_outdir_free(d);
+		art_outdir_free(d);
 	return rc;
 }
 
@@ -920,7 +920,7 @@ int
 onnxshard_check(onnxshard_ctx *c, const char *dir, FILE *out)
 {
 	uint64_t s[3];
-	int rc = emit_outdir_check(c, dir, NULL, s);
+	int rc = art_outdir_check(c, dir, NULL, s);
 
 	if (!rc && out)
 		fprintf(out, "ok: %llu ranks, %llu collectives, %llu bytes\n",

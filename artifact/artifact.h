@@ -1,7 +1,8 @@
-/* emit/: per-rank lowering and the output directory (rank models, manifest),
- * and reading that directory back to check and stitch it. */
-#ifndef EMIT_H
-#define EMIT_H
+/* artifact/: reading an output directory back: check.c (manifest,
+ * checksums, rank models, collectives) and stitch.c (one model of all
+ * ranks, to verify in any runtime). */
+#ifndef ARTIFACT_H
+#define ARTIFACT_H
 
 #include <jansson.h>
 
@@ -21,7 +22,7 @@ typedef struct {
 	int64_t *dims;    /* length ndim; -1 where symbolic */
 	const char **sym; /* length ndim; the symbolic name, or NULL */
 	int *axes;        /* ndim rows of n_axes: mesh axes major to minor, -1 after the last */
-} emit_mtensor;
+} art_mtensor;
 
 /* An output directory whose manifest has been read and checked. */
 typedef struct {
@@ -36,15 +37,15 @@ typedef struct {
 	int64_t *coords;    /* world rows of n_axes, by rank (row-major numbering) */
 	const char **model; /* length world: rank r's file name inside dir */
 	int ort;            /* collective domain is com.microsoft, groups span the world */
-	emit_mtensor *in, *out;
+	art_mtensor *in, *out;
 	size_t n_in, n_out;
-} emit_outdir;
+} art_outdir;
 
-enum { EMIT_ALLREDUCE = 1, EMIT_ALLGATHER, EMIT_REDUCESCATTER, EMIT_ALLTOALL };
+enum { ART_ALLREDUCE = 1, ART_ALLGATHER, ART_REDUCESCATTER, ART_ALLTOALL };
 
 /* A collective node read from a rank model, attributes checked. */
 typedef struct {
-	int kind;                        /* EMIT_*; 0 when the node is no collective */
+	int kind;                        /* ART_*; 0 when the node is no collective */
 	const char *reduce;              /* "sum", "max" or "min" (AllReduce, ReduceScatter) */
 	int64_t axis;                    /* AllGather, ReduceScatter */
 	int64_t split_axis, concat_axis; /* AllToAll */
@@ -52,19 +53,19 @@ typedef struct {
 	size_t n_mesh_axes;
 	int64_t *group; /* n_group global ranks in shard-index order; this rank among them */
 	size_t n_group;
-} emit_coll;
+} art_coll;
 
 /* Read and check dir/manifest.json, every rank file and external data file
  * (size, crc32), every rank model and its collectives across ranks.
  * Bad input: ONNXSHARD_EINPUT, "DIR/FILE: what is wrong". On success *out
  * (may be NULL) keeps the manifest; stats (may be NULL) get ranks,
  * collectives (distinct node names) and bytes (rank and data files). */
-int emit_outdir_check(shd_ctx *c, const char *dir, emit_outdir **out, uint64_t stats[3]);
-void emit_outdir_free(emit_outdir *d);
+int art_outdir_check(shd_ctx *c, const char *dir, art_outdir **out, uint64_t stats[3]);
+void art_outdir_free(art_outdir *d);
 /* Read node n of rank r's model (named file) as a collective (kind 0 if it
  * is none), checking its attributes and group against the mesh. */
-int emit_coll_read(emit_outdir *d, size_t r, const char *file, const Onnx__NodeProto *n,
-                   emit_coll *out);
+int art_coll_read(art_outdir *d, size_t r, const char *file, const Onnx__NodeProto *n,
+                  art_coll *out);
 
 /* ---- end of check and stitch ------------------------------------------- */
 
