@@ -40,6 +40,9 @@ static const char usage[] =
         "                           --json adds every value's dtype and shape\n"
         "          [--dump ir]      the lifted IR: shapes, folded shape values, op rules\n"
         "          [--max-model-bytes SIZE] [--max-nodes N]   as for shard\n"
+        "  analyze MODEL [--json]   dimension classes, conflicts, opaque ops, decision groups\n"
+        "                           and the decision space before and after grouping layers\n"
+        "          [--max-model-bytes SIZE] [--max-nodes N]   as for shard\n"
         "  check OUT                manifest, checksums, rank models and collectives of an\n"
         "                           output directory\n"
         "  stitch OUT -o FILE       one model of all ranks, collectives as standard ops\n"
@@ -198,6 +201,39 @@ cmd_inspect(onnxshard_ctx *c, int argc, char **argv)
 		return fail_usage("%s", "inspect needs exactly one MODEL");
 	onnxshard_set_limits(c, lim[0], lim[1]);
 	return report(c, onnxshard_inspect(c, argv[optind], json, stdout));
+}
+
+static int
+cmd_analyze(onnxshard_ctx *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	        {"json", no_argument, NULL, 'j'},
+	        {"max-model-bytes", required_argument, NULL, 'B'},
+	        {"max-nodes", required_argument, NULL, 'N'},
+	        {"help", no_argument, NULL, 'h'},
+	        {0, 0, 0, 0},
+	};
+	int json = 0, ch, rc;
+	uint64_t lim[2] = {0, 0};
+
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'j': json = 1; break;
+		case 'B':
+		case 'N':
+			if ((rc = limit_opt(ch, optarg, lim)))
+				return rc;
+			break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: return fail_usage("analyze: unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind != argc - 1)
+		return fail_usage("%s", "analyze needs exactly one MODEL");
+	onnxshard_set_limits(c, lim[0], lim[1]);
+	return report(c, onnxshard_analyze(c, argv[optind], json, stdout));
 }
 
 static int
@@ -391,6 +427,8 @@ main(int argc, char **argv)
 		rc = cmd_shard(c, argc - 1, argv + 1, argv[1][0] == 'p');
 	else if (!strcmp(argv[1], "inspect"))
 		rc = cmd_inspect(c, argc - 1, argv + 1);
+	else if (!strcmp(argv[1], "analyze"))
+		rc = cmd_analyze(c, argc - 1, argv + 1);
 	else if (!strcmp(argv[1], "check"))
 		rc = cmd_check(c, argc - 1, argv + 1);
 	else if (!strcmp(argv[1], "stitch"))

@@ -44,6 +44,11 @@ void onnxshard_set_limits(onnxshard_ctx *c, uint64_t max_model_bytes, uint64_t m
 enum { ONNXSHARD_DUMP_IR = 2 };
 int onnxshard_inspect(onnxshard_ctx *c, const char *model_path, int format, FILE *out);
 
+/* Analyze a model's dimension classes: classes that decide a sharding,
+ * conflicts, opaque ops, decision groups shared by identical layers and the
+ * decision space before and after grouping; json: 0 text, 1 JSON. */
+int onnxshard_analyze(onnxshard_ctx *c, const char *model_path, int json, FILE *out);
+
 /* Check an output directory (manifest, file sizes and crc32, rank models,
  * collectives); on success write "ok: N ranks, C collectives, B bytes" to
  * out (may be NULL). */
