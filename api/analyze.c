@@ -73,7 +73,7 @@ print_text(ir_graph *g, const prop_analysis *a, const char *path, FILE *out)
 	fprintf(out,
 	        "classes: %u (%u decision classes: touching weights or graph inputs, size > 1)\n",
 	        a->n_classes, a->n_decisions);
-	fprintf(out, "decision classes:\n  %-5s %-12s %-6s %-5s %-28s %s\n", "id", "size", "slots",
+	fprintf(out, "decision classes:\n  %-5s %-12s %-6s %-5s %-36s %s\n", "id", "size", "slots",
 	        "group", "flags", "members");
 	for (uint32_t i = 0; i < a->n_classes; i++) {
 		const prop_class *k = &a->classes[i];
@@ -86,7 +86,7 @@ print_text(ir_graph *g, const prop_analysis *a, const char *path, FILE *out)
 					strcat(flags, ",");
 				strcat(flags, flag_names[f].name);
 			}
-		fprintf(out, "  %-5u %-12s %-6u %-5u %-28s", i, ir_dim_str(g, k->size),
+		fprintf(out, "  %-5u %-12s %-6u %-5u %-36s", i, ir_dim_str(g, k->size),
 		        k->n_members, k->group, flags);
 		uint32_t n = pick_members(g, a, k, mem);
 		for (uint32_t m = 0; m < n; m++)
@@ -94,13 +94,16 @@ print_text(ir_graph *g, const prop_analysis *a, const char *path, FILE *out)
 			        ir_cstr(g, g->values[mem[m].value].name), mem[m].dim);
 		fputc('\n', out);
 	}
-	fprintf(out, "conflicts: %u in %u groups (%u on decision classes, %u groups)\n",
-	        a->n_conflicts, a->n_conflict_groups, a->n_decision_conflicts,
-	        a->n_decision_conflict_groups);
+	fprintf(out,
+	        "conflicts: %u in %u sets (one decision each), %u groups (%u sets, %u groups on "
+	        "decision classes)\n",
+	        a->n_conflicts, a->n_conflict_sets, a->n_conflict_groups,
+	        a->n_decision_conflict_sets, a->n_decision_conflict_groups);
 	for (uint32_t i = 0; i < a->n_conflicts && i < TEXT_ROWS; i++) {
 		const prop_conflict *p = &a->conflicts[i];
-		fprintf(out, "  %s: %s dims %d,%d in class %u (group %u)\n", node_name(g, p->node),
-		        ir_cstr(g, g->values[p->value].name), p->d1, p->d2, p->cls, p->group);
+		fprintf(out, "  %s: %s dims %d,%d in class %u (set %u, group %u)\n",
+		        node_name(g, p->node), ir_cstr(g, g->values[p->value].name), p->d1, p->d2,
+		        p->cls, p->set, p->group);
 	}
 	if (a->n_conflicts > TEXT_ROWS)
 		fprintf(out, "  ... %u more (--json lists all)\n", a->n_conflicts - TEXT_ROWS);
@@ -113,9 +116,9 @@ print_text(ir_graph *g, const prop_analysis *a, const char *path, FILE *out)
 	fprintf(out, "\ngroups: %u decision groups of %u classes\n", a->n_groups, a->n_decisions);
 	fprintf(out,
 	        "decision space (%d-axis mesh: a class unsplit or on one axis, a conflict "
-	        "resolved one of 2 ways):\n",
+	        "set resolved one of 2 ways):\n",
 	        MESH_AXES);
-	print_space(out, "before grouping:", a->n_decisions, a->n_decision_conflicts);
+	print_space(out, "before grouping:", a->n_decisions, a->n_decision_conflict_sets);
 	print_space(out, "after grouping: ", a->n_groups, a->n_decision_conflict_groups);
 }
 
@@ -192,12 +195,14 @@ build_json(ir_graph *g, const prop_analysis *a, const char *path, int *bad)
 		shd_jset(o, "value", shd_jstr(ir_cstr(g, g->values[p->value].name), bad), bad);
 		shd_jset(o, "class", json_integer(p->cls), bad);
 		shd_jset(o, "dims", json_pack("[ii]", p->d1, p->d2), bad);
+		shd_jset(o, "set", json_integer(p->set), bad);
 		shd_jset(o, "group", json_integer(p->group), bad);
 		shd_jset(o, "decision", json_boolean(a->classes[p->cls].flags & PROP_C_DECISION),
 		         bad);
 		shd_jpush(cf, o, bad);
 	}
 	shd_jset(r, "conflicts", cf, bad);
+	shd_jset(r, "conflict_sets", json_integer(a->n_conflict_sets), bad);
 	shd_jset(r, "conflict_groups", json_integer(a->n_conflict_groups), bad);
 	for (uint32_t i = 0; i < a->n_opaque; i++)
 		shd_jpush(op,
@@ -219,8 +224,8 @@ build_json(ir_graph *g, const prop_analysis *a, const char *path, int *bad)
 		shd_jpush(gr, o, bad);
 	}
 	shd_jset(r, "groups", gr, bad);
-	shd_jset(r, "decisions_before", space_json(a->n_decisions, a->n_decision_conflicts, bad),
-	         bad);
+	shd_jset(r, "decisions_before",
+	         space_json(a->n_decisions, a->n_decision_conflict_sets, bad), bad);
 	shd_jset(r, "decisions_after", space_json(a->n_groups, a->n_decision_conflict_groups, bad),
 	         bad);
 	return r;

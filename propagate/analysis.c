@@ -373,9 +373,10 @@ make_classes(work *w)
 }
 
 /* Layer-independent signatures: per slot, what the value is (kind, an
- * initializer's name with digit runs as '#', producer op and result index,
- * consumer ops and operand positions), the dim, rank and size; per class,
- * the multiset of its slots' signatures. */
+ * initializer's name, producer op, name and result index, consumer ops,
+ * names and operand positions; names with digit runs as '#', so that
+ * /h.0/attn/Add and /h.11/attn/Add read alike while k_proj and v_proj
+ * differ), the dim, rank and size; per class, the multiset of its slots'. */
 static int
 make_signatures(work *w)
 {
@@ -388,13 +389,14 @@ make_signatures(work *w)
 		return 1;
 	for (uint32_t i = 0; i < g->n_nodes; i++) {
 		const ir_node *n = &g->nodes[i];
+		uint64_t nh = name_hash(ir_cstr(g, n->name));
 		for (uint32_t k = 0; k < n->n_in; k++) {
 			uint32_t v = ir_in(g, n, k);
-			if (v != IR_NONE)
-				vh[v] += mix(mix(3, n->op_type.i), k); /* commutative: a multiset */
+			if (v != IR_NONE) /* commutative: a multiset */
+				vh[v] += mix(mix(mix(3, n->op_type.i), k), nh);
 		}
 		for (uint32_t k = 0; k < n->n_out; k++)
-			vh[ir_out(g, n, k)] += mix(mix(4, n->op_type.i), k);
+			vh[ir_out(g, n, k)] += mix(mix(mix(4, n->op_type.i), k), nh);
 	}
 	for (uint32_t v = 0; v < g->n_values; v++) {
 		const ir_value *x = &g->values[v];
@@ -482,18 +484,99 @@ make_groups(work *w)
 	return 0;
 }
 
-/* Two dims of one tensor in one class (of a size other than 1). */
+/* Factor ids of tensor t's dims d1 and d2 at node i when both are one
+ * factor each; 0 otherwise. */
+static int
+pair_factors(const work *w, uint32_t i, uint32_t t, const prop_conflict *p, uint32_t f[2])
+{
+	const ir_rule *r = &w->rules[i];
+	const uint32_t *fs;
+
+	if (t >= r->n_tensors || !r->n_factors || (uint32_t)p->d2 >= rule_rank(r, t))
+		return 0;
+	if (ir_rule_dim(r, t, (uint32_t)p->d1, &fs) != 1)
+		return 0;
+	f[0] = fs[0];
+	if (ir_rule_dim(r, t, (uint32_t)p->d2, &fs) != 1)
+		return 0;
+	f[1] = fs[0];
+	return 1;
+}
+
+typedef struct {
+	uint32_t f[2]; /* factors of the conflict's two dims at the node */
+	uint32_t c;    /* conflict */
+} side;
+
+/* Conflicts that are one decision: a node maps the two dims of one
+ * conflicting tensor onto the two of another through the same two factors
+ * (MatMul -> Div -> Where -> Softmax carry the scores' [seq, seq]). */
+static int
+join_conflicts(work *w, uint32_t *set, const uint32_t *cfirst, const uint32_t *ccount)
+{
+	ir_graph *g = w->g;
+	prop_analysis *a = w->a;
+	shd_vec sides = {0};
+
+	for (uint32_t i = 0; i < g->n_nodes; i++) {
+		const ir_node *n = &g->nodes[i];
+		sides.n = 0;
+		for (uint32_t t = 0; t < n->n_in + n->n_out; t++) {
+			uint32_t v = tensor_value(g, n, t);
+			for (uint32_t j = 0; v != IR_NONE && j < ccount[v]; j++) {
+				side sd = {{0, 0}, cfirst[v] + j};
+				if (!pair_factors(w, i, t, &a->conflicts[sd.c], sd.f))
+					continue;
+				side *p = shd_vec_push(g->ctx, &sides, sizeof *p);
+				if (!p) {
+					shd_vec_free(g->ctx, &sides, sizeof(side));
+					return 1;
+				}
+				*p = sd;
+			}
+		}
+		const side *sd = sides.data;
+		for (size_t x = 0; x < sides.n; x++)
+			for (size_t y = x + 1; y < sides.n; y++)
+				if ((sd[x].f[0] == sd[y].f[0] && sd[x].f[1] == sd[y].f[1]) ||
+				    (sd[x].f[0] == sd[y].f[1] && sd[x].f[1] == sd[y].f[0]))
+					unite(set, sd[x].c, sd[y].c);
+	}
+	shd_vec_free(g->ctx, &sides, sizeof(side));
+	return 0;
+}
+
+/* Number runs of equal keys in o (sorted) by their smallest index: ids[i]
+ * for each index, 0.. in index order. Returns the count. */
+static uint32_t
+number_runs(const keyed *o, uint32_t n, uint32_t *ids, uint32_t *tmp)
+{
+	uint32_t next = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		tmp[o[i].i] = i > 0 && o[i - 1].key == o[i].key ? tmp[o[i - 1].i] : o[i].i;
+	for (uint32_t i = 0; i < n; i++)
+		ids[i] = tmp[i] == i ? next++ : ids[tmp[i]];
+	return next;
+}
+
+/* Two dims of one tensor in one class (of a size other than 1); the sets
+ * of conflicts that are one decision; groups of sets alike in every layer. */
 static int
 make_conflicts(work *w)
 {
 	ir_graph *g = w->g;
 	prop_analysis *a = w->a;
 	shd_vec v = {0};
-	keyed *o;
+	uint32_t *cfirst = tzalloc(w, g->n_values, sizeof *cfirst);
+	uint32_t *ccount = tzalloc(w, g->n_values, sizeof *ccount);
 	int rc = 1;
 
+	if (!cfirst || !ccount)
+		goto out;
 	for (uint32_t x = 0; x < g->n_values; x++) {
 		const ir_value *val = &g->values[x];
+		cfirst[x] = (uint32_t)v.n;
 		for (int32_t d1 = 0; a->slot0[x] != IR_NONE && d1 < val->rank; d1++)
 			for (int32_t d2 = d1 + 1; d2 < val->rank; d2++) {
 				uint32_t k = prop_class_of(a, x, d1);
@@ -504,40 +587,51 @@ make_conflicts(work *w)
 				prop_conflict *p = shd_vec_push(g->ctx, &v, sizeof *p);
 				if (!p)
 					goto out;
-				*p = (prop_conflict){val->producer, x, k, d1, d2, 0};
+				*p = (prop_conflict){val->producer, x, k, d1, d2, 0, 0};
 			}
+		ccount[x] = (uint32_t)v.n - cfirst[x];
 	}
-	a->n_conflicts = (uint32_t)v.n;
-	a->conflicts = azalloc(w, v.n, sizeof *a->conflicts);
-	o = tzalloc(w, v.n, sizeof *o);
-	if (!a->conflicts || !o)
+	uint32_t n = a->n_conflicts = (uint32_t)v.n;
+	uint32_t *set = tzalloc(w, n, sizeof *set), *ids = tzalloc(w, n, sizeof *ids);
+	uint32_t *tmp = tzalloc(w, n, sizeof *tmp);
+	uint64_t *ssig = tzalloc(w, n, sizeof *ssig);
+	keyed *o = tzalloc(w, n, sizeof *o);
+	a->conflicts = azalloc(w, n, sizeof *a->conflicts);
+	if (!a->conflicts || !set || !ids || !tmp || !ssig || !o)
 		goto out;
-	if (v.n)
-		memcpy(a->conflicts, v.data, v.n * sizeof *a->conflicts);
-	for (uint32_t i = 0; i < a->n_conflicts; i++) {
-		const prop_conflict *p = &a->conflicts[i];
+	if (n)
+		memcpy(a->conflicts, v.data, n * sizeof *a->conflicts);
+	for (uint32_t i = 0; i < n; i++)
+		set[i] = i;
+	if (join_conflicts(w, set, cfirst, ccount))
+		goto out;
+	/* sets, numbered by their first conflict */
+	for (uint32_t i = 0; i < n; i++)
+		o[i] = (keyed){find(set, i), i};
+	qsort(o, n, sizeof *o, cmp_keyed);
+	a->n_conflict_sets = number_runs(o, n, ids, tmp);
+	/* a set's signature: the multiset of its conflicts' (class, dims,
+	 * rank, producing op) */
+	for (uint32_t i = 0; i < n; i++) {
+		prop_conflict *p = &a->conflicts[i];
 		uint64_t h = mix(mix(6, a->classes[p->cls].sig), (uint64_t)p->d1);
 		h = mix(mix(h, (uint64_t)p->d2), (uint64_t)g->values[p->value].rank);
 		h = mix(h, p->node == IR_NONE ? 0 : g->nodes[p->node].op_type.i + 1u);
-		o[i] = (keyed){h, i};
+		p->set = ids[i];
+		ssig[p->set] += h;
 	}
-	qsort(o, a->n_conflicts, sizeof *o, cmp_keyed);
-	for (uint32_t i = 0; i < a->n_conflicts; i++) {
-		int is_new = i == 0 || o[i - 1].key != o[i].key;
-		a->n_conflict_groups += (uint32_t)is_new;
-		a->conflicts[o[i].i].group = is_new ? o[i].i : a->conflicts[o[i - 1].i].group;
-	}
-	/* renumber groups 0.. in order of their first conflict (equal
-	 * signatures: equally decision classes or not) */
-	for (uint32_t i = 0, next = 0; i < a->n_conflicts; i++) {
+	for (uint32_t i = 0; i < n; i++)
+		o[i] = (keyed){ssig[a->conflicts[i].set], i};
+	qsort(o, n, sizeof *o, cmp_keyed);
+	a->n_conflict_groups = number_runs(o, n, ids, tmp);
+	for (uint32_t i = 0, sets = 0, groups = 0; i < n; i++) {
 		prop_conflict *p = &a->conflicts[i];
 		int is_decision = (a->classes[p->cls].flags & PROP_C_DECISION) != 0;
-		if (p->group == i) {
-			o[i].key = next++;
-			a->n_decision_conflict_groups += (uint32_t)is_decision;
-		}
-		p->group = (uint32_t)o[p->group].key;
-		a->n_decision_conflicts += (uint32_t)is_decision;
+		p->group = ids[i];
+		a->n_decision_conflict_sets += (uint32_t)(is_decision && p->set == sets);
+		a->n_decision_conflict_groups += (uint32_t)(is_decision && p->group == groups);
+		sets += p->set == sets;
+		groups += p->group == groups;
 	}
 	rc = 0;
 out:

@@ -35,13 +35,16 @@ typedef struct {
 } prop_class;
 
 /* Two dims of one tensor in one class: only one of them can hold a split of
- * the class (Q·Kᵀ: the scores' two seq dims). */
+ * the class (Q·Kᵀ: the scores' two seq dims). Conflicts that a node carries
+ * dim for dim into each other (scores -> scaled -> masked -> softmax) form
+ * one set: one decision, which side keeps the split. */
 typedef struct {
 	uint32_t node;  /* the producer, or IR_NONE for an input or initializer */
 	uint32_t value; /* the tensor */
 	uint32_t cls;
 	int32_t d1, d2; /* d1 < d2 */
-	uint32_t group; /* conflict group (equal in identical layers) */
+	uint32_t set;   /* conflict set, numbered by first conflict */
+	uint32_t group; /* group of its set: sets alike in identical layers */
 } prop_conflict;
 
 /* A decision group: classes with equal signatures (one per identical layer);
@@ -67,9 +70,9 @@ typedef struct {
 	prop_slot *members; /* slots ordered by class */
 	prop_class *classes;
 	uint32_t n_classes, n_decisions; /* n_decisions: classes with PROP_C_DECISION */
-	prop_conflict *conflicts;
-	uint32_t n_conflicts, n_conflict_groups;
-	uint32_t n_decision_conflicts;       /* conflicts on decision classes */
+	prop_conflict *conflicts;        /* in value order */
+	uint32_t n_conflicts, n_conflict_sets, n_conflict_groups;
+	uint32_t n_decision_conflict_sets;   /* sets on decision classes */
 	uint32_t n_decision_conflict_groups; /* their groups */
 	prop_group *groups;
 	uint32_t n_groups;

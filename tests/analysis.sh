@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The dimension-class analysis (`onnxshard analyze`): class, conflict and
+# group counts of the samples, Q·Kᵀ conflicts, decision groups that do not
+# grow with the depth of a generated decoder, JSON that parses, exit codes.
+#   analysis.sh ONNXSHARD SRCDIR
+set -euo pipefail
+bin=$1
+src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+
+# counts: MODEL CLASSES DECISION_CLASSES GROUPS CONFLICT_SETS
+expect() {
+	"$bin" analyze "$src/samples/$1.onnx" --json >"$tmp/$1.json" || fail "$1: analyze --json"
+	got=$(/usr/bin/python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(r["n_classes"], len(r["classes"]), len(r["groups"]), r["decisions_before"]["conflicts"])
+' "$tmp/$1.json")
+	[ "$got" = "$2 $3 $4 $5" ] || fail "$1: classes, decision classes, groups, conflict sets: $got, expected $2 $3 $4 $5"
+	"$bin" analyze "$src/samples/$1.onnx" >"$tmp/$1.txt" || fail "$1: analyze"
+	grep -q "^groups: $4 decision groups of $3 classes" "$tmp/$1.txt" || fail "$1: text groups"
+}
+expect mlp 4 4 4 0
+expect gpt2 21 11 8 2
+expect llama 36 15 10 1
+expect bert 22 12 9 2
+expect resnet 23 19 13 0
+expect vit 25 15 12 2
+
+# Q·Kᵀ: the scores' two seq dims are one class
+grep -q '^  /h.0/attn/MatMul: /h.0/attn/MatMul_output_0 dims 2,3 in class' "$tmp/gpt2.txt" ||
+	fail "gpt2: no Q·Kᵀ conflict"
+grep -q '^  /layers.1/self_attn/MatMul: .* dims 2,3' "$tmp/llama.txt" || fail "llama: no Q·Kᵀ conflict"
+# the fused QKV output and c_proj's input are one class; layers share groups
+grep -qE '^  4 +64 .*h.0.attn.c_proj.weight\[0\]' "$tmp/gpt2.txt" || fail "gpt2: q,k,v,o class"
+
+# deeper decoders: as many decision groups at 2, 8 and 32 layers
+for n in 2 8 32; do
+	/usr/bin/python3 "$src/tests/make_decoder.py" "$tmp/dec$n.onnx" $n
+	"$bin" analyze "$tmp/dec$n.onnx" --json >"$tmp/dec$n.json" || fail "dec$n: analyze"
+done
+/usr/bin/python3 - "$tmp" <<'PY' || fail "decision groups grow with depth"
+import json, sys
+rs = {n: json.load(open(f"{sys.argv[1]}/dec{n}.json")) for n in (2, 8, 32)}
+for n, r in rs.items():
+    print(f"dec{n}: classes {r['n_classes']}, decision classes {len(r['classes'])}, "
+          f"conflicts {len(r['conflicts'])}, groups {len(r['groups'])}, "
+          f"10^{r['decisions_before']['log10']} -> 10^{r['decisions_after']['log10']}")
+g = {len(r["groups"]) for r in rs.values()}
+a = {r["decisions_after"]["log10"] for r in rs.values()}
+assert len(g) == 1 and len(a) == 1, (g, a)
+assert len(rs[32]["classes"]) > len(rs[2]["classes"])
+# every group seeds the search: initializer or graph-input slots
+assert all(gr["seeds"] for gr in rs[32]["groups"])
+# q,k,v,o of one layer: one class (fused QKV Split), c_fc another
+PY
+
+# errors: one line, exit 2
+set +e
+"$bin" analyze "$tmp/missing.onnx" 2>"$tmp/err" >/dev/null
+rc=$?
+set -e
+[ $rc -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "missing model: rc $rc"
+printf 'not a model' >"$tmp/bad.onnx"
+set +e
+"$bin" analyze "$tmp/bad.onnx" 2>"$tmp/err" >/dev/null
+rc=$?
+"$bin" analyze 2>/dev/null
+rc2=$?
+"$bin" analyze --bogus "$src/samples/mlp.onnx" 2>/dev/null
+rc3=$?
+set -e
+[ $rc -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "bad model: rc $rc"
+[ $rc2 -eq 2 ] && [ $rc3 -eq 2 ] || fail "usage: rc $rc2 $rc3"
+echo "analysis: ok"
