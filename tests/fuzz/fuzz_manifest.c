@@ -1,6 +1,6 @@
 /* Fuzz target: bytes as manifest.json of an output directory that also
  * holds copies of a valid example's files ($ONNXSHARD_FUZZ_EXAMPLE, else
- * ../shared/examples/mlp-allreduce-data2-model2), then onnxshard_check.
+ * tests/fixtures/examples/mlp-allreduce-data2-model2), then onnxshard_check.
  * A bad manifest must give a status, never a crash or a leak. */
 #include <dirent.h>
 #include <stdio.h>
@@ -19,7 +19,7 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char *ex = fuzz_path("ONNXSHARD_FUZZ_EXAMPLE", FUZZ_SOURCE_DIR
-	                           "/../shared/examples/mlp-allreduce-data2-model2");
+	                           "/tests/fixtures/examples/mlp-allreduce-data2-model2");
 	char out[FUZZ_PATH_MAX], src[FUZZ_PATH_MAX], dst[FUZZ_PATH_MAX * 2];
 	DIR *d = opendir(ex);
 	struct dirent *e;
