@@ -396,7 +396,8 @@ make_signatures(work *w)
 				vh[v] += mix(mix(mix(3, n->op_type.i), k), nh);
 		}
 		for (uint32_t k = 0; k < n->n_out; k++)
-			vh[ir_out(g, n, k)] += mix(mix(mix(4, n->op_type.i), k), nh);
+			if (ir_out(g, n, k) != IR_NONE) /* an absent optional result */
+				vh[ir_out(g, n, k)] += mix(mix(mix(4, n->op_type.i), k), nh);
 	}
 	for (uint32_t v = 0; v < g->n_values; v++) {
 		const ir_value *x = &g->values[v];
