@@ -212,7 +212,7 @@ build_json(ir_graph *g, const prop_analysis *a, const char *path, int *bad)
 		          bad);
 	shd_jset(r, "opaque", op, bad);
 	for (uint32_t i = 0; i < a->n_groups; i++) {
-		const prop_group *p = &a->groups[i];
+		const prop_dgroup *p = &a->groups[i];
 		json_t *o = json_object(), *cs = json_array(), *ss = json_array();
 		shd_jset(o, "id", json_integer(i), bad);
 		for (uint32_t j = 0; j < p->n_classes; j++)

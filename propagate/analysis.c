@@ -474,7 +474,7 @@ make_groups(work *w)
 		const prop_class *k = &a->classes[i];
 		if (k->group == IR_NONE)
 			continue;
-		prop_group *gr = &a->groups[k->group];
+		prop_dgroup *gr = &a->groups[k->group];
 		a->group_classes[gr->first_class + gr->n_classes++] = i;
 		for (uint32_t m = 0; m < k->n_members; m++) {
 			prop_slot s = a->members[k->first + m];

@@ -53,7 +53,7 @@ typedef struct {
 	uint32_t first_class, n_classes; /* a->group_classes[first_class ..] */
 	uint32_t first_seed, n_seeds;    /* a->seeds[first_seed ..]: every initializer
 	                                  * and graph-input slot of its classes */
-} prop_group;
+} prop_dgroup;
 
 typedef struct {
 	uint32_t op_type; /* ir_str id of the op type */
@@ -74,7 +74,7 @@ typedef struct {
 	uint32_t n_conflicts, n_conflict_sets, n_conflict_groups;
 	uint32_t n_decision_conflict_sets;   /* sets on decision classes */
 	uint32_t n_decision_conflict_groups; /* their groups */
-	prop_group *groups;
+	prop_dgroup *groups;
 	uint32_t n_groups;
 	uint32_t *group_classes; /* class ids, by group */
 	prop_slot *seeds;
