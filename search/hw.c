@@ -18,9 +18,12 @@ typedef struct {
 	double intra_bw, intra_lat, inter_bw, inter_lat, op_overhead;
 } preset;
 
-/* Public datasheet figures (dense, no sparsity). cpu: this machine's kind
- * (one core of ONNX Runtime on an AMD EPYC VM), calibrated by
- * tests/sim_validate.py; its "links" are loopback-slow. */
+/* Public datasheet figures (dense, no sparsity). cpu: this machine's kind,
+ * one core of ONNX Runtime on an AMD EPYC VM: float32 FLOP/s as a 1024^3
+ * MatMul measures it, memory bandwidth and per-op overhead as
+ * tests/sim_validate.py --calibrate fits them on small (cache-resident)
+ * models (a DRAM-bound 64 MiB Add streams ~6e9 B/s); its "links" are
+ * loopback-slow guesses. */
 static const preset presets[] = {
         /* H100 SXM: NVLink 4 450 GB/s per direction, 8 per node, 400 Gb/s IB */
         {"h100", 6.7e13, 9.9e14, 9.9e14, 3.4e13, 3.35e12, 8.0e10, 8, 4.5e11, 8e-6, 5.0e10, 2.0e-5,
@@ -28,8 +31,8 @@ static const preset presets[] = {
         /* A100 SXM 80GB: NVLink 3 300 GB/s, 8 per node, 200 Gb/s IB */
         {"a100", 1.95e13, 3.12e14, 3.12e14, 9.7e12, 2.0e12, 8.0e10, 8, 3.0e11, 8e-6, 2.5e10, 2.0e-5,
          0},
-        {"cpu", 5.0e10, 1.0e10, 1.0e10, 2.5e10, 1.0e10, 24.0 * 1024 * 1024 * 1024, 1, 5.0e9, 5.0e-5,
-         1.0e9, 1.0e-4, 2.0e-6},
+        {"cpu", 2.0e11, 1.0e10, 1.0e10, 1.0e11, 5.0e10, 24.0 * 1024 * 1024 * 1024, 1, 5.0e9, 5.0e-5,
+         1.0e9, 1.0e-4, 5.0e-7},
 };
 
 static void

@@ -4,8 +4,10 @@
  *   sim_cost MODEL --mesh AXES [--strategy S] [--hardware h100|a100|cpu|FILE]
  *            [--dim NAME=SIZE ...] [--repeat N]
  *
- * Prints one JSON object: the search_cost fields, and with --repeat the
- * microseconds per search_simulate call. Exit 0, 1 on failure, 2 bad input. */
+ * Prints one JSON object: the search_cost fields on the first --hardware,
+ * with --repeat the microseconds per search_simulate call, and with several
+ * --hardware options "compute_s_by_hw" (one plan, each profile: for fitting
+ * a profile). Exit 0, 1 on failure, 2 bad input. */
 #define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
 #include <jansson.h>
@@ -53,7 +55,9 @@ main(int argc, char **argv)
 	                                     {"dim", required_argument, NULL, 'd'},
 	                                     {"repeat", required_argument, NULL, 'r'},
 	                                     {NULL, 0, NULL, 0}};
-	const char *mesh_spec = NULL, *strategy = "auto", *hw_spec = "cpu";
+	const char *mesh_spec = NULL, *strategy = "auto";
+	const char **hw_specs = calloc((size_t)argc + 1, sizeof *hw_specs);
+	int n_hw = 0;
 	binds b = {calloc((size_t)argc, sizeof(char *)), 0};
 	long repeat = 0;
 	int ch;
@@ -62,7 +66,7 @@ main(int argc, char **argv)
 		switch (ch) {
 		case 'm': mesh_spec = optarg; break;
 		case 's': strategy = optarg; break;
-		case 'h': hw_spec = optarg; break;
+		case 'h': hw_specs[n_hw++] = optarg; break;
 		case 'd': b.dims[b.n++] = optarg; break;
 		case 'r': repeat = strtol(optarg, NULL, 10); break;
 		default: return 2;
@@ -85,7 +89,10 @@ main(int argc, char **argv)
 
 	memset(&p, 0, sizeof p);
 	have_mesh = 1;
-	if ((rc = search_hw_load(c, hw_spec, &hw)) || (rc = prop_mesh_parse(c, mesh_spec, &mesh)))
+	if (!n_hw)
+		hw_specs[n_hw++] = "cpu";
+	if ((rc = search_hw_load(c, hw_specs[0], &hw)) ||
+	    (rc = prop_mesh_parse(c, mesh_spec, &mesh)))
 		goto out;
 	if ((rc = onnx_load(c, argv[optind], &m)) || (rc = ir_lift(c, m, &g)) ||
 	    (rc = prop_plan_init(g, &mesh, &p)))
@@ -102,7 +109,20 @@ main(int argc, char **argv)
 			rc = search_simulate(g, &p, &hw, &cost);
 		us = (now_s() - t0) / (double)repeat * 1e6;
 	}
-	json_t *o = json_object();
+	json_t *o = json_object(), *by_hw = json_array();
+	for (int i = 1; i < n_hw && !rc; i++) {
+		search_hw h2;
+		search_cost c2;
+		if (!(rc = search_hw_load(c, hw_specs[i], &h2)) &&
+		    !(rc = search_simulate(g, &p, &h2, &c2)))
+			json_array_append_new(by_hw, json_real(c2.compute_s));
+		search_hw_free(c, &h2);
+	}
+	if (rc) {
+		json_decref(o);
+		json_decref(by_hw);
+		goto out;
+	}
 	json_object_set_new(o, "hardware", json_string(hw.name));
 	json_object_set_new(o, "step_s", json_real(cost.step_s));
 	json_object_set_new(o, "compute_s", json_real(cost.compute_s));
@@ -122,6 +142,10 @@ main(int argc, char **argv)
 	json_object_set_new(o, "nodes", json_integer(g->n_nodes));
 	if (repeat > 0)
 		json_object_set_new(o, "us_per_call", json_real(us));
+	if (n_hw > 1)
+		json_object_set_new(o, "compute_s_by_hw", by_hw);
+	else
+		json_decref(by_hw);
 	json_dumpf(o, stdout, JSON_PRESERVE_ORDER);
 	fputc('\n', stdout);
 	json_decref(o);
@@ -137,5 +161,6 @@ out:
 	search_hw_free(c, &hw);
 	onnxshard_free(c);
 	free(b.dims);
+	free(hw_specs);
 	return rc;
 }

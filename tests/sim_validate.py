@@ -12,7 +12,8 @@ build/), takes rank 0's model, replaces each onnxshard collective by local
 ops of the same result shape (AllReduce: Identity; AllGather: Concat of n
 copies; ReduceScatter: the first 1/n slice; AllToAll: both), and times it in
 onnxruntime-node (tests/e2e/node_modules; one thread, warm-up, median of N
-runs). The simulator's compute_s for the same plan comes from DIR/tests/sim_cost.
+runs; "net": less the fixed cost of one run, measured on a one-op model).
+The simulator's compute_s for the same plan comes from DIR/tests/sim_cost.
 Prints one line per pair, Spearman's rank correlation over all pairs, and the
 distribution of measured / simulated. --calibrate also fits the cpu preset's
 peak FLOP/s, memory bandwidth and per-op overhead to the measurements (a
@@ -208,18 +209,34 @@ def simulate(build, hw, model, mesh, strategy, dims):
     return json.loads(r.stdout)
 
 
-def summary(pairs, key):
+def summary(pairs, key, mkey="measured_s"):
     sim = [p[key] for p in pairs]
-    meas = [p["measured_s"] for p in pairs]
+    meas = [p[mkey] for p in pairs]
     ratios = sorted(m / s for m, s in zip(meas, sim))
     q = lambda f: ratios[min(len(ratios) - 1, int(f * len(ratios)))]
     gm = math.exp(statistics.mean(math.log(r) for r in ratios))
-    print("pairs: %d  Spearman rank correlation (simulated vs measured): %.3f" % (
-        len(pairs), spearman(sim, meas)))
+    print("%s: pairs: %d  Spearman rank correlation (simulated vs measured): %.3f" % (
+        mkey, len(pairs), spearman(sim, meas)))
     print("measured/simulated: min %.2f  p10 %.2f  median %.2f  p90 %.2f  max %.2f  geomean %.2f" % (
         ratios[0], q(0.1), q(0.5), q(0.9), ratios[-1], gm))
     within = sum(1 for r in ratios if 0.5 <= r / gm <= 2) / len(ratios)
     print("within 2x of the geometric-mean ratio: %.0f%%" % (100 * within))
+    # the search compares plans of one model: how often the simulator orders
+    # two plans of a model as ONNX Runtime does (where they differ by > 10%)
+    agree = total = 0
+    for i, p in enumerate(pairs):
+        for q in pairs[i + 1:]:
+            if p["id"].split("/")[0] != q["id"].split("/")[0]:
+                continue
+            if max(p[mkey], q[mkey]) < 1.1 * min(p[mkey], q[mkey]):
+                continue
+            total += 1
+            agree += (p[mkey] < q[mkey]) == (p[key] < q[key])
+    if total:
+        print("plans of one model ordered as measured: %d of %d (where they differ by > 10%%)" % (
+            agree, total))
+    worst = sorted(pairs, key=lambda p: -abs(math.log(p[mkey] / p[key] / gm)))[:8]
+    print("furthest from it: " + ", ".join("%s %.2f" % (p["id"], p[mkey] / p[key]) for p in worst))
 
 
 def main():
@@ -258,6 +275,16 @@ def main():
             jobs.append({"id": cid, "model": out + ".local.onnx", "inputs": inputs, "runs": a.runs})
             pairs.append({"id": cid, "sim": sim, "collectives": coll, "path": path, "mesh": mesh,
                           "strategy": strategy, "dims": dims})
+    # ORT's and node's fixed cost of one run, measured on a one-op model and
+    # subtracted from every pair (the simulator models the ops, not the call)
+    base = os.path.join(work, "baseline.onnx")
+    onnx.save(helper.make_model(helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])], "baseline",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])]),
+        opset_imports=[helper.make_opsetid("", 17)]), base)
+    jobs.insert(0, {"id": "baseline", "model": base, "runs": 200,
+                    "inputs": [{"name": "x", "type": "float32", "shape": [1]}]})
     js = os.path.join(work, "timer.js")
     with open(js, "w") as f:
         f.write(TIMER_JS)
@@ -271,20 +298,26 @@ def main():
         d = json.loads(line)
         measured[d["id"]] = d
     done = []
-    print("%-44s %12s %12s %7s %6s" % ("pair", "simulated", "measured", "ratio", "nodes"))
+    call = measured.get("baseline", {}).get("median_s", 0.0)
+    print("fixed cost of one run (one-op model), subtracted: %.2e s" % call)
+    print("%-44s %12s %12s %12s %7s %6s" % ("pair", "simulated", "measured", "net", "ratio",
+                                            "nodes"))
     for p in pairs:
         d = measured.get(p["id"], {"error": "no result"})
         if "error" in d:
             print("skip %s: ORT: %s" % (p["id"], d["error"][:200]))
             continue
         p["measured_s"] = d["median_s"]
+        p["net_s"] = max(d["median_s"] - call, 1e-7)
         p["compute_s"] = p["sim"]["compute_s"]
         done.append(p)
-        print("%-44s %12.3e %12.3e %7.2f %6d" % (p["id"], p["compute_s"], p["measured_s"],
-                                                 p["measured_s"] / p["compute_s"], p["sim"]["nodes"]))
+        print("%-44s %12.3e %12.3e %12.3e %7.2f %6d" % (
+            p["id"], p["compute_s"], p["measured_s"], p["net_s"], p["measured_s"] / p["compute_s"],
+            p["sim"]["nodes"]))
     if len(done) < 2:
         sys.exit("too few pairs")
     summary(done, "compute_s")
+    summary(done, "compute_s", "net_s")
     if a.calibrate:
         calibrate(a, done)
     if not a.keep:
@@ -293,33 +326,44 @@ def main():
 
 def calibrate(a, done):
     """Grid search of (peak FLOP/s, memory bandwidth, op overhead) minimising
-    the squared log error, with sim_cost re-run per candidate: slow-ish, so
-    a coarse grid."""
-    best = None
-    prof = {"name": "cpu-fit", "memory_capacity": 24 * 2 ** 30, "devices_per_node": 1,
+    the squared log error of measured / simulated; one sim_cost run per pair
+    simulates its plan on every profile of the grid."""
+    base = {"memory_capacity": 24 * 2 ** 30, "devices_per_node": 1,
             "intra_node": {"bandwidth": 5e9, "latency": 5e-5},
             "inter_node": {"bandwidth": 1e9, "latency": 1e-4}}
-    path = "/tmp/cpu-fit.json"
-    for fl in (2e10, 3e10, 5e10, 8e10, 1.2e11):
-        for bw in (3e9, 5e9, 1e10, 2e10, 4e10):
-            for oh in (0, 1e-6, 2e-6, 4e-6, 8e-6):
-                prof.update({"peak_flops": {"float32": fl}, "memory_bandwidth": bw, "op_overhead": oh})
-                with open(path, "w") as f:
-                    json.dump(prof, f)
-                err = 0
-                for p in done:
-                    s = simulate(a.build, path, p["path"], p["mesh"], p["strategy"], p["dims"])
-                    err += math.log(p["measured_s"] / s["compute_s"]) ** 2
-                if best is None or err < best[0]:
-                    best = (err, fl, bw, oh)
-    err, fl, bw, oh = best
-    prof.update({"peak_flops": {"float32": fl}, "memory_bandwidth": bw, "op_overhead": oh})
-    with open(path, "w") as f:
-        json.dump(prof, f)
-    print("fit: peak_flops.float32 %.3g  memory_bandwidth %.3g  op_overhead %.3g  (rms log error %.3f)" % (
-        fl, bw, oh, math.sqrt(err / len(done))))
+    grid = [(fl, bw, oh) for fl in (2.5e10, 5e10, 1e11, 1.5e11, 2e11, 3e11)
+            for bw in (3e9, 5e9, 8e9, 1.2e10, 2e10, 3e10, 5e10, 8e10)
+            for oh in (0, 2.5e-7, 5e-7, 1e-6, 2e-6, 4e-6)]
+    tmp = tempfile.mkdtemp(prefix="sim_fit.")
+    files = []
+    for k, (fl, bw, oh) in enumerate(grid):
+        prof = dict(base, name="fit%d" % k, peak_flops={"float32": fl}, memory_bandwidth=bw,
+                    op_overhead=oh)
+        files.append(os.path.join(tmp, "fit%d.json" % k))
+        with open(files[-1], "w") as f:
+            json.dump(prof, f)
+    err = [0.0] * len(grid)
+    sims = []
     for p in done:
-        p["fit_s"] = simulate(a.build, path, p["path"], p["mesh"], p["strategy"], p["dims"])["compute_s"]
+        cmd = [os.path.join(a.build, "tests", "sim_cost"), p["path"], "--mesh", p["mesh"],
+               "--strategy", p["strategy"]]
+        for k, v in p["dims"].items():
+            cmd += ["--dim", "%s=%d" % (k, v)]
+        for f in [files[0]] + files:
+            cmd += ["--hardware", f]
+        r = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        by = json.loads(r.stdout)["compute_s_by_hw"]
+        sims.append(by)
+        for k, t in enumerate(by):
+            err[k] += math.log(p["measured_s"] / t) ** 2
+    k = min(range(len(grid)), key=lambda i: err[i])
+    fl, bw, oh = grid[k]
+    shutil.copy(files[k], "/tmp/cpu-fit.json")
+    shutil.rmtree(tmp)
+    print("fit: peak_flops.float32 %.3g  memory_bandwidth %.3g  op_overhead %.3g  "
+          "(rms log error %.3f; written to /tmp/cpu-fit.json)" % (fl, bw, oh, math.sqrt(err[k] / len(done))))
+    for p, by in zip(done, sims):
+        p["fit_s"] = by[k]
     summary(done, "fit_s")
 
 
