@@ -311,19 +311,91 @@ out:
 static const char *step_names[] = {"AllReduce", "ReduceScatter", "AllGather",
                                    "AllToAll",  "Slice",         "Mask"};
 
+/* The simulated cost of a materialised plan as JSON fields of obj. */
+static void
+cost_json(json_t *obj, const prop_plan *p, const search_cost *sc, const emit_rank_stats *st,
+          int *bad)
+{
+	json_t *mem = json_array();
+
+	/* the simulator's rank; emission's exact parameter bytes where known */
+	for (int64_t r = 0; r < p->mesh->world; r++)
+		shd_jpush(
+		        mem,
+		        json_integer((json_int_t)(sc->peak_bytes -
+		                                  (st ? sc->param_bytes - st[r].param_bytes : 0))),
+		        bad);
+	shd_jset(obj, "step_time_s", json_real(sc->step_s), bad);
+	shd_jset(obj, "compute_s", json_real(sc->compute_s), bad);
+	shd_jset(obj, "comm_s", json_real(sc->comm_s), bad);
+	shd_jset(obj, "peak_memory_bytes", mem, bad);
+	shd_jset(obj, "fits", json_boolean(sc->feasible), bad);
+	shd_jset(obj, "comm_bytes", json_integer((json_int_t)sc->comm_bytes), bad);
+	shd_jset(obj, "flops", json_integer((json_int_t)sc->flops), bad);
+}
+
+/* A baseline strategy on a fresh plan: its cost, or 1 when the mesh lacks
+ * its axes. */
+static int
+baseline_cost(ir_graph *g, const prop_plan *p, const char *strategy, const search_hw *hw,
+              search_cost *sc)
+{
+	int has_data = prop_mesh_axis(p->mesh, "data") >= 0,
+	    has_model = prop_mesh_axis(p->mesh, "model") >= 0;
+	prop_plan q;
+	int rc;
+
+	if ((strategy[0] == 'd' && !has_data) || (strchr(strategy, 'm') && !has_model))
+		return 1;
+	if ((rc = prop_plan_init(g, p->mesh, &q)))
+		return -rc;
+	q.bind = p->bind;
+	q.bind_ud = p->bind_ud;
+	if (!(rc = search_apply(g, &q, strategy, NULL)) && !(rc = prop_materialize(g, &q)))
+		rc = search_simulate(g, &q, hw, sc);
+	prop_plan_free(g, &q);
+	return -rc;
+}
+
 static int
 plan_json(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const emit_rank_stats *st,
-          const bindings *b, json_t **out)
+          const bindings *b, const search_hw *hw, const search_env *env, json_t **out)
 {
-	json_t *plan = json_object(), *mem = json_array(), *coll = json_array(),
-	       *repl = json_array();
+	json_t *plan = json_object(), *coll = json_array(), *repl = json_array(),
+	       *base = json_object();
+	search_cost sc;
 	uint8_t *seen = shd_calloc(g->ctx, p->n_reshards + 1, 1);
 	double comm = 0;
 	int comm_known = 1, bad = !seen;
 
 	shd_jset(plan, "strategy", shd_jstr(o->strategy ? o->strategy : "auto", &bad), &bad);
-	for (int64_t r = 0; st && r < p->mesh->world; r++)
-		shd_jpush(mem, json_integer((json_int_t)st[r].param_bytes), &bad);
+	shd_jset(plan, "hardware", shd_jstr(hw->name, &bad), &bad);
+	if (search_simulate(g, p, hw, &sc)) {
+		json_decref(plan);
+		json_decref(coll);
+		json_decref(repl);
+		json_decref(base);
+		shd_free(g->ctx, seen, 0);
+		return shd_nomem(g->ctx);
+	}
+	cost_json(plan, p, &sc, st, &bad);
+	shd_jset(plan, "exact", json_boolean(sc.exact), &bad);
+	shd_jset(plan, "decisions", json_integer(env->decisions), &bad);
+	shd_jset(plan, "plans_scored", json_integer(env->scored), &bad);
+	if (env->chose)
+		shd_jset(plan, "chose", shd_jstr(env->chose, &bad), &bad);
+	static const char *const baselines[] = {"data", "megatron", "data,megatron"};
+	for (int i = 0; i < 3 && !bad; i++) {
+		search_cost bcost;
+		int brc = baseline_cost(g, p, baselines[i], hw, &bcost);
+		if (brc < 0) {
+			bad = 1;
+		} else if (brc == 0) {
+			json_t *e = json_object();
+			cost_json(e, p, &bcost, NULL, &bad);
+			shd_jset(base, baselines[i], e, &bad);
+		}
+	}
 	for (uint32_t i = 0; seen && i < p->n_reshards; i++) {
 		const prop_reshard *rs = &p->reshards[i];
 		if (seen[rs->id])
@@ -348,8 +420,7 @@ plan_json(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const emit_r
 			shd_jset(e, "mesh_axes", axes, &bad);
 			shd_jpush(coll, e, &bad);
 			if (s->kind <= PROP_ALLTOALL)
-				comm += (double)elems * (double)onnx_dtype_size(v->dtype) /
-				        (double)p->mesh->world;
+				comm += (double)elems * (double)onnx_dtype_size(v->dtype);
 		}
 	}
 	for (uint32_t i = 0; i < p->n_notes; i++) {
@@ -360,12 +431,11 @@ plan_json(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const emit_r
 		shd_jpush(repl, e, &bad);
 	}
 	shd_free(g->ctx, seen, 0);
-	/* until the cost model lands: no time, memory is parameters only, and
-	 * symbolic dims that --dim did not bind count as 1 */
-	shd_jset(plan, "step_time_s", json_real(0.0), &bad);
-	shd_jset(plan, "peak_memory_bytes", mem, &bad);
-	shd_jset(plan, "comm_bytes", json_integer((json_int_t)comm), &bad);
+	/* the bytes each collective moves in all (symbolic dims that --dim
+	 * did not bind count as 1) */
+	shd_jset(plan, "comm_bytes_total", json_integer((json_int_t)comm), &bad);
 	shd_jset(plan, "comm_bytes_exact", json_boolean(comm_known), &bad);
+	shd_jset(plan, "baselines", base, &bad);
 	shd_jset(plan, "reshards", coll, &bad);
 	shd_jset(plan, "replicated", repl, &bad);
 	if (bad) {
@@ -428,9 +498,25 @@ print_summary(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, json_t *
 	fprintf(out, "  values split: %u of %u; parameters split: %u of %u\n", sharded, g->n_values,
 	        split_params, params);
 	json_t *mem = json_object_get(plan, "peak_memory_bytes");
+	fprintf(out, "  step time on %s: %.3g s (compute %.3g s, communication %.3g s)%s\n",
+	        json_string_value(json_object_get(plan, "hardware")),
+	        json_real_value(json_object_get(plan, "step_time_s")),
+	        json_real_value(json_object_get(plan, "compute_s")),
+	        json_real_value(json_object_get(plan, "comm_s")),
+	        json_is_true(json_object_get(plan, "exact")) ? "" : " (unbound dims counted as 1)");
 	if (json_array_size(mem))
-		fprintf(out, "  parameter bytes on rank 0: %lld\n",
-		        (long long)json_integer_value(json_array_get(mem, 0)));
+		fprintf(out, "  peak memory per rank: %.4g GB%s\n",
+		        (double)json_integer_value(json_array_get(mem, 0)) / 1e9,
+		        json_is_true(json_object_get(plan, "fits")) ? ""
+		                                                    : " (does not fit the device)");
+	const char *bname;
+	json_t *bval;
+	json_object_foreach(json_object_get(plan, "baselines"), bname, bval)
+	        fprintf(out, "  baseline %-14s %.3g s (compute %.3g s, communication %.3g s)%s\n",
+	                bname, json_real_value(json_object_get(bval, "step_time_s")),
+	                json_real_value(json_object_get(bval, "compute_s")),
+	                json_real_value(json_object_get(bval, "comm_s")),
+	                json_is_true(json_object_get(bval, "fits")) ? "" : ", does not fit");
 	const char *key;
 	json_t *val;
 	if (!json_object_size(count))
@@ -505,7 +591,9 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	char *tmp = NULL, *old = NULL, *report = NULL;
 	size_t report_len = 0;
 	struct stat sb;
-	int rc, have_plan = 0;
+	int rc, have_plan = 0, have_hw = 0;
+	search_hw hw;
+	search_env env = {0};
 	FILE *log = o->quiet ? NULL : stderr;
 	uint64_t refused = c->n_refused;
 	run_state rs = {
@@ -527,6 +615,14 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		               "%s: already exists (use --force to replace it)", o->out);
 		goto out;
 	}
+	if ((rc = search_hw_load(c, o->hardware ? o->hardware : "h100", &hw)))
+		goto out;
+	have_hw = 1;
+	env.hw = &hw;
+	env.seed = o->seed;
+	env.rollouts = o->budget_plans;
+	/* the search stops with its best plan before the budget runs out */
+	env.deadline = rs.deadline - 0.2 * (rs.deadline - now_s());
 	if ((rc = onnx_load(c, o->model, &m)) || (rc = ir_lift(c, m, &g)) ||
 	    (rc = parse_dims(c, o, g, &b)) || (rc = prop_plan_init(g, &mesh, &p)))
 		goto out;
@@ -536,7 +632,7 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	p.stop = stop;
 	p.stop_ud = &rs;
 	if ((rc = stop(&rs)) ||
-	    (rc = search_apply(g, &p, o->strategy ? o->strategy : "auto", log)) ||
+	    (rc = search_run(g, &p, o->strategy ? o->strategy : "auto", &env, log)) ||
 	    (rc = prop_materialize(g, &p)))
 		goto out;
 	rs.deadline = 0; /* the budget is planning's */
@@ -575,7 +671,7 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		if (rc)
 			goto out;
 	}
-	if ((rc = plan_json(g, &p, o, o->out ? st : NULL, &b, &plan)))
+	if ((rc = plan_json(g, &p, o, o->out ? st : NULL, &b, &hw, &env, &plan)))
 		goto out;
 	if (o->out && (rc = write_manifest(g, &p, o, tmp, st, plan)))
 		goto out;
@@ -651,6 +747,8 @@ out:
 	shd_free(c, b.vals, 0);
 	if (have_plan)
 		prop_plan_free(g, &p);
+	if (have_hw)
+		search_hw_free(c, &hw);
 	ir_free(g);
 	onnx_model_free(m);
 	prop_mesh_free(c, &mesh);

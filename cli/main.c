@@ -19,15 +19,18 @@ static const char usage[] =
         "        --mesh data=2,model=4   the device mesh (named axes, row-major ranks)\n"
         "        -o, --out OUT           output directory (default: MODEL without .onnx + "
         ".shards)\n"
-        "        --strategy S            auto (default), data[:AXIS], megatron[:AXIS], a comma\n"
-        "                                list of those applied in order, or a tactics FILE.json\n"
+        "        --strategy S            auto[:AXES] (default: search), exhaustive[:AXES],\n"
+        "                                data[:AXIS], megatron[:AXIS], a comma list of those\n"
+        "                                applied in order (data,auto), or a tactics FILE.json\n"
         "        --dim NAME=SIZE         bind a symbolic dim for planning (repeatable); the\n"
         "                                models keep it symbolic\n"
         "        --collectives onnxshard|ort   collective ops' domain (ort: com.microsoft)\n"
-        "        --hardware h100|FILE    hardware profile (accepted; used by the cost model)\n"
-        "        --budget T              planning time (2s, 500ms, 1m; default 60s): exceeded,\n"
-        "                                the run fails; the search's budget once it lands\n"
-        "        --seed N                (accepted; used by the search)\n"
+        "        --hardware H            device profile: h100 (default), a100, cpu, or a\n"
+        "                                JSON FILE (peak_flops, memory_bandwidth, ...)\n"
+        "        --budget T|Np           planning time (2s, 500ms, 1m; default 60s: the search\n"
+        "                                stops before it with its best plan) or plans the\n"
+        "                                search scores (500p; default 256)\n"
+        "        --seed N                the search's seed (default 0)\n"
         "        --force                 replace an existing OUT\n"
         "        --json                  the plan summary as JSON\n"
         "        --quiet                 no progress on stderr\n"
@@ -328,15 +331,30 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 		case 'd': o.dims[o.n_dims++] = optarg; break;
 		case 'C': o.collectives = optarg; break;
 		case 'H':
-			if (strcmp(optarg, "h100") && access(optarg, R_OK) != 0) {
+			if (strcmp(optarg, "h100") && strcmp(optarg, "a100") &&
+			    strcmp(optarg, "cpu") && access(optarg, R_OK) != 0) {
 				free(o.dims);
-				return fail_usage("--hardware: '%s' is neither a preset (h100) nor "
-				                  "a readable file",
-				                  optarg);
+				return fail_usage(
+				        "--hardware: '%s' is neither a preset (h100, a100, "
+				        "cpu) nor a readable file",
+				        optarg);
 			}
+			o.hardware = optarg;
 			break;
 		case 'b':
-			if (!(o.budget_ms = parse_duration(optarg))) {
+			if (*optarg && optarg[strlen(optarg) - 1] == 'p') { /* plans */
+				char *end;
+				errno = 0;
+				unsigned long n = strtoul(optarg, &end, 10);
+				if (errno || end == optarg || *end != 'p' || end[1] || n < 1 ||
+				    n > 10000000) {
+					free(o.dims);
+					return fail_usage("--budget: '%s' is not a number of plans "
+					                  "(e.g. 500p)",
+					                  optarg);
+				}
+				o.budget_plans = (uint32_t)n;
+			} else if (!(o.budget_ms = parse_duration(optarg))) {
 				free(o.dims);
 				return fail_usage(
 				        "--budget: '%s' is not a duration (e.g. 2s, 500ms, 1m)",
@@ -350,7 +368,17 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 				return rc;
 			}
 			break;
-		case 'S': break;
+		case 'S': {
+			char *end;
+			errno = 0;
+			o.seed = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || *optarg == '-') {
+				free(o.dims);
+				return fail_usage("--seed: '%s' is not a non-negative integer",
+				                  optarg);
+			}
+			break;
+		}
 		case 'f': o.force = 1; break;
 		case 'j': o.json = 1; break;
 		case 'q': o.quiet = 1; break;

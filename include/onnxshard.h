@@ -70,8 +70,12 @@ typedef struct {
 	int quiet;                     /* no progress on stderr */
 	int json;                      /* report as JSON */
 	FILE *report;                  /* the plan's summary; NULL: none */
-	uint64_t budget_ms;            /* planning time, counted from the call (the search's
-	                                * budget once it lands); 0: ONNXSHARD_BUDGET_MS */
+	uint64_t budget_ms;            /* planning time, counted from the call; past it the
+	                                * search stops with its best plan, and propagation
+	                                * fails; 0: ONNXSHARD_BUDGET_MS */
+	uint32_t budget_plans;         /* plans the search scores at most; 0: 256 */
+	const char *hardware;          /* preset (h100, a100, cpu) or JSON file; NULL: h100 */
+	uint64_t seed;                 /* the search's */
 	volatile sig_atomic_t *cancel; /* NULL, or polled: non-zero stops the run
 	                                * ("interrupted", ONNXSHARD_EFAIL), OUT not made */
 } onnxshard_opts;

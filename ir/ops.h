@@ -156,6 +156,11 @@ OP_SINCE(Or, 7)
 OP_SINCE(Xor, 7)
 OP_SINCE(Gemm, 7)
 OP_SINCE(PRelu, 7)
+/* variadic without broadcasting before 8 */
+OP_SINCE(Max, 8)
+OP_SINCE(Min, 8)
+OP_SINCE(Sum, 8)
+OP_SINCE(Mean, 8)
 /* 'to' a string before 6 */
 OP_SINCE(Cast, 6)
 /* (input, tiles, axis) before 6 */

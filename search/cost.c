@@ -236,7 +236,8 @@ node_cost(sim *s, uint32_t i, const double *argel, const double *elems, double *
 	}
 	for (uint32_t k = 0; k < n->n_out; k++) {
 		uint32_t v = ir_out(g, n, k);
-		out_b += elems[v] * elem_bytes(&g->values[v]);
+		if (v != IR_NONE) /* an optional result left out */
+			out_b += elems[v] * elem_bytes(&g->values[v]);
 	}
 	if (o0 != IR_NONE) {
 		out_el = elems[o0];
@@ -397,6 +398,8 @@ node_cost(sim *s, uint32_t i, const double *argel, const double *elems, double *
 static int
 is_activation(const ir_graph *g, uint32_t v)
 {
+	if (v == IR_NONE) /* an optional result left out */
+		return 0;
 	const ir_value *x = &g->values[v];
 
 	return x->kind == IR_V_NODE && !x->is_output && g->nodes[x->producer].op != OP_Constant;
@@ -524,7 +527,7 @@ search_simulate(ir_graph *g, const prop_plan *p, const search_hw *hw, search_cos
 		}
 		for (uint32_t k = 0; k < n->n_out; k++) {
 			uint32_t v = ir_out(g, n, k);
-			if (last[v] == IR_NONE && is_activation(g, v))
+			if (v != IR_NONE && last[v] == IR_NONE && is_activation(g, v))
 				act -= elems[v] * elem_bytes(&g->values[v]);
 		}
 	}

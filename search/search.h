@@ -1,13 +1,36 @@
-/* search/: strategies. For now the tactics of PartIR (data, megatron, a
- * tactics file), each followed by propagation. */
+/* search/: strategies: the tactics of PartIR (data, megatron, a tactics
+ * file), each followed by propagation, and the automatic search (auto:
+ * MCTS over the dimension-class analysis' decisions, scored by the
+ * simulator of cost.h; exhaustive: every assignment). */
 #ifndef SEARCH_H
 #define SEARCH_H
 
-#include "propagate/prop.h"
+#include "search/cost.h"
+
+/* What the automatic search needs beyond the plan. */
+typedef struct {
+	const search_hw *hw; /* the device (NULL: the h100 preset) */
+	uint64_t seed;       /* the tree search's */
+	double deadline;     /* search_now() past which it stops (0: none) */
+	uint32_t rollouts;   /* plans scored at most (0: SEARCH_ROLLOUTS) */
+	/* what the last auto step did (out) */
+	uint32_t decisions; /* decision groups */
+	uint32_t scored;    /* plans scored, baselines included */
+	const char *chose;  /* the baseline that won, or NULL: the search's plan */
+} search_env;
+
+#define SEARCH_ROLLOUTS 256u
 
 /* Apply a strategy: "data[:AXIS]", "megatron[:AXIS]", "auto", a comma list
  * of those, or a JSON tactics file. Each step is followed by propagation.
  * log (may be NULL) gets one line per step. Bad strategies: EINPUT. */
 int search_apply(ir_graph *g, prop_plan *p, const char *strategy, FILE *log);
+/* The same with the search's environment ("auto[:AXES]" and
+ * "exhaustive[:AXES]", AXES like data+model, default every axis; env may be
+ * NULL: the defaults). */
+int search_run(ir_graph *g, prop_plan *p, const char *strategy, search_env *env, FILE *log);
+/* The auto step: over the axes of axes_mask (bit i: mesh axis i). */
+int search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int exhaustive,
+                FILE *log);
 
 #endif

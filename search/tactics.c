@@ -508,8 +508,68 @@ file_steps(ir_graph *g, prop_plan *p, const char *path, FILE *log)
 	return rc;
 }
 
+/* The auto step with env's hardware, or the h100 preset. */
+static int
+auto_step(ir_graph *g, prop_plan *p, uint8_t mask, search_env *env, int exhaustive, FILE *log)
+{
+	search_env e = {0};
+	search_hw hw;
+	int rc;
+
+	if (env)
+		e = *env;
+	if (!e.rollouts)
+		e.rollouts = SEARCH_ROLLOUTS;
+	if (!e.hw) {
+		if ((rc = search_hw_load(g->ctx, "h100", &hw)))
+			return rc;
+		e.hw = &hw;
+	}
+	rc = search_auto(g, p, mask, &e, exhaustive, log);
+	if (e.hw == &hw)
+		search_hw_free(g->ctx, &hw);
+	if (env) {
+		env->decisions = e.decisions;
+		env->scored = e.scored;
+		env->chose = e.chose;
+	}
+	return rc;
+}
+
+/* AXES of auto:AXES ("data+model") as a mask; -1 naming an unknown axis. */
+static int
+axes_of(ir_graph *g, const prop_plan *p, const char *word, const char *spec)
+{
+	int mask = 0;
+
+	if (!spec)
+		return (1 << p->mesh->n_axes) - 1;
+	while (*spec) {
+		size_t n = strcspn(spec, "+");
+		char name[64];
+		int a;
+		if (n == 0 || n >= sizeof name)
+			return -shd_error(g->ctx, ONNXSHARD_EINPUT, "--strategy %s: bad axes",
+			                  word);
+		memcpy(name, spec, n);
+		name[n] = 0;
+		if ((a = prop_mesh_axis(p->mesh, name)) < 0)
+			return -shd_error(g->ctx, ONNXSHARD_EINPUT,
+			                  "--strategy %s: no mesh axis named '%s'", word, name);
+		mask |= 1 << a;
+		spec += n + (spec[n] == '+');
+	}
+	return mask;
+}
+
 int
 search_apply(ir_graph *g, prop_plan *p, const char *strategy, FILE *log)
+{
+	return search_run(g, p, strategy, NULL, log);
+}
+
+int
+search_run(ir_graph *g, prop_plan *p, const char *strategy, search_env *env, FILE *log)
 {
 	const char *s = strategy;
 	int rc;
@@ -527,17 +587,11 @@ search_apply(ir_graph *g, prop_plan *p, const char *strategy, FILE *log)
 		char *colon = strchr(word, ':');
 		if (colon)
 			*colon++ = 0;
-		if (!strcmp(word, "auto")) {
-			/* until the search lands: data then megatron, on the axes that exist */
-			if (prop_mesh_axis(p->mesh, "data") >= 0 &&
-			    (rc = tactic_data(g, p, prop_mesh_axis(p->mesh, "data"), log)))
-				return rc;
-			if ((rc = prop_propagate(g, p)))
-				return rc;
-			int m = prop_mesh_axis(p->mesh, "model");
-			if (m < 0 && p->mesh->n_axes == 1 && prop_mesh_axis(p->mesh, "data") < 0)
-				m = 0;
-			if (m >= 0 && (rc = tactic_megatron(g, p, m, log)))
+		if (!strcmp(word, "auto") || !strcmp(word, "exhaustive")) {
+			int mask = axes_of(g, p, word, colon);
+			if (mask < 0)
+				return -mask;
+			if ((rc = auto_step(g, p, (uint8_t)mask, env, word[0] == 'e', log)))
 				return rc;
 		} else if (!strcmp(word, "data") || !strcmp(word, "megatron")) {
 			int d = word[0] == 'd';
@@ -548,8 +602,9 @@ search_apply(ir_graph *g, prop_plan *p, const char *strategy, FILE *log)
 				return rc;
 		} else {
 			return shd_error(g->ctx, ONNXSHARD_EINPUT,
-			                 "--strategy: unknown tactic '%s' (known: auto, "
-			                 "data[:AXIS], megatron[:AXIS], or a .json file)",
+			                 "--strategy: unknown tactic '%s' (known: auto[:AXES], "
+			                 "exhaustive[:AXES], data[:AXIS], megatron[:AXIS], or a "
+			                 ".json file)",
 			                 word);
 		}
 		if ((rc = prop_propagate(g, p)))

@@ -1,0 +1,267 @@
+/* The automatic strategy: MCTS over the decision groups of the
+ * dimension-class analysis, each rollout scored by the simulator.
+ * A decision gives one group (the same classes in every identical layer)
+ * a set of mesh axes (none, one, or several: the batch over both axes of
+ * a 2-D mesh); a rollout seeds every initializer and graph-input slot of
+ * the group's classes with them, propagates, materialises and simulates
+ * one forward step: the cost is the step time, infinite when the plan
+ * does not fit the device. The baselines (data, megatron, data,megatron,
+ * after the same earlier tactics) are scored too, so auto is never worse
+ * than the best of them that fits.
+ * requires: a lifted graph, a plan whose earlier tactics are applied (want[]),
+ *   a hardware profile
+ * provides: want[] of the best plan found (seeds applied and propagated) */
+#include <math.h>
+#include <string.h>
+
+#include "propagate/analysis.h"
+#include "search_impl.h"
+
+typedef struct {
+	ir_graph *g;
+	const prop_plan *base; /* earlier tactics applied */
+	search_env *env;
+	const prop_analysis *a;
+	uint32_t n_dec;
+	uint32_t *group; /* per decision: its analysis group */
+	uint8_t axes[PROP_MAX_AXES];
+	uint32_t n_axes;   /* the axes auto may use, in mesh order */
+	uint64_t min_peak; /* the smallest peak memory seen (nothing fits: the error) */
+	search_cost min_cost;
+} auto_state;
+
+/* A fresh plan with base's wants (the earlier tactics). */
+static int
+copy_plan(ir_graph *g, const prop_plan *base, prop_plan *q)
+{
+	int rc = prop_plan_init(g, base->mesh, q);
+
+	if (rc)
+		return rc;
+	for (uint32_t v = 0; v < g->n_values; v++) {
+		if (g->values[v].rank > 0)
+			memcpy(q->want[v].dims, base->want[v].dims,
+			       (size_t)g->values[v].rank * sizeof(prop_dim));
+		q->fixed[v] = base->fixed[v];
+	}
+	q->bind = base->bind;
+	q->bind_ud = base->bind_ud;
+	q->stop = base->stop;
+	q->stop_ud = base->stop_ud;
+	return 0;
+}
+
+/* Seed decision k's option o (a subset of the axes, bit i: axes[i]). */
+static void
+seed_option(auto_state *s, prop_plan *q, uint32_t k, uint8_t o)
+{
+	const prop_dgroup *gr = &s->a->groups[s->group[k]];
+
+	for (uint32_t i = 0; i < s->n_axes; i++) {
+		if (!(o & (1u << i)))
+			continue;
+		for (uint32_t j = 0; j < gr->n_seeds; j++) {
+			const prop_slot *sl = &s->a->seeds[gr->first_seed + j];
+			if (!q->fixed[sl->value])
+				prop_seed(s->g, q, sl->value, sl->dim, s->axes[i], 1, 0);
+		}
+	}
+}
+
+/* Materialise and simulate q: its step time, INFINITY when it does not fit. */
+static int
+score_plan(auto_state *s, prop_plan *q, search_cost *out, double *cost)
+{
+	int rc;
+
+	if ((rc = prop_materialize(s->g, q)) || (rc = search_simulate(s->g, q, s->env->hw, out)))
+		return rc;
+	if (!s->min_peak || out->peak_bytes < s->min_peak) {
+		s->min_peak = out->peak_bytes;
+		s->min_cost = *out;
+	}
+	*cost = out->feasible ? out->step_s : INFINITY;
+	return 0;
+}
+
+static int
+eval(void *ud, const uint8_t *choice, double *cost)
+{
+	auto_state *s = ud;
+	prop_plan q;
+	search_cost sc;
+	int rc;
+
+	if ((rc = copy_plan(s->g, s->base, &q)))
+		return rc;
+	for (uint32_t k = 0; k < s->n_dec; k++)
+		if (choice[k])
+			seed_option(s, &q, k, choice[k]);
+	if (!(rc = prop_propagate(s->g, &q)))
+		rc = score_plan(s, &q, &sc, cost);
+	prop_plan_free(s->g, &q);
+	return rc;
+}
+
+/* A baseline (a tactic list) after the earlier tactics: its cost. */
+static int
+baseline(auto_state *s, const char *strategy, double *cost)
+{
+	prop_plan q;
+	search_cost sc;
+	int rc;
+
+	*cost = INFINITY;
+	if ((rc = copy_plan(s->g, s->base, &q)))
+		return rc;
+	if (!(rc = search_apply(s->g, &q, strategy, NULL)))
+		rc = score_plan(s, &q, &sc, cost);
+	prop_plan_free(s->g, &q);
+	return rc;
+}
+
+/* Weight of a group: the elements of the tensors its seeds split (big
+ * decisions first). */
+static double
+group_weight(const auto_state *s, uint32_t gi)
+{
+	const prop_dgroup *gr = &s->a->groups[gi];
+	double w = 0;
+
+	for (uint32_t j = 0; j < gr->n_seeds; j++) {
+		const ir_value *v = &s->g->values[s->a->seeds[gr->first_seed + j].value];
+		double n = 1;
+		for (int32_t d = 0; d < v->rank; d++) {
+			int64_t x = 1;
+			ir_dim_eval(s->g, v->dims[d], s->base->bind, s->base->bind_ud, &x);
+			n *= (double)(x > 0 ? x : 1);
+		}
+		w += n;
+	}
+	return w;
+}
+
+static const char *
+human_bytes(char *buf, size_t n, uint64_t b)
+{
+	snprintf(buf, n, "%.3g GB", (double)b / 1e9);
+	return buf;
+}
+
+int
+search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int exhaustive,
+            FILE *log)
+{
+	shd_ctx *c = g->ctx;
+	prop_analysis a;
+	auto_state s;
+	uint8_t *n_opt = NULL, *start = NULL, *best = NULL;
+	double *weight = NULL;
+	int rc;
+
+	memset(&s, 0, sizeof s);
+	if ((rc = prop_analyze(g, &a)))
+		return rc;
+	s.g = g;
+	s.base = p;
+	s.env = env;
+	s.a = &a;
+	for (uint32_t i = 0; i < p->mesh->n_axes; i++)
+		if (axes_mask & (1u << i))
+			s.axes[s.n_axes++] = (uint8_t)i;
+	s.group = shd_calloc(c, a.n_groups + 1, sizeof *s.group);
+	weight = shd_calloc(c, a.n_groups + 1, sizeof *weight);
+	n_opt = shd_calloc(c, a.n_groups + 1, 1);
+	start = shd_calloc(c, a.n_groups + 1, 1);
+	best = shd_calloc(c, a.n_groups + 1, 1);
+	if (!s.group || !weight || !n_opt || !start || !best) {
+		rc = shd_nomem(c);
+		goto out;
+	}
+	/* decisions: the groups with seeds, heaviest first; options: subsets
+	 * of the axes (singletons only past three axes) */
+	for (uint32_t gi = 0; gi < a.n_groups; gi++)
+		if (a.groups[gi].n_seeds)
+			s.group[s.n_dec++] = gi;
+	for (uint32_t k = 0; k < s.n_dec; k++)
+		weight[k] = group_weight(&s, s.group[k]);
+	for (uint32_t k = 1; k < s.n_dec; k++)
+		for (uint32_t j = k; j > 0 && weight[j] > weight[j - 1]; j--) {
+			double w = weight[j];
+			uint32_t t = s.group[j];
+			weight[j] = weight[j - 1], s.group[j] = s.group[j - 1];
+			weight[j - 1] = w, s.group[j - 1] = t;
+		}
+	for (uint32_t k = 0; k < s.n_dec; k++)
+		n_opt[k] = (uint8_t)(s.n_axes <= 3 ? 1u << s.n_axes : s.n_axes + 1);
+	mcts_opts mo = {s.n_dec,       n_opt,      env->seed, env->rollouts,
+	                env->deadline, exhaustive, p->stop,   p->stop_ud};
+	double best_cost = INFINITY, t0 = search_now();
+	uint32_t scored = 0;
+	if (s.n_dec && (rc = mcts_search(c, &mo, eval, &s, start, best, &best_cost, &scored)))
+		goto out;
+	/* the baselines, on the axes they would take */
+	static const char *const names[3] = {"data", "megatron", "data,megatron"};
+	const char *winner = NULL;
+	double bc[3];
+	for (int i = 0; i < 3; i++) {
+		int has_data = prop_mesh_axis(p->mesh, "data") >= 0,
+		    has_model = prop_mesh_axis(p->mesh, "model") >= 0;
+		if ((i == 2 && (!has_data || !has_model)) || (i == 0 && !has_data && has_model) ||
+		    (i == 1 && !has_model && has_data)) {
+			bc[i] = INFINITY;
+			continue;
+		}
+		if ((rc = baseline(&s, names[i], &bc[i])))
+			goto out;
+		if (bc[i] < best_cost)
+			best_cost = bc[i], winner = names[i];
+	}
+	if (!isfinite(best_cost)) {
+		char b1[32], b2[32], b3[32], b4[32];
+		rc = shd_error(c, ONNXSHARD_EINPUT,
+		               "%s: no plan found fits %s per device: the smallest needs %s per "
+		               "rank (parameters %s, activations %s, inputs and outputs %s)",
+		               g->model->path,
+		               human_bytes(b1, sizeof b1, (uint64_t)env->hw->mem_cap),
+		               human_bytes(b2, sizeof b2, s.min_cost.peak_bytes),
+		               human_bytes(b3, sizeof b3, s.min_cost.param_bytes),
+		               human_bytes(b4, sizeof b4, s.min_cost.act_peak_bytes),
+		               human_bytes(b1, sizeof b1, s.min_cost.io_bytes));
+		goto out;
+	}
+	env->decisions = s.n_dec;
+	env->scored = scored + 3;
+	env->chose = winner;
+	if (winner) {
+		rc = search_apply(g, p, winner, NULL);
+	} else {
+		for (uint32_t k = 0; k < s.n_dec; k++)
+			if (best[k])
+				seed_option(&s, p, k, best[k]);
+		rc = prop_propagate(g, p);
+	}
+	if (log && !rc) {
+		uint32_t split = 0;
+		for (uint32_t k = 0; k < s.n_dec; k++)
+			split += best[k] != 0;
+		fprintf(log, "auto: %u decision groups (%u classes), %u plans scored in %.2fs: ",
+		        s.n_dec, a.n_decisions, scored + 3, search_now() - t0);
+		if (winner)
+			fprintf(log, "the baseline %s is best, %.3g s per step", winner, best_cost);
+		else
+			fprintf(log, "%.3g s per step, %u groups split", best_cost, split);
+		for (int i = 0; i < 3; i++)
+			if (isfinite(bc[i]))
+				fprintf(log, "; %s %.3g s", names[i], bc[i]);
+		fputc('\n', log);
+	}
+out:
+	shd_free(c, s.group, 0);
+	shd_free(c, weight, 0);
+	shd_free(c, n_opt, 0);
+	shd_free(c, start, 0);
+	shd_free(c, best, 0);
+	prop_analysis_free(g, &a);
+	return rc;
+}
