@@ -218,7 +218,7 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 			best_cost = bc[i], winner = names[i];
 	}
 	if (!isfinite(best_cost)) {
-		char b1[32], b2[32], b3[32], b4[32];
+		char b1[32], b2[32], b3[32], b4[32], b5[32];
 		rc = shd_error(c, ONNXSHARD_EINPUT,
 		               "%s: no plan found fits %s per device: the smallest needs %s per "
 		               "rank (parameters %s, activations %s, inputs and outputs %s)",
@@ -227,7 +227,7 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 		               human_bytes(b2, sizeof b2, s.min_cost.peak_bytes),
 		               human_bytes(b3, sizeof b3, s.min_cost.param_bytes),
 		               human_bytes(b4, sizeof b4, s.min_cost.act_peak_bytes),
-		               human_bytes(b1, sizeof b1, s.min_cost.io_bytes));
+		               human_bytes(b5, sizeof b5, s.min_cost.io_bytes));
 		goto out;
 	}
 	env->decisions = s.n_dec;

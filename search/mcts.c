@@ -119,6 +119,14 @@ out_of_budget(mcts *m)
 	       (m->o->deadline > 0 && search_now() >= m->o->deadline);
 }
 
+/* The tree's share of the budget: three quarters (the polish has the rest). */
+static int
+tree_done(mcts *m)
+{
+	return (m->o->max_rollouts && m->scored >= m->o->max_rollouts - m->o->max_rollouts / 4) ||
+	       (m->o->deadline > 0 && search_now() >= m->o->deadline);
+}
+
 /* Children of node i (at depth d), made on first visit. */
 static int
 expand(mcts *m, uint32_t i, uint32_t d)
@@ -178,8 +186,11 @@ rollout(mcts *m, uint32_t *path)
 		path[d + 1] = i;
 	}
 	depth = d;
+	/* the rest at random, half of them left at option 0 (no split): good
+	 * plans split few groups */
 	for (; d < o->n_dec; d++)
-		m->cur[d] = (uint8_t)(next_rand(&m->rng) % o->n_opt[d]);
+		m->cur[d] =
+		        next_rand(&m->rng) & 1 ? 0 : (uint8_t)(next_rand(&m->rng) % o->n_opt[d]);
 	double cost;
 	if ((rc = score(m, &cost)))
 		return rc;
@@ -260,11 +271,26 @@ mcts_search(shd_ctx *c, const mcts_opts *o, mcts_evalf eval, void *ud, const uin
 	m.n_t = 1;
 	/* rollouts that only meet scored points count too, so the loop ends */
 	for (uint32_t tries = 0;
-	     !out_of_budget(&m) && (!o->max_rollouts || tries < 8 * o->max_rollouts); tries++) {
+	     !tree_done(&m) && (!o->max_rollouts || tries < 8 * o->max_rollouts); tries++) {
 		if (o->stop && (rc = o->stop(o->stop_ud)))
 			break;
 		if ((rc = rollout(&m, path)))
 			break;
+	}
+	/* polish: coordinate descent from the best, one decision at a time,
+	 * while it improves and the budget lasts */
+	for (int better = 1; !rc && better && isfinite(m.best_cost);) {
+		better = 0;
+		for (uint32_t d = 0; d < o->n_dec && !rc && !out_of_budget(&m); d++)
+			for (uint32_t k = 0; k < o->n_opt[d] && !rc && !out_of_budget(&m); k++) {
+				double before = m.best_cost, cost;
+				memcpy(m.cur, m.best, o->n_dec);
+				if (m.cur[d] == k)
+					continue;
+				m.cur[d] = (uint8_t)k;
+				rc = score(&m, &cost);
+				better |= m.best_cost < before;
+			}
 	}
 out:
 	*best_cost = m.best_cost;

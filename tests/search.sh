@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The automatic search against the baselines, on GPT-, Llama- and BERT-
+# shaped models of real widths (2 layers: decisions do not grow with depth;
+# weights a sparse hole, since plan reads none):
+#  - on model=8 and data=2,model=4, decode and prefill (BERT: a short and a
+#    long batch), auto's simulated step time is at most the best baseline
+#    that fits, in every case, and strictly better (by 1%) in at least one;
+#  - where exhaustive is tractable, auto (default budget) is within 1% of it;
+#  - with less memory than one copy of the weights, auto returns a plan that
+#    fits; with less than any plan needs, one clear error (exit 2);
+#  - the same seed gives the same plan.
+#   tests/search.sh BIN SRCDIR
+set -u
+bin=$1
+src=$2
+py=/usr/bin/python3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failn=0 pass=0
+bad() { failn=$((failn + 1)); echo "FAIL: $*"; }
+
+mk() { "$py" "$src/tests/bench/make_llm.py" "$tmp/$1.onnx" --weights sparse --dtype float16 --layers 2 "${@:2}"; }
+mk llama --arch llama --hidden 4096 --heads 32 --kv-heads 8 --ffn 14336 --vocab 32000 || bad "make llama"
+mk gpt --arch gpt --hidden 2048 --heads 16 --vocab 50257 || bad "make gpt"
+mk bert --arch bert --hidden 1024 --heads 16 --ffn 4096 --vocab 30522 || bad "make bert"
+
+# plan MODEL MESH DIMS... -> the plan's JSON in $tmp/plan.json
+plan() {
+	local m=$1 mesh=$2
+	shift 2
+	"$bin" plan "$tmp/$m.onnx" --mesh "$mesh" --json "$@" >"$tmp/plan.json" 2>"$tmp/plan.err"
+}
+
+# auto against the baselines: prints "ratio" (auto / best baseline that fits)
+compare() {
+	"$py" - "$tmp/plan.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+fit = [b["step_time_s"] for b in p["baselines"].values() if b["fits"]]
+best = min(fit) if fit else float("inf")
+print("%.6g %.6g %s %s" % (p["step_time_s"], best, p["fits"], ",".join(
+    "%s=%.3g" % (k, b["step_time_s"]) for k, b in p["baselines"].items())))
+PY
+}
+
+better=0
+for m in llama gpt bert; do
+	if [ $m = bert ]; then
+		shapes=("short:--dim batch=1 --dim seq=128" "long:--dim batch=32 --dim seq=512")
+	else
+		shapes=("decode:--dim batch=8 --dim seq=1" "prefill:--dim batch=8 --dim seq=2048")
+	fi
+	for mesh in model=8 data=2,model=4; do
+		for sh in "${shapes[@]}"; do
+			what="$m ${sh%%:*} on $mesh"
+			# shellcheck disable=SC2086
+			if ! plan $m $mesh ${sh#*:}; then
+				bad "$what: $(tail -1 "$tmp/plan.err")"
+				continue
+			fi
+			read -r t best fits rest <<<"$(compare)"
+			echo "$what: auto $t s, best baseline $best s ($rest)"
+			if [ "$fits" != True ]; then
+				bad "$what: auto's plan does not fit"
+			elif "$py" -c "import sys; sys.exit(not ($t <= $best * (1 + 1e-9)))"; then
+				pass=$((pass + 1))
+				"$py" -c "import sys; sys.exit(not ($t < 0.99 * $best))" && better=$((better + 1))
+			else
+				bad "$what: auto $t s is slower than the best baseline $best s"
+			fi
+		done
+	done
+done
+echo "search: auto strictly better than every baseline in $better cases"
+[ "$better" -ge 1 ] || bad "auto never beat the baselines"
+
+# exhaustive where tractable: a 1-layer GPT (9 decision groups)
+"$py" "$src/tests/bench/make_llm.py" "$tmp/g1.onnx" --arch gpt --layers 1 --hidden 64 --heads 4 \
+	--vocab 128 || bad "make g1"
+for mesh in model=4 data=2,model=2; do
+	plan_t() { "$bin" plan "$tmp/g1.onnx" --mesh $mesh --dim batch=8 --dim seq=512 --json "$@" |
+		"$py" -c "import json,sys; print(json.load(sys.stdin)['step_time_s'])"; }
+	a=$(plan_t) e=$(plan_t --strategy exhaustive)
+	echo "g1 on $mesh: auto $a s, exhaustive $e s"
+	if "$py" -c "import sys; sys.exit(not ($a <= $e * 1.01))"; then
+		pass=$((pass + 1))
+	else
+		bad "g1 on $mesh: auto $a s is not within 1% of exhaustive $e s"
+	fi
+done
+
+# memory: less than one copy of the weights (the data file's size)
+w=$(stat -c %s "$tmp/llama.onnx.data")
+hw() { # capacity
+	printf '{"name": "small", "peak_flops": {"float32": 6.7e13, "float16": 9.9e14, "bfloat16": 9.9e14},
+ "memory_bandwidth": 3.35e12, "memory_capacity": %s, "devices_per_node": 8,
+ "intra_node": {"bandwidth": 4.5e11, "latency": 8e-6}, "inter_node": {"bandwidth": 5.0e10, "latency": 2.0e-5}}\n' "$1" \
+		>"$tmp/hw.json"
+}
+hw $((w * 6 / 10))
+if plan llama model=8 --dim batch=8 --dim seq=1 --hardware "$tmp/hw.json" &&
+	"$py" -c "import json,sys; p=json.load(open('$tmp/plan.json')); sys.exit(not p['fits'])"; then
+	echo "llama with $((w * 6 / 10)) bytes per device ($w of weights): a plan that fits"
+	pass=$((pass + 1))
+else
+	bad "llama with 60% of its weights per device: no fitting plan ($(tail -1 "$tmp/plan.err"))"
+fi
+hw 1000000
+plan llama model=8 --dim batch=8 --dim seq=1 --hardware "$tmp/hw.json"
+rc=$?
+if [ $rc = 2 ] && [ "$(wc -l <"$tmp/plan.err")" = 1 ] && grep -q "no plan found fits" "$tmp/plan.err"; then
+	echo "llama with 1 MB per device: $(cat "$tmp/plan.err")"
+	pass=$((pass + 1))
+else
+	bad "llama with 1 MB per device: exit $rc, $(head -2 "$tmp/plan.err")"
+fi
+
+# the same seed, the same plan
+plan gpt data=2,model=4 --dim batch=8 --dim seq=2048 --seed 7 && cp "$tmp/plan.json" "$tmp/a.json"
+plan gpt data=2,model=4 --dim batch=8 --dim seq=2048 --seed 7
+if cmp -s "$tmp/plan.json" "$tmp/a.json"; then pass=$((pass + 1)); else bad "the same seed gave another plan"; fi
+
+echo "search: $pass passed, $failn failed"
+[ "$failn" = 0 ]
