@@ -331,6 +331,12 @@ cost_json(json_t *obj, const prop_plan *p, const search_cost *sc, const emit_ran
 	shd_jset(obj, "peak_memory_bytes", mem, bad);
 	shd_jset(obj, "fits", json_boolean(sc->feasible), bad);
 	shd_jset(obj, "comm_bytes", json_integer((json_int_t)sc->comm_bytes), bad);
+	static const char *const kinds[4] = {"AllReduce", "AllGather", "ReduceScatter", "AllToAll"};
+	json_t *by = json_object();
+	for (int k = 0; k < 4; k++)
+		if (sc->comm_by_kind[k])
+			shd_jset(by, kinds[k], json_integer((json_int_t)sc->comm_by_kind[k]), bad);
+	shd_jset(obj, "comm_bytes_by_kind", by, bad);
 	shd_jset(obj, "flops", json_integer((json_int_t)sc->flops), bad);
 }
 
@@ -511,6 +517,9 @@ print_summary(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, json_t *
 		                                                    : " (does not fit the device)");
 	const char *bname;
 	json_t *bval;
+	json_object_foreach(json_object_get(plan, "comm_bytes_by_kind"), bname, bval)
+	        fprintf(out, "  %-14s %.4g MB sent per rank\n", bname,
+	                (double)json_integer_value(bval) / 1e6);
 	json_object_foreach(json_object_get(plan, "baselines"), bname, bval)
 	        fprintf(out, "  baseline %-14s %.3g s (compute %.3g s, communication %.3g s)%s\n",
 	                bname, json_real_value(json_object_get(bval, "step_time_s")),
