@@ -25,6 +25,8 @@ struct onnxshard_ctx {
 	uint64_t seed;
 	int quiet;                /* no progress on stderr */
 	uint64_t max_model_bytes; /* protobuf + external data of a model, > 0 */
+	int weightless;           /* the command reads no weight: external data
+	                           * does not count against max_model_bytes */
 	uint64_t max_nodes;       /* nodes of a model's main graph, > 0 */
 	uint64_t n_refused;       /* allocations refused so far (never reset): code
 	                           * that cannot report one (the dim algebra answers

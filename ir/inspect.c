@@ -276,7 +276,10 @@ onnxshard_inspect(onnxshard_ctx *c, const char *path, int json, FILE *out)
 	json_t *r;
 	int rc;
 
-	if ((rc = onnx_load(c, path, &m)))
+	c->weightless = 1; /* no weight is read: only the protobuf's size counts */
+	rc = onnx_load(c, path, &m);
+	c->weightless = 0;
+	if (rc)
 		return rc;
 	if ((rc = ir_lift(c, m, &g))) {
 		onnx_model_free(m);

@@ -222,7 +222,7 @@ map_external(onnx_model *m, const char *location, const char *tname, const onnx_
 	uint64_t total = m->file_bytes + (uint64_t)st.st_size;
 	for (size_t i = 0; i < m->n_ext; i++)
 		total += m->ext[i].size;
-	if (total > c->max_model_bytes) {
+	if (total > c->max_model_bytes && !c->weightless) {
 		rc = shd_error(c, rc,
 		               "%s: with external data file '%s' the model passes %llu bytes "
 		               "(--max-model-bytes)",

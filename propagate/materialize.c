@@ -262,7 +262,9 @@ materialize_once(ir_graph *g, prop_plan *p)
 	for (uint32_t i = 0; i < g->n_nodes && !rc; i++) {
 		const ir_node *n = &g->nodes[i];
 		ir_rule r;
-		if ((rc = ir_rule_of(g, i, &a, &r)))
+		if (p->rules)
+			r = p->rules[i];
+		else if ((rc = ir_rule_of(g, i, &a, &r)))
 			break;
 		if (r.n_factors > cap_fa) {
 			shd_free(c, fa, cap_fa * sizeof *fa);

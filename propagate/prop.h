@@ -118,10 +118,12 @@ typedef struct {
 	uint32_t n_steps, cap_steps;
 	prop_note *notes;
 	uint32_t n_notes, cap_notes;
-	prop_dim *lookup; /* per node: a Gather's table split along its rows (n = 0: none) */
-	uint8_t *nosym;   /* per value: may not hold a symbolic count of pieces
-	                   * (one would need a reshard; set by prop_materialize) */
-	ir_bindf bind;    /* --dim bindings, for divisibility */
+	prop_dim *lookup;     /* per node: a Gather's table split along its rows (n = 0: none) */
+	uint8_t *nosym;       /* per value: may not hold a symbolic count of pieces
+	                       * (one would need a reshard; set by prop_materialize) */
+	const ir_rule *rules; /* per node, or NULL: built by each pass (the search
+	                       * builds them once: prop_rules) */
+	ir_bindf bind;        /* --dim bindings, for divisibility */
 	void *bind_ud;
 	int (*stop)(void *ud); /* NULL, or polled while propagating: a non-zero
 	                        * status (diagnostic set) ends propagation with it */
@@ -137,6 +139,9 @@ void prop_plan_free(ir_graph *g, prop_plan *p);
 int prop_seed(ir_graph *g, prop_plan *p, uint32_t v, int32_t d, uint8_t a, int pieces, int fix);
 /* Mark v replicated and fixed. */
 void prop_seed_replicated(prop_plan *p, uint32_t v);
+
+/* Every node's rule into rules[0..n_nodes), allocated in arena a. */
+int prop_rules(ir_graph *g, shd_arena *a, ir_rule *rules);
 
 /* Propagation to a fixed point.
  * requires: lifted graph, seeds

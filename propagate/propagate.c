@@ -323,11 +323,22 @@ refine(prop_shard *cur, const prop_shard *derived)
 }
 
 int
+prop_rules(ir_graph *g, shd_arena *a, ir_rule *rules)
+{
+	int rc = 0;
+
+	for (uint32_t i = 0; i < g->n_nodes && !rc; i++)
+		rc = ir_rule_of(g, i, a, &rules[i]);
+	return rc;
+}
+
+int
 prop_propagate(ir_graph *g, prop_plan *p)
 {
 	shd_ctx *c = g->ctx;
 	shd_arena a = {0};
-	ir_rule *rules = shd_calloc(c, g->n_nodes + 1, sizeof *rules);
+	ir_rule *own = p->rules ? NULL : shd_calloc(c, g->n_nodes + 1, sizeof *own);
+	const ir_rule *rules = p->rules ? p->rules : own;
 	prop_dim *fa = NULL;
 	prop_shard tmp = {0};
 	uint32_t max_factors = 1;
@@ -336,12 +347,11 @@ prop_propagate(ir_graph *g, prop_plan *p)
 
 	if (!rules)
 		return shd_nomem(c);
-	for (uint32_t i = 0; i < g->n_nodes; i++) {
-		if ((rc = ir_rule_of(g, i, &a, &rules[i])))
-			goto out;
+	if (own && (rc = prop_rules(g, &a, own)))
+		goto out;
+	for (uint32_t i = 0; i < g->n_nodes; i++)
 		if (rules[i].n_factors > max_factors)
 			max_factors = rules[i].n_factors;
-	}
 	for (uint32_t v = 0; v < g->n_values; v++)
 		if (g->values[v].rank > max_rank)
 			max_rank = g->values[v].rank;
@@ -376,7 +386,7 @@ prop_propagate(ir_graph *g, prop_plan *p)
 out:
 	shd_free(c, fa, max_factors * sizeof *fa);
 	shd_free(c, tmp.dims, (size_t)max_rank * sizeof *tmp.dims);
-	shd_free(c, rules, 0);
+	shd_free(c, own, 0);
 	shd_arena_free(c, &a);
 	return rc;
 }

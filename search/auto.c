@@ -26,13 +26,14 @@ typedef struct {
 	uint32_t *group; /* per decision: its analysis group */
 	uint8_t axes[PROP_MAX_AXES];
 	uint32_t n_axes;   /* the axes auto may use, in mesh order */
+	ir_rule *rules;    /* every node's, built once */
 	uint64_t min_peak; /* the smallest peak memory seen (nothing fits: the error) */
 	search_cost min_cost;
 } auto_state;
 
 /* A fresh plan with base's wants (the earlier tactics). */
 static int
-copy_plan(ir_graph *g, const prop_plan *base, prop_plan *q)
+copy_plan(ir_graph *g, const prop_plan *base, const ir_rule *rules, prop_plan *q)
 {
 	int rc = prop_plan_init(g, base->mesh, q);
 
@@ -44,6 +45,7 @@ copy_plan(ir_graph *g, const prop_plan *base, prop_plan *q)
 			       (size_t)g->values[v].rank * sizeof(prop_dim));
 		q->fixed[v] = base->fixed[v];
 	}
+	q->rules = rules;
 	q->bind = base->bind;
 	q->bind_ud = base->bind_ud;
 	q->stop = base->stop;
@@ -92,7 +94,7 @@ eval(void *ud, const uint8_t *choice, double *cost)
 	search_cost sc;
 	int rc;
 
-	if ((rc = copy_plan(s->g, s->base, &q)))
+	if ((rc = copy_plan(s->g, s->base, s->rules, &q)))
 		return rc;
 	for (uint32_t k = 0; k < s->n_dec; k++)
 		if (choice[k])
@@ -112,7 +114,7 @@ baseline(auto_state *s, const char *strategy, double *cost)
 	int rc;
 
 	*cost = INFINITY;
-	if ((rc = copy_plan(s->g, s->base, &q)))
+	if ((rc = copy_plan(s->g, s->base, s->rules, &q)))
 		return rc;
 	if (!(rc = search_apply(s->g, &q, strategy, NULL)))
 		rc = score_plan(s, &q, &sc, cost);
@@ -159,9 +161,16 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 	double *weight = NULL;
 	int rc;
 
+	shd_arena ra = {0};
+
 	memset(&s, 0, sizeof s);
 	if ((rc = prop_analyze(g, &a)))
 		return rc;
+	if (!(s.rules = shd_arena_zalloc(c, &ra, (g->n_nodes + 1) * sizeof *s.rules)) ||
+	    (rc = prop_rules(g, &ra, s.rules))) {
+		rc = rc ? rc : shd_nomem(c);
+		goto out;
+	}
 	s.g = g;
 	s.base = p;
 	s.env = env;
@@ -263,5 +272,6 @@ out:
 	shd_free(c, start, 0);
 	shd_free(c, best, 0);
 	prop_analysis_free(g, &a);
+	shd_arena_free(c, &ra);
 	return rc;
 }
