@@ -31,11 +31,13 @@ void onnxshard_free(onnxshard_ctx *c);
 const char *onnxshard_error(const onnxshard_ctx *c);
 
 /* Limits on the models this context reads, against hostile input (0: the
- * default). max_model_bytes: the protobuf (after gunzip; never more than
- * protobuf's own 2 GiB) and its external data files together, default
- * ONNXSHARD_MAX_MODEL_BYTES; max_nodes: nodes of the main graph, default
+ * default). max_model_bytes: what a command reads: the protobuf (after
+ * gunzip; never more than protobuf's own 2 GiB), and for shard, which
+ * streams every weight, its external data files too; default
+ * ONNXSHARD_MAX_MODEL_BYTES (2 GiB + 2 TiB: a 405B-parameter model in
+ * float32 passes); max_nodes: nodes of the main graph, default
  * ONNXSHARD_MAX_NODES. A model over a limit is refused as bad input. */
-#define ONNXSHARD_MAX_MODEL_BYTES (((uint64_t)2 << 30) + ((uint64_t)64 << 30))
+#define ONNXSHARD_MAX_MODEL_BYTES (((uint64_t)2 << 30) + ((uint64_t)2 << 40))
 #define ONNXSHARD_MAX_NODES       1000000u
 void onnxshard_set_limits(onnxshard_ctx *c, uint64_t max_model_bytes, uint64_t max_nodes);
 
