@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/report.h"
 #include "emit/lower.h"
 #include "search/search.h"
 #include "core/json.h"
@@ -687,6 +688,8 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	if ((rc = plan_json(g, &p, o, o->out ? st : NULL, &b, &hw, &env, &plan)))
 		goto out;
 	if (o->out && (rc = write_manifest(g, &p, o, tmp, st, plan)))
+		goto out;
+	if (o->report_html && (rc = report_html(g, &p, &hw, o, plan, o->report_html)))
 		goto out;
 	/* the report, made before OUT is in place: nothing fails after that */
 	if (o->report && o->json) {

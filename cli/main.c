@@ -33,6 +33,7 @@ static const char usage[] =
         "        --seed N                the search's seed (default 0)\n"
         "        --force                 replace an existing OUT\n"
         "        --json                  the plan summary as JSON\n"
+        "        --report FILE.html      also the plan as one self-contained HTML page\n"
         "        --quiet                 no progress on stderr\n"
         "        --max-model-bytes SIZE  refuse a larger model, protobuf and external data\n"
         "                                together for shard, protobuf only for plan\n"
@@ -307,6 +308,7 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 	        {"seed", required_argument, NULL, 'S'},
 	        {"force", no_argument, NULL, 'f'},
 	        {"json", no_argument, NULL, 'j'},
+	        {"report", required_argument, NULL, 'R'},
 	        {"quiet", no_argument, NULL, 'q'},
 	        {"max-model-bytes", required_argument, NULL, 'B'},
 	        {"max-nodes", required_argument, NULL, 'N'},
@@ -382,6 +384,13 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 		}
 		case 'f': o.force = 1; break;
 		case 'j': o.json = 1; break;
+		case 'R':
+			if (!*optarg) {
+				free(o.dims);
+				return fail_usage("%s", "--report needs a FILE");
+			}
+			o.report_html = optarg;
+			break;
 		case 'q': o.quiet = 1; break;
 		case 'h':
 			fputs(usage, stdout);

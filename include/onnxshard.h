@@ -72,6 +72,7 @@ typedef struct {
 	int quiet;                     /* no progress on stderr */
 	int json;                      /* report as JSON */
 	FILE *report;                  /* the plan's summary; NULL: none */
+	const char *report_html;       /* NULL, or a file: the plan as one HTML page */
 	uint64_t budget_ms;            /* planning time, counted from the call; past it the
 	                                * search stops with its best plan, and propagation
 	                                * fails; 0: ONNXSHARD_BUDGET_MS */
