@@ -33,6 +33,7 @@ import json as _json
 import os
 import re
 import shutil
+import signal
 import tempfile
 import threading
 
@@ -84,7 +85,8 @@ class Cancel:
 
 
 class _Opts(ctypes.Structure):
-    # onnxshard_opts, field for field
+    # onnxshard_opts, field for field (tests/python checks it against the
+    # header's offsetof and sizeof)
     _fields_ = [
         ("model", ctypes.c_char_p),
         ("mesh", ctypes.c_char_p),
@@ -97,6 +99,7 @@ class _Opts(ctypes.Structure):
         ("quiet", ctypes.c_int),
         ("json", ctypes.c_int),
         ("report", ctypes.c_void_p),
+        ("report_html", ctypes.c_char_p),
         ("budget_ms", ctypes.c_uint64),
         ("budget_plans", ctypes.c_uint32),
         ("hardware", ctypes.c_char_p),
@@ -321,28 +324,41 @@ def _budget(budget, o):
 
 def _in_worker(fn, cancel):
     """Run fn() in a thread while the main thread waits, so that Ctrl-C is
-    seen: on KeyboardInterrupt, set cancel, wait for the run to stop, raise
-    KeyboardInterrupt. From other threads fn() just runs."""
-    if threading.current_thread() is not threading.main_thread():
+    seen: during the call a SIGINT handler sets cancel (the library stops,
+    removing what it wrote) and, once the run has stopped, KeyboardInterrupt
+    is raised. SIGINT is blocked in the worker, so that no system call of
+    the library sees EINTR. From other threads, or under a SIGINT handler of
+    the program's own, fn() just runs."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
         return fn()
     box = {}
+    done = threading.Event()
+    hit = []
 
     def run():
         try:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
             box["value"] = fn()
         except BaseException as e:  # re-raised in the caller's thread
             box["error"] = e
+        finally:
+            done.set()
 
-    t = threading.Thread(target=run, name="onnxshard", daemon=True)
-    t.start()
-    interrupted = False
-    while t.is_alive():
-        try:
-            t.join(0.1)
-        except KeyboardInterrupt:
-            interrupted = True
-            cancel.set()
-    if interrupted:
+    def on_sigint(signum, frame):
+        hit.append(signum)
+        cancel.set()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        t = threading.Thread(target=run, name="onnxshard", daemon=True)
+        t.start()
+        while not done.wait(0.1):  # wakes up for the handler to run
+            pass
+        t.join()
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if hit:
         raise KeyboardInterrupt
     if "error" in box:
         raise box["error"]
