@@ -601,14 +601,14 @@ section_memory(buf *b, const search_hw *hw, const search_cost *sc, json_t *plan)
 {
 	json_t *mem = json_object_get(plan, "peak_memory_bytes");
 	size_t nr = json_array_size(mem), shown = nr > 64 ? 64 : nr;
-	double top = hw->mem_cap, x0 = 90, width = 780, rowh = 26;
+	double top = hw->mem_cap, maxpeak = 0, x0 = 90, width = 780, rowh = 26;
 	char bs[32], cs[32];
 
 	for (size_t r = 0; r < nr; r++) {
 		double v = (double)json_integer_value(json_array_get(mem, r));
-		top = v > top ? v : top;
+		maxpeak = v > maxpeak ? v : maxpeak;
 	}
-	top *= 1.04;
+	top = (maxpeak > top ? maxpeak : top) * 1.04;
 	fmt_bytes(cs, sizeof cs, hw->mem_cap);
 	puts_(b, "<section id=\"memory\"><h2>Peak memory per rank</h2><div class=\"legend\">"
 	         "<span><span class=\"sw\" style=\"background:#4e79a7\"></span>parameters</span>"
@@ -621,46 +621,62 @@ section_memory(buf *b, const search_hw *hw, const search_cost *sc, json_t *plan)
 	puts_(b, " per device (");
 	esc(b, hw->name);
 	puts_(b, ")</span></div>");
-	putf(b,
-	     "<svg width=\"%.0f\" height=\"%.0f\" role=\"img\" aria-label=\"peak memory per "
-	     "rank\">",
-	     x0 + width + 230, rowh * (double)shown + 30);
-	for (size_t r = 0; r < shown; r++) {
-		double peak = (double)json_integer_value(json_array_get(mem, r));
-		double act = (double)sc->act_peak_bytes, io = (double)sc->io_bytes;
-		double par = peak - act - io;
-		double y = 8 + rowh * (double)r, x = x0;
-		par = par < 0 ? 0 : par;
-		putf(b, "<text x=\"0\" y=\"%.0f\">rank %zu</text>", y + 14, r);
-		putf(b,
-		     "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"18\" fill=\"#f0f2f5\"/>",
-		     x0, y, width * hw->mem_cap / top);
-		const double part[3] = {par, act, io};
-		static const char *const col[3] = {"#4e79a7", "#59a14f", "#b07aa1"};
-		for (int k = 0; k < 3; k++) {
-			double wd = width * part[k] / top;
-			if (part[k] > 0 && wd < 1.5)
-				wd = 1.5; /* visible, however small against the device */
-			putf(b,
-			     "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"18\" "
-			     "fill=\"%s\"/>",
-			     x, y, wd, col[k]);
-			x += wd;
+	/* against the capacity; then, when the ranks use little of it, zoomed */
+	for (int zoom = 0; zoom < 2; zoom++) {
+		if (zoom) {
+			if (maxpeak <= 0 || maxpeak >= 0.1 * hw->mem_cap)
+				break;
+			top = maxpeak * 1.04;
+			puts_(b, "<p>The same, zoomed to the largest rank (capacity off the "
+			         "scale):</p>");
 		}
-		fmt_bytes(bs, sizeof bs, peak);
-		putf(b, "<text x=\"%.0f\" y=\"%.0f\">%s (%.2g%% of capacity)%s</text>",
-		     x0 + width + 8 > x + 6 ? x0 + width + 8 : x + 6, y + 14, bs,
-		     100 * peak / hw->mem_cap, peak > hw->mem_cap ? " does not fit" : "");
+		putf(b,
+		     "<svg width=\"%.0f\" height=\"%.0f\" role=\"img\" aria-label=\"peak memory\">",
+		     x0 + width + 230, rowh * (double)shown + 30);
+		for (size_t r = 0; r < shown; r++) {
+			double peak = (double)json_integer_value(json_array_get(mem, r));
+			double act = (double)sc->act_peak_bytes, io = (double)sc->io_bytes;
+			double par = peak - act - io;
+			double y = 8 + rowh * (double)r, x = x0;
+			par = par < 0 ? 0 : par;
+			putf(b, "<text x=\"0\" y=\"%.0f\">rank %zu</text>", y + 14, r);
+			putf(b,
+			     "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"18\" "
+			     "fill=\"#f0f2f5\"/>",
+			     x0, y, width * (zoom ? maxpeak : hw->mem_cap) / top);
+			const double part[3] = {par, act, io};
+			static const char *const col[3] = {"#4e79a7", "#59a14f", "#b07aa1"};
+			for (int k = 0; k < 3; k++) {
+				double wd = width * part[k] / top;
+				if (part[k] > 0 && wd < 1.5)
+					wd = 1.5; /* visible, however small against the device */
+				putf(b,
+				     "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"18\" "
+				     "fill=\"%s\"/>",
+				     x, y, wd, col[k]);
+				x += wd;
+			}
+			fmt_bytes(bs, sizeof bs, peak);
+			putf(b, "<text x=\"%.0f\" y=\"%.0f\">%s (%.2g%% of capacity)%s</text>",
+			     x0 + width + 8 > x + 6 ? x0 + width + 8 : x + 6, y + 14, bs,
+			     100 * peak / hw->mem_cap, peak > hw->mem_cap ? " does not fit" : "");
+		}
+		double cx = x0 + width * hw->mem_cap / top;
+		if (zoom) {
+			puts_(b, "</svg>");
+			continue;
+		}
+		putf(b,
+		     "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"2\" y2=\"%.0f\" stroke=\"#c62828\" "
+		     "stroke-width=\"2\" stroke-dasharray=\"5 3\"/>",
+		     cx, cx, rowh * (double)shown + 12);
+		putf(b,
+		     "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"end\" "
+		     "style=\"fill:#c62828\">capacity ",
+		     cx, rowh * (double)shown + 26);
+		esc(b, cs);
+		puts_(b, "</text></svg>");
 	}
-	double cx = x0 + width * hw->mem_cap / top;
-	putf(b,
-	     "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"2\" y2=\"%.0f\" stroke=\"#c62828\" "
-	     "stroke-width=\"2\" stroke-dasharray=\"5 3\"/>",
-	     cx, cx, rowh * (double)shown + 12);
-	putf(b, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"end\" style=\"fill:#c62828\">capacity ",
-	     cx, rowh * (double)shown + 26);
-	esc(b, cs);
-	puts_(b, "</text></svg>");
 	if (shown < nr)
 		putf(b, "<p>(the first 64 of %zu ranks shown)</p>", nr);
 	fmt_bytes(bs, sizeof bs, (double)sc->act_peak_bytes);
@@ -674,7 +690,7 @@ section_memory(buf *b, const search_hw *hw, const search_cost *sc, json_t *plan)
 static void
 time_row(buf *b, const char *label, json_t *c, double top, double y, int is_plan)
 {
-	double x0 = 170, width = 640, comp = jnum(c, "compute_s"), comm = jnum(c, "comm_s");
+	double x0 = 230, width = 600, comp = jnum(c, "compute_s"), comm = jnum(c, "comm_s");
 	double wc = top > 0 ? width * comp / top : 0, wm = top > 0 ? width * comm / top : 0;
 	char s1[32], s2[32], s3[32];
 
@@ -717,7 +733,8 @@ section_time(buf *b, json_t *plan, const char *strategy)
 	putf(b, "<svg width=\"1120\" height=\"%.0f\" role=\"img\" aria-label=\"step time\">",
 	     34.0 * (double)rows + 10);
 	char label[96];
-	snprintf(label, sizeof label, "this plan (%.60s)", strategy);
+	snprintf(label, sizeof label, "this plan (%.24s%s)", strategy,
+	         strlen(strategy) > 24 ? "\xe2\x80\xa6" : "");
 	time_row(b, label, plan, top, y, 1);
 	json_object_foreach(base, name, v)
 	{
