@@ -1,5 +1,37 @@
 /* onnxshard: turn one ONNX model into per-rank ONNX models for a device mesh.
- * The public API of libonnxshard. */
+ * The public API of libonnxshard.
+ *
+ * Linking: `pkg-config --cflags --libs onnxshard` (libonnxshard.so.0, soname
+ * version 0, exporting exactly the functions below; libonnxshard.a beside
+ * it, with `pkg-config --static`). docs/example.c plans, shards and checks
+ * a model; python/onnxshard is a ctypes binding of this API.
+ *
+ * Entry points, one per command of the onnxshard tool:
+ *   onnxshard_shard    shard (o->out set) and plan (o->out NULL)
+ *   onnxshard_inspect  inspect [--json | --dump ir]
+ *   onnxshard_analyze  analyze [--json]
+ *   onnxshard_check    check
+ *   onnxshard_stitch   stitch
+ * Each takes a context (onnxshard_new) and returns a status below. A model
+ * is read from a path (its external data files beside it); to work on a
+ * model held in memory, write it to a file first (the Python package does
+ * so for bytes, in a private temp dir removed after the call).
+ *
+ * Errors: a non-zero status leaves one line in onnxshard_error(c), the very
+ * message the command prints after "onnxshard: error: " (e.g. "--mesh
+ * 'data=0': size of axis 'data' must be 1..65536", "m.onnx: No such file or
+ * directory", "interrupted"). Nothing is printed by the library except
+ * progress on stderr during shard and plan unless o->quiet.
+ *
+ * Ownership: the caller owns the context (free it with onnxshard_free),
+ * every string and array it passes (read during the call only, never
+ * kept) and every FILE * (written, flushed by the caller, never closed by
+ * the library). The library owns the string onnxshard_error returns: it
+ * is valid until the next call with the same context or its free. Nothing
+ * the library allocates outlives a call except the context itself.
+ *
+ * Threads: the library has no global state; a context is used by one thread
+ * at a time, and calls on distinct contexts may run at once. */
 #ifndef ONNXSHARD_H
 #define ONNXSHARD_H
 
@@ -10,7 +42,9 @@
 
 #define ONNXSHARD_VERSION "0.1.0"
 
-/* Status codes, also the command's exit codes. */
+/* Status codes, returned by every entry point that can fail, and the
+ * command's exit codes: 2 means the input or the options are wrong (a fix on
+ * the caller's side), 1 that the work failed (memory, I/O, cancelled). */
 enum {
 	ONNXSHARD_OK = 0,
 	ONNXSHARD_EFAIL = 1,  /* failure while working (out of memory, I/O) */
@@ -23,11 +57,14 @@ typedef struct onnxshard_ctx onnxshard_ctx;
 typedef void *(*onnxshard_allocf)(void *ud, void *ptr, size_t osize, size_t nsize);
 
 /* A context owns the allocator, diagnostics and the seed. alloc may be NULL
- * for the C library's. Returns NULL when even the context cannot be had. */
+ * for the C library's (ud is passed to alloc as is). Returns NULL when even
+ * the context cannot be had. onnxshard_free(NULL) does nothing. */
 onnxshard_ctx *onnxshard_new(onnxshard_allocf alloc, void *ud, uint64_t seed);
 void onnxshard_free(onnxshard_ctx *c);
 
-/* The last diagnostic ("FILE: what is wrong"), or "" when there is none. */
+/* The last diagnostic ("FILE: what is wrong"), or "" when there is none;
+ * "out of memory" for a NULL context. Owned by the context: valid until its
+ * next call or onnxshard_free. */
 const char *onnxshard_error(const onnxshard_ctx *c);
 
 /* Limits on the models this context reads, against hostile input (0: the
@@ -42,7 +79,9 @@ const char *onnxshard_error(const onnxshard_ctx *c);
 void onnxshard_set_limits(onnxshard_ctx *c, uint64_t max_model_bytes, uint64_t max_nodes);
 
 /* Inspect a model: write a report to out. format: 0 text, 1 JSON (with
- * every value's dtype and shape), ONNXSHARD_DUMP_IR the IR's text form. */
+ * every value's dtype and shape), ONNXSHARD_DUMP_IR the IR's text form.
+ * Returns ONNXSHARD_EINPUT for a missing, unreadable, malformed or too large
+ * model; out is the caller's (written, not closed). */
 enum { ONNXSHARD_DUMP_IR = 2 };
 int onnxshard_inspect(onnxshard_ctx *c, const char *model_path, int format, FILE *out);
 
@@ -55,6 +94,7 @@ int onnxshard_analyze(onnxshard_ctx *c, const char *model_path, int json, FILE *
  * collectives); on success write "ok: N ranks, C collectives, B bytes" to
  * out (may be NULL). */
 int onnxshard_check(onnxshard_ctx *c, const char *dir, FILE *out);
+/* (check: ONNXSHARD_EINPUT when dir or its contents are wrong.) */
 /* Stitch an output directory's ranks into one model at path, collectives
  * replaced by standard ops, large initializers in path.data. */
 int onnxshard_stitch(onnxshard_ctx *c, const char *dir, const char *path);
@@ -86,7 +126,15 @@ typedef struct {
 #define ONNXSHARD_BUDGET_MS 60000u
 
 /* Shard a model: search or follow the strategy, write per-rank models and a
- * manifest to o->out (atomically: it appears whole or not at all). */
+ * manifest to o->out (atomically: it appears whole or not at all). With
+ * o->out NULL, plan only: nothing is written but the report. With o->report
+ * set, the plan's summary goes there (JSON when o->json: the object of
+ * `onnxshard plan --json`, step_time_s, peak_memory_bytes, baselines, ...).
+ * ONNXSHARD_EINPUT: bad options (mesh, strategy, dims, hardware), a bad
+ * model, an existing o->out without o->force; ONNXSHARD_EFAIL: I/O, memory,
+ * "interrupted" by o->cancel (then o->out is not made, its temp dir is
+ * removed). The cancel flag may be set from a signal handler or another
+ * thread. */
 int onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o);
 
 #endif
