@@ -366,7 +366,7 @@ def _in_worker(fn, cancel):
 
 
 def _shard(model, out, mesh, strategy, dims, hardware, budget, seed, collectives,
-           force, quiet, max_model_bytes, max_nodes, cancel):
+           force, quiet, max_model_bytes, max_nodes, cancel, report_html=None):
     if mesh is None:
         raise _usage("needs a mesh (e.g. mesh={'data': 2, 'model': 4})")
     if cancel is None:
@@ -383,6 +383,7 @@ def _shard(model, out, mesh, strategy, dims, hardware, budget, seed, collectives
     o.strategy = _b(strategy)
     o.collectives = _b(collectives)
     o.hardware = _b(hardware)
+    o.report_html = _b(report_html)
     dl = [d.encode() for d in _dims(dims)]
     arr = (ctypes.c_char_p * (len(dl) + 1))(*dl)
     o.dims = arr
@@ -401,19 +402,22 @@ def _shard(model, out, mesh, strategy, dims, hardware, budget, seed, collectives
 
 
 def plan(model, mesh, *, strategy=None, dims=None, hardware=None, budget=None, seed=0,
-         collectives=None, quiet=True, max_model_bytes=None, max_nodes=None, cancel=None):
+         collectives=None, quiet=True, max_model_bytes=None, max_nodes=None, cancel=None,
+         report_html=None):
     """The plan `onnxshard plan MODEL --mesh MESH --json` prints, as a dict
     (step_time_s, peak_memory_bytes, comm_bytes, baselines, ...); writes
     nothing. mesh: {"data": 2, "model": 4} or "data=2,model=4"; dims:
-    {"batch": 8} or ["batch=8"]; budget: "2s", "500p" or seconds; the rest as
-    the command's options of the same names."""
+    {"batch": 8} or ["batch=8"]; budget: "2s", "500p" or seconds;
+    report_html: a file for the plan as one HTML page (--report); the rest
+    as the command's options of the same names. cancel: a Cancel to stop
+    the run from another thread."""
     return _shard(model, None, mesh, strategy, dims, hardware, budget, seed, collectives,
-                  False, quiet, max_model_bytes, max_nodes, cancel)
+                  False, quiet, max_model_bytes, max_nodes, cancel, report_html)
 
 
 def shard(model, out=None, mesh=None, *, strategy=None, dims=None, hardware=None,
           budget=None, seed=0, collectives=None, force=False, quiet=True,
-          max_model_bytes=None, max_nodes=None, cancel=None):
+          max_model_bytes=None, max_nodes=None, cancel=None, report_html=None):
     """Write per-rank models and manifest.json to the directory out (default,
     for a model path: the path without .onnx plus .shards), atomically: it
     appears whole or not at all. Returns the plan as a dict. force replaces
@@ -424,7 +428,7 @@ def shard(model, out=None, mesh=None, *, strategy=None, dims=None, hardware=None
         p = os.fspath(model)
         out = (p[:-5] if len(p) > 5 and p.endswith(".onnx") else p) + ".shards"
     return _shard(model, out, mesh, strategy, dims, hardware, budget, seed, collectives,
-                  force, quiet, max_model_bytes, max_nodes, cancel)
+                  force, quiet, max_model_bytes, max_nodes, cancel, report_html)
 
 
 def _report(fn, model, fmt, max_model_bytes, max_nodes):
