@@ -236,6 +236,35 @@ write_manifest(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const c
 	                                                                   : "onnxshard",
 	                  &bad),
 	         &bad);
+	if (o->collectives && !strcmp(o->collectives, "ort")) {
+		/* each group over these axes is one ONNX Runtime world: its
+		 * ranks in world-rank order */
+		uint8_t wax[PROP_MAX_AXES], nw = 0, mask = emit_ort_axes(p);
+		json_t *ort = json_object(), *names = json_array(), *worlds = json_array();
+		for (uint8_t i = 0; i < m->n_axes; i++)
+			if (mask & (1u << i)) {
+				wax[nw++] = i;
+				shd_jpush(names, shd_jstr(m->names[i], &bad), &bad);
+			}
+		int64_t ws = prop_axes_size(m, wax, nw),
+		        *grp = shd_calloc(c, (size_t)ws, sizeof *grp);
+		if (!grp)
+			bad = 1;
+		for (int64_t r = 0; grp && r < m->world; r++) {
+			prop_group(m, r, wax, nw, grp);
+			if (grp[0] != r)
+				continue; /* listed by its first rank */
+			json_t *w = json_array();
+			for (int64_t j = 0; j < ws; j++)
+				shd_jpush(w, json_integer(grp[j]), &bad);
+			shd_jpush(worlds, w, &bad);
+		}
+		shd_free(c, grp, (size_t)ws * sizeof *grp);
+		shd_jset(ort, "axes", names, &bad);
+		shd_jset(ort, "size", json_integer(ws), &bad);
+		shd_jset(ort, "worlds", worlds, &bad);
+		shd_jset(root, "ort_worlds", ort, &bad);
+	}
 	a = json_array();
 	for (uint32_t i = 0; i < g->n_inputs; i++)
 		shd_jpush(a, tensor_json(g, p, g->inputs[i], &p->have[g->inputs[i]], 1, &bad),

@@ -36,7 +36,11 @@ typedef struct {
 	size_t world;       /* product of sizes */
 	int64_t *coords;    /* world rows of n_axes, by rank (row-major numbering) */
 	const char **model; /* length world: rank r's file name inside dir */
-	int ort;            /* collective domain is com.microsoft, groups span the world */
+	int ort;            /* collective domain is com.microsoft: groups are ORT worlds */
+	int *ort_axes;      /* the axes an ORT world spans (manifest "ort_worlds"; all
+	                     * axes when absent), mesh order */
+	size_t n_ort_axes;
+	int64_t ort_size; /* ranks in one world */
 	art_mtensor *in, *out;
 	size_t n_in, n_out;
 } art_outdir;

@@ -383,6 +383,42 @@ read_ranks(art_outdir *d, json_t **entries)
 	return 0;
 }
 
+/* "ort_worlds": {"axes": [...], "size": N, "worlds": [[ranks]...]}: the
+ * axes each ONNX Runtime world spans (every axis when absent). */
+static int
+read_ort_worlds(art_outdir *d)
+{
+	json_t *o = json_object_get(d->root, "ort_worlds"), *axes, *x;
+	size_t i;
+
+	d->ort_axes = shd_arena_alloc(d->ctx, &d->arena, (d->n_axes + 1) * sizeof *d->ort_axes);
+	if (!d->ort_axes)
+		return shd_nomem(d->ctx);
+	d->n_ort_axes = 0;
+	d->ort_size = 1;
+	if (!o) {
+		for (i = 0; i < d->n_axes; i++)
+			d->ort_axes[d->n_ort_axes++] = (int)i, d->ort_size *= d->size[i];
+		return 0;
+	}
+	if (!json_is_object(o) || !json_is_array(axes = json_object_get(o, "axes")))
+		return fail(d, MANIFEST, "ort_worlds: want an object with an array 'axes'");
+	json_array_foreach(axes, i, x)
+	{
+		const char *name = json_string_value(x);
+		int a = name ? axis_index(d, name, strlen(name)) : -1;
+		if (a < 0 || (d->n_ort_axes && a <= d->ort_axes[d->n_ort_axes - 1]))
+			return fail(d, MANIFEST,
+			            "ort_worlds: axes must be mesh axes, each once, in mesh order");
+		d->ort_axes[d->n_ort_axes++] = a;
+		d->ort_size *= d->size[a];
+	}
+	if (json_integer_value(json_object_get(o, "size")) != d->ort_size)
+		return fail(d, MANIFEST, "ort_worlds: size is not the product of its axes (%lld)",
+		            (long long)d->ort_size);
+	return 0;
+}
+
 static int
 read_manifest(art_outdir *d, json_t ***entries)
 {
@@ -433,6 +469,8 @@ read_manifest(art_outdir *d, json_t ***entries)
 		return fail(d, MANIFEST, "collective_domain '%s' (want onnxshard or com.microsoft)",
 		            s);
 	d->ort = !strcmp(s, "com.microsoft");
+	if (d->ort && (rc = read_ort_worlds(d)))
+		return rc;
 	plan = json_object_get(d->root, "plan");
 	if ((rc = read_tensors(d, "inputs", 1, &d->in, &d->n_in)) ||
 	    (rc = read_tensors(d, "outputs", 1, &d->out, &d->n_out)) ||
@@ -529,21 +567,19 @@ art_coll_read(art_outdir *d, size_t r, const char *file, const Onnx__NodeProto *
 		 * attribute (a sum over the whole world); AllGather has axis
 		 * (default 1) and group_size (default 1); AllToAll has group_size
 		 * and splits and concatenates dim 0. ORT refuses any other
-		 * attribute at load. The group is the whole world. */
+		 * attribute at load. The group is one ORT world (ort_worlds). */
 		if (out->kind == ART_ALLGATHER)
 			out->axis = (a = attr(n, "axis", INT, &used)) ? a->i : 1;
 		int64_t gs = 1;
 		if (out->kind != ART_ALLREDUCE && (a = attr(n, "group_size", INT, &used)))
 			gs = a->i;
-		if (out->kind != ART_ALLREDUCE && gs != (int64_t)d->world)
-			return nfail(d, file, n, "group_size is %lld, want the world size %zu",
-			             (long long)gs, d->world);
+		if (out->kind != ART_ALLREDUCE && gs != d->ort_size)
+			return nfail(d, file, n,
+			             "group_size is %lld, want the ORT world's size %lld",
+			             (long long)gs, (long long)d->ort_size);
 		out->reduce = out->kind == ART_ALLREDUCE ? "sum" : NULL;
-		if (!(out->mesh_axes = shd_arena_alloc(d->ctx, &d->arena, d->n_axes * sizeof(int))))
-			return shd_nomem(d->ctx);
-		for (size_t i = 0; i < d->n_axes; i++)
-			out->mesh_axes[i] = (int)i;
-		out->n_mesh_axes = d->n_axes;
+		out->mesh_axes = d->ort_axes;
+		out->n_mesh_axes = d->n_ort_axes;
 	} else {
 		if (out->kind == ART_ALLREDUCE || out->kind == ART_REDUCESCATTER) {
 			static const char *red[] = {"sum", "max", "min"};

@@ -524,11 +524,14 @@ one_step(rank_ctx *k, const prop_step *s, const char *nn, const char *in, const 
 	}
 	}
 	if (k->o->ort) {
-		/* com.microsoft: whole-world groups, no ReduceScatter, AllToAll
-		 * only along dim 0 */
-		if (gsize != k->mesh->world ||
-		    (s->kind != PROP_ALLGATHER && s->kind != PROP_ALLREDUCE)) {
-			k->failed = gsize != k->mesh->world ? 2 : 3;
+		/* com.microsoft: groups are ORT worlds (emit_ort_axes), no
+		 * ReduceScatter; AllToAll splits dim 0 only: not written */
+		if (s->kind != PROP_ALLGATHER && s->kind != PROP_ALLREDUCE) {
+			k->failed = 3;
+			return -1;
+		}
+		if (emit_ort_axes(k->p) == 0xff) {
+			k->failed = 2;
 			return -1;
 		}
 		if (s->kind == PROP_ALLGATHER) /* ORT's AllReduce takes no attribute */
@@ -601,6 +604,31 @@ emit_reshard(rank_ctx *k, const prop_reshard *rs, const char *in)
 		return NULL;
 	k->rs_done[rs->id] = name;
 	return name;
+}
+
+uint8_t
+emit_ort_axes(const prop_plan *p)
+{
+	uint8_t axes = 0;
+	int seen = 0;
+
+	for (uint32_t i = 0; i < p->n_steps; i++) {
+		const prop_step *s = &p->steps[i];
+		uint8_t m = 0;
+		if (s->kind != PROP_ALLREDUCE && s->kind != PROP_ALLGATHER &&
+		    s->kind != PROP_REDUCESCATTER && s->kind != PROP_ALLTOALL)
+			continue;
+		for (uint8_t j = 0; j < s->n_axes; j++) {
+			if (j && s->ax[j] < s->ax[j - 1])
+				return 0xff; /* ORT gathers in world rank order */
+			m |= (uint8_t)(1u << s->ax[j]);
+		}
+		if (seen && m != axes)
+			return 0xff;
+		axes = m;
+		seen = 1;
+	}
+	return seen ? axes : (uint8_t)((1u << p->mesh->n_axes) - 1);
 }
 
 /* ---- the rank model ---- */
@@ -801,8 +829,8 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 		rc = shd_error(
 		        c, ONNXSHARD_EINPUT,
 		        k.failed == 2
-		                ? "--collectives ort: the plan has a collective over part of the "
-		                  "mesh; ONNX Runtime's collectives span the whole world"
+		                ? "--collectives ort: the plan has collectives over different "
+		                  "mesh axes; ONNX Runtime's span one world (one group of axes)"
 		                : "--collectives ort: the plan needs ReduceScatter or AllToAll, "
 		                  "which ONNX Runtime's com.microsoft domain does not offer");
 		goto out;

@@ -26,4 +26,10 @@ typedef struct {
 int emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emit_opts *o,
               emit_rank_stats *st);
 
+/* The mesh axes an ONNX Runtime world spans (--collectives ort): every
+ * collective of the plan must lie on the same axes (in mesh order), and
+ * each group over them is one world (a data replica, say); no collective:
+ * every axis. 0xff when the collectives lie on different axes. */
+uint8_t emit_ort_axes(const prop_plan *p);
+
 #endif

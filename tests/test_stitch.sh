@@ -350,7 +350,7 @@ ortmut() { # desc want-fragment node attr json
 ortmut "rank2.onnx: node 'z_c' (AllReduce): unexpected attribute 'group_size'" z_c group_size 4
 ortmut "rank2.onnx: node 'z_c' (AllReduce): unexpected attribute 'reduce'" z_c reduce '"sum"'
 ortmut "rank2.onnx: node 'y_c' (AllGather): unexpected attribute 'mesh_axes'" y_c mesh_axes '["model"]'
-ortmut "rank2.onnx: node 'y_c' (AllGather): group_size is 2, want the world size 4" y_c group_size 2
+ortmut "rank2.onnx: node 'y_c' (AllGather): group_size is 2, want the ORT world's size 4" y_c group_size 2
 ortmut "rank2.onnx: node 'xt_c' (AllToAll): unexpected attribute 'split_axis'" xt_c split_axis 0
 # AllGather's axis defaults to 1: dropped on every rank, the same model
 rm -rf "$tmp/o2"

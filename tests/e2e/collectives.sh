@@ -76,6 +76,8 @@ case_ AllGather mlp model=4 "$t/mlp-allgather.json"
 case_ AllToAll mlp model=4 "$t/mlp-alltoall.json"
 case_ AllGather mlp model=4 "$t/mlp-allgather.json" --collectives ort
 case_ AllReduce mlp model=4 megatron --collectives ort
+# collectives over model only: each data replica its own ORT world
+case_ AllReduce gpt2 data=2,model=2 data,megatron --collectives ort
 # W1 split on its columns leaves p a pending sum; q wants its rows split
 case_ ReduceScatter tests/e2e/models/rs.onnx model=2 "$t/rs-q.json"
 # fused layouts resharded piece by piece: y (3 pieces split) to a whole output,
