@@ -216,6 +216,8 @@ enumerate(mcts *m)
 			return rc;
 		if (o->stop && (rc = o->stop(o->stop_ud)))
 			return rc;
+		if (o->deadline > 0 && search_now() >= o->deadline)
+			return 0; /* out of time: the best so far */
 		uint32_t d = o->n_dec;
 		while (d > 0 && ++m->cur[d - 1] == o->n_opt[d - 1])
 			m->cur[--d] = 0;
