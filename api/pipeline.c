@@ -670,6 +670,10 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	    (rc = prop_plan_init(g, &mesh, &p)))
 		goto out;
 	have_plan = 1;
+	for (size_t i = 0; i < o->n_gather_outputs && !rc; i++)
+		rc = search_gather_outputs(g, &p, o->gather_outputs[i], "--gather-outputs");
+	if (rc)
+		goto out;
 	p.bind = bind_dim;
 	p.bind_ud = &b;
 	p.stop = stop;

@@ -25,6 +25,8 @@ static const char usage[] =
         "        --dim NAME=SIZE         bind a symbolic dim for planning (repeatable); the\n"
         "                                models keep it symbolic\n"
         "        --collectives onnxshard|ort   collective ops' domain (ort: com.microsoft)\n"
+        "        --gather-outputs GLOB   assemble the matching graph outputs whole, but for\n"
+        "                                their batch split over data (repeatable)\n"
         "        --hardware H            device profile: h100 (default), a100, cpu, or a\n"
         "                                JSON FILE (peak_flops, memory_bandwidth, ...)\n"
         "        --budget T|Np           planning time (2s, 500ms, 1m; default 60s: the search\n"
@@ -303,6 +305,7 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 	        {"strategy", required_argument, NULL, 's'},
 	        {"dim", required_argument, NULL, 'd'},
 	        {"collectives", required_argument, NULL, 'C'},
+	        {"gather-outputs", required_argument, NULL, 'G'},
 	        {"hardware", required_argument, NULL, 'H'},
 	        {"budget", required_argument, NULL, 'b'},
 	        {"seed", required_argument, NULL, 'S'},
@@ -322,8 +325,11 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 	uint64_t lim[2] = {0, 0};
 
 	o.dims = calloc((size_t)argc + 1, sizeof *o.dims);
-	if (!o.dims)
+	o.gather_outputs = calloc((size_t)argc + 1, sizeof *o.gather_outputs);
+	if (!o.dims || !o.gather_outputs) {
+		free(o.dims), free(o.gather_outputs);
 		return report(c, ONNXSHARD_EFAIL);
+	}
 	optind = 1;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "m:o:s:d:qh", opts, NULL)) != -1) {
@@ -333,10 +339,11 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 		case 's': o.strategy = optarg; break;
 		case 'd': o.dims[o.n_dims++] = optarg; break;
 		case 'C': o.collectives = optarg; break;
+		case 'G': o.gather_outputs[o.n_gather_outputs++] = optarg; break;
 		case 'H':
 			if (strcmp(optarg, "h100") && strcmp(optarg, "a100") &&
 			    strcmp(optarg, "cpu") && access(optarg, R_OK) != 0) {
-				free(o.dims);
+				free(o.dims), free(o.gather_outputs);
 				return fail_usage(
 				        "--hardware: '%s' is neither a preset (h100, a100, "
 				        "cpu) nor a readable file",
@@ -351,14 +358,14 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 				unsigned long n = strtoul(optarg, &end, 10);
 				if (errno || end == optarg || *end != 'p' || end[1] || n < 1 ||
 				    n > 10000000) {
-					free(o.dims);
+					free(o.dims), free(o.gather_outputs);
 					return fail_usage("--budget: '%s' is not a number of plans "
 					                  "(e.g. 500p)",
 					                  optarg);
 				}
 				o.budget_plans = (uint32_t)n;
 			} else if (!(o.budget_ms = parse_duration(optarg))) {
-				free(o.dims);
+				free(o.dims), free(o.gather_outputs);
 				return fail_usage(
 				        "--budget: '%s' is not a duration (e.g. 2s, 500ms, 1m)",
 				        optarg);
@@ -367,7 +374,7 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 		case 'B':
 		case 'N':
 			if ((rc = limit_opt(ch, optarg, lim))) {
-				free(o.dims);
+				free(o.dims), free(o.gather_outputs);
 				return rc;
 			}
 			break;
@@ -376,7 +383,7 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 			errno = 0;
 			o.seed = strtoull(optarg, &end, 10);
 			if (errno || end == optarg || *end || *optarg == '-') {
-				free(o.dims);
+				free(o.dims), free(o.gather_outputs);
 				return fail_usage("--seed: '%s' is not a non-negative integer",
 				                  optarg);
 			}
@@ -386,7 +393,7 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 		case 'j': o.json = 1; break;
 		case 'R':
 			if (!*optarg) {
-				free(o.dims);
+				free(o.dims), free(o.gather_outputs);
 				return fail_usage("%s", "--report needs a FILE");
 			}
 			o.report_html = optarg;
@@ -394,21 +401,21 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 		case 'q': o.quiet = 1; break;
 		case 'h':
 			fputs(usage, stdout);
-			free(o.dims);
+			free(o.dims), free(o.gather_outputs);
 			return 0;
 		default:
-			free(o.dims);
+			free(o.dims), free(o.gather_outputs);
 			return fail_usage("unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind != argc - 1) {
-		free(o.dims);
+		free(o.dims), free(o.gather_outputs);
 		return fail_usage("%s needs exactly one MODEL", cmd);
 	}
 	o.model = argv[optind];
 	onnxshard_set_limits(c, lim[0], lim[1]);
 	if (!o.mesh) {
-		free(o.dims);
+		free(o.dims), free(o.gather_outputs);
 		return fail_usage("%s needs --mesh (e.g. --mesh data=2,model=4)", cmd);
 	}
 	if (plan_only) {
@@ -434,7 +441,7 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 	sigaction(SIGTERM, &sa, NULL);
 	rc = report(c, onnxshard_shard(c, &o));
 	free(defout);
-	free(o.dims);
+	free(o.dims), free(o.gather_outputs);
 	return rc;
 }
 
@@ -451,7 +458,8 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
-		puts("onnxshard " ONNXSHARD_VERSION);
+		printf("onnxshard %s (ONNX opsets %d to %d)\n", ONNXSHARD_VERSION,
+		       ONNXSHARD_OPSET_MIN, ONNXSHARD_OPSET_MAX);
 		return 0;
 	}
 	/* past `ulimit -f` a write fails with EFBIG, a clean error, rather

@@ -41,6 +41,10 @@
 #include <stdio.h>
 
 #define ONNXSHARD_VERSION "0.1.0"
+/* The ai.onnx opsets whose op forms onnxshard knows (older forms of some ops
+ * are read as opaque: replicated, never sharded wrong). */
+#define ONNXSHARD_OPSET_MIN 1
+#define ONNXSHARD_OPSET_MAX 21
 
 /* Status codes, returned by every entry point that can fail, and the
  * command's exit codes: 2 means the input or the options are wrong (a fix on
@@ -121,6 +125,10 @@ typedef struct {
 	uint64_t seed;                 /* the search's */
 	volatile sig_atomic_t *cancel; /* NULL, or polled: non-zero stops the run
 	                                * ("interrupted", ONNXSHARD_EFAIL), OUT not made */
+	const char **gather_outputs;   /* fnmatch patterns of graph outputs to assemble
+	                                * whole, but for their batch split over the axis
+	                                * named "data"; each must match an output */
+	size_t n_gather_outputs;
 } onnxshard_opts;
 
 #define ONNXSHARD_BUDGET_MS 60000u

@@ -220,12 +220,22 @@ prop_output_shard(const ir_graph *g, const prop_plan *p, uint32_t j, prop_shard 
 	uint32_t v = g->outputs[j];
 	const prop_shard *s = p->have[v].partial ? &p->want[v] : &p->have[v];
 
+	int data = p->gather_out && p->gather_out[j] ? prop_mesh_axis(p->mesh, "data") : -2;
+
 	out->rank = s->rank;
 	out->partial = 0;
 	for (int32_t d = 0; d < s->rank; d++) {
-		out->dims[d] = s->dims[d];
-		if (prop_is_pieced(&out->dims[d]))
-			memset(&out->dims[d], 0, sizeof out->dims[d]);
+		prop_dim *x = &out->dims[d];
+		*x = s->dims[d];
+		if (prop_is_pieced(x))
+			memset(x, 0, sizeof *x);
+		if (data == -2)
+			continue;
+		/* whole, but for the batch split over data (its leading axis) */
+		if (!x->n || x->ax[0] != data)
+			memset(x, 0, sizeof *x);
+		else
+			x->n = 1;
 	}
 }
 

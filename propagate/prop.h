@@ -119,6 +119,8 @@ typedef struct {
 	prop_note *notes;
 	uint32_t n_notes, cap_notes;
 	prop_dim *lookup;     /* per node: a Gather's table split along its rows (n = 0: none) */
+	uint8_t *gather_out;  /* per graph output: assemble it whole but for the axis
+	                       * named "data" (--gather-outputs) */
 	uint8_t *nosym;       /* per value: may not hold a symbolic count of pieces
 	                       * (one would need a reshard; set by prop_materialize) */
 	const ir_rule *rules; /* per node, or NULL: built by each pass (the search
@@ -156,7 +158,8 @@ int prop_materialize(ir_graph *g, prop_plan *p);
 
 /* The sharding graph output j ends with (after its reshard): as produced
  * when that is not partial, else what the plan wanted; never partial, a
- * dim in pieces gathered. out->dims has room for the output's rank. */
+ * dim in pieces gathered; only the axis named "data" kept when
+ * gather_out[j]. out->dims has room for the output's rank. */
 void prop_output_shard(const ir_graph *g, const prop_plan *p, uint32_t j, prop_shard *out);
 
 /* Size of dim d of value v on one rank under sharding s (global / blocks). */

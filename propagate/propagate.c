@@ -23,7 +23,8 @@ prop_plan_init(ir_graph *g, const prop_mesh *m, prop_plan *p)
 	p->have = shd_arena_zalloc(g->ctx, &p->arena, (g->n_values + 1) * sizeof *p->have);
 	p->fixed = shd_arena_zalloc(g->ctx, &p->arena, g->n_values + 1);
 	p->nosym = shd_arena_zalloc(g->ctx, &p->arena, g->n_values + 1);
-	if (!p->want || !p->have || !p->fixed || !p->nosym)
+	p->gather_out = shd_arena_zalloc(g->ctx, &p->arena, g->n_outputs + 1);
+	if (!p->want || !p->have || !p->fixed || !p->nosym || !p->gather_out)
 		goto nomem;
 	for (uint32_t v = 0; v < g->n_values; v++) {
 		int32_t r = g->values[v].rank;

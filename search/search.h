@@ -29,6 +29,10 @@ int search_apply(ir_graph *g, prop_plan *p, const char *strategy, FILE *log);
  * "exhaustive[:AXES]", AXES like data+model, default every axis; env may be
  * NULL: the defaults). */
 int search_run(ir_graph *g, prop_plan *p, const char *strategy, search_env *env, FILE *log);
+/* Graph outputs matching glob (fnmatch) assembled whole but for their
+ * batch split over the axis named "data" (p->gather_out). None matching:
+ * ONNXSHARD_EINPUT, "WHERE 'GLOB': no graph output matches". */
+int search_gather_outputs(ir_graph *g, prop_plan *p, const char *glob, const char *where);
 /* The auto step: over the axes of axes_mask (bit i: mesh axis i). */
 int search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int exhaustive,
                 FILE *log);

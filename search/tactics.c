@@ -8,6 +8,7 @@
  *   attention by heads, and leaves a pending sum that is all-reduced where
  *   the residual stream needs it. The LM head is split on the vocabulary.
  * - a JSON file: {"steps": [{"shard": GLOB, "dim": D, "axes": [..]},
+ *   {"gather_outputs": GLOB},
  *   {"replicate": GLOB}, {"tactic": "data"|"megatron", "axis": A}]}.
  * requires: a lifted graph and a plan over a mesh
  * provides: want[] for every value */
@@ -401,6 +402,20 @@ out:
 	return rc;
 }
 
+int
+search_gather_outputs(ir_graph *g, prop_plan *p, const char *glob, const char *where)
+{
+	uint32_t hits = 0;
+
+	for (uint32_t j = 0; j < g->n_outputs; j++)
+		if (!fnmatch(glob, ir_cstr(g, g->values[g->outputs[j]].name), 0))
+			p->gather_out[j] = 1, hits++;
+	if (!hits)
+		return shd_error(g->ctx, ONNXSHARD_EINPUT, "%s '%s': no graph output matches",
+		                 where, glob);
+	return 0;
+}
+
 /* ---- the tactics file ---- */
 
 static int
@@ -424,6 +439,14 @@ file_steps(ir_graph *g, prop_plan *p, const char *path, FILE *log)
 		const char *repl = json_string_value(json_object_get(s, "replicate"));
 		const char *tactic = json_string_value(json_object_get(s, "tactic"));
 		const char *axis = json_string_value(json_object_get(s, "axis"));
+		const char *gather = json_string_value(json_object_get(s, "gather_outputs"));
+		if (gather) {
+			char where[64];
+			snprintf(where, sizeof where, "step %zu: gather_outputs", i);
+			if ((rc = search_gather_outputs(g, p, gather, where)))
+				break;
+			continue;
+		}
 		if (tactic) {
 			int a;
 			if (strcmp(tactic, "data") && strcmp(tactic, "megatron")) {
@@ -498,7 +521,8 @@ file_steps(ir_graph *g, prop_plan *p, const char *path, FILE *log)
 				        shard ? shard : repl, hits, hits == 1 ? "" : "s");
 		} else {
 			rc = shd_error(g->ctx, ONNXSHARD_EINPUT,
-			               "%s: step %zu: want \"shard\", \"replicate\" or \"tactic\"",
+			               "%s: step %zu: want \"shard\", \"replicate\", \"tactic\" or "
+			               "\"gather_outputs\"",
 			               path, i);
 		}
 		if (rc || (rc = prop_propagate(g, p)))

@@ -105,6 +105,8 @@ class _Opts(ctypes.Structure):
         ("hardware", ctypes.c_char_p),
         ("seed", ctypes.c_uint64),
         ("cancel", ctypes.POINTER(ctypes.c_int)),
+        ("gather_outputs", ctypes.POINTER(ctypes.c_char_p)),
+        ("n_gather_outputs", ctypes.c_size_t),
     ]
 
 
@@ -366,7 +368,8 @@ def _in_worker(fn, cancel):
 
 
 def _shard(model, out, mesh, strategy, dims, hardware, budget, seed, collectives,
-           force, quiet, max_model_bytes, max_nodes, cancel, report_html=None):
+           force, quiet, max_model_bytes, max_nodes, cancel, report_html=None,
+           gather_outputs=None):
     if mesh is None:
         raise _usage("needs a mesh (e.g. mesh={'data': 2, 'model': 4})")
     if cancel is None:
@@ -388,6 +391,11 @@ def _shard(model, out, mesh, strategy, dims, hardware, budget, seed, collectives
     arr = (ctypes.c_char_p * (len(dl) + 1))(*dl)
     o.dims = arr
     o.n_dims = len(dl)
+    gl = [g.encode() for g in ([gather_outputs] if isinstance(gather_outputs, str)
+                               else list(gather_outputs or []))]
+    garr = (ctypes.c_char_p * (len(gl) + 1))(*gl)
+    o.gather_outputs = garr
+    o.n_gather_outputs = len(gl)
     o.cancel = ctypes.pointer(cancel._flag)
     with _Model(model) as m:
         o.model = _b(m.path)
@@ -403,21 +411,23 @@ def _shard(model, out, mesh, strategy, dims, hardware, budget, seed, collectives
 
 def plan(model, mesh, *, strategy=None, dims=None, hardware=None, budget=None, seed=0,
          collectives=None, quiet=True, max_model_bytes=None, max_nodes=None, cancel=None,
-         report_html=None):
+         report_html=None, gather_outputs=None):
     """The plan `onnxshard plan MODEL --mesh MESH --json` prints, as a dict
     (step_time_s, peak_memory_bytes, comm_bytes, baselines, ...); writes
     nothing. mesh: {"data": 2, "model": 4} or "data=2,model=4"; dims:
     {"batch": 8} or ["batch=8"]; budget: "2s", "500p" or seconds;
-    report_html: a file for the plan as one HTML page (--report); the rest
+    report_html: a file for the plan as one HTML page (--report);
+    gather_outputs: a pattern or list of them (--gather-outputs); the rest
     as the command's options of the same names. cancel: a Cancel to stop
     the run from another thread."""
     return _shard(model, None, mesh, strategy, dims, hardware, budget, seed, collectives,
-                  False, quiet, max_model_bytes, max_nodes, cancel, report_html)
+                  False, quiet, max_model_bytes, max_nodes, cancel, report_html, gather_outputs)
 
 
 def shard(model, out=None, mesh=None, *, strategy=None, dims=None, hardware=None,
           budget=None, seed=0, collectives=None, force=False, quiet=True,
-          max_model_bytes=None, max_nodes=None, cancel=None, report_html=None):
+          max_model_bytes=None, max_nodes=None, cancel=None, report_html=None,
+          gather_outputs=None):
     """Write per-rank models and manifest.json to the directory out (default,
     for a model path: the path without .onnx plus .shards), atomically: it
     appears whole or not at all. Returns the plan as a dict. force replaces
@@ -428,7 +438,7 @@ def shard(model, out=None, mesh=None, *, strategy=None, dims=None, hardware=None
         p = os.fspath(model)
         out = (p[:-5] if len(p) > 5 and p.endswith(".onnx") else p) + ".shards"
     return _shard(model, out, mesh, strategy, dims, hardware, budget, seed, collectives,
-                  force, quiet, max_model_bytes, max_nodes, cancel, report_html)
+                  force, quiet, max_model_bytes, max_nodes, cancel, report_html, gather_outputs)
 
 
 def _report(fn, model, fmt, max_model_bytes, max_nodes):

@@ -84,6 +84,8 @@ case_ ReduceScatter tests/e2e/models/rs.onnx model=2 "$t/rs-q.json"
 # and GPT-2's QKV projection output split plainly, then sliced per piece
 case_ AllGather tests/e2e/models/pieces.onnx model=2 "$t/pieces-a2.json"
 case_ AllGather gpt2 model=4 "$t/gpt2-qkv-plain.json"
+# whole outputs on request: the vocabulary-parallel logits gathered over model
+case_ AllGather gpt2 data=2,model=2 data,megatron --gather-outputs 'log*'
 for k in AllReduce AllGather AllToAll ReduceScatter "AllGather--collectives ort" \
 	"AllReduce--collectives ort"; do
 	[ "${covered[$k]:-}" = 1 ] || bad "no passing case covers $k"
