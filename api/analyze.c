@@ -241,10 +241,7 @@ onnxshard_analyze(onnxshard_ctx *c, const char *path, int json, FILE *out)
 	char *text = NULL;
 	size_t n = 0;
 
-	c->weightless = 1; /* no weight is read: only the protobuf's size counts */
-	rc = onnx_load(c, path, &m);
-	c->weightless = 0;
-	if (rc)
+	if ((rc = onnx_load_weightless(c, path, &m)))
 		return rc;
 	if ((rc = ir_lift(c, m, &g))) {
 		onnx_model_free(m);

@@ -663,10 +663,8 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	/* the search stops with its best plan before the budget runs out */
 	env.deadline = rs.deadline - 0.2 * (rs.deadline - now_s());
 	/* plan reads no weight: a model's size limit is its protobuf's */
-	c->weightless = !o->out;
-	rc = onnx_load(c, o->model, &m);
-	c->weightless = 0;
-	if (rc || (rc = ir_lift(c, m, &g)) || (rc = parse_dims(c, o, g, &b)) ||
+	if ((rc = o->out ? onnx_load(c, o->model, &m) : onnx_load_weightless(c, o->model, &m)) ||
+	    (rc = ir_lift(c, m, &g)) || (rc = parse_dims(c, o, g, &b)) ||
 	    (rc = prop_plan_init(g, &mesh, &p)))
 		goto out;
 	have_plan = 1;

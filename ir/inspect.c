@@ -276,10 +276,7 @@ onnxshard_inspect(onnxshard_ctx *c, const char *path, int json, FILE *out)
 	json_t *r;
 	int rc;
 
-	c->weightless = 1; /* no weight is read: only the protobuf's size counts */
-	rc = onnx_load(c, path, &m);
-	c->weightless = 0;
-	if (rc)
+	if ((rc = onnx_load_weightless(c, path, &m)))
 		return rc;
 	if ((rc = ir_lift(c, m, &g))) {
 		onnx_model_free(m);

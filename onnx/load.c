@@ -722,6 +722,17 @@ onnx_load_buffer(shd_ctx *c, const uint8_t *buf, size_t len, const char *name, c
 }
 
 int
+onnx_load_weightless(shd_ctx *c, const char *path, onnx_model **out)
+{
+	int rc;
+
+	c->weightless = 1;
+	rc = onnx_load(c, path, out);
+	c->weightless = 0;
+	return rc;
+}
+
+int
 onnx_load(shd_ctx *c, const char *path, onnx_model **out)
 {
 	onnx_model *m;

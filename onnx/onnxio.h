@@ -30,6 +30,9 @@ typedef struct onnx_model {
 /* Load path (.onnx or gzip), check every tensor, map external data.
  * Bad input: ONNXSHARD_EINPUT with "PATH: what is wrong". */
 int onnx_load(shd_ctx *c, const char *path, onnx_model **out);
+/* The same for a command that reads no weight (plan, analyze, inspect):
+ * external data does not count against the size limit. */
+int onnx_load_weightless(shd_ctx *c, const char *path, onnx_model **out);
 /* Parse an in-memory model whose external data (if any) lives in dir. */
 int onnx_load_buffer(shd_ctx *c, const uint8_t *buf, size_t len, const char *name, const char *dir,
                      onnx_model **out);

@@ -20,7 +20,6 @@ import concurrent.futures as cf
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -103,42 +102,11 @@ def prepare(c, binary):
     c["stitched"] = st
 
 
-def ort_batch(cases, jobs):
-    lines = [json.dumps({"id": c["id"], "source": c["model"], "other": c["stitched"], "dims": c["dims"],
-                         "replicasExact": True}) for c in cases]
-    tmp = tempfile.mkdtemp(prefix="corpus-ort-")
-    procs = []
-    for k in range(jobs):
-        f = os.path.join(tmp, "cases%d.jsonl" % k)
-        with open(f, "w") as fh:
-            fh.write("\n".join(lines[k::jobs]) + "\n")
-        procs.append(subprocess.Popen(["node", os.path.join(HERE, "ortcompare.js"), "--batch", f],
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    res = {}
-    for p in procs:
-        out, _ = p.communicate()
-        for line in out.splitlines():
-            parts = line.split(" ", 2)
-            if len(parts) >= 2 and parts[0].isdigit() and parts[1].rstrip(":") in ("pass", "fail", "skip"):
-                res[int(parts[0])] = (parts[1].rstrip(":"), parts[2] if len(parts) > 2 else "")
-            elif line.strip():
-                print("ortcompare: " + line)
-    shutil.rmtree(tmp, ignore_errors=True)
-    return res
-
-
 def main(argv):
-    binary, src = argv[0], argv[1]
-    only, jobs = None, os.cpu_count() or 2
-    i = 2
-    while i < len(argv):
-        if argv[i] == "--only":
-            only, i = argv[i + 1], i + 2
-        elif argv[i] == "--jobs":
-            jobs, i = int(argv[i + 1]), i + 2
-        else:
-            print("corpus: error: unknown argument %r" % argv[i], file=sys.stderr)
-            return 2
+    args = sweep.parse_args(argv, "corpus", os.cpu_count() or 2)
+    if not args:
+        return 2
+    binary, src, only, jobs = args
     tmp = tempfile.mkdtemp(prefix="corpus-")
     cases = []
     for name, path, dims in models(src):
@@ -155,7 +123,7 @@ def main(argv):
         with cf.ThreadPoolExecutor(jobs) as ex:
             list(ex.map(lambda c: prepare(c, binary), cases))
         todo = [c for c in cases if "outcome" not in c]
-        res = ort_batch(todo, jobs) if todo else {}
+        res = sweep.ort_batch(todo, src, jobs) if todo else {}
         for c in todo:
             kind, msg = res.get(c["id"], ("fail", "no result from ortcompare"))
             c["outcome"] = ("pass", "") if kind == "pass" else ("fail", "ortcompare: " + msg)

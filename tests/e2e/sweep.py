@@ -239,7 +239,7 @@ def ort_batch(cases, src, jobs):
         if c.get("data"):
             d["data"], d["tol"] = c["data"], 1e-3
         else:
-            d["intMax"], d["dims"] = c.get("intMax", {}), {"batch": 4}
+            d["intMax"], d["dims"] = c.get("intMax", {}), c.get("dims", {"batch": 4})
         lines.append(json.dumps(d))
     chunks = [lines[i::jobs] for i in range(jobs)]
     procs = []
@@ -263,9 +263,9 @@ def ort_batch(cases, src, jobs):
     return res
 
 
-def main(argv):
-    binary, src = argv[0], argv[1]
-    only, jobs = None, 2
+def parse_args(argv, name, jobs):
+    """BIN SRCDIR [--only SUBSTRING] [--jobs N] -> (bin, src, only, jobs), or None."""
+    binary, src, only = argv[0], argv[1], None
     i = 2
     while i < len(argv):
         if argv[i] == "--only":
@@ -273,8 +273,16 @@ def main(argv):
         elif argv[i] == "--jobs":
             jobs, i = int(argv[i + 1]), i + 2
         else:
-            print("sweep: error: unknown argument %r" % argv[i], file=sys.stderr)
-            return 2
+            print("%s: error: unknown argument %r" % (name, argv[i]), file=sys.stderr)
+            return None
+    return binary, src, only, jobs
+
+
+def main(argv):
+    args = parse_args(argv, "sweep", 2)
+    if not args:
+        return 2
+    binary, src, only, jobs = args
     known = {}
     kf = os.path.join(HERE, "sweep_known.txt")
     if os.path.exists(kf):
