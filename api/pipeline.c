@@ -584,6 +584,55 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A progress line on stderr for long emission (only on a terminal). */
+typedef struct {
+	FILE *f; /* NULL: silent */
+	uint64_t total, done;
+	double t0, last;
+} progress;
+
+static void
+on_progress(void *ud, uint64_t n)
+{
+	progress *pr = ud;
+	double t = now_s();
+
+	pr->done += n;
+	if (!pr->f || (t - pr->last < 0.25 && pr->done < pr->total))
+		return;
+	pr->last = t;
+	double rate = (double)pr->done / (t - pr->t0 + 1e-9);
+	double left = rate > 0 ? (double)(pr->total - pr->done) / rate : 0;
+	fprintf(pr->f, "\rwriting %.2f of %.2f GB (%3.0f%%), %.0f MB/s, %.0fs left   ",
+	        (double)pr->done / 1e9, (double)pr->total / 1e9,
+	        pr->total ? 100.0 * (double)pr->done / (double)pr->total : 100.0, rate / 1e6, left);
+	fflush(pr->f);
+}
+
+/* Weight bytes one rank holds: every initializer's block. */
+static uint64_t
+rank_weight_bytes(const ir_graph *g, const prop_plan *p)
+{
+	uint64_t total = 0;
+
+	for (uint32_t v = 0; v < g->n_values; v++) {
+		const ir_value *x = &g->values[v];
+		if (x->kind != IR_V_INIT || !x->init)
+			continue;
+		uint64_t b = onnx_dtype_size(x->init->data_type);
+		for (size_t d = 0; d < x->init->n_dims; d++) {
+			int64_t n = x->init->dims[d];
+			const prop_dim *pd =
+			        (int32_t)d < p->have[v].rank ? &p->have[v].dims[d] : NULL;
+			if (pd && pd->n)
+				n /= prop_axes_size(p->mesh, pd->ax, pd->n);
+			b *= (uint64_t)n;
+		}
+		total += b;
+	}
+	return total;
+}
+
 /* Polled between ranks, while propagating and while writing. */
 static int
 stop(void *ud)
@@ -662,6 +711,7 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	env.rollouts = o->budget_plans;
 	/* the search stops with its best plan before the budget runs out */
 	env.deadline = rs.deadline - 0.2 * (rs.deadline - now_s());
+	env.progress = log && isatty(fileno(log)) ? log : NULL;
 	/* plan reads no weight: a model's size limit is its protobuf's */
 	if ((rc = o->out ? onnx_load(c, o->model, &m) : onnx_load_weightless(c, o->model, &m)) ||
 	    (rc = ir_lift(c, m, &g)) || (rc = parse_dims(c, o, g, &b)) ||
@@ -686,8 +736,34 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		goto out;
 	}
 	if (o->out) {
-		emit_opts eo = {ONNX_EXT_THRESHOLD,
-		                o->collectives && !strcmp(o->collectives, "ort"), stop, &rs};
+		const char *ext = o->external_data ? o->external_data : "auto";
+		uint64_t per_rank = rank_weight_bytes(g, &p);
+		progress pr = {
+		        log && isatty(fileno(log)) && per_rank >= ((uint64_t)64 << 20) ? log : NULL,
+		        per_rank * (uint64_t)mesh.world, 0, now_s(), 0};
+		emit_opts eo = {!strcmp(ext, "always")  ? 1
+		                : !strcmp(ext, "never") ? UINT64_MAX
+		                                        : ONNX_EXT_THRESHOLD,
+		                o->collectives && !strcmp(o->collectives, "ort"),
+		                stop,
+		                &rs,
+		                on_progress,
+		                &pr};
+		if (strcmp(ext, "auto") && strcmp(ext, "always") && strcmp(ext, "never")) {
+			rc = shd_error(c, ONNXSHARD_EINPUT,
+			               "--external-data '%s': want auto, always or never", ext);
+			goto out;
+		}
+		/* every weight inline: a rank model must stay under protobuf's 2 GiB */
+		if (eo.threshold == UINT64_MAX &&
+		    per_rank > ((uint64_t)2 << 30) - ((uint64_t)64 << 20)) {
+			rc = shd_error(
+			        c, ONNXSHARD_EINPUT,
+			        "--external-data never: each rank holds %llu bytes of weights, "
+			        "past protobuf's 2 GiB limit for one model",
+			        (unsigned long long)per_rank);
+			goto out;
+		}
 		if (asprintf(&tmp, "%s.tmp-XXXXXX", o->out) < 0) {
 			tmp = NULL;
 			rc = shd_nomem(c);
@@ -704,15 +780,11 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		mode_t um = umask(0);
 		umask(um);
 		chmod(tmp, 0777 & ~um);
-		for (int64_t r = 0; r < mesh.world && !rc; r++) {
-			if (log && mesh.world > 8)
-				fprintf(log, "\rwriting rank %lld of %lld", (long long)r + 1,
-				        (long long)mesh.world);
+		for (int64_t r = 0; r < mesh.world && !rc; r++)
 			if (!(rc = stop(&rs)))
 				rc = emit_rank(g, &p, r, tmp, &eo, &st[r]);
-		}
-		if (log && mesh.world > 8)
-			fputc('\n', log);
+		if (pr.f)
+			fputc('\n', pr.f);
 		if (rc)
 			goto out;
 	}

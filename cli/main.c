@@ -25,6 +25,9 @@ static const char usage[] =
         "        --dim NAME=SIZE         bind a symbolic dim for planning (repeatable); the\n"
         "                                models keep it symbolic\n"
         "        --collectives onnxshard|ort   collective ops' domain (ort: com.microsoft)\n"
+        "        --external-data auto|always|never   weights of 1 KiB or more (auto), all,\n"
+        "                                or none in rank{r}.onnx.data (never: refused past\n"
+        "                                protobuf's 2 GiB)\n"
         "        --gather-outputs GLOB   assemble the matching graph outputs whole, but for\n"
         "                                their batch split over data (repeatable)\n"
         "        --hardware H            device profile: h100 (default), a100, cpu, or a\n"
@@ -36,7 +39,7 @@ static const char usage[] =
         "        --force                 replace an existing OUT\n"
         "        --json                  the plan summary as JSON\n"
         "        --report FILE.html      also the plan as one self-contained HTML page\n"
-        "        --quiet                 no progress on stderr\n"
+        "        --quiet                 no progress on stderr (shown only on a terminal)\n"
         "        --max-model-bytes SIZE  refuse a larger model, protobuf and external data\n"
         "                                together for shard, protobuf only for plan\n"
         "                                (512M, 2G; default 2T + 2G)\n"
@@ -306,6 +309,7 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 	        {"dim", required_argument, NULL, 'd'},
 	        {"collectives", required_argument, NULL, 'C'},
 	        {"gather-outputs", required_argument, NULL, 'G'},
+	        {"external-data", required_argument, NULL, 'E'},
 	        {"hardware", required_argument, NULL, 'H'},
 	        {"budget", required_argument, NULL, 'b'},
 	        {"seed", required_argument, NULL, 'S'},
@@ -340,6 +344,7 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 		case 'd': o.dims[o.n_dims++] = optarg; break;
 		case 'C': o.collectives = optarg; break;
 		case 'G': o.gather_outputs[o.n_gather_outputs++] = optarg; break;
+		case 'E': o.external_data = optarg; break;
 		case 'H':
 			if (strcmp(optarg, "h100") && strcmp(optarg, "a100") &&
 			    strcmp(optarg, "cpu") && access(optarg, R_OK) != 0) {

@@ -332,6 +332,8 @@ copy_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const pro
 				return rc;
 			if (n == IO_CHUNK && k->o->stop && (rc = k->o->stop(k->o->stop_ud)))
 				return rc;
+			if (k->o->progress)
+				k->o->progress(k->o->progress_ud, n);
 			*written += n;
 			done += n;
 		}

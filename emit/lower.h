@@ -6,10 +6,12 @@
 
 typedef struct {
 	uint64_t threshold;    /* initializers this big go to rank{r}.onnx.data */
-	int ort;               /* com.microsoft collectives (whole-world groups only) */
+	int ort;               /* com.microsoft collectives (one ORT world per group) */
 	int (*stop)(void *ud); /* NULL, or polled while writing: a non-zero status
 	                        * (diagnostic set) ends emission with it */
 	void *stop_ud;
+	void (*progress)(void *ud, uint64_t bytes); /* NULL, or told of weight bytes written */
+	void *progress_ud;
 } emit_opts;
 
 /* What emission measured, for the manifest and the plan summary. */

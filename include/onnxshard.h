@@ -129,6 +129,9 @@ typedef struct {
 	                                * whole, but for their batch split over the axis
 	                                * named "data"; each must match an output */
 	size_t n_gather_outputs;
+	const char *external_data; /* "auto" (NULL): initializers of 1 KiB or more go to
+	                            * rank{r}.onnx.data; "always": all; "never": none (a rank
+	                            * model past protobuf's 2 GiB is then refused) */
 } onnxshard_opts;
 
 #define ONNXSHARD_BUDGET_MS 60000u

@@ -4,7 +4,9 @@
 #   scripts/bench.sh [BUILD]   (default build)
 # - time: shard vs inspect (load + lift, the baseline) on each sample;
 # - memory: peak RSS of shard on a large external-data model against the
-#   size of its weights (streamed weights keep the ratio far below 1).
+#   size of its weights (streamed weights keep the ratio far below 1);
+# - plan time of 8B- and 175B-shaped decoders at 8, 32 and 96 layers, each
+#   strategy; emission of a ~3 GB model against cp of the same bytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-build}/onnxshard
@@ -41,3 +43,49 @@ echo "big model: $layers layers, hidden $hidden, weights $((weights / 1048576)) 
 echo "peak RSS: inspect $((base_kb / 1024)) MiB, shard on model=8 $((shard_kb / 1024)) MiB"
 echo "shard peak RSS / weights: $(echo "$shard_kb $weights" | awk '{printf "%.3f", $1*1024/$2}')"
 echo "shard peak RSS / inspect peak RSS: $(echo "$shard_kb $base_kb" | awk '{printf "%.2f", $1/$2}')"
+
+# Plan time at scale (issue "Scale"): GPT- and Llama-shaped decoders of 8B
+# and 175B widths at 8, 32 and 96 layers, weights a sparse hole (plan reads
+# none), on data=8,model=8 for a batch of 64 x 2048 tokens; each strategy,
+# and how auto's time grows with the depth.
+echo
+echo "plan time, data=8,model=8, --dim batch=64 --dim seq=2048 (seconds, peak RSS MiB)"
+printf '%-14s %7s %16s %16s %16s %16s\n' model layers data megatron data,megatron auto
+for w in 8b 175b; do
+	for l in 8 32 96; do
+		m=$tmp/$w-$l.onnx
+		if [ $w = 8b ]; then
+			/usr/bin/python3 tests/bench/make_llm.py "$m" --arch llama --layers $l --hidden 4096 \
+				--heads 32 --kv-heads 8 --ffn 14336 --vocab 32000 --weights sparse --dtype float16
+		else
+			/usr/bin/python3 tests/bench/make_llm.py "$m" --arch gpt --layers $l --hidden 12288 \
+				--heads 96 --vocab 50257 --weights sparse --dtype float16
+		fi
+		line=$(printf '%-14s %7s' "$w-shaped" $l)
+		for st in data megatron data,megatron auto; do
+			r=$(/usr/bin/time -f '%e %M' "$bin" plan "$m" --mesh data=8,model=8 --strategy $st \
+				--dim batch=64 --dim seq=2048 --quiet 2>&1 >/dev/null | tail -1)
+			line="$line $(echo "$r" | awk '{printf "%9.2fs %4dM", $1, $2/1024}')"
+		done
+		echo "$line"
+		rm -f "$m" "$m.data"
+	done
+done
+
+# Emission throughput: a ~3 GB float32 model on 4 ranks against cp of the
+# same bytes on the same disk, in this run; peak RSS of shard.
+m=$tmp/emit.onnx
+/usr/bin/python3 tests/bench/make_llm.py "$m" --arch llama --layers 12 --hidden 2048 --heads 16 \
+	--ffn 5632 --vocab 32000 --weights zeros --dtype float32
+bytes=$(stat -c %s "$m.data")
+sync
+t0=$(date +%s.%N); cp "$m.data" "$tmp/copy.data"; sync; t1=$(date +%s.%N)
+rm -f "$tmp/copy.data"
+r=$(/usr/bin/time -f '%e %M' "$bin" shard "$m" --mesh model=4 --strategy megatron -o "$tmp/emit.out" \
+	--quiet 2>&1 >/dev/null | tail -1)
+cp_s=$(echo "$t0 $t1" | awk '{print $2-$1}')
+sh_s=$(echo "$r" | awk '{print $1}')
+echo
+echo "emission: $((bytes / 1048576)) MiB of weights on model=4 (one thread: ranks are written in turn)"
+echo "  cp of the weights: ${cp_s}s; shard: ${sh_s}s; speed relative to cp: $(echo "$cp_s $sh_s" | awk '{printf "%.2f", $1/$2}')"
+echo "  shard peak RSS: $(echo "$r" | awk '{printf "%d MiB", $2/1024}') ($(echo "$r $bytes" | awk '{printf "%.3f", $2*1024/$3}') of the weights)"

@@ -28,6 +28,8 @@ typedef struct {
 	uint32_t n_axes;   /* the axes auto may use, in mesh order */
 	ir_rule *rules;    /* every node's, built once */
 	uint64_t min_peak; /* the smallest peak memory seen (nothing fits: the error) */
+	uint32_t scored;   /* plans scored so far, and the best cost (progress) */
+	double best, t0, shown;
 	search_cost min_cost;
 } auto_state;
 
@@ -102,6 +104,17 @@ eval(void *ud, const uint8_t *choice, double *cost)
 	if (!(rc = prop_propagate(s->g, &q)))
 		rc = score_plan(s, &q, &sc, cost);
 	prop_plan_free(s->g, &q);
+	s->scored++;
+	if (!rc && *cost < s->best)
+		s->best = *cost;
+	double t = search_now();
+	if (s->env->progress && t - s->t0 > 1 && t - s->shown > 0.25) {
+		s->shown = t;
+		fprintf(s->env->progress,
+		        "\rsearch: %u plans scored in %.1fs, best %.4g s per step   ", s->scored,
+		        t - s->t0, s->best);
+		fflush(s->env->progress);
+	}
 	return rc;
 }
 
@@ -173,6 +186,8 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 	}
 	s.g = g;
 	s.base = p;
+	s.best = INFINITY;
+	s.t0 = search_now();
 	s.env = env;
 	s.a = &a;
 	for (uint32_t i = 0; i < p->mesh->n_axes; i++)
@@ -250,6 +265,8 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 				seed_option(&s, p, k, best[k]);
 		rc = prop_propagate(g, p);
 	}
+	if (env->progress && s.shown > 0)
+		fputc('\n', env->progress);
 	if (log && !rc) {
 		uint32_t split = 0;
 		for (uint32_t k = 0; k < s.n_dec; k++)

@@ -13,6 +13,7 @@ typedef struct {
 	uint64_t seed;       /* the tree search's */
 	double deadline;     /* search_now() past which it stops (0: none) */
 	uint32_t rollouts;   /* plans scored at most (0: SEARCH_ROLLOUTS) */
+	FILE *progress;      /* NULL, or a terminal: a line of plans scored, best so far */
 	/* what the last auto step did (out) */
 	uint32_t decisions; /* decision groups */
 	uint32_t scored;    /* plans scored, baselines included */

@@ -107,6 +107,7 @@ class _Opts(ctypes.Structure):
         ("cancel", ctypes.POINTER(ctypes.c_int)),
         ("gather_outputs", ctypes.POINTER(ctypes.c_char_p)),
         ("n_gather_outputs", ctypes.c_size_t),
+        ("external_data", ctypes.c_char_p),
     ]
 
 
