@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "api/report.h"
+#include "api/workers.h"
 #include "emit/lower.h"
 #include "search/search.h"
 #include "core/json.h"
@@ -780,9 +781,7 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		mode_t um = umask(0);
 		umask(um);
 		chmod(tmp, 0777 & ~um);
-		for (int64_t r = 0; r < mesh.world && !rc; r++)
-			if (!(rc = stop(&rs)))
-				rc = emit_rank(g, &p, r, tmp, &eo, &st[r]);
+		rc = api_emit_ranks(g, &p, tmp, &eo, o->jobs, st);
 		if (pr.f)
 			fputc('\n', pr.f);
 		if (rc)

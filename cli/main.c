@@ -39,6 +39,8 @@ static const char usage[] =
         "        --force                 replace an existing OUT\n"
         "        --json                  the plan summary as JSON\n"
         "        --report FILE.html      also the plan as one self-contained HTML page\n"
+        "        --jobs N                processes writing rank models (default 2 on a\n"
+        "                                machine of 2 cores or more); the same bytes\n"
         "        --quiet                 no progress on stderr (shown only on a terminal)\n"
         "        --max-model-bytes SIZE  refuse a larger model, protobuf and external data\n"
         "                                together for shard, protobuf only for plan\n"
@@ -310,6 +312,7 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 	        {"collectives", required_argument, NULL, 'C'},
 	        {"gather-outputs", required_argument, NULL, 'G'},
 	        {"external-data", required_argument, NULL, 'E'},
+	        {"jobs", required_argument, NULL, 'J'},
 	        {"hardware", required_argument, NULL, 'H'},
 	        {"budget", required_argument, NULL, 'b'},
 	        {"seed", required_argument, NULL, 'S'},
@@ -328,6 +331,8 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 	int ch, rc;
 	uint64_t lim[2] = {0, 0};
 
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	o.jobs = ncpu > 1 ? 2 : 1; /* the command writes ranks on two cores */
 	o.dims = calloc((size_t)argc + 1, sizeof *o.dims);
 	o.gather_outputs = calloc((size_t)argc + 1, sizeof *o.gather_outputs);
 	if (!o.dims || !o.gather_outputs) {
@@ -345,6 +350,18 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 		case 'C': o.collectives = optarg; break;
 		case 'G': o.gather_outputs[o.n_gather_outputs++] = optarg; break;
 		case 'E': o.external_data = optarg; break;
+		case 'J': {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (*end || end == optarg || n < 1 || n > 256) {
+				free(o.dims), free(o.gather_outputs);
+				return fail_usage(
+				        "--jobs: '%s' is not a number of processes (1 to 256)",
+				        optarg);
+			}
+			o.jobs = (int)n;
+			break;
+		}
 		case 'H':
 			if (strcmp(optarg, "h100") && strcmp(optarg, "a100") &&
 			    strcmp(optarg, "cpu") && access(optarg, R_OK) != 0) {

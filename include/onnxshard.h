@@ -132,6 +132,8 @@ typedef struct {
 	const char *external_data; /* "auto" (NULL): initializers of 1 KiB or more go to
 	                            * rank{r}.onnx.data; "always": all; "never": none (a rank
 	                            * model past protobuf's 2 GiB is then refused) */
+	int jobs;                  /* worker processes writing rank models (0, 1: this one);
+	                            * the output is the same whatever the number */
 } onnxshard_opts;
 
 #define ONNXSHARD_BUDGET_MS 60000u

@@ -108,6 +108,7 @@ class _Opts(ctypes.Structure):
         ("gather_outputs", ctypes.POINTER(ctypes.c_char_p)),
         ("n_gather_outputs", ctypes.c_size_t),
         ("external_data", ctypes.c_char_p),
+        ("jobs", ctypes.c_int),
     ]
 
 

@@ -63,6 +63,12 @@ a=$tmp/det-a b=$tmp/det-b
 "$bin" shard "$src/samples/gpt2.onnx" --mesh data=2,model=2 -o "$a" --quiet >/dev/null 2>&1
 "$bin" shard "$src/samples/gpt2.onnx" --mesh data=2,model=2 -o "$b" --quiet >/dev/null 2>&1
 if [ -f "$a/manifest.json" ] && diff -r "$a" "$b" >/dev/null; then ok; else bad "two runs gave different bytes"; fi
+# ... whatever the number of writer processes
+for j in 1 3; do
+	rm -rf "$b"
+	"$bin" shard "$src/samples/gpt2.onnx" --mesh data=2,model=2 -o "$b" --quiet --jobs $j >/dev/null 2>&1
+	if [ -f "$a/manifest.json" ] && diff -r "$a" "$b" >/dev/null; then ok; else bad "--jobs $j gave other bytes"; fi
+done
 
 # GPT-2 under Megatron: exactly 2 AllReduce per layer on the model axis and
 # no other collective inside a layer.
