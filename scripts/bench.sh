@@ -79,13 +79,19 @@ m=$tmp/emit.onnx
 	--ffn 5632 --vocab 32000 --weights zeros --dtype float32
 bytes=$(stat -c %s "$m.data")
 sync
-t0=$(date +%s.%N); cp "$m.data" "$tmp/copy.data"; sync; t1=$(date +%s.%N)
+t0=$(date +%s.%N); cp "$m.data" "$tmp/copy.data"; t1=$(date +%s.%N) # both unsynced
 rm -f "$tmp/copy.data"
-r=$(/usr/bin/time -f '%e %M' "$bin" shard "$m" --mesh model=4 --strategy megatron -o "$tmp/emit.out" \
-	--quiet 2>&1 >/dev/null | tail -1)
-cp_s=$(echo "$t0 $t1" | awk '{print $2-$1}')
-sh_s=$(echo "$r" | awk '{print $1}')
+sync
 echo
-echo "emission: $((bytes / 1048576)) MiB of weights on model=4 (one thread: ranks are written in turn)"
-echo "  cp of the weights: ${cp_s}s; shard: ${sh_s}s; speed relative to cp: $(echo "$cp_s $sh_s" | awk '{printf "%.2f", $1/$2}')"
-echo "  shard peak RSS: $(echo "$r" | awk '{printf "%d MiB", $2/1024}') ($(echo "$r $bytes" | awk '{printf "%.3f", $2*1024/$3}') of the weights)"
+echo "emission: $((bytes / 1048576)) MiB of weights on model=4, against cp of the same bytes"
+cp_s=$(echo "$t0 $t1" | awk '{print $2-$1}')
+echo "  cp: ${cp_s}s"
+for j in 1 2; do
+	rm -rf "$tmp/emit.out"
+	sync
+	r=$(/usr/bin/time -f '%e %M' "$bin" shard "$m" --mesh model=4 --strategy megatron \
+		-o "$tmp/emit.out" --jobs $j --quiet 2>&1 >/dev/null | tail -1)
+	sh_s=$(echo "$r" | awk '{print $1}')
+	echo "  shard --jobs $j: ${sh_s}s, speed relative to cp $(echo "$cp_s $sh_s" |
+		awk '{printf "%.2f", $1/$2}'), peak RSS $(echo "$r" | awk '{printf "%d MiB", $2/1024}')"
+done
