@@ -6,8 +6,11 @@
  *   they size data (shapes.c); reshards
  *   as onnxshard collectives (or local Split/Mul), value_info on their
  *   results. Every name the plan makes is the same on every rank. */
+#define _POSIX_C_SOURCE 200809L /* pread */
+#include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lower_impl.h"
 
@@ -276,6 +279,58 @@ init_info(rank_ctx *k, const Onnx__TensorProto *t)
 
 /* ---- initializers: this rank's block, streamed ---- */
 
+/* Bytes of t from an external file: pread, so that the mapped source never
+ * grows this process's memory. */
+static int
+read_ext(rank_ctx *k, int fd, uint64_t off, uint64_t n, uint8_t *dst)
+{
+	while (n) {
+		ssize_t got = pread(fd, dst, (size_t)n, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return shd_error(k->c, ONNXSHARD_EFAIL, "%s: cannot read external data: %s",
+			                 k->g->model->path, got ? strerror(errno) : "short file");
+		dst += got, off += (uint64_t)got, n -= (uint64_t)got;
+	}
+	return 0;
+}
+
+/* Bytes [src, src + n) of t into mem at *written, or appended to the data
+ * file. From an external file (fd >= 0): a run of 64 KiB or more bound for
+ * the data file is copied in the kernel (*kernel; cleared once the kernel
+ * cannot), the rest read with pread; else from the tensor's bytes. */
+static int
+copy_run(rank_ctx *k, const Onnx__TensorProto *t, uint64_t src, uint64_t n, uint8_t *mem,
+         uint64_t *written, int fd, uint64_t base, int *kernel)
+{
+	int rc;
+
+	for (uint64_t done = 0, c; done < n; done += c) {
+		if (!mem && fd >= 0 && *kernel && n >= ((uint64_t)64 << 10)) {
+			c = n - done < ((uint64_t)16 << 20) ? n - done : (uint64_t)16 << 20;
+			rc = onnx_datafile_copy(k->c, &k->df, fd, base + src + done, c);
+			if (rc == 1) {
+				*kernel = 0, c = 0;
+				continue;
+			}
+		} else {
+			c = n - done < IO_CHUNK ? n - done : IO_CHUNK;
+			uint8_t *dst = mem ? mem + *written : k->buf;
+			rc = fd >= 0 ? read_ext(k, fd, base + src + done, c, dst)
+			             : onnx_tensor_read(k->g->model, t, src + done, c, dst);
+			if (!rc && !mem)
+				rc = onnx_datafile_write(k->c, &k->df, dst, (size_t)c);
+		}
+		if (rc || (k->o->stop && (rc = k->o->stop(k->o->stop_ud))))
+			return rc;
+		if (k->o->progress)
+			k->o->progress(k->o->progress_ud, c);
+		*written += c;
+	}
+	return 0;
+}
+
 /* Copy the block of t under sharding s into mem, or to the data file when
  * mem is NULL. A dim in pieces is copied as [pieces, dim/pieces] with the
  * inner part split. */
@@ -283,11 +338,14 @@ static int
 copy_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const prop_shard *s,
            uint8_t *mem, uint64_t *written)
 {
-	const onnx_model *m = k->g->model;
 	size_t es = onnx_dtype_size(t->data_type);
 	int64_t gl[128], lo[128], off[128], idx[128];
 	int32_t r = 0, last = -1;
-	int rc;
+	int rc, fd = -1, kernel = 1;
+	uint64_t base = 0;
+
+	if (onnx_tensor_fd(k->g->model, t, &fd, &base))
+		fd = -1;
 
 	for (int32_t d = 0; d < v->rank; d++) {
 		int64_t p = prop_pieces(&s->dims[d]), size = t->dims[d];
@@ -323,20 +381,8 @@ copy_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const pro
 			src = src * (uint64_t)gl[d] + (uint64_t)i;
 		}
 		src *= es;
-		for (uint64_t done = 0; done < run;) {
-			size_t n = run - done < IO_CHUNK ? (size_t)(run - done) : IO_CHUNK;
-			uint8_t *dst = mem ? mem + *written : k->buf;
-			if ((rc = onnx_tensor_read(m, t, src + done, n, dst)))
-				return rc;
-			if (!mem && (rc = onnx_datafile_write(k->c, &k->df, dst, n)))
-				return rc;
-			if (n == IO_CHUNK && k->o->stop && (rc = k->o->stop(k->o->stop_ud)))
-				return rc;
-			if (k->o->progress)
-				k->o->progress(k->o->progress_ud, n);
-			*written += n;
-			done += n;
-		}
+		if ((rc = copy_run(k, t, src, run, mem, written, fd, base, &kernel)))
+			return rc;
 		for (int32_t d = last - 1; d >= 0; d--) {
 			if (++idx[d] < lo[d])
 				break;

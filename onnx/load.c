@@ -251,8 +251,9 @@ map_external(onnx_model *m, const char *location, const char *tname, const onnx_
 		rc = shd_nomem(c);
 		goto out;
 	}
-	ext[m->n_ext] = (onnx_extfile){loc, map, (size_t)st.st_size};
+	ext[m->n_ext] = (onnx_extfile){loc, map, (size_t)st.st_size, fd};
 	*out = &ext[m->n_ext++];
+	fd = -1; /* kept open for copies in the kernel */
 	rc = 0;
 out:
 	if (fd >= 0)
@@ -810,12 +811,30 @@ onnx_model_free(onnx_model *m)
 	for (size_t i = 0; i < m->n_ext; i++) {
 		if (m->ext[i].map)
 			munmap((void *)m->ext[i].map, m->ext[i].size);
+		if (m->ext[i].fd >= 0)
+			close(m->ext[i].fd);
 		shd_strfree(c, m->ext[i].location);
 	}
 	shd_free(c, m->ext, m->n_ext * sizeof *m->ext);
 	shd_strfree(c, m->path);
 	shd_strfree(c, m->dir);
 	shd_free(c, m, sizeof *m);
+}
+
+int
+onnx_tensor_fd(const onnx_model *m, const Onnx__TensorProto *t, int *fd, uint64_t *base)
+{
+	uint64_t len;
+
+	if (!is_external(t))
+		return 1;
+	const onnx_extfile *f = find_ext(m, ext_entry(t, "location"));
+	SHD_ASSERT(f);
+	if (f->fd < 0)
+		return 1;
+	ext_span(t, base, &len);
+	*fd = f->fd;
+	return 0;
 }
 
 const uint8_t *

@@ -14,6 +14,7 @@ typedef struct {
 	char *location;     /* relative path, as written in the model */
 	const uint8_t *map; /* whole file, read-only; NULL when size is 0 */
 	size_t size;
+	int fd; /* the file, open read-only (copies in the kernel), or -1 */
 } onnx_extfile;
 
 typedef struct onnx_model {
@@ -30,6 +31,9 @@ typedef struct onnx_model {
 /* Load path (.onnx or gzip), check every tensor, map external data.
  * Bad input: ONNXSHARD_EINPUT with "PATH: what is wrong". */
 int onnx_load(shd_ctx *c, const char *path, onnx_model **out);
+/* Where external tensor t's bytes live: 0 with the file's descriptor and
+ * the tensor's offset in it, or 1 when t is not external. */
+int onnx_tensor_fd(const onnx_model *m, const Onnx__TensorProto *t, int *fd, uint64_t *base);
 /* The same for a command that reads no weight (plan, analyze, inspect):
  * external data does not count against the size limit. */
 int onnx_load_weightless(shd_ctx *c, const char *path, onnx_model **out);
@@ -69,6 +73,10 @@ int onnx_datafile_open(shd_ctx *c, onnx_datafile *d, const char *path, const cha
 /* Pad to the next aligned offset and return it. */
 int onnx_datafile_align(shd_ctx *c, onnx_datafile *d, uint64_t *off);
 int onnx_datafile_write(shd_ctx *c, onnx_datafile *d, const void *p, size_t n);
+/* Append n bytes of file src from offset src_off, copied in the kernel
+ * (copy_file_range): 0, 1 when the kernel cannot (nothing written: write
+ * them another way), or an I/O error (diagnostic set). */
+int onnx_datafile_copy(shd_ctx *c, onnx_datafile *d, int src, uint64_t src_off, uint64_t n);
 int onnx_datafile_close(shd_ctx *c, onnx_datafile *d);
 
 /* Write any protobuf message to path, streamed. */

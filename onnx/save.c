@@ -1,7 +1,9 @@
 /* Saving: protobuf packed straight to a file, large initializers streamed to
  * an external data file at 64 KiB-aligned offsets; crc32 of a file. */
+#define _GNU_SOURCE /* copy_file_range */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "onnxio.h"
@@ -95,6 +97,31 @@ onnx_datafile_write(shd_ctx *c, onnx_datafile *d, const void *p, size_t n)
 	errno = 0;
 	if (n && fwrite(p, 1, n, d->f) != n)
 		return io_error(c, d->path);
+	d->off += n;
+	return 0;
+}
+
+int
+onnx_datafile_copy(shd_ctx *c, onnx_datafile *d, int src, uint64_t src_off, uint64_t n)
+{
+	loff_t in = (loff_t)src_off;
+	uint64_t done = 0;
+
+	errno = 0;
+	if (fflush(d->f) != 0)
+		return io_error(c, d->path);
+	while (done < n) {
+		ssize_t k = copy_file_range(src, &in, fileno(d->f), NULL, (size_t)(n - done), 0);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			if (done == 0 && (k == 0 || errno == EXDEV || errno == ENOSYS ||
+			                  errno == EINVAL || errno == EOPNOTSUPP || errno == EBADF))
+				return 1; /* not here: the caller writes them itself */
+			return io_error(c, d->path);
+		}
+		done += (uint64_t)k;
+	}
 	d->off += n;
 	return 0;
 }
