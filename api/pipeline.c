@@ -150,27 +150,16 @@ tensor_json(ir_graph *g, const prop_plan *p, uint32_t v, const prop_shard *s, in
 
 /* Size and crc32 of dir/name into e (as "bytes", "crc32", after "file"
  * when with_name). */
-static int
-file_json(shd_ctx *c, const char *dir, const char *name, json_t *e, int with_name, int *bad)
+static void
+file_json(const char *name, uint32_t crc, uint64_t bytes, json_t *e, int with_name, int *bad)
 {
-	char *path;
-	uint32_t crc;
-	uint64_t bytes;
 	char hex[16];
-	int rc;
 
-	if (asprintf(&path, "%s/%s", dir, name) < 0)
-		return shd_nomem(c);
-	rc = onnx_crc32_file(c, path, &crc, &bytes);
-	free(path);
-	if (rc)
-		return rc;
 	snprintf(hex, sizeof hex, "%08x", crc);
 	if (with_name)
 		shd_jset(e, "file", shd_jstr(name, bad), bad);
 	shd_jset(e, "bytes", json_integer((json_int_t)bytes), bad);
 	shd_jset(e, "crc32", shd_jstr(hex, bad), bad);
-	return 0;
 }
 
 /* Write text to path: a clean error naming the cause (ENOSPC, EFBIG...). */
@@ -300,10 +289,10 @@ write_manifest(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const c
 		shd_jset(e, "rank", json_integer(r), &bad);
 		shd_jset(e, "coords", coords, &bad);
 		shd_jset(e, "model", shd_jstr(name, &bad), &bad);
-		rc = file_json(c, tmp, name, e, 0, &bad);
-		if (!rc && st[r].data_bytes) {
+		file_json(name, st[r].model_crc, st[r].model_bytes, e, 0, &bad);
+		if (st[r].data_bytes) {
 			json_t *f = json_object();
-			rc = file_json(c, tmp, data, f, 1, &bad);
+			file_json(data, st[r].data_crc, st[r].data_bytes, f, 1, &bad);
 			shd_jpush(ext, f, &bad);
 		}
 		shd_jset(e, "external_data", ext, &bad);

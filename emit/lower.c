@@ -299,7 +299,8 @@ read_ext(rank_ctx *k, int fd, uint64_t off, uint64_t n, uint8_t *dst)
 /* Bytes [src, src + n) of t into mem at *written, or appended to the data
  * file. From an external file (fd >= 0): a run of 64 KiB or more bound for
  * the data file is copied in the kernel (*kernel; cleared once the kernel
- * cannot), the rest read with pread; else from the tensor's bytes. */
+ * cannot), the rest taken from 1 MiB windows read with pread; else from
+ * the tensor's bytes. */
 static int
 copy_run(rank_ctx *k, const Onnx__TensorProto *t, uint64_t src, uint64_t n, uint8_t *mem,
          uint64_t *written, int fd, uint64_t base, int *kernel)
@@ -314,12 +315,28 @@ copy_run(rank_ctx *k, const Onnx__TensorProto *t, uint64_t src, uint64_t n, uint
 				*kernel = 0, c = 0;
 				continue;
 			}
+		} else if (fd >= 0) {
+			/* a window of the source read once serves the small runs
+			 * within it (the columns of a row-major block) */
+			uint64_t at = src + done,
+			         size = onnx_tensor_numel(t) * onnx_dtype_size(t->data_type);
+			c = n - done < IO_CHUNK ? n - done : IO_CHUNK;
+			if (at < k->win_lo || at + c > k->win_hi) {
+				uint64_t len = size - at < IO_CHUNK ? size - at : IO_CHUNK;
+				k->win_lo = k->win_hi = 0;
+				if ((rc = read_ext(k, fd, base + at, len, k->buf)))
+					return rc;
+				k->win_lo = at, k->win_hi = at + len;
+			}
+			const uint8_t *from = k->buf + (at - k->win_lo);
+			if (mem)
+				memcpy(mem + *written, from, (size_t)c), rc = 0;
+			else
+				rc = onnx_datafile_write(k->c, &k->df, from, (size_t)c);
 		} else {
 			c = n - done < IO_CHUNK ? n - done : IO_CHUNK;
 			uint8_t *dst = mem ? mem + *written : k->buf;
-			rc = fd >= 0 ? read_ext(k, fd, base + src + done, c, dst)
-			             : onnx_tensor_read(k->g->model, t, src + done, c, dst);
-			if (!rc && !mem)
+			if (!(rc = onnx_tensor_read(k->g->model, t, src + done, c, dst)) && !mem)
 				rc = onnx_datafile_write(k->c, &k->df, dst, (size_t)c);
 		}
 		if (rc || (k->o->stop && (rc = k->o->stop(k->o->stop_ud))))
@@ -346,6 +363,7 @@ copy_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const pro
 
 	if (onnx_tensor_fd(k->g->model, t, &fd, &base))
 		fd = -1;
+	k->win_lo = k->win_hi = 0; /* nothing of this tensor read yet */
 
 	for (int32_t d = 0; d < v->rank; d++) {
 		int64_t p = prop_pieces(&s->dims[d]), size = t->dims[d];
@@ -950,7 +968,12 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 	st->data_bytes = data_bytes;
 	if (data_bytes == 0)
 		remove(dpath);
-	rc = onnx_write_message(c, &model.base, path);
+	/* the files' checksums for the manifest, read back here (in the
+	 * writer that wrote them) */
+	uint64_t db;
+	if (!(rc = onnx_write_message(c, &model.base, path)) &&
+	    !(rc = onnx_crc32_file(c, path, &st->model_crc, &st->model_bytes)) && data_bytes)
+		rc = onnx_crc32_file(c, dpath, &st->data_crc, &db);
 out:
 	if (k.df.f)
 		onnx_datafile_close(c, &k.df);

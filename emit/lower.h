@@ -16,9 +16,11 @@ typedef struct {
 
 /* What emission measured, for the manifest and the plan summary. */
 typedef struct {
-	uint64_t param_bytes; /* this rank's initializer bytes */
-	uint32_t collectives; /* collective nodes in this rank's model */
-	uint64_t data_bytes;  /* bytes of its external data file (0: none) */
+	uint64_t param_bytes;         /* this rank's initializer bytes */
+	uint32_t collectives;         /* collective nodes in this rank's model */
+	uint64_t data_bytes;          /* bytes of its external data file (0: none) */
+	uint64_t model_bytes;         /* bytes of rank{r}.onnx */
+	uint32_t model_crc, data_crc; /* crc32 of the two files, read back once written */
 } emit_rank_stats;
 
 /* Write rank r's model to dir/rank{r}.onnx (+ .data).

@@ -19,6 +19,7 @@ typedef struct {
 	onnx_datafile df;
 	const char *loc; /* df's name as tensors cite it (outlives df) */
 	uint8_t *buf;
+	uint64_t win_lo, win_hi; /* the bytes of the tensor being copied that buf holds */
 	int failed; /* out of memory somewhere (2, 3: --collectives ort cannot; 4: diagnostic set)
 	             */
 	emit_rank_stats *st;

@@ -67,7 +67,10 @@ typedef struct {
 	char *path;
 	char *location; /* relative name written into tensors */
 	uint64_t off;   /* bytes written so far */
+	char *iobuf;    /* f's buffer (ONNX_DATAFILE_BUF bytes): small writes gathered */
 } onnx_datafile;
+
+#define ONNX_DATAFILE_BUF ((size_t)1 << 20)
 
 int onnx_datafile_open(shd_ctx *c, onnx_datafile *d, const char *path, const char *location);
 /* Pad to the next aligned offset and return it. */

@@ -71,6 +71,9 @@ onnx_datafile_open(shd_ctx *c, onnx_datafile *d, const char *path, const char *l
 		onnx_datafile_close(c, d);
 		return rc;
 	}
+	/* small runs (a column block's rows) gathered into large writes */
+	if ((d->iobuf = shd_alloc(c, ONNX_DATAFILE_BUF)))
+		setvbuf(d->f, d->iobuf, _IOFBF, ONNX_DATAFILE_BUF);
 	return 0;
 }
 
@@ -134,6 +137,7 @@ onnx_datafile_close(shd_ctx *c, onnx_datafile *d)
 	errno = 0;
 	if (d->f && fclose(d->f) != 0)
 		rc = io_error(c, d->path);
+	shd_free(c, d->iobuf, ONNX_DATAFILE_BUF);
 	shd_strfree(c, d->path);
 	shd_strfree(c, d->location);
 	memset(d, 0, sizeof *d);
