@@ -78,20 +78,28 @@ m=$tmp/emit.onnx
 /usr/bin/python3 tests/bench/make_llm.py "$m" --arch llama --layers 12 --hidden 2048 --heads 16 \
 	--ffn 5632 --vocab 32000 --weights zeros --dtype float32
 bytes=$(stat -c %s "$m.data")
-sync
-t0=$(date +%s.%N); cp "$m.data" "$tmp/copy.data"; t1=$(date +%s.%N) # both unsynced
-rm -f "$tmp/copy.data"
-sync
+# wall time of a command, then of it followed by sync (the bytes on disk)
+timed() {
+	local t0 t1 t2
+	sync
+	t0=$(date +%s.%N)
+	"$@" >/dev/null 2>&1
+	t1=$(date +%s.%N)
+	sync
+	t2=$(date +%s.%N)
+	echo "$t0 $t1 $t2" | awk '{printf "%.3f %.3f", $2-$1, $3-$1}'
+}
 echo
 echo "emission: $((bytes / 1048576)) MiB of weights on model=4, against cp of the same bytes"
-cp_s=$(echo "$t0 $t1" | awk '{print $2-$1}')
-echo "  cp: ${cp_s}s"
+echo "  (seconds in the page cache / to disk with sync; speed relative to cp, same order)"
+read -r cp_c cp_d <<<"$(timed cp "$m.data" "$tmp/copy.data")"
+rm -f "$tmp/copy.data"
+echo "  cp: ${cp_c}s / ${cp_d}s"
 for j in 1 2; do
 	rm -rf "$tmp/emit.out"
-	sync
-	r=$(/usr/bin/time -f '%e %M' "$bin" shard "$m" --mesh model=4 --strategy megatron \
-		-o "$tmp/emit.out" --jobs $j --quiet 2>&1 >/dev/null | tail -1)
-	sh_s=$(echo "$r" | awk '{print $1}')
-	echo "  shard --jobs $j: ${sh_s}s, speed relative to cp $(echo "$cp_s $sh_s" |
-		awk '{printf "%.2f", $1/$2}'), peak RSS $(echo "$r" | awk '{printf "%d MiB", $2/1024}')"
+	read -r c d <<<"$(timed "$bin" shard "$m" --mesh model=4 --strategy megatron -o "$tmp/emit.out" --jobs $j --quiet)"
+	rss=$(/usr/bin/time -f %M "$bin" shard "$m" --mesh model=4 --strategy megatron -o "$tmp/emit.out" \
+		--force --jobs $j --quiet 2>&1 >/dev/null | tail -1)
+	echo "  shard --jobs $j: ${c}s / ${d}s, speed relative to cp $(echo "$cp_c $c $cp_d $d" |
+		awk '{printf "%.2f / %.2f", $1/$2, $3/$4}'), peak RSS $((rss / 1024)) MiB"
 done
