@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "api/report.h"
@@ -562,17 +561,8 @@ print_summary(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, json_t *
 typedef struct {
 	shd_ctx *c;
 	const onnxshard_opts *o;
-	double deadline; /* CLOCK_MONOTONIC seconds; 0: no budget (planning is over) */
+	double deadline; /* shd_now() seconds; 0: no budget (planning is over) */
 } run_state;
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* A progress line on stderr for long emission (only on a terminal). */
 typedef struct {
@@ -585,7 +575,7 @@ static void
 on_progress(void *ud, uint64_t n)
 {
 	progress *pr = ud;
-	double t = now_s();
+	double t = shd_now();
 
 	pr->done += n;
 	if (!pr->f || (t - pr->last < 0.25 && pr->done < pr->total))
@@ -631,7 +621,7 @@ stop(void *ud)
 
 	if (s->o->cancel && *s->o->cancel)
 		return shd_error(s->c, ONNXSHARD_EFAIL, "interrupted");
-	if (s->deadline > 0 && now_s() > s->deadline) {
+	if (s->deadline > 0 && shd_now() > s->deadline) {
 		uint64_t ms = s->o->budget_ms ? s->o->budget_ms : ONNXSHARD_BUDGET_MS;
 		return shd_error(s->c, ONNXSHARD_EFAIL, "%s: budget of %gs exceeded", s->o->model,
 		                 (double)ms / 1000);
@@ -674,8 +664,9 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	search_env env = {0};
 	FILE *log = o->quiet ? NULL : stderr;
 	uint64_t refused = c->n_refused;
-	run_state rs = {
-	        c, o, now_s() + (double)(o->budget_ms ? o->budget_ms : ONNXSHARD_BUDGET_MS) / 1000};
+	run_state rs = {c, o,
+	                shd_now() +
+	                        (double)(o->budget_ms ? o->budget_ms : ONNXSHARD_BUDGET_MS) / 1000};
 
 	memset(&p, 0, sizeof p);
 	if ((rc = prop_mesh_parse(c, o->mesh ? o->mesh : "", &mesh))) {
@@ -700,7 +691,7 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	env.seed = o->seed;
 	env.rollouts = o->budget_plans;
 	/* the search stops with its best plan before the budget runs out */
-	env.deadline = rs.deadline - 0.2 * (rs.deadline - now_s());
+	env.deadline = rs.deadline - 0.2 * (rs.deadline - shd_now());
 	env.progress = log && isatty(fileno(log)) ? log : NULL;
 	/* plan reads no weight: a model's size limit is its protobuf's */
 	if ((rc = o->out ? onnx_load(c, o->model, &m) : onnx_load_weightless(c, o->model, &m)) ||
@@ -730,7 +721,7 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		uint64_t per_rank = rank_weight_bytes(g, &p);
 		progress pr = {
 		        log && isatty(fileno(log)) && per_rank >= ((uint64_t)64 << 20) ? log : NULL,
-		        per_rank * (uint64_t)mesh.world, 0, now_s(), 0};
+		        per_rank * (uint64_t)mesh.world, 0, shd_now(), 0};
 		emit_opts eo = {!strcmp(ext, "always")  ? 1
 		                : !strcmp(ext, "never") ? UINT64_MAX
 		                                        : ONNX_EXT_THRESHOLD,

@@ -176,12 +176,14 @@ report(onnxshard_ctx *c, int rc)
 	return rc;
 }
 
+/* inspect and analyze: a report on one model (--json; inspect also --dump ir). */
 static int
-cmd_inspect(onnxshard_ctx *c, int argc, char **argv)
+cmd_model(onnxshard_ctx *c, int argc, char **argv, int analyze)
 {
+	/* --dump first: analyze's options are the rest */
 	static const struct option opts[] = {
-	        {"json", no_argument, NULL, 'j'},
 	        {"dump", required_argument, NULL, 'd'},
+	        {"json", no_argument, NULL, 'j'},
 	        {"max-model-bytes", required_argument, NULL, 'B'},
 	        {"max-nodes", required_argument, NULL, 'N'},
 	        {"help", no_argument, NULL, 'h'},
@@ -192,7 +194,7 @@ cmd_inspect(onnxshard_ctx *c, int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "jh", opts + analyze, NULL)) != -1) {
 		switch (ch) {
 		case 'j': json = 1; break;
 		case 'd':
@@ -206,46 +208,17 @@ cmd_inspect(onnxshard_ctx *c, int argc, char **argv)
 				return rc;
 			break;
 		case 'h': fputs(usage, stdout); return 0;
-		default: return fail_usage("inspect: unknown option '%s'", argv[optind - 1]);
+		default:
+			return fail_usage(analyze ? "analyze: unknown option '%s'"
+			                          : "inspect: unknown option '%s'",
+			                  argv[optind - 1]);
 		}
 	}
 	if (optind != argc - 1)
-		return fail_usage("%s", "inspect needs exactly one MODEL");
+		return fail_usage("%s needs exactly one MODEL", analyze ? "analyze" : "inspect");
 	onnxshard_set_limits(c, lim[0], lim[1]);
-	return report(c, onnxshard_inspect(c, argv[optind], json, stdout));
-}
-
-static int
-cmd_analyze(onnxshard_ctx *c, int argc, char **argv)
-{
-	static const struct option opts[] = {
-	        {"json", no_argument, NULL, 'j'},
-	        {"max-model-bytes", required_argument, NULL, 'B'},
-	        {"max-nodes", required_argument, NULL, 'N'},
-	        {"help", no_argument, NULL, 'h'},
-	        {0, 0, 0, 0},
-	};
-	int json = 0, ch, rc;
-	uint64_t lim[2] = {0, 0};
-
-	optind = 1;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'j': json = 1; break;
-		case 'B':
-		case 'N':
-			if ((rc = limit_opt(ch, optarg, lim)))
-				return rc;
-			break;
-		case 'h': fputs(usage, stdout); return 0;
-		default: return fail_usage("analyze: unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind != argc - 1)
-		return fail_usage("%s", "analyze needs exactly one MODEL");
-	onnxshard_set_limits(c, lim[0], lim[1]);
-	return report(c, onnxshard_analyze(c, argv[optind], json, stdout));
+	return report(c, analyze ? onnxshard_analyze(c, argv[optind], json, stdout)
+	                         : onnxshard_inspect(c, argv[optind], json, stdout));
 }
 
 static int
@@ -494,9 +467,9 @@ main(int argc, char **argv)
 	if (!strcmp(argv[1], "shard") || !strcmp(argv[1], "plan"))
 		rc = cmd_shard(c, argc - 1, argv + 1, argv[1][0] == 'p');
 	else if (!strcmp(argv[1], "inspect"))
-		rc = cmd_inspect(c, argc - 1, argv + 1);
+		rc = cmd_model(c, argc - 1, argv + 1, 0);
 	else if (!strcmp(argv[1], "analyze"))
-		rc = cmd_analyze(c, argc - 1, argv + 1);
+		rc = cmd_model(c, argc - 1, argv + 1, 1);
 	else if (!strcmp(argv[1], "check"))
 		rc = cmd_check(c, argc - 1, argv + 1);
 	else if (!strcmp(argv[1], "stitch"))

@@ -1,8 +1,10 @@
 /* The context: allocator, diagnostics, overflow-checked arithmetic and the
  * growable array. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "shd.h"
 
@@ -245,4 +247,13 @@ shd_vec_free(shd_ctx *c, shd_vec *v, size_t sz)
 	shd_free(c, v->data, v->cap * sz);
 	v->data = NULL;
 	v->n = v->cap = 0;
+}
+
+double
+shd_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }

@@ -49,6 +49,9 @@ int shd_nomem(shd_ctx *c);
  * was `since` (whatever else went wrong then is likely its consequence). */
 int shd_settle(shd_ctx *c, uint64_t since, int rc);
 
+/* Seconds on a monotonic clock (deadlines, rates). */
+double shd_now(void);
+
 /* Whether s is valid UTF-8 (no overlong forms, surrogates or code points
  * past U+10FFFF), as JSON text must be. */
 int shd_is_utf8(const char *s);

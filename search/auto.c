@@ -107,7 +107,7 @@ eval(void *ud, const uint8_t *choice, double *cost)
 	s->scored++;
 	if (!rc && *cost < s->best)
 		s->best = *cost;
-	double t = search_now();
+	double t = shd_now();
 	if (s->env->progress && t - s->t0 > 1 && t - s->shown > 0.25) {
 		s->shown = t;
 		fprintf(s->env->progress,
@@ -187,7 +187,7 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 	s.g = g;
 	s.base = p;
 	s.best = INFINITY;
-	s.t0 = search_now();
+	s.t0 = shd_now();
 	s.env = env;
 	s.a = &a;
 	for (uint32_t i = 0; i < p->mesh->n_axes; i++)
@@ -220,7 +220,7 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 		n_opt[k] = (uint8_t)(s.n_axes <= 3 ? 1u << s.n_axes : s.n_axes + 1);
 	mcts_opts mo = {s.n_dec,       n_opt,      env->seed, env->rollouts,
 	                env->deadline, exhaustive, p->stop,   p->stop_ud};
-	double best_cost = INFINITY, t0 = search_now();
+	double best_cost = INFINITY, t0 = shd_now();
 	uint32_t scored = 0;
 	if (s.n_dec && (rc = mcts_search(c, &mo, eval, &s, start, best, &best_cost, &scored)))
 		goto out;
@@ -272,7 +272,7 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 		for (uint32_t k = 0; k < s.n_dec; k++)
 			split += best[k] != 0;
 		fprintf(log, "auto: %u decision groups (%u classes), %u plans scored in %.2fs: ",
-		        s.n_dec, a.n_decisions, scored + 3, search_now() - t0);
+		        s.n_dec, a.n_decisions, scored + 3, shd_now() - t0);
 		if (winner)
 			fprintf(log, "the baseline %s is best, %.3g s per step", winner, best_cost);
 		else

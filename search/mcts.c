@@ -8,9 +8,7 @@
  * scored twice. Deterministic for a seed.
  * requires: n_dec decisions with 1..255 options each, a scoring function
  * provides: the best assignment found and its cost */
-#define _POSIX_C_SOURCE 200809L
 #include <math.h>
-#include <time.h>
 #include <string.h>
 
 #include "search_impl.h"
@@ -116,7 +114,7 @@ static int
 out_of_budget(mcts *m)
 {
 	return (m->o->max_rollouts && m->scored >= m->o->max_rollouts) ||
-	       (m->o->deadline > 0 && search_now() >= m->o->deadline);
+	       (m->o->deadline > 0 && shd_now() >= m->o->deadline);
 }
 
 /* The tree's share of the budget: three quarters (the polish has the rest). */
@@ -124,7 +122,7 @@ static int
 tree_done(mcts *m)
 {
 	return (m->o->max_rollouts && m->scored >= m->o->max_rollouts - m->o->max_rollouts / 4) ||
-	       (m->o->deadline > 0 && search_now() >= m->o->deadline);
+	       (m->o->deadline > 0 && shd_now() >= m->o->deadline);
 }
 
 /* Children of node i (at depth d), made on first visit. */
@@ -216,7 +214,7 @@ enumerate(mcts *m)
 			return rc;
 		if (o->stop && (rc = o->stop(o->stop_ud)))
 			return rc;
-		if (o->deadline > 0 && search_now() >= o->deadline)
+		if (o->deadline > 0 && shd_now() >= o->deadline)
 			return 0; /* out of time: the best so far */
 		uint32_t d = o->n_dec;
 		while (d > 0 && ++m->cur[d - 1] == o->n_opt[d - 1])
@@ -304,13 +302,4 @@ out:
 	shd_free(c, m.keys, m.cap_cache * sizeof *m.keys);
 	shd_free(c, m.costs, m.cap_cache * sizeof *m.costs);
 	return rc;
-}
-
-double
-search_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }

@@ -11,7 +11,7 @@
 typedef struct {
 	const search_hw *hw; /* the device (NULL: the h100 preset) */
 	uint64_t seed;       /* the tree search's */
-	double deadline;     /* search_now() past which it stops (0: none) */
+	double deadline;     /* shd_now() past which it stops (0: none) */
 	uint32_t rollouts;   /* plans scored at most (0: SEARCH_ROLLOUTS) */
 	FILE *progress;      /* NULL, or a terminal: a line of plans scored, best so far */
 	/* what the last auto step did (out) */

@@ -5,9 +5,6 @@
 
 #include "search.h"
 
-/* Seconds on a monotonic clock. */
-double search_now(void);
-
 /* Score of a full assignment (choice[k] < n_opt[k] for each decision k):
  * *cost, lower is better, INFINITY when the plan is not valid (does not
  * fit). Non-zero: an error that ends the search (diagnostic set). */
@@ -18,7 +15,7 @@ typedef struct {
 	const uint8_t *n_opt; /* per decision: its options, 1..255 */
 	uint64_t seed;
 	uint32_t max_rollouts; /* scored assignments at most (0: no limit; then deadline) */
-	double deadline;       /* search_now() past which the search stops (0: none) */
+	double deadline;       /* shd_now() past which the search stops (0: none) */
 	int exhaustive;        /* enumerate every assignment, whatever the budget */
 	int (*stop)(void *ud); /* NULL, or polled: non-zero ends the search with it */
 	void *stop_ud;

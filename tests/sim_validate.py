@@ -33,9 +33,10 @@ import tempfile
 import onnx
 from onnx import helper, TensorProto
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "e2e"))
+import corpus  # noqa: E402  (the models and their dims)
+
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLES = {"mlp": {"batch": 8}, "gpt2": {"batch": 8, "seq": 32}, "bert": {"batch": 8, "seq": 32},
-           "resnet": {"batch": 8}, "vit": {"batch": 8}, "llama": {"batch": 8, "seq": 32}}
 CASES = [("data", "data=2"), ("megatron", "model=2"), ("megatron", "model=4")]
 ORT = os.path.join(SRC, "tests", "e2e", "node_modules", "onnxruntime-node")
 
@@ -89,13 +90,7 @@ function tensor(t) {
 
 
 def models(only):
-    out = [(n, os.path.join(SRC, "samples", n + ".onnx"), d) for n, d in SAMPLES.items()]
-    with open(os.path.join(SRC, "samples", "corpus", "models.json")) as f:
-        for m in json.load(f):
-            dims = dict(m.get("dims", {}))
-            if "batch" in dims:
-                dims["batch"] = 8
-            out.append((m["name"], os.path.join(SRC, "samples", "corpus", m["file"]), dims))
+    out = corpus.models(SRC, batch=8, sample_seq=32)
     return [m for m in out if not only or only in m[0]]
 
 

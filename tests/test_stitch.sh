@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `onnxshard check` and `onnxshard stitch` on the example output directories
-# (tests/fixtures/examples, copied from ../shared/examples: hand-made, verified):
+# (tests/fixtures/examples: hand-made output directories, each verified):
 # check accepts them and refuses corrupted copies with exit 2 and one line;
 # each example stitched into one model computes what its source.onnx does in
 # ONNX Runtime. Synthetic output directories add what the examples lack

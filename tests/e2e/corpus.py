@@ -32,18 +32,23 @@ import sweep  # noqa: E402
 
 STRATEGIES = ["data", "megatron", "data,megatron", "auto"]
 MESHES = ["data=2", "model=2", "model=4", "data=2,model=2"]
-SAMPLES = {"mlp": {"batch": 4}, "gpt2": {"batch": 4, "seq": 8}, "bert": {"batch": 4, "seq": 8},
-           "resnet": {"batch": 4}, "vit": {"batch": 4}, "llama": {"batch": 4, "seq": 8}}
+SAMPLES = {"mlp": ("batch",), "gpt2": ("batch", "seq"), "bert": ("batch", "seq"),
+           "resnet": ("batch",), "vit": ("batch",), "llama": ("batch", "seq")}  # their symbolic dims
 KINDS = ("AllReduce", "AllGather", "ReduceScatter", "AllToAll")
 
 
-def models(src):
-    out = [(name, os.path.join(src, "samples", name + ".onnx"), dims) for name, dims in SAMPLES.items()]
+def models(src, batch=4, sample_seq=8):
+    """(name, path, dims) of the samples and the corpus (samples/corpus/models.json):
+    the batch bound to batch, the samples' seq to sample_seq, the corpus's
+    other dims as models.json gives them."""
+    size = {"batch": batch, "seq": sample_seq}
+    out = [(name, os.path.join(src, "samples", name + ".onnx"), {d: size[d] for d in syms})
+           for name, syms in SAMPLES.items()]
     with open(os.path.join(src, "samples", "corpus", "models.json")) as f:
         for m in json.load(f):
             dims = dict(m.get("dims", {}))
             if "batch" in dims:
-                dims["batch"] = 4
+                dims["batch"] = batch
             out.append((m["name"], os.path.join(src, "samples", "corpus", m["file"]), dims))
     return out
 
