@@ -359,27 +359,22 @@ cost_json(json_t *obj, const prop_plan *p, const search_cost *sc, const emit_ran
 	shd_jset(obj, "flops", json_integer((json_int_t)sc->flops), bad);
 }
 
-/* A baseline strategy on a fresh plan: its cost, or 1 when the mesh lacks
- * its axes. */
+/* A baseline strategy on a fresh plan: its cost. */
 static int
 baseline_cost(ir_graph *g, const prop_plan *p, const char *strategy, const search_hw *hw,
               search_cost *sc)
 {
-	int has_data = prop_mesh_axis(p->mesh, "data") >= 0,
-	    has_model = prop_mesh_axis(p->mesh, "model") >= 0;
 	prop_plan q;
 	int rc;
 
-	if ((strategy[0] == 'd' && !has_data) || (strchr(strategy, 'm') && !has_model))
-		return 1;
 	if ((rc = prop_plan_init(g, p->mesh, &q)))
-		return -rc;
+		return rc;
 	q.bind = p->bind;
 	q.bind_ud = p->bind_ud;
 	if (!(rc = search_apply(g, &q, strategy, NULL)) && !(rc = prop_materialize(g, &q)))
 		rc = search_simulate(g, &q, hw, sc);
 	prop_plan_free(g, &q);
-	return -rc;
+	return rc;
 }
 
 static int
@@ -409,16 +404,16 @@ plan_json(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const emit_r
 	shd_jset(plan, "plans_scored", json_integer(env->scored), &bad);
 	if (env->chose)
 		shd_jset(plan, "chose", shd_jstr(env->chose, &bad), &bad);
-	static const char *const baselines[] = {"data", "megatron", "data,megatron"};
-	for (int i = 0; i < 3 && !bad; i++) {
+	for (int i = 0; i < SEARCH_BASELINES && !bad; i++) {
 		search_cost bcost;
-		int brc = baseline_cost(g, p, baselines[i], hw, &bcost);
-		if (brc < 0) {
+		if (!search_baseline_applies(p->mesh, search_baselines[i]))
+			continue;
+		if (baseline_cost(g, p, search_baselines[i], hw, &bcost)) {
 			bad = 1;
-		} else if (brc == 0) {
+		} else {
 			json_t *e = json_object();
 			cost_json(e, p, &bcost, NULL, &bad);
-			shd_jset(base, baselines[i], e, &bad);
+			shd_jset(base, search_baselines[i], e, &bad);
 		}
 	}
 	for (uint32_t i = 0; seen && i < p->n_reshards; i++) {

@@ -118,6 +118,15 @@ eval(void *ud, const uint8_t *choice, double *cost)
 	return rc;
 }
 
+const char *const search_baselines[SEARCH_BASELINES] = {"data", "megatron", "data,megatron"};
+
+int
+search_baseline_applies(const prop_mesh *m, const char *strategy)
+{
+	return (!strstr(strategy, "data") || prop_mesh_axis(m, "data") >= 0) &&
+	       (!strstr(strategy, "megatron") || prop_mesh_axis(m, "model") >= 0);
+}
+
 /* A baseline (a tactic list) after the earlier tactics: its cost. */
 static int
 baseline(auto_state *s, const char *strategy, double *cost)
@@ -225,21 +234,16 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 	if (s.n_dec && (rc = mcts_search(c, &mo, eval, &s, start, best, &best_cost, &scored)))
 		goto out;
 	/* the baselines, on the axes they would take */
-	static const char *const names[3] = {"data", "megatron", "data,megatron"};
 	const char *winner = NULL;
-	double bc[3];
-	for (int i = 0; i < 3; i++) {
-		int has_data = prop_mesh_axis(p->mesh, "data") >= 0,
-		    has_model = prop_mesh_axis(p->mesh, "model") >= 0;
-		if ((i == 2 && (!has_data || !has_model)) || (i == 0 && !has_data && has_model) ||
-		    (i == 1 && !has_model && has_data)) {
-			bc[i] = INFINITY;
+	double bc[SEARCH_BASELINES];
+	for (int i = 0; i < SEARCH_BASELINES; i++) {
+		bc[i] = INFINITY;
+		if (!search_baseline_applies(p->mesh, search_baselines[i]))
 			continue;
-		}
-		if ((rc = baseline(&s, names[i], &bc[i])))
+		if ((rc = baseline(&s, search_baselines[i], &bc[i])))
 			goto out;
 		if (bc[i] < best_cost)
-			best_cost = bc[i], winner = names[i];
+			best_cost = bc[i], winner = search_baselines[i];
 	}
 	if (!isfinite(best_cost)) {
 		char b1[32], b2[32], b3[32], b4[32], b5[32];
@@ -277,9 +281,9 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 			fprintf(log, "the baseline %s is best, %.3g s per step", winner, best_cost);
 		else
 			fprintf(log, "%.3g s per step, %u groups split", best_cost, split);
-		for (int i = 0; i < 3; i++)
+		for (int i = 0; i < SEARCH_BASELINES; i++)
 			if (isfinite(bc[i]))
-				fprintf(log, "; %s %.3g s", names[i], bc[i]);
+				fprintf(log, "; %s %.3g s", search_baselines[i], bc[i]);
 		fputc('\n', log);
 	}
 out:

@@ -34,6 +34,12 @@ int search_run(ir_graph *g, prop_plan *p, const char *strategy, search_env *env,
  * batch split over the axis named "data" (p->gather_out). None matching:
  * ONNXSHARD_EINPUT, "WHERE 'GLOB': no graph output matches". */
 int search_gather_outputs(ir_graph *g, prop_plan *p, const char *glob, const char *where);
+/* The baselines an automatic plan is measured against, and whether one
+ * applies on mesh m (data needs an axis named data, megatron one named
+ * model). */
+#define SEARCH_BASELINES 3
+extern const char *const search_baselines[SEARCH_BASELINES];
+int search_baseline_applies(const prop_mesh *m, const char *strategy);
 /* The auto step: over the axes of axes_mask (bit i: mesh axis i). */
 int search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int exhaustive,
                 FILE *log);
