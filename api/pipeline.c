@@ -589,22 +589,11 @@ static uint64_t
 rank_weight_bytes(const ir_graph *g, const prop_plan *p)
 {
 	uint64_t total = 0;
+	int64_t dims[64];
 
-	for (uint32_t v = 0; v < g->n_values; v++) {
-		const ir_value *x = &g->values[v];
-		if (x->kind != IR_V_INIT || !x->init)
-			continue;
-		uint64_t b = onnx_dtype_size(x->init->data_type);
-		for (size_t d = 0; d < x->init->n_dims; d++) {
-			int64_t n = x->init->dims[d];
-			const prop_dim *pd =
-			        (int32_t)d < p->have[v].rank ? &p->have[v].dims[d] : NULL;
-			if (pd && pd->n)
-				n /= prop_axes_size(p->mesh, pd->ax, pd->n);
-			b *= (uint64_t)n;
-		}
-		total += b;
-	}
+	for (uint32_t v = 0; v < g->n_values; v++)
+		if (g->values[v].kind == IR_V_INIT && g->values[v].init)
+			total += emit_init_block(g, p, v, dims);
 	return total;
 }
 

@@ -410,26 +410,37 @@ copy_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const pro
 	return 0;
 }
 
+uint64_t
+emit_init_block(const ir_graph *g, const prop_plan *p, uint32_t v, int64_t *dims)
+{
+	const ir_value *x = &g->values[v];
+	const prop_shard *s = &p->have[v];
+	uint64_t bytes = onnx_dtype_size(x->init->data_type);
+
+	if (x->rank > 64)
+		return 0;
+	for (int32_t d = 0; d < x->rank; d++) {
+		dims[d] = x->init->dims[d];
+		if (s->dims[d].n)
+			dims[d] /= prop_axes_size(p->mesh, s->dims[d].ax, s->dims[d].n);
+		bytes *= (uint64_t)dims[d];
+	}
+	return bytes;
+}
+
 static int
 emit_init(rank_ctx *k, uint32_t v)
 {
 	const ir_value *x = &k->g->values[v];
 	const Onnx__TensorProto *t = x->init;
 	const prop_shard *s = &k->p->have[v];
-	size_t es = onnx_dtype_size(t->data_type);
 	int64_t dims[64];
-	uint64_t bytes = es;
+	uint64_t bytes = emit_init_block(k->g, k->p, v, dims);
 	int rc;
 
-	if (es == 0 || x->rank > 64) { /* strings: as they are */
+	if (onnx_dtype_size(t->data_type) == 0 || x->rank > 64) { /* strings: as they are */
 		push(k, &k->inits, (void *)t);
 		return 0;
-	}
-	for (int32_t d = 0; d < x->rank; d++) {
-		dims[d] = t->dims[d];
-		if (s->dims[d].n)
-			dims[d] /= prop_axes_size(k->mesh, s->dims[d].ax, s->dims[d].n);
-		bytes *= (uint64_t)dims[d];
 	}
 	k->st->param_bytes += bytes;
 	Onnx__TensorProto *out =
