@@ -271,21 +271,14 @@ emit_shape_read(rank_ctx *k, uint32_t i, const char *global)
 
 	if (x == IR_NONE || g->values[x].rank <= 0 || g->values[x].rank > IR_MAX_ELEMS)
 		return global;
-	int32_t r = g->values[x].rank;
-	int64_t start = 0, end = r;
-	if (n->op == OP_Shape && g->opset >= 15) {
-		start = ir_attr_int(n, "start", 0);
-		end = ir_attr_int(n, "end", r);
-	}
-	start = start < 0 ? start + r : start;
-	end = end < 0 ? end + r : end;
-	start = start < 0 ? 0 : start > r ? r : start;
-	end = end < 0 ? 0 : end > r ? r : end;
+	int32_t r = g->values[x].rank, start = 0, count = r;
+	if (n->op == OP_Shape)
+		count = ir_shape_range(g, n, r, &start);
 	int64_t prod = 1;
 	for (int32_t d = 0; d < r; d++) {
 		int64_t b = blocks(k, x, d);
 		prod *= b;
-		if (d >= start && d < end)
+		if (d >= start && d < start + count)
 			f[len++] = b;
 	}
 	if (prod == 1)

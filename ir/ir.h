@@ -180,6 +180,10 @@ size_t ir_attr_ints(const ir_node *n, const char *name, const int64_t **v);
 /* A string attribute (interned), or dflt. */
 const char *ir_attr_str(ir_graph *g, const ir_node *n, const char *name, const char *dflt);
 
+/* The dims [*start, *start + count) of a rank-`rank` tensor that Shape node
+ * n returns (opset 15's start and end, clamped); returns count. */
+int32_t ir_shape_range(const ir_graph *g, const ir_node *n, int32_t rank, int32_t *start);
+
 /* Whether Slice node n takes one of p equal pieces of one axis (the rest
  * whole), as a packed projection's q, k or v: p (2..255) and *axis, or 0. */
 int64_t ir_slice_piece(ir_graph *g, const ir_node *n, int32_t *axis);

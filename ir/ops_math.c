@@ -839,6 +839,20 @@ rule_fill(ir_graph *g, ir_node *n, rule_b *b)
 		rb_pass(b, y->dims[d], T_OUT(n, 0), (uint32_t)d, IR_NONE, 0);
 }
 
+int32_t
+ir_shape_range(const ir_graph *g, const ir_node *n, int32_t rank, int32_t *start)
+{
+	int64_t a = g->opset >= 15 ? ir_attr_int(n, "start", 0) : 0;
+	int64_t z = g->opset >= 15 ? ir_attr_int(n, "end", rank) : rank;
+
+	a = a < 0 ? a + rank : a;
+	z = z < 0 ? z + rank : z;
+	a = a < 0 ? 0 : a > rank ? rank : a;
+	z = z < 0 ? 0 : z > rank ? rank : z;
+	*start = (int32_t)a;
+	return z > a ? (int32_t)(z - a) : 0;
+}
+
 int
 infer_shape(ir_graph *g, ir_node *n)
 {
@@ -850,15 +864,7 @@ infer_shape(ir_graph *g, ir_node *n)
 		y->dtype = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
 		return 0;
 	}
-	int64_t start = g->opset >= 15 ? ir_attr_int(n, "start", 0) : 0;
-	int64_t end = g->opset >= 15 ? ir_attr_int(n, "end", x->rank) : x->rank;
-	if (start < 0)
-		start += x->rank;
-	if (end < 0)
-		end += x->rank;
-	start = start < 0 ? 0 : start > x->rank ? x->rank : start;
-	end = end < 0 ? 0 : end > x->rank ? x->rank : end;
-	int32_t len = end > start ? (int32_t)(end - start) : 0;
+	int32_t start, len = ir_shape_range(g, n, x->rank, &start);
 	ir_dim *d = set_shape(g, y, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, 1);
 	if (!d)
 		return nomem(g);

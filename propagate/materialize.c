@@ -219,8 +219,7 @@ prop_output_shard(const ir_graph *g, const prop_plan *p, uint32_t j, prop_shard 
 {
 	uint32_t v = g->outputs[j];
 	const prop_shard *s = p->have[v].partial ? &p->want[v] : &p->have[v];
-
-	int data = p->gather_out && p->gather_out[j] ? prop_mesh_axis(p->mesh, "data") : -2;
+	int data = p->gather_out[j] ? prop_mesh_axis(p->mesh, "data") : -2; /* -2: keep all */
 
 	out->rank = s->rank;
 	out->partial = 0;
