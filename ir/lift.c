@@ -39,13 +39,19 @@ static const struct {
 #undef OP_SINCE
 };
 
+/* The op of (domain, type): the table names ops of other domains than
+ * ai.onnx "domain.Type" ("com.microsoft.MatMulNBits"). */
 static int
 lookup_op(const char *domain, const char *type, int64_t opset)
 {
+	size_t dl = 0;
+
 	if (domain && *domain && strcmp(domain, "ai.onnx") != 0)
-		return OP_OPAQUE;
+		dl = strlen(domain);
 	for (int i = 0; i < OP_OPAQUE; i++)
-		if (strcmp(ops[i].name, type) == 0) {
+		if ((dl ? strncmp(ops[i].name, domain, dl) == 0 && ops[i].name[dl] == '.' &&
+		                  strcmp(ops[i].name + dl + 1, type) == 0
+		        : strcmp(ops[i].name, type) == 0)) {
 			for (size_t k = 0; k < sizeof op_since / sizeof op_since[0]; k++)
 				if (op_since[k].op == i && opset < op_since[k].since)
 					return OP_OPAQUE;

@@ -141,6 +141,17 @@ OP(Size, "Size", 1, 1, infer_size, rule_none)
 OP(Constant, "Constant", 0, 0, infer_constant, rule_none)
 OP(ConstantOfShape, "ConstantOfShape", 1, 1, infer_constantofshape, rule_fill)
 OP(Range, "Range", 3, 3, infer_range, rule_none)
+/* ONNX Runtime's contrib ops and quantization. Ops of a domain other
+ * than ai.onnx are named "domain.Type". */
+/* normalisation and activations of ORT's transformer optimizer and model
+ * builder (ops_contrib.c) */
+/* -- end of normalisation and activations -- */
+/* quantization: QDQ, integer products (ops_quant.c) */
+/* -- end of quantization -- */
+/* routing and scatter (ops_index.c) */
+/* -- end of routing and scatter -- */
+/* attention, rotary embedding, MatMulNBits (ops_attn.c) */
+/* -- end of attention -- */
 #ifdef OP_SINCE
 /* broadcast/axis attributes before 7 (not numpy broadcasting) */
 OP_SINCE(Add, 7)
