@@ -3,7 +3,7 @@
 // same seeded random inputs and compare their outputs.
 //
 //   node tests/e2e/ortcompare.js SOURCE.onnx OTHER.onnx [--dim NAME=N ...] [--seed N] [--tol T]
-//        [--int-max NAME=N ...] [--replicas-exact] [--data FILE.json]
+//        [--int-max NAME=N ...] [--ones NAME ...] [--replicas-exact] [--data FILE.json]
 //   node tests/e2e/ortcompare.js --batch CASES.jsonl
 //
 // Inputs are made for every graph input of SOURCE from its metadata: symbolic dims
@@ -12,6 +12,8 @@
 // (ids that index a table of N rows: tests/e2e/int_ranges.py finds them); other
 // integer inputs whose name contains "mask" are 0 or 1 with the first column
 // (index 0 of the last dim) 1, the rest in [0, 16); bool inputs are random.
+// --ones NAME fills the integer or bool input NAME with 1 (an attention mask
+// that must be all ones, where a random 0/1 mask leaves an op's output undefined).
 // --data FILE.json instead gives the inputs and the expected outputs
 // ({"inputs": [T...], "outputs": [T...]}, T = {"name", "type", "dims", "b64"
 // (little-endian raw bytes; float16 as its bits, bool as bytes) or "strings"}).
@@ -29,8 +31,8 @@
 // loaded or run (one line "ortcompare: error: ..." on stderr).
 //
 // --batch runs many cases in one process: each line of CASES.jsonl is
-// {"id", "source", "other", "dims"?, "intMax"?, "seed"?, "tol"?, "replicasExact"?,
-// "data"?}; it prints one line per case, "ID pass", "ID fail: WHY" or
+// {"id", "source", "other", "dims"?, "intMax"?, "ones"? (a list of names), "seed"?, "tol"?,
+// "replicasExact"?, "data"?}; it prints one line per case, "ID pass", "ID fail: WHY" or
 // "ID skip: WHY" (skip: ONNX Runtime cannot load or run SOURCE itself, or its
 // result differs from the test data), and exits 0 (the caller counts).
 'use strict';
@@ -39,7 +41,7 @@ const path = require('path');
 
 const USAGE =
   'usage: node ortcompare.js SOURCE.onnx OTHER.onnx [--dim NAME=N ...] [--seed N] [--tol T] ' +
-  '[--int-max NAME=N ...] [--replicas-exact] [--data FILE.json] | --batch CASES.jsonl';
+  '[--int-max NAME=N ...] [--ones NAME ...] [--replicas-exact] [--data FILE.json] | --batch CASES.jsonl';
 
 class UsageError extends Error {}
 
@@ -49,7 +51,7 @@ function die(msg) {
 }
 
 function parseArgs(argv) {
-  const opt = { files: [], dims: { batch: 2, seq: 8 }, seed: 0, tol: 1e-4, intMax: {}, replicasExact: false, data: null, batch: null };
+  const opt = { files: [], dims: { batch: 2, seq: 8 }, seed: 0, tol: 1e-4, intMax: {}, ones: [], replicasExact: false, data: null, batch: null };
   const take = (i, flag) => {
     if (i + 1 >= argv.length) throw new UsageError(`${flag} needs a value`);
     return argv[i + 1];
@@ -75,6 +77,10 @@ function parseArgs(argv) {
       const m = /^([^=]+)=(\d+)$/.exec(val);
       if (!m || parseInt(m[2], 10) < 1) throw new UsageError(`--int-max wants NAME=N (N >= 1), got "${val}"`);
       opt.intMax[m[1]] = parseInt(m[2], 10);
+    } else if (a === '--ones') {
+      if (val === null) val = take(i++, a);
+      if (val === '') throw new UsageError('--ones wants an input name');
+      opt.ones.push(val);
     } else if (a === '--replicas-exact') {
       opt.replicasExact = true;
     } else if (a === '--data' || a === '--batch') {
@@ -171,13 +177,15 @@ function bindShape(name, shape, dims) {
   });
 }
 
-function makeInput(ort, meta, dims, rand, intMax) {
+function makeInput(ort, meta, dims, rand, intMax, ones) {
   const name = meta.name;
   if (meta.isTensor === false) throw new Error(`input "${name}" is not a tensor`);
   const type = meta.type;
   const shape = bindShape(name, meta.shape, dims);
   const n = shape.reduce((p, d) => p * d, 1);
   const last = shape.length ? shape[shape.length - 1] : 1;
+  const one = Array.isArray(ones) && ones.includes(name);
+  if (one && !(type === 'bool' || type in INT_TYPES)) throw new Error(`--ones input "${name}" has type ${type}, not integer or bool`);
   if (FLOAT_TYPES.has(type)) {
     const vals = new Float64Array(n);
     for (let i = 0; i < n; i++) vals[i] = rand() * 2 - 1;
@@ -189,7 +197,7 @@ function makeInput(ort, meta, dims, rand, intMax) {
   }
   if (type === 'bool') {
     const data = new Uint8Array(n);
-    for (let i = 0; i < n; i++) data[i] = rand() < 0.5 ? 1 : 0;
+    for (let i = 0; i < n; i++) data[i] = one || rand() < 0.5 ? 1 : 0;
     return new ort.Tensor('bool', data, shape);
   }
   const Ctor = INT_TYPES[type];
@@ -200,7 +208,7 @@ function makeInput(ort, meta, dims, rand, intMax) {
   const big = Ctor === BigInt64Array || Ctor === BigUint64Array;
   for (let i = 0; i < n; i++) {
     let v = isMask ? (rand() < 0.5 ? 0 : 1) : Math.floor(rand() * hi);
-    if (isMask && last > 0 && i % last === 0) v = 1;
+    if ((isMask && last > 0 && i % last === 0) || one) v = 1;
     data[i] = big ? BigInt(v) : v;
   }
   return new ort.Tensor(type, data, shape);
@@ -302,7 +310,7 @@ async function runCase(ort, c) {
     for (const t of d.outputs) expected[t.name] = fromData(ort, t);
   } else {
     const rand = mulberry32(c.seed || 0);
-    for (const m of metas) feeds[m.name] = makeInput(ort, m, { batch: 2, seq: 8, ...(c.dims || {}) }, rand, c.intMax || {});
+    for (const m of metas) feeds[m.name] = makeInput(ort, m, { batch: 2, seq: 8, ...(c.dims || {}) }, rand, c.intMax || {}, c.ones || []);
   }
   const othFeeds = {};
   for (const n of oth.inputNames) {
@@ -409,6 +417,7 @@ async function main() {
       other: opt.files[1],
       dims: opt.dims,
       intMax: opt.intMax,
+      ones: opt.ones,
       seed: opt.seed,
       tol: opt.tol,
       replicasExact: opt.replicasExact,
