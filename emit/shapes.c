@@ -4,13 +4,14 @@
  * multiply each split dim back by its split factor, so whatever arithmetic
  * follows is the source's own. Only where a shape value creates or
  * reshapes data (Reshape, Expand, ConstantOfShape, Split sizes, Resize
- * sizes, TopK's k) is it made local: each element that sizes a split
+ * sizes, TopK's k, the repeats of a Tile that broadcasts a dim of size 1)
+ * is it made local: each element that sizes a split
  * result dim is divided by that dim's split factor, from the plan's
  * sharding of the result. Slice bounds are divided the same way: a Slice
  * keeps a split dim only whole or as one of equal pieces split within,
  * where the local bounds are the global ones over the factor. Pad bounds,
- * Tile repeats and Range bounds address dims their rules keep whole
- * (Range's result is never split), so they stay global.
+ * Tile's other repeats and Range bounds address dims their rules keep
+ * whole (Range's result is never split), so they stay global.
  * requires: a materialised plan, a rank_ctx
  * provides: emit_shape_read (a global Shape/Size), emit_local_sizes (a
  *   local sizes operand), emit_local_attrs (the same in attributes of old
@@ -38,6 +39,7 @@ sizes_kind(const ir_graph *g, const ir_node *n, uint32_t j)
 	switch (n->op) {
 	case OP_Reshape: return j == 1 ? SZ_RESHAPE : SZ_NONE;
 	case OP_Expand: return j == 1 ? SZ_EXPAND : SZ_NONE;
+	case OP_Tile: return j == 1 ? SZ_EXPAND : SZ_NONE; /* one per dim; 1 kept */
 	case OP_ConstantOfShape: return j == 0 ? SZ_PLAIN : SZ_NONE;
 	case OP_Split: return j == 1 ? SZ_SPLIT : SZ_NONE;
 	case OP_TopK: return j == 1 ? SZ_AXIS : SZ_NONE;
@@ -232,12 +234,74 @@ replace_ints(rank_ctx *k, Onnx__NodeProto *copy, const char *name, const int64_t
 	return 0;
 }
 
+/* Attributes that count the heads or features of one dim: divided by that
+ * dim's blocks (a result's, res, or operand t's; dim -1: the last). */
+static const struct {
+	int op;
+	const char *name;
+	int res;
+	uint32_t t;
+	int32_t dim;
+} count_attrs[] = {
+        {OP_MsMatMulNBits, "N", 1, 0, -1},
+        {OP_MsMatMulNBits, "K", 0, 1, 1}, /* B's k blocks */
+        {OP_MsGroupQueryAttention, "num_heads", 1, 0, 2},
+        {OP_MsGroupQueryAttention, "kv_num_heads", 1, 0, 2},
+        {OP_MsMultiHeadAttention, "num_heads", 1, 0, 2},
+        {OP_MsAttention, "num_heads", 1, 0, 2},
+        {OP_MsAttention, "qkv_hidden_sizes", 1, 0, 2},
+        {OP_MsRotaryEmbedding, "num_heads", 1, 0, 2},
+};
+
+/* Attribute name of node copy (an int or ints) divided by f. */
+static int
+divide_attr(rank_ctx *k, Onnx__NodeProto *copy, const char *name, int64_t f)
+{
+	for (size_t j = 0; j < copy->n_attribute; j++) {
+		const Onnx__AttributeProto *at = copy->attribute[j];
+		int64_t v[IR_MAX_ELEMS];
+		if (!at->name || strcmp(at->name, name))
+			continue;
+		if (at->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT) {
+			Onnx__AttributeProto **all = emit_alloc(k, copy->n_attribute * sizeof *all);
+			Onnx__AttributeProto *a = emit_alloc(k, sizeof *a);
+			if (!all || !a)
+				return shd_nomem(k->c);
+			memcpy(all, copy->attribute, copy->n_attribute * sizeof *all);
+			*a = *at;
+			a->i = at->i / f;
+			all[j] = a;
+			copy->attribute = all;
+			return 0;
+		}
+		if (at->n_ints > IR_MAX_ELEMS)
+			return 0;
+		for (size_t e = 0; e < at->n_ints; e++)
+			v[e] = at->ints[e] / f;
+		return replace_ints(k, copy, name, v, at->n_ints);
+	}
+	return 0;
+}
+
 int
 emit_local_attrs(rank_ctx *k, uint32_t i, Onnx__NodeProto *copy)
 {
 	const ir_node *n = &k->g->nodes[i];
 	static const char *const slice[2] = {"starts", "ends"};
 	int rc = 0;
+
+	for (size_t j = 0; j < sizeof count_attrs / sizeof count_attrs[0] && !rc; j++) {
+		if (count_attrs[j].op != n->op)
+			continue;
+		uint32_t v = count_attrs[j].res ? ir_out(k->g, n, count_attrs[j].t)
+		                                : ir_in(k->g, n, count_attrs[j].t);
+		int32_t d = count_attrs[j].dim, r = v == IR_NONE ? 0 : k->g->values[v].rank;
+		if (n->op == OP_MsRotaryEmbedding && r == 4)
+			d = 1; /* [B, H, S, D] */
+		int64_t f = blocks(k, v, d < 0 ? r + d : d);
+		if (f > 1)
+			rc = divide_attr(k, copy, count_attrs[j].name, f);
+	}
 
 	for (int j = 0; j < 2 && !rc; j++) {
 		const char *name = n->op == OP_Split ? "split" : slice[j];

@@ -14,11 +14,14 @@ void prop_restrict(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *
 void prop_derive(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, const prop_dim *fa,
                  uint32_t t, prop_shard *out);
 
-/* Operands added into a contraction's result (Gemm's C, a conv bias): with
- * the contraction split, they must be added on one shard only. */
+/* Operands added into a contraction's result (Gemm's C, a conv bias, the
+ * data a scatter adds into): with the contraction split, they must be
+ * added on one shard only. */
 static int
-is_additive(const ir_node *n, uint32_t k)
+is_additive(ir_graph *g, const ir_node *n, uint32_t k)
 {
+	if (k == 0)
+		return ir_scatter_adds(g, n);
 	return k == 2 && (n->op == OP_Gemm || n->op == OP_Conv || n->op == OP_ConvTranspose);
 }
 
@@ -255,6 +258,21 @@ materialize_once(ir_graph *g, prop_plan *p)
 		return shd_nomem(c);
 	}
 	memset(p->lookup, 0, (g->n_nodes + 1) * sizeof *p->lookup);
+	/* uses of each initializer (graph outputs too): one that a single
+	 * operand reads is stored as that operand needs it */
+	uint8_t *uses = shd_calloc(c, g->n_values + 1, 1);
+	if (!uses) {
+		shd_free(c, req.dims, 64 * sizeof *req.dims);
+		return shd_nomem(c);
+	}
+	for (uint32_t i = 0; i < g->n_nodes; i++)
+		for (uint32_t k = 0; k < g->nodes[i].n_in; k++) {
+			uint32_t v = ir_in(g, &g->nodes[i], k);
+			if (v != IR_NONE && uses[v] < 2)
+				uses[v]++;
+		}
+	for (uint32_t k = 0; k < g->n_outputs; k++)
+		uses[g->outputs[k]] = 2;
 	for (uint32_t v = 0; v < g->n_values; v++) {
 		if (g->values[v].kind == IR_V_NODE)
 			continue;
@@ -311,12 +329,19 @@ materialize_once(ir_graph *g, prop_plan *p)
 				p->have[v].partial = partial;
 				continue;
 			}
-			if (is_additive(n, t))
+			if (is_additive(g, n, t))
 				req.partial = partial;
 			/* Shape and Size read any sharding, a pending sum too: each
 			 * rank scales its local sizes back to the global ones */
 			if (n->op == OP_Shape || n->op == OP_Size)
 				continue;
+			/* a weight read once is stored as its reader needs it: never
+			 * gathered every step (nor sliced) on its way in */
+			if (g->values[v].kind == IR_V_INIT && uses[v] == 1 && !req.partial) {
+				memcpy(p->have[v].dims, req.dims,
+				       (size_t)req.rank * sizeof *req.dims);
+				continue;
+			}
 			rc = add_reshard(g, p, i, t, v, &req);
 		}
 		shd_arena_free(c, &a);
@@ -338,6 +363,7 @@ materialize_once(ir_graph *g, prop_plan *p)
 					                   "gathered: the op that reads it has no "
 					                   "sharding rule");
 			}
+	shd_free(c, uses, g->n_values + 1);
 	shd_free(c, fa, cap_fa * sizeof *fa);
 	shd_free(c, req.dims, 64 * sizeof *req.dims);
 	shd_arena_free(c, &a);

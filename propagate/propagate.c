@@ -148,6 +148,20 @@ majors(const ir_rule *r, const uint32_t *f, uint32_t k)
 	return p;
 }
 
+/* Whether the factors f[0..j) make the pieces of dim layout d, factor
+ * f[j] (not a size 1) holding the split within them. */
+static int
+makes_pieces(ir_graph *g, const ir_rule *r, const uint32_t *f, uint32_t j, const prop_dim *d)
+{
+	ir_dim sz = r->factors[f[j]].size;
+
+	if (ir_is_const(sz) && sz.c == 1)
+		return 0;
+	if (d->sym)
+		return ir_dim_eq(majors_dim(g, r, f, j), (ir_dim){0, d->sym});
+	return majors(r, f, j) == prop_pieces(d);
+}
+
 /* Mesh axes per factor of node n's rule r, from the shardings sh[] of its
  * values; results first when results_first. Each axis serves one factor;
  * a factor takes only axes whose product divides its size. */
@@ -174,15 +188,17 @@ prop_assign(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, cons
 			if (!s->dims[d].n || !(k = ir_rule_dim(r, t, (uint32_t)d, &f)))
 				continue;
 			/* a compound dim's split belongs to its major factor; a dim in
-			 * pieces over its major factors, to its minor factor */
+			 * pieces, to the first factor whose majors make the pieces
+			 * (the factors after it whole) */
 			prop_dim cand = s->dims[d];
 			uint32_t to = f[0];
 			if (k > 1 && prop_is_pieced(&cand)) {
-				if (cand.sym ? !ir_dim_eq(majors_dim(g, r, f, k - 1),
-				                          (ir_dim){0, cand.sym})
-				             : majors(r, f, k - 1) != prop_pieces(&cand))
+				uint32_t j = 1;
+				while (j < k && !makes_pieces(g, r, f, j, &cand))
+					j++;
+				if (j == k)
 					continue;
-				to = f[k - 1];
+				to = f[j];
 				cand.pieces = 0;
 				cand.sym = 0;
 			}
@@ -234,9 +250,10 @@ prop_derive(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, cons
 			continue;
 		if (which == 0) {
 			out->dims[d] = fa[f[0]];
-		} else if (which == k - 1 && !prop_is_pieced(&fa[f[which]])) {
-			/* only the minor factor is split: the dim is in pieces */
-			ir_dim pc = majors_dim(g, r, f, k - 1);
+		} else if (!prop_is_pieced(&fa[f[which]])) {
+			/* one factor split below whole majors (its minors whole):
+			 * the dim is in pieces, as many as the majors */
+			ir_dim pc = majors_dim(g, r, f, which);
 			if (ir_is_const(pc) ? pc.c < 2 || pc.c > 255
 			                    : !ir_is_known(pc) || p->nosym[vi])
 				continue;

@@ -64,8 +64,10 @@ def collectives(out):
     return {k: len(v) for k, v in names.items()}
 
 
-def prepare(c, binary):
-    """shard, check, onnx.checker, stitch; sets c['outcome'] on failure."""
+def prepare(c, binary, measure=None):
+    """shard, check, onnx.checker, stitch; sets c['outcome'] on failure.
+    measure(out), when given, reads the output directory before it is
+    removed; its result goes to c['measure']."""
     work = c["work"]
     os.makedirs(work)
     out = os.path.join(work, "out")
@@ -98,6 +100,8 @@ def prepare(c, binary):
             c["outcome"] = ("fail", "onnx.checker %s: %s" % (r, sweep.one_line(e)[:300]))
             return
     c["collectives"] = collectives(out)
+    if measure:
+        c["measure"] = measure(out)
     st = os.path.join(work, "stitched.onnx")
     rc, text = sweep.run([binary, "stitch", out, "-o", st], os.path.join(work, "stitch.log"))
     if rc != 0:

@@ -240,6 +240,8 @@ def ort_batch(cases, src, jobs):
             d["data"], d["tol"] = c["data"], 1e-3
         else:
             d["intMax"], d["dims"] = c.get("intMax", {}), c.get("dims", {"batch": 4})
+            if c.get("ones"):
+                d["ones"] = c["ones"]
         lines.append(json.dumps(d))
     chunks = [lines[i::jobs] for i in range(jobs)]
     procs = []
