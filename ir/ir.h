@@ -188,6 +188,10 @@ int32_t ir_shape_range(const ir_graph *g, const ir_node *n, int32_t rank, int32_
  * whole), as a packed projection's q, k or v: p (2..255) and *axis, or 0. */
 int64_t ir_slice_piece(ir_graph *g, const ir_node *n, int32_t *axis);
 
+/* Whether node n is a ScatterElements or ScatterND that adds its updates
+ * into data (reduction "add"): data is then an additive operand. */
+int ir_scatter_adds(ir_graph *g, const ir_node *n);
+
 /* Verify structural invariants (topological order, operand ranges, dims
  * count = rank). 0, or ONNXSHARD_EFAIL with a diagnostic: a bug. */
 int ir_verify(ir_graph *g);

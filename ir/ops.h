@@ -149,6 +149,7 @@ OP(Range, "Range", 3, 3, infer_range, rule_none)
 /* quantization: QDQ, integer products (ops_quant.c) */
 /* -- end of quantization -- */
 /* routing and scatter (ops_index.c) */
+OP(OneHot, "OneHot", 3, 3, infer_onehot, rule_onehot)
 /* -- end of routing and scatter -- */
 /* attention, rotary embedding, MatMulNBits (ops_attn.c) */
 /* -- end of attention -- */

@@ -1,5 +1,6 @@
 /* Shape inference and sharding rules of the indexing ops: Slice, Gather,
- * GatherElements, GatherND, ScatterElements, ScatterND. Slice and Gather fold
+ * GatherElements, GatherND, ScatterElements, ScatterND, OneHot (the routing
+ * ops of a mixture of experts). Slice and Gather fold
  * the elements of small integer values (shape tensors) through. */
 #include <string.h>
 
@@ -318,14 +319,25 @@ infer_gatherelements(ir_graph *g, ir_node *n)
 	return rc;
 }
 
+/* GatherElements: out[.., i, ..] = data[.., idx[.., i, ..], ..] along axis.
+ * A dim other than the axis indexes data, indices and the result alike:
+ * it passes through all three when their sizes agree (a smaller indices
+ * dim would read data's block at the wrong offset). Along the axis, the
+ * indices' positions are the result's: they pass from indices to the
+ * result while data stays whole there (each rank gathers its positions
+ * from every row). */
 void
 rule_gatherelements(ir_graph *g, ir_node *n, rule_b *b)
 {
 	ir_value *x = in_val(g, n, 0), *ix = in_val(g, n, 1);
 	int axis = norm_axis(ir_attr_int(n, "axis", 0), x->rank);
 
-	for (int32_t d = 0; d < x->rank && x->rank == ix->rank; d++)
-		if (d != axis && ir_dim_eq(x->dims[d], ix->dims[d])) {
+	if (axis < 0 || x->rank != ix->rank)
+		return;
+	for (int32_t d = 0; d < x->rank; d++)
+		if (d == axis) {
+			rb_pass(b, ix->dims[d], 1, (uint32_t)d, T_OUT(n, 0), (uint32_t)d);
+		} else if (ir_dim_eq(x->dims[d], ix->dims[d])) {
 			uint32_t f = rb_pass(b, x->dims[d], 0, (uint32_t)d, 1, (uint32_t)d);
 			rb_map(b, T_OUT(n, 0), (uint32_t)d, f);
 		}
@@ -381,33 +393,120 @@ infer_scatter(ir_graph *g, ir_node *n)
 	return copy_shape(g, out_val(g, n, 0), x, 0);
 }
 
+/* Whether a scatter adds its updates into data (reduction "add", opset 16
+ * on): then the result is data plus a sum over the updates, and updates
+ * split into groups leave a pending sum, with data counted on one shard
+ * (materialisation masks it: an additive operand). */
+int
+ir_scatter_adds(ir_graph *g, const ir_node *n)
+{
+	return (n->op == OP_ScatterElements || n->op == OP_ScatterND) && g->opset >= 16 &&
+	       !strcmp(ir_attr_str(g, n, "reduction", "none"), "add");
+}
+
+/* ScatterElements: data copied, then out[.., idx[.., i, ..], ..] (op)=
+ * upd[.., i, ..] along axis. A dim other than the axis indexes all four
+ * alike and passes where their sizes agree. Along the axis data and the
+ * result stay whole (the indices address any row); the indices' and
+ * updates' positions there are a reduction when the updates are added:
+ * each rank adds its share of them into data kept on one shard, and the
+ * shares sum to the result. Overwriting (none), mul, max and min do not
+ * combine by a sum: the axis stays whole.
+ * ScatterND: indices [q-1 batch dims, k] write slices of data's dims from k
+ * on, which pass to the updates' trailing dims; with "add", the batch dims
+ * of indices and updates are a reduction as above. */
 void
 rule_scatter(ir_graph *g, ir_node *n, rule_b *b)
 {
 	ir_value *x = in_val(g, n, 0), *ix = in_val(g, n, 1), *u = in_val(g, n, 2);
 	uint32_t to = T_OUT(n, 0);
+	int adds = ir_scatter_adds(g, n);
 
 	if (n->op == OP_ScatterElements) {
 		int axis = norm_axis(ir_attr_int(n, "axis", 0), x->rank);
-		for (int32_t d = 0; d < x->rank && x->rank == ix->rank && x->rank == u->rank; d++)
-			if (d != axis && ir_dim_eq(x->dims[d], ix->dims[d]) &&
-			    ir_dim_eq(x->dims[d], u->dims[d])) {
+		if (axis < 0 || x->rank != ix->rank || x->rank != u->rank)
+			return;
+		for (int32_t d = 0; d < x->rank; d++) {
+			if (!ir_dim_eq(ix->dims[d], u->dims[d]))
+				continue;
+			if (d == axis) {
+				if (!adds)
+					continue;
+				uint32_t f = rb_factor(b, IR_F_REDUCE, ix->dims[d]);
+				rb_map(b, 1, (uint32_t)d, f);
+				rb_map(b, 2, (uint32_t)d, f);
+			} else if (ir_dim_eq(x->dims[d], ix->dims[d])) {
 				uint32_t f =
 				        rb_pass(b, x->dims[d], 0, (uint32_t)d, to, (uint32_t)d);
 				rb_map(b, 1, (uint32_t)d, f);
 				rb_map(b, 2, (uint32_t)d, f);
 			}
+		}
 		return;
 	}
-	/* ScatterND: the whole slices written, data dims from k on, pass */
 	if (ix->rank < 1 || !ir_is_const(ix->dims[ix->rank - 1]))
 		return;
 	int64_t k = ix->dims[ix->rank - 1].c;
-	for (int64_t d = k; d >= 0 && d < x->rank; d++) {
+	if (k < 1 || k > x->rank || u->rank != ix->rank - 1 + x->rank - k)
+		return;
+	for (int64_t d = k; d < x->rank; d++) {
 		int64_t ud = ix->rank - 1 + d - k;
-		if (ud < u->rank && ir_dim_eq(x->dims[d], u->dims[ud])) {
+		if (ir_dim_eq(x->dims[d], u->dims[ud])) {
 			uint32_t f = rb_pass(b, x->dims[d], 0, (uint32_t)d, to, (uint32_t)d);
 			rb_map(b, 2, (uint32_t)ud, f);
 		}
 	}
+	for (int32_t d = 0; adds && d < ix->rank - 1; d++)
+		if (ir_dim_eq(ix->dims[d], u->dims[d])) {
+			uint32_t f = rb_factor(b, IR_F_REDUCE, ix->dims[d]);
+			rb_map(b, 1, (uint32_t)d, f);
+			rb_map(b, 2, (uint32_t)d, f);
+		}
+}
+
+/* ---- OneHot ---- */
+
+int
+infer_onehot(ir_graph *g, ir_node *n)
+{
+	ir_value *ix = in_val(g, n, 0), *dp = in_val(g, n, 1), *vals = in_val(g, n, 2);
+	ir_value *y = out_val(g, n, 0);
+
+	if (!ix || !dp || !vals || !y)
+		return 0;
+	y->dtype = vals->dtype;
+	if (dp->rank > 1 || (dp->rank == 1 && ir_is_const(dp->dims[0]) && dp->dims[0].c != 1))
+		return node_error(g, n, "depth must be a scalar or have one element");
+	if (vals->rank > 1 ||
+	    (vals->rank == 1 && ir_is_const(vals->dims[0]) && vals->dims[0].c != 2))
+		return node_error(g, n, "values must hold two elements (off, on)");
+	if (!has_rank(ix) || ix->rank + 1 > MAX_RANK)
+		return 0;
+	int32_t r = ix->rank + 1;
+	int axis = norm_axis(ir_attr_int(n, "axis", -1), r);
+	if (axis < 0)
+		return node_error(g, n, "axis out of range for rank %d", (int)r);
+	ir_dim *d = set_shape(g, y, vals->dtype, r);
+	if (!d)
+		return nomem(g);
+	/* an integer depth whose element is tracked; a float one is not */
+	ir_dim depth = dp->elems && dp->n_elems == 1 ? dp->elems[0] : ir_unknown();
+	for (int32_t i = 0, k = 0; i < r; i++)
+		d[i] = i == axis ? depth : ix->dims[k++];
+	return 0;
+}
+
+/* OneHot: every dim of the indices passes to the result; the new depth dim
+ * is whole (each rank holds every class of its indices). */
+void
+rule_onehot(ir_graph *g, ir_node *n, rule_b *b)
+{
+	ir_value *ix = in_val(g, n, 0), *y = out_val(g, n, 0);
+
+	if (y->rank != ix->rank + 1)
+		return;
+	int axis = norm_axis(ir_attr_int(n, "axis", -1), y->rank);
+	for (int32_t d = 0; axis >= 0 && d < ix->rank; d++)
+		rb_pass(b, ix->dims[d], 0, (uint32_t)d, T_OUT(n, 0),
+		        (uint32_t)(d < axis ? d : d + 1));
 }

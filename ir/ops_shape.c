@@ -725,9 +725,13 @@ rule_tile(ir_graph *g, ir_node *n, rule_b *b)
 
 	if (int_list(g, n, NULL, 1, rep, &cnt) != L_KNOWN || cnt != x->rank)
 		return;
+	/* a dim of size 1 repeated is a broadcast, as Expand's: split on the
+	 * result alone, each rank tiles its block (the repeat made local) */
 	for (int32_t d = 0; d < x->rank; d++)
 		if (rep[d] == 1)
 			rb_pass(b, x->dims[d], 0, (uint32_t)d, T_OUT(n, 0), (uint32_t)d);
+		else if (ir_is_const(x->dims[d]) && x->dims[d].c == 1 && rep[d] > 1)
+			rb_pass(b, ir_const(rep[d]), T_OUT(n, 0), (uint32_t)d, IR_NONE, 0);
 }
 
 /* Pad's amounts before (lo) and after (hi) each of x's r dims, 0 on dims

@@ -9,7 +9,9 @@
  *   the residual stream needs it. The LM head is split on the vocabulary.
  * - a JSON file: {"steps": [{"shard": GLOB, "dim": D, "axes": [..]},
  *   {"gather_outputs": GLOB},
- *   {"replicate": GLOB}, {"tactic": "data"|"megatron", "axis": A}]}.
+ *   {"replicate": GLOB}, {"tactic": "data"|"megatron"|"experts", "axis": A}]}.
+ * - experts[:AXIS]: the stacked expert weights of a mixture of experts
+ *   (rank-3 operands B of MatMuls, [E, d, f]) split on E: expert parallelism.
  * requires: a lifted graph and a plan over a mesh
  * provides: want[] for every value */
 #include <fnmatch.h>
@@ -399,6 +401,61 @@ out:
 	shd_free(c, fill, 0);
 	shd_free(c, seen, 0);
 	shd_free(c, reached, 0);
+	shd_free(c, live, 0);
+	return rc;
+}
+
+/* ---- experts ---- */
+
+/* The axis of experts[:AXIS]: the one named, else "expert", else "model",
+ * else the last; negative: -status. */
+static int
+experts_axis(ir_graph *g, prop_plan *p, const char *name)
+{
+	int a = name ? -1 : prop_mesh_axis(p->mesh, "expert");
+
+	return a >= 0 ? a : axis_or_default(g, p, "experts", name, "model", 1);
+}
+
+/* Expert parallelism: the stacked weights of a mixture of experts, rank-3
+ * initializers read as operand B of a MatMul ([E, d, f]) whose dim 0 is a
+ * batch dim of the product, split on that dim: each rank computes its
+ * experts, and the sum over experts that combines them is a pending sum
+ * (one AllReduce). */
+static int
+tactic_experts(ir_graph *g, prop_plan *p, int axis, FILE *log)
+{
+	uint32_t split = 0, skipped = 0;
+	int rc = 0;
+
+	for (uint32_t i = 0; i < g->n_nodes && !rc; i++) {
+		const ir_node *n = &g->nodes[i];
+		uint32_t w = n->op == OP_MatMul ? ir_in(g, n, 1) : IR_NONE;
+		uint32_t y = n->op == OP_MatMul && n->n_out ? ir_out(g, n, 0) : IR_NONE;
+		if (w == IR_NONE || y == IR_NONE || g->values[w].kind != IR_V_INIT ||
+		    g->values[w].rank != 3)
+			continue;
+		const ir_value *wv = &g->values[w], *yv = &g->values[y];
+		const char *why = NULL;
+		/* numpy matmul: B's dim 0 is the product's dim rank-3 (a
+		 * broadcast 1 is no expert dim) */
+		if (yv->rank < 3 || !ir_dim_eq(yv->dims[yv->rank - 3], wv->dims[0]) ||
+		    (ir_is_const(wv->dims[0]) && wv->dims[0].c == 1))
+			why = "experts: its dim 0 is not a batch dim of the product";
+		else if (p->want[w].dims[0].n == 1 && p->want[w].dims[0].ax[0] == axis)
+			continue; /* read by an earlier MatMul */
+		else if (prop_seed(g, p, w, 0, (uint8_t)axis, 1, 0))
+			why = "experts: its expert dim does not divide over the axis";
+		if (!why) {
+			split++;
+			continue;
+		}
+		skipped++;
+		rc = prop_note_add(g, p, w, why);
+	}
+	if (log && !rc)
+		fprintf(log, "experts on %s: %u stacked expert weight%s split, %u not\n",
+		        p->mesh->names[axis], split, split == 1 ? "" : "s", skipped);
 	return rc;
 }
 
@@ -447,7 +504,13 @@ file_steps(ir_graph *g, prop_plan *p, const char *path, FILE *log)
 				break;
 			continue;
 		}
-		if (tactic) {
+		if (tactic && !strcmp(tactic, "experts")) {
+			int a = experts_axis(g, p, axis);
+			if (a < 0 || (rc = tactic_experts(g, p, a, log))) {
+				rc = a < 0 ? -a : rc;
+				break;
+			}
+		} else if (tactic) {
 			int a;
 			if (strcmp(tactic, "data") && strcmp(tactic, "megatron")) {
 				rc = shd_error(g->ctx, ONNXSHARD_EINPUT,
@@ -624,11 +687,17 @@ search_run(ir_graph *g, prop_plan *p, const char *strategy, search_env *env, FIL
 				return -a;
 			if ((rc = d ? tactic_data(g, p, a, log) : tactic_megatron(g, p, a, log)))
 				return rc;
+		} else if (!strcmp(word, "experts")) {
+			int a = experts_axis(g, p, colon);
+			if (a < 0)
+				return -a;
+			if ((rc = tactic_experts(g, p, a, log)))
+				return rc;
 		} else {
 			return shd_error(g->ctx, ONNXSHARD_EINPUT,
 			                 "--strategy: unknown tactic '%s' (known: auto[:AXES], "
-			                 "exhaustive[:AXES], data[:AXIS], megatron[:AXIS], or a "
-			                 ".json file)",
+			                 "exhaustive[:AXES], data[:AXIS], megatron[:AXIS], "
+			                 "experts[:AXIS], or a .json file)",
 			                 word);
 		}
 		if ((rc = prop_propagate(g, p)))
