@@ -145,8 +145,39 @@ OP(Range, "Range", 3, 3, infer_range, rule_none)
  * than ai.onnx are named "domain.Type". */
 /* normalisation and activations of ORT's transformer optimizer and model
  * builder (ops_contrib.c) */
+OP(SimplifiedLayerNormalization, "SimplifiedLayerNormalization", 2, 2, infer_layernorm,
+   rule_layernorm)
+OP(MsSimplifiedLayerNormalization, "com.microsoft.SimplifiedLayerNormalization", 2, 2,
+   infer_layernorm, rule_layernorm)
+OP(MsSkipLayerNormalization, "com.microsoft.SkipLayerNormalization", 3, 5, infer_msskipnorm,
+   rule_msskipnorm)
+OP(MsSkipSimplifiedLayerNormalization, "com.microsoft.SkipSimplifiedLayerNormalization", 3, 4,
+   infer_msskipnorm, rule_msskipnorm)
+OP(MsEmbedLayerNormalization, "com.microsoft.EmbedLayerNormalization", 7, 9, infer_msembedln,
+   rule_msembedln)
+OP(MsGelu, "com.microsoft.Gelu", 1, 1, infer_same, rule_same)
+OP(MsQuickGelu, "com.microsoft.QuickGelu", 1, 1, infer_same, rule_same)
+OP(MsFastGelu, "com.microsoft.FastGelu", 1, 2, infer_msbiasact, rule_msbiasact)
+OP(MsBiasGelu, "com.microsoft.BiasGelu", 2, 2, infer_msbiasact, rule_msbiasact)
+OP(MsBiasAdd, "com.microsoft.BiasAdd", 3, 3, infer_msbiasact, rule_msbiasact)
+OP(MsBiasSplitGelu, "com.microsoft.BiasSplitGelu", 2, 2, infer_msbiassplitgelu,
+   rule_msbiassplitgelu)
+OP(MsFusedMatMul, "com.microsoft.FusedMatMul", 2, 2, infer_msfusedmatmul, rule_msfusedmatmul)
 /* -- end of normalisation and activations -- */
 /* quantization: QDQ, integer products (ops_quant.c) */
+OP(QuantizeLinear, "QuantizeLinear", 2, 3, infer_quantize, rule_qdq)
+OP(DequantizeLinear, "DequantizeLinear", 2, 3, infer_dequantize, rule_qdq)
+OP(MsQuantizeLinear, "com.microsoft.QuantizeLinear", 2, 3, infer_quantize, rule_qdq)
+OP(MsDequantizeLinear, "com.microsoft.DequantizeLinear", 2, 3, infer_dequantize, rule_qdq)
+OP(DynamicQuantizeLinear, "DynamicQuantizeLinear", 1, 1, infer_dynquant, rule_dynquant)
+OP(MatMulInteger, "MatMulInteger", 2, 4, infer_matmulinteger, rule_matmulinteger)
+OP(QLinearMatMul, "QLinearMatMul", 8, 8, infer_qlinearmatmul, rule_qlinearmatmul)
+OP(ConvInteger, "ConvInteger", 2, 4, infer_convinteger, rule_convinteger)
+OP(QLinearConv, "QLinearConv", 8, 9, infer_qlinearconv, rule_qlinearconv)
+OP(MsMatMulIntegerToFloat, "com.microsoft.MatMulIntegerToFloat", 4, 7,
+   infer_msmatmulintegertofloat, rule_msmatmulintegertofloat)
+OP(MsDynamicQuantizeMatMul, "com.microsoft.DynamicQuantizeMatMul", 3, 5, infer_msdynquantmatmul,
+   rule_msdynquantmatmul)
 /* -- end of quantization -- */
 /* routing and scatter (ops_index.c) */
 OP(OneHot, "OneHot", 3, 3, infer_onehot, rule_onehot)

@@ -35,6 +35,11 @@ typedef void (*rule_fn)(ir_graph *g, ir_node *n, rule_b *b);
 #include "ops.h"
 #undef OP
 
+/* Conv's shape inference (ops_nn.c) with X, W and the bias at operands ix,
+ * iw and ib (IR_NONE: none), the result of dtype (0: X's); for the
+ * quantized convolutions, whose operands lie elsewhere. */
+int conv_shape(ir_graph *g, ir_node *n, uint32_t ix, uint32_t iw, uint32_t ib, int32_t dtype);
+
 /* "FILE: node 'name' (Op): what" with ONNXSHARD_EINPUT. */
 int node_error(ir_graph *g, const ir_node *n, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));

@@ -193,7 +193,13 @@ check_spatial(ir_graph *g, ir_node *n, ir_dim out)
 int
 infer_conv(ir_graph *g, ir_node *n)
 {
-	ir_value *x = in_val(g, n, 0), *w = in_val(g, n, 1), *y = out_val(g, n, 0);
+	return conv_shape(g, n, 0, 1, 2, 0);
+}
+
+int
+conv_shape(ir_graph *g, ir_node *n, uint32_t ix, uint32_t iw, uint32_t ib, int32_t dtype)
+{
+	ir_value *x = in_val(g, n, ix), *w = in_val(g, n, iw), *y = out_val(g, n, 0);
 	int64_t group = ir_attr_int(n, "group", 1);
 	window win;
 	int rc;
@@ -213,12 +219,12 @@ infer_conv(ir_graph *g, ir_node *n)
 	if (ir_is_const(m) && m.c % group)
 		return node_error(g, n, "output channels %lld are not divisible by group %lld",
 		                  (long long)m.c, (long long)group);
-	if ((rc = check_bias(g, n, in_val(g, n, 2), m)))
+	if ((rc = check_bias(g, n, in_val(g, n, ib), m)))
 		return rc;
 	int32_t nsp = x->rank - 2;
 	if ((rc = read_window(g, n, nsp, w->dims + 2, &win)))
 		return rc;
-	ir_dim *d = set_shape(g, y, x->dtype, x->rank);
+	ir_dim *d = set_shape(g, y, dtype ? dtype : x->dtype, x->rank);
 	if (!d)
 		return nomem(g);
 	d[0] = x->dims[0];
