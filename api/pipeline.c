@@ -58,9 +58,10 @@ parse_dims(shd_ctx *c, const onnxshard_opts *o, ir_graph *g, bindings *b)
 			return shd_error(c, ONNXSHARD_EINPUT, "--dim '%s': want NAME=SIZE", d);
 		errno = 0;
 		long long v = strtoll(eq + 1, &end, 10);
-		if (errno || *end || end == eq + 1 || v < 1)
+		/* 0 is a size: an empty past is a decoder's first prompt */
+		if (errno || *end || end == eq + 1 || v < 0)
 			return shd_error(c, ONNXSHARD_EINPUT,
-			                 "--dim '%s': size must be a positive integer", d);
+			                 "--dim '%s': size must be an integer >= 0", d);
 		b->vals[i] = v;
 		/* the name must be a symbolic dim of the model */
 		int found = 0;

@@ -14,12 +14,13 @@
  * provides: FILE (+ FILE.data): one model whose inputs and outputs are the
  *           manifest's global ones; rank r's values and nodes (subgraphs
  *           included) renamed "r{r}/..."; each rank's inputs cut from the
- *           global inputs by Split; each collective as Sum/Max/Min, Concat and
- *           Split over its group's members; each global output concatenated
- *           from rank blocks in shard-index order, once per replica (the
- *           ranks off its axes): replica 0 under its name, replica q > 0 as
- *           the extra output "{name}@replica{q}"; nodes topologically sorted
- *           (Kahn); initializers streamed one rank at a time, those of
+ *           global inputs by Split; each collective as Add (a sum: any
+ *           numeric type), Max/Min, Concat and Split over its group's
+ *           members; each global output concatenated from rank blocks in
+ *           shard-index order, once per replica (the ranks off its axes):
+ *           replica 0 under its name, replica q > 0 as the extra output
+ *           "{name}@replica{q}"; nodes topologically sorted (Kahn);
+ *           initializers streamed one rank at a time, those of
  *           ONNX_EXT_THRESHOLD bytes or more to FILE.data. New values are
  *           named "s/...", which no renamed rank value can be. */
 
@@ -335,7 +336,7 @@ member_input(stitch *s, int64_t m, const char *name)
 }
 
 /* Collective n (named name before renaming) of rank r as standard ops:
- *   AllReduce      Y = Sum|Max|Min(X_j over the group)
+ *   AllReduce      Y = X_0 + X_1 + ... (Add in group order) | Max|Min(X_j)
  *   AllGather      Y = Concat(axis; X_j in group order)
  *   ReduceScatter  Y = part p of Split(axis, g; reduction of X_j)
  *   AllToAll       Y = Concat(concat_axis; part p of Split(split_axis, g; X_j))
@@ -360,6 +361,21 @@ lower_coll(stitch *s, size_t r, const char *name, Onnx__NodeProto *n, const art_
 			for (size_t j = 0; j < g; j++)
 				o->input[j] = fmt(s, "s/r%lld/%s/part%zu", (long long)k->group[j],
 				                  name, p);
+	} else if (k->kind != ART_ALLGATHER && strcmp(k->reduce, "max") &&
+	           strcmp(k->reduce, "min") && g > 1) {
+		/* a sum: Add in group order (Sum takes no integer type; Add takes
+		 * every numeric one) */
+		const char *acc = member_input(s, k->group[0], name);
+		for (size_t j = 1; j < g && (o = node(s, "Add", 2, 1, NO_AXIS)); j++) {
+			o->input[0] = (char *)acc;
+			o->input[1] = member_input(s, k->group[j], name);
+			if (j + 1 < g) {
+				o->output[0] = fmt(s, "%s/sum%zu", stem, j);
+				if ((rc = done(s, o)))
+					return rc;
+				acc = o->output[0];
+			}
+		}
 	} else {
 		if (k->kind != ART_ALLGATHER)
 			op = !strcmp(k->reduce, "max")   ? "Max"

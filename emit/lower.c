@@ -529,6 +529,34 @@ emit_split(rank_ctx *k, const char *nn, const char *in, const char **outs, int64
 	emit_node(k, "Split", "", nn, &in, 1, outs, (size_t)n, sa, ns);
 }
 
+/* The type ONNX Runtime's com.microsoft collective `kind` sends a value of
+ * dtype dt as: dt where its schema takes it (AllReduce: float16, float,
+ * double; AllGather: those, int64 and bool), else a wider type that holds
+ * every value exactly (bfloat16 as float; AllGather's other integers of
+ * 32 bits or less as int64), or -1: none (an unknown dtype is left as it
+ * is). No plan sums an integer (ir_rule_of). */
+static int32_t
+ort_wire_dtype(int kind, int32_t dt)
+{
+	switch (dt) {
+	case ONNX__TENSOR_PROTO__DATA_TYPE__UNDEFINED:
+	case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16:
+	case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
+	case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: return dt;
+	case ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16: return ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+	case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
+	case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: return kind == PROP_ALLGATHER ? dt : -1;
+	case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
+	case ONNX__TENSOR_PROTO__DATA_TYPE__INT16:
+	case ONNX__TENSOR_PROTO__DATA_TYPE__INT32:
+	case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
+	case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16:
+	case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32:
+		return kind == PROP_ALLGATHER ? ONNX__TENSOR_PROTO__DATA_TYPE__INT64 : -1;
+	default: return -1;
+	}
+}
+
 /* One step of a reshard: node nn turns `in` into `out`; cur (v's
  * sharding so far) follows. 0, or -1 with k->failed set. */
 static int
@@ -613,6 +641,29 @@ one_step(rank_ctx *k, const prop_step *s, const char *nn, const char *in, const 
 		}
 		if (s->kind == PROP_ALLGATHER) /* ORT's AllReduce takes no attribute */
 			at[na++] = attr_int(k, "group_size", gsize);
+		int32_t wire = ort_wire_dtype(s->kind, v->dtype);
+		if (wire < 0) {
+			k->failed = 5;
+			k->bad_dtype = v->dtype;
+			return -1;
+		}
+		if (wire != v->dtype) {
+			/* sent as a wider type that holds every value exactly */
+			ir_value wv = *v;
+			const char *win = emit_str(k, "%s/wire", in),
+			           *wout = emit_str(k, "%s/wire", out);
+			Onnx__AttributeProto *ci[1] = {attr_int(k, "to", wire)},
+			                     *co[1] = {attr_int(k, "to", v->dtype)};
+			wv.dtype = wire;
+			emit_node(k, "Cast", "", emit_str(k, "%s/in", nn), &in, 1, &win, 1, ci, 1);
+			emit_node(k, op, "com.microsoft", nn, &win, 1, &wout, 1, at, na);
+			push(k, &k->vinfo, value_info(k, wout, &wv, cur));
+			emit_node(k, "Cast", "", emit_str(k, "%s/out", nn), &wout, 1, &out, 1, co,
+			          1);
+			push(k, &k->vinfo, value_info(k, out, v, cur));
+			k->st->collectives++;
+			return k->failed ? -1 : 0;
+		}
 	} else {
 		at[na++] = attr_ints(k, "group", grp, (size_t)gsize);
 		at[na++] = attr_axes(k, s->ax, s->n_axes);
@@ -710,31 +761,75 @@ emit_ort_axes(const prop_plan *p)
 
 /* ---- the rank model ---- */
 
+/* A lookup's row counts, rows held here in c[1], the first in c[0], the
+ * table's in c[3] (c[2] is 0), scalars of the ids' dtype: constants where
+ * the table's rows are, else read at run time from the local table
+ * (Shape, times this rank's shard index and the blocks), as every shape
+ * value is. -1 when emission failed. */
+static int
+lookup_rows(rank_ctx *k, uint32_t i, const char *table, const char **c)
+{
+	ir_graph *g = k->g;
+	const ir_node *n = &g->nodes[i];
+	const prop_dim *ax = &k->p->lookup[i];
+	const ir_value *tab = &g->values[ir_in(g, n, 0)];
+	int32_t it = g->values[ir_in(g, n, 1)].dtype;
+	size_t es = onnx_dtype_size(it);
+	int64_t blocks = prop_axes_size(k->mesh, ax->ax, ax->n),
+	        index = prop_shard_index(k->mesh, k->rank, ax->ax, ax->n);
+	int sym = !ir_is_const(tab->dims[0]);
+	int64_t local = sym ? 0 : tab->dims[0].c / blocks;
+	int64_t vals[4] = {index * local, local, 0, local * blocks};
+
+	for (int j = 0; j < 4; j++) {
+		int32_t v32 = (int32_t)vals[j];
+		c[j] = emit_str(k, "onnxshard/lookup%u/c%d", i, j);
+		if ((!sym || j == 2) &&
+		    emit_tensor_inline(k, c[j], it, NULL, 0,
+		                       es == 4 ? (void *)&v32 : (void *)&vals[j], es))
+			return -1;
+	}
+	if (!sym)
+		return 0;
+	/* rows here = Shape(table)[0]; first = rows * index; all = rows * blocks */
+	const int32_t i64 = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+	const char *r[7];
+	int64_t kv[3] = {0, index, blocks};
+	for (int j = 0; j < 7; j++)
+		r[j] = emit_str(k, "onnxshard/lookup%u/r%d", i, j);
+	for (int j = 0; j < 3; j++)
+		if (emit_tensor_inline(k, r[j], i64, NULL, 0, &kv[j], 8))
+			return -1;
+	const char *a0[2] = {r[3], r[0]}, *a1[2] = {r[4], r[1]}, *a2[2] = {r[4], r[2]};
+	const char *res[3] = {r[5], r[4], r[6]}; /* first, here, all (int64) */
+	emit_node(k, "Shape", "", r[3], &table, 1, &r[3], 1, NULL, 0);
+	emit_node(k, "Gather", "", r[4], a0, 2, &r[4], 1, NULL, 0);
+	emit_node(k, "Mul", "", r[5], a1, 2, &r[5], 1, NULL, 0);
+	emit_node(k, "Mul", "", r[6], a2, 2, &r[6], 1, NULL, 0);
+	for (int j = 0; j < 3; j++) {
+		int ci = j == 2 ? 3 : j;
+		if (it == i64) {
+			c[ci] = res[j];
+			continue;
+		}
+		Onnx__AttributeProto *at[1] = {attr_int(k, "to", it)};
+		emit_node(k, "Cast", "", c[ci], &res[j], 1, &c[ci], 1, at, 1);
+	}
+	return k->failed ? -1 : 0;
+}
+
 /* A Gather whose table is split along its rows on this rank: look up the
  * rows this rank holds, zeros for the others (the result is a pending sum). */
 static void
 emit_lookup(rank_ctx *k, uint32_t i, char **ins, char **outs)
 {
 	ir_graph *g = k->g;
-	const ir_node *n = &g->nodes[i];
-	const prop_dim *ax = &k->p->lookup[i];
-	const ir_value *tab = &g->values[ir_in(g, n, 0)], *ix = &g->values[ir_in(g, n, 1)];
-	int64_t rows = tab->dims[0].c, blocks = prop_axes_size(k->mesh, ax->ax, ax->n);
-	int64_t local = rows / blocks,
-	        off = prop_shard_index(k->mesh, k->rank, ax->ax, ax->n) * local;
-	int32_t it = ix->dtype;
-	size_t es = onnx_dtype_size(it);
+	const ir_value *tab = &g->values[ir_in(g, &g->nodes[i], 0)];
 	const char *c[4], *t[12];
-	int64_t vals[4] = {off, local, 0, rows};
 	uint8_t zero[16] = {0};
 
-	for (int j = 0; j < 4; j++) {
-		int32_t v32 = (int32_t)vals[j];
-		c[j] = emit_str(k, "onnxshard/lookup%u/c%d", i, j);
-		if (emit_tensor_inline(k, c[j], it, NULL, 0,
-		                       es == 4 ? (void *)&v32 : (void *)&vals[j], es))
-			return;
-	}
+	if (lookup_rows(k, i, ins[0], c))
+		return;
 	for (int j = 0; j < 12; j++)
 		t[j] = emit_str(k, "onnxshard/lookup%u/t%d", i, j);
 	const char *zf = emit_str(k, "onnxshard/lookup%u/zero", i);
@@ -902,6 +997,13 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 		goto out;
 	}
 	rc = 0;
+	if (k.failed == 5) {
+		rc = shd_error(c, ONNXSHARD_EINPUT,
+		               "--collectives ort: the plan moves a %s tensor, which ONNX "
+		               "Runtime's com.microsoft collectives do not take",
+		               onnx_dtype_name(k.bad_dtype));
+		goto out;
+	}
 	if (k.failed == 2 || k.failed == 3) {
 		rc = shd_error(
 		        c, ONNXSHARD_EINPUT,

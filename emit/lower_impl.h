@@ -20,8 +20,9 @@ typedef struct {
 	const char *loc; /* df's name as tensors cite it (outlives df) */
 	uint8_t *buf;
 	uint64_t win_lo, win_hi; /* the bytes of the tensor being copied that buf holds */
-	int failed; /* out of memory somewhere (2, 3: --collectives ort cannot; 4: diagnostic set)
-	             */
+	int failed; /* out of memory somewhere (2, 3, 5: --collectives ort cannot; 4: diagnostic
+	             * set) */
+	int32_t bad_dtype; /* failed 5: the dtype ORT's collectives do not take */
 	emit_rank_stats *st;
 } rank_ctx;
 

@@ -220,6 +220,16 @@ is_int_dtype(int32_t dt)
 	       dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT32;
 }
 
+/* Whether a pending sum of dtype dt can be summed by a collective. */
+static int
+is_sum_dtype(int32_t dt)
+{
+	return dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ||
+	       dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 ||
+	       dt == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE ||
+	       dt == ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16;
+}
+
 int
 has_rank(const ir_value *v)
 {
@@ -487,6 +497,18 @@ ir_rule_of(ir_graph *g, uint32_t ni, shd_arena *a, ir_rule *r)
 	}
 	if (b.n_factors)
 		memcpy(r->factors, b.factors, b.n_factors * sizeof *r->factors);
+	/* a split reduction leaves its results a pending sum, which a
+	 * collective sums: only floating-point values are summed that way (ONNX
+	 * Runtime's AllReduce takes no integer, nor does ONNX's Sum), so on a
+	 * node with another result type the factor is computed whole */
+	for (uint32_t t = 0; t < n->n_out; t++) {
+		uint32_t v = ir_out(g, n, t);
+		if (v == IR_NONE || !g->values[v].dtype || is_sum_dtype(g->values[v].dtype))
+			continue;
+		for (uint32_t f = 0; f < r->n_factors; f++)
+			if (r->factors[f].kind == IR_F_REDUCE)
+				r->factors[f].kind = IR_F_REPL;
+	}
 	/* counting sort by slot, keeping the order factors were mapped in */
 	for (uint32_t i = 0; i < b.n_pairs; i++)
 		r->fac_off[b.pairs[i].slot + 1]++;

@@ -1,7 +1,8 @@
 /* Tactics (PartIR): seeds for propagation, applied in order, each followed
  * by propagation.
- * - data[:AXIS]: the batch dim of every graph input on AXIS: the dim named
- *   like a batch where the model names one, else dim 0.
+ * - data[:AXIS]: the batch dim of every graph input on AXIS (batch_dims):
+ *   the dim named like a batch where the model names one, else a symbolic
+ *   dim 0, else the dim 0 that most inputs share.
  * - megatron[:AXIS]: column-parallel linears (those whose output feeds
  *   another linear, or is split into attention heads) split on their output
  *   features; propagation then makes their partners row-parallel, shards
@@ -18,6 +19,7 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "propagate/analysis.h"
 #include "search.h"
 
 static int
@@ -51,38 +53,88 @@ is_batch_dim(ir_graph *g, const ir_value *v, int32_t d)
 	       (strstr(name, "batch") != NULL || strstr(name, "Batch") != NULL);
 }
 
-/* The batch dim of graph input v: the dim named like a batch when the
- * model names one anywhere in its inputs (none when v has none: a mask
- * or table without the batch), else dim 0. */
-static int32_t
-batch_dim(ir_graph *g, const ir_value *v, int named)
+/* Whether v's dim 0 is symbolic (known, not a constant). */
+static int
+is_symbolic0(const ir_value *v)
 {
-	for (int32_t d = 0; d < v->rank; d++)
-		if (is_batch_dim(g, v, d))
-			return d;
-	return named ? -1 : 0;
+	return v->rank >= 1 && ir_is_known(v->dims[0]) && !ir_is_const(v->dims[0]);
+}
+
+/* The batch dim of each graph input (-1: none, the input is left alone),
+ * in the first of these that applies:
+ * 1. the model names a batch on some input: the dim so named (an input
+ *    without one, a mask or a table, has none);
+ * 2. some input's dim 0 is symbolic: dim 0 of those inputs (a dim of
+ *    constant size 2 beside a symbolic one, say the source/destination
+ *    rows of a GNN's edge_index [2, num_edges], is no batch);
+ * 3. every dim 0 is constant: dim 0 of the inputs whose dim 0 lies in the
+ *    dimension class that holds the most inputs' dim 0 (the first such
+ *    input's on a tie): the dims that must be split alike, which a
+ *    selector or a table's rows do not share with the data.
+ * d[i] for input i. 0, or ONNXSHARD_EFAIL (out of memory). */
+static int
+batch_dims(ir_graph *g, int32_t *d)
+{
+	int named = 0, sym = 0;
+	prop_analysis a;
+	int rc;
+
+	for (uint32_t i = 0; i < g->n_inputs; i++) {
+		const ir_value *v = &g->values[g->inputs[i]];
+		d[i] = -1;
+		for (int32_t k = 0; k < v->rank && d[i] < 0; k++)
+			if (is_batch_dim(g, v, k))
+				d[i] = k;
+		named |= d[i] >= 0;
+		sym |= is_symbolic0(v);
+	}
+	if (named)
+		return 0;
+	if (sym) {
+		for (uint32_t i = 0; i < g->n_inputs; i++) {
+			const ir_value *v = &g->values[g->inputs[i]];
+			d[i] = is_symbolic0(v) ? 0 : -1;
+		}
+		return 0;
+	}
+	if ((rc = prop_analyze(g, &a)))
+		return rc;
+	uint32_t best = IR_NONE, best_n = 0;
+	for (uint32_t i = 0; i < g->n_inputs; i++) {
+		uint32_t c = prop_class_of(&a, g->inputs[i], 0), n = 0;
+		for (uint32_t j = 0; j < g->n_inputs && c != IR_NONE; j++)
+			n += prop_class_of(&a, g->inputs[j], 0) == c;
+		if (n > best_n)
+			best = c, best_n = n;
+	}
+	for (uint32_t i = 0; i < g->n_inputs; i++)
+		d[i] = best != IR_NONE && prop_class_of(&a, g->inputs[i], 0) == best ? 0 : -1;
+	prop_analysis_free(g, &a);
+	return 0;
 }
 
 static int
 tactic_data(ir_graph *g, prop_plan *p, int axis, FILE *log)
 {
 	uint32_t n = 0;
-	int rc = 0, named = 0;
+	int32_t *d = shd_calloc(g->ctx, g->n_inputs + 1, sizeof *d);
+	int rc;
 
-	for (uint32_t i = 0; i < g->n_inputs; i++)
-		named |= batch_dim(g, &g->values[g->inputs[i]], 1) >= 0;
+	if (!d)
+		return shd_nomem(g->ctx);
+	rc = batch_dims(g, d);
 	for (uint32_t i = 0; i < g->n_inputs && !rc; i++) {
 		uint32_t v = g->inputs[i];
-		int32_t d = g->values[v].rank < 1 ? -1 : batch_dim(g, &g->values[v], named);
-		if (d < 0)
+		if (d[i] < 0)
 			continue;
-		if (!prop_seed(g, p, v, d, (uint8_t)axis, 1, 0))
+		if (!prop_seed(g, p, v, d[i], (uint8_t)axis, 1, 0))
 			n++;
 		else
 			rc = prop_note_add(g, p, v,
 			                   "data: its batch dim does not divide over the axis");
 	}
-	if (log)
+	shd_free(g->ctx, d, (g->n_inputs + 1) * sizeof *d);
+	if (!rc && log)
 		fprintf(log, "data on %s: batch dim of %u input%s\n", p->mesh->names[axis], n,
 		        n == 1 ? "" : "s");
 	return rc;
