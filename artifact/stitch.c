@@ -235,7 +235,7 @@ copy_tensor(stitch *s, onnx_model *m, const Onnx__TensorProto *t, const char *na
 {
 	Onnx__TensorProto *nt = alloc(s, sizeof *nt);
 	Onnx__StringStringEntryProto *e = alloc(s, 3 * sizeof *e);
-	uint64_t len = onnx_tensor_numel(t) * onnx_dtype_size(t->data_type), off;
+	uint64_t len = onnx_tensor_bytes(t), off;
 	int rc;
 
 	if (!nt || !e || push_ptr(s, &s->inits, nt))
@@ -300,7 +300,7 @@ stream_inits(stitch *s, size_t r, onnx_model *m)
 		char *name = fmt(s, "r%zu/%s", r, t->name ? t->name : "");
 		if (!rc && !name)
 			rc = shd_nomem(s->ctx);
-		if (onnx_dtype_size(t->data_type) == 0) {
+		if (onnx_dtype_bits(t->data_type) == 0) {
 			g->initializer[kept++] = t;
 			if (!rc && (!(nt = alloc(s, sizeof *nt)) || push_ptr(s, &s->inits, nt)))
 				rc = shd_nomem(s->ctx);
@@ -716,6 +716,39 @@ value_info(stitch *s, const art_mtensor *t, const char *name)
 	return v;
 }
 
+/* A copy of rank r's declared tensor type vi (with a shape), its symbolic
+ * dims (local sizes there) named for the rank. */
+static Onnx__ValueInfoProto *
+rank_info(stitch *s, size_t r, const Onnx__ValueInfoProto *vi)
+{
+	const Onnx__TensorShapeProto *src = vi->type->tensor_type->shape;
+	Onnx__ValueInfoProto *v = alloc(s, sizeof *v);
+	Onnx__TypeProto *tp = alloc(s, sizeof *tp);
+	Onnx__TypeProto__Tensor *tt = alloc(s, sizeof *tt);
+	Onnx__TensorShapeProto *sh = alloc(s, sizeof *sh);
+	Onnx__TensorShapeProto__Dimension *dims = alloc(s, (src->n_dim + 1) * sizeof *dims);
+	Onnx__TensorShapeProto__Dimension **dp = alloc(s, (src->n_dim + 1) * sizeof *dp);
+
+	if (!v || !tp || !tt || !sh || !dims || !dp)
+		return NULL;
+	*v = *vi;
+	*tp = *vi->type;
+	*tt = *vi->type->tensor_type;
+	*sh = *src;
+	for (size_t k = 0; k < src->n_dim; k++) {
+		dims[k] = *src->dim[k];
+		if (dims[k].value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
+		    !(dims[k].dim_param = fmt(s, "r%zu/%s", r, dims[k].dim_param)))
+			return NULL;
+		dp[k] = &dims[k];
+	}
+	sh->dim = dp;
+	tt->shape = sh;
+	tp->tensor_type = tt;
+	v->type = tp;
+	return v;
+}
+
 /* Load rank r, index its collectives, stream its initializers, rename it. */
 static int
 load_rank(stitch *s, size_t r)
@@ -818,6 +851,33 @@ write_model(stitch *s, const char *path, Onnx__NodeProto **sorted)
 	g.n_node = s->nodes.n;
 	g.initializer = s->inits.data;
 	g.n_initializer = s->inits.n;
+	/* every rank's declared local shapes, for ONNX Runtime's buffer
+	 * planning (a cache op may reuse its past's buffer for its present
+	 * when it cannot tell their shapes apart); a symbolic dim stands for
+	 * the rank's local size, so it is renamed per rank */
+	size_t nvi = 0;
+	for (size_t r = 0; r < d->world; r++) {
+		const Onnx__GraphProto *rg = s->m[r]->proto->graph;
+		nvi += rg->n_input + rg->n_output + rg->n_value_info;
+	}
+	if (!(g.value_info = alloc(s, (nvi + 1) * sizeof *g.value_info)))
+		return shd_nomem(s->ctx);
+	for (size_t r = 0; r < d->world; r++) {
+		const Onnx__GraphProto *rg = s->m[r]->proto->graph;
+		Onnx__ValueInfoProto **lists[3] = {rg->input, rg->output, rg->value_info};
+		size_t counts[3] = {rg->n_input, rg->n_output, rg->n_value_info};
+		for (int l = 0; l < 3; l++)
+			for (size_t i = 0; i < counts[l]; i++) {
+				Onnx__ValueInfoProto *vi = lists[l][i];
+				if (!vi->type ||
+				    vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
+				    !vi->type->tensor_type->shape)
+					continue;
+				if (!(vi = rank_info(s, r, vi)))
+					return shd_nomem(s->ctx);
+				g.value_info[g.n_value_info++] = vi;
+			}
+	}
 	for (; g.n_input < d->n_in; g.n_input++)
 		if (!(g.input[g.n_input] = value_info(s, &d->in[g.n_input], d->in[g.n_input].name)))
 			return shd_nomem(s->ctx);

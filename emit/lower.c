@@ -156,6 +156,75 @@ emit_node(rank_ctx *k, const char *op, const char *domain, const char *name, con
 	return n;
 }
 
+/* Fill k's table of symbolic dim names: a name stands for the local size
+ * of the symbol on the graph inputs that have it as a whole dim. */
+static int
+sym_table(rank_ctx *k)
+{
+	ir_graph *g = k->g;
+	uint32_t cap = 0;
+
+	k->syms_ready = 1;
+	for (uint32_t i = 0; i < g->n_inputs; i++)
+		cap += g->values[g->inputs[i]].rank > 0 ? (uint32_t)g->values[g->inputs[i]].rank
+		                                        : 0;
+	k->sym_names = emit_alloc(k, (cap + 1) * sizeof *k->sym_names);
+	k->sym_blocks = emit_alloc(k, (cap + 1) * sizeof *k->sym_blocks);
+	if (!k->sym_names || !k->sym_blocks)
+		return -1;
+	for (uint32_t i = 0; i < g->n_inputs; i++) {
+		const ir_value *v = &g->values[g->inputs[i]];
+		const prop_shard *s = &k->p->have[g->inputs[i]];
+		for (int32_t d = 0; d < v->rank; d++) {
+			ir_str sym;
+			uint32_t j;
+			if (ir_dim_syms(g, v->dims[d], &sym, 1) != 1 ||
+			    !ir_dim_eq(v->dims[d], ir_sym(g, ir_cstr(g, sym))))
+				continue;
+			for (j = 0; j < k->n_syms && k->sym_names[j].i != sym.i; j++)
+				;
+			if (j < k->n_syms)
+				continue;
+			k->sym_names[k->n_syms] = sym;
+			k->sym_blocks[k->n_syms++] =
+			        d < s->rank && s->dims[d].n
+			                ? prop_axes_size(k->mesh, s->dims[d].ax, s->dims[d].n)
+			                : 1;
+		}
+	}
+	return 0;
+}
+
+/* The blocks in which this rank model's name of symbol sym stands (1 when
+ * no graph input has it). */
+static int64_t
+sym_blocks(const rank_ctx *k, ir_str sym)
+{
+	for (uint32_t j = 0; j < k->n_syms; j++)
+		if (k->sym_names[j].i == sym.i)
+			return k->sym_blocks[j];
+	return 1;
+}
+
+/* Whether dim d of v, split in b blocks, may be written under the name of
+ * its expression: the name must stand for the size the dim has here (a
+ * whole seq is not the split graph input's seq). */
+static int
+name_fits(rank_ctx *k, const ir_value *v, int32_t d, int64_t b)
+{
+	ir_str syms[8];
+	uint32_t n = ir_dim_syms(k->g, v->dims[d], syms, 8);
+
+	if (n == 1 && ir_dim_eq(v->dims[d], ir_sym(k->g, ir_cstr(k->g, syms[0]))))
+		return sym_blocks(k, syms[0]) == b;
+	if (n > 8 || b != 1)
+		return 0;
+	for (uint32_t j = 0; j < n; j++)
+		if (sym_blocks(k, syms[j]) != 1)
+			return 0;
+	return 1;
+}
+
 static Onnx__TypeProto *
 tensor_type(rank_ctx *k, int32_t dtype, const ir_value *v, const prop_shard *s)
 {
@@ -174,6 +243,8 @@ tensor_type(rank_ctx *k, int32_t dtype, const ir_value *v, const prop_shard *s)
 	tt->elem_type = dtype;
 	if (v->rank < 0)
 		return t;
+	if (!k->syms_ready && sym_table(k))
+		return NULL;
 	Onnx__TensorShapeProto *sh = emit_alloc(k, sizeof *sh);
 	Onnx__TensorShapeProto shi = ONNX__TENSOR_SHAPE_PROTO__INIT;
 	Onnx__TensorShapeProto__Dimension **dims =
@@ -191,7 +262,11 @@ tensor_type(rank_ctx *k, int32_t dtype, const ir_value *v, const prop_shard *s)
 		if (ir_is_const(local)) {
 			x->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
 			x->dim_value = local.c;
-		} else if (ir_is_known(v->dims[d])) {
+		} else if (ir_is_known(v->dims[d]) &&
+		           name_fits(k, v, d,
+		                     d < s->rank && s->dims[d].n
+		                             ? prop_axes_size(k->mesh, s->dims[d].ax, s->dims[d].n)
+		                             : 1)) {
 			/* a symbolic dim keeps its name and stands for the local size */
 			x->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
 			x->dim_param = (char *)ir_dim_str(k->g, v->dims[d]);
@@ -318,8 +393,7 @@ copy_run(rank_ctx *k, const Onnx__TensorProto *t, uint64_t src, uint64_t n, uint
 		} else if (fd >= 0) {
 			/* a window of the source read once serves the small runs
 			 * within it (the columns of a row-major block) */
-			uint64_t at = src + done,
-			         size = onnx_tensor_numel(t) * onnx_dtype_size(t->data_type);
+			uint64_t at = src + done, size = onnx_tensor_bytes(t);
 			c = n - done < IO_CHUNK ? n - done : IO_CHUNK;
 			if (at < k->win_lo || at + c > k->win_hi) {
 				uint64_t len = size - at < IO_CHUNK ? size - at : IO_CHUNK;
@@ -348,23 +422,18 @@ copy_run(rank_ctx *k, const Onnx__TensorProto *t, uint64_t src, uint64_t n, uint
 	return 0;
 }
 
-/* Copy the block of t under sharding s into mem, or to the data file when
- * mem is NULL. A dim in pieces is copied as [pieces, dim/pieces] with the
- * inner part split. */
-static int
-copy_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const prop_shard *s,
-           uint8_t *mem, uint64_t *written)
+/* The block of t (value v, rank <= 64) this rank holds under sharding s,
+ * over t's dims with a dim in pieces as [pieces, dim/pieces]: per dim the
+ * global extent gl, the local lo and this rank's first index off (arrays of
+ * 2 * rank). Returns the number of dims; *last is the last split one (-1:
+ * none). */
+static int32_t
+block_layout(const rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const prop_shard *s,
+             int64_t *gl, int64_t *lo, int64_t *off, int32_t *last)
 {
-	size_t es = onnx_dtype_size(t->data_type);
-	int64_t gl[128], lo[128], off[128], idx[128];
-	int32_t r = 0, last = -1;
-	int rc, fd = -1, kernel = 1;
-	uint64_t base = 0;
+	int32_t r = 0;
 
-	if (onnx_tensor_fd(k->g->model, t, &fd, &base))
-		fd = -1;
-	k->win_lo = k->win_hi = 0; /* nothing of this tensor read yet */
-
+	*last = -1;
 	for (int32_t d = 0; d < v->rank; d++) {
 		int64_t p = prop_pieces(&s->dims[d]), size = t->dims[d];
 		if (p > 1) {
@@ -378,9 +447,77 @@ copy_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const pro
 			lo[r] = size / prop_axes_size(k->mesh, s->dims[d].ax, s->dims[d].n);
 			off[r] = prop_shard_index(k->mesh, k->rank, s->dims[d].ax, s->dims[d].n) *
 			         lo[r];
-			last = r;
+			*last = r;
 		}
 		r++;
+	}
+	return r;
+}
+
+/* The block of string tensor t under s into out's string_data: the
+ * entries of t it selects, in row-major order (their bytes shared with the
+ * source, which outlives the rank model). */
+static int
+string_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const prop_shard *s,
+             Onnx__TensorProto *out)
+{
+	int64_t gl[128], lo[128], off[128], idx[128];
+	int32_t last, r = block_layout(k, t, v, s, gl, lo, off, &last);
+	uint64_t n = 1;
+
+	if (t->n_string_data != onnx_tensor_numel(t))
+		return shd_error(k->c, ONNXSHARD_EINPUT,
+		                 "%s: string tensor '%s' has %zu entries for %llu elements",
+		                 k->g->model->path, t->name ? t->name : "", t->n_string_data,
+		                 (unsigned long long)onnx_tensor_numel(t));
+	for (int32_t d = 0; d < r; d++)
+		n *= (uint64_t)lo[d], idx[d] = 0;
+	ProtobufCBinaryData *sd = emit_alloc(k, (n ? n : 1) * sizeof *sd);
+	if (!sd)
+		return shd_nomem(k->c);
+	for (uint64_t e = 0; e < n; e++) {
+		uint64_t src = 0;
+		for (int32_t d = 0; d < r; d++)
+			src = src * (uint64_t)gl[d] + (uint64_t)(idx[d] + off[d]);
+		sd[e] = t->string_data[src];
+		for (int32_t d = r - 1; d >= 0 && ++idx[d] == lo[d]; d--)
+			idx[d] = 0;
+	}
+	out->n_string_data = (size_t)n;
+	out->string_data = sd;
+	return 0;
+}
+
+/* Copy the block of t under sharding s into mem, or to the data file when
+ * mem is NULL. A dim in pieces is copied as [pieces, dim/pieces] with the
+ * inner part split. A 4-bit tensor (two elements a byte, flattened) is
+ * copied whole, or split as bytes with its innermost dim halved: the plan
+ * splits one only into blocks whose innermost extent is even (propagate.c). */
+static int
+copy_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const prop_shard *s,
+           uint8_t *mem, uint64_t *written)
+{
+	size_t es = onnx_dtype_size(t->data_type);
+	int64_t gl[128], lo[128], off[128], idx[128];
+	int32_t last, r = block_layout(k, t, v, s, gl, lo, off, &last);
+	int rc, fd = -1, kernel = 1;
+	uint64_t base = 0;
+
+	if (onnx_tensor_fd(k->g->model, t, &fd, &base))
+		fd = -1;
+	k->win_lo = k->win_hi = 0; /* nothing of this tensor read yet */
+	if (onnx_dtype_bits(t->data_type) == 4) {
+		if (last < 0)
+			return copy_run(k, t, 0, onnx_tensor_bytes(t), mem, written, fd, base,
+			                &kernel);
+		if (lo[r - 1] % 2 || gl[r - 1] % 2)
+			return shd_error(k->c, ONNXSHARD_EFAIL,
+			                 "tensor '%s': a block of %lld %s values in its innermost "
+			                 "dim would cut a byte",
+			                 t->name ? t->name : "", (long long)lo[r - 1],
+			                 onnx_dtype_name(t->data_type));
+		gl[r - 1] /= 2, lo[r - 1] /= 2, off[r - 1] /= 2;
+		es = 1;
 	}
 	/* a contiguous run: the local extent of the last split dim and all after it */
 	uint64_t run = es, outer = 1;
@@ -415,7 +552,7 @@ emit_init_block(const ir_graph *g, const prop_plan *p, uint32_t v, int64_t *dims
 {
 	const ir_value *x = &g->values[v];
 	const prop_shard *s = &p->have[v];
-	uint64_t bytes = onnx_dtype_size(x->init->data_type);
+	uint64_t n = 1;
 
 	if (x->rank > 64)
 		return 0;
@@ -423,9 +560,9 @@ emit_init_block(const ir_graph *g, const prop_plan *p, uint32_t v, int64_t *dims
 		dims[d] = x->init->dims[d];
 		if (s->dims[d].n)
 			dims[d] /= prop_axes_size(p->mesh, s->dims[d].ax, s->dims[d].n);
-		bytes *= (uint64_t)dims[d];
+		n *= (uint64_t)dims[d];
 	}
-	return bytes;
+	return onnx_dtype_bytes(x->init->data_type, n); /* 4-bit: packed */
 }
 
 static int
@@ -438,9 +575,14 @@ emit_init(rank_ctx *k, uint32_t v)
 	uint64_t bytes = emit_init_block(k->g, k->p, v, dims);
 	int rc;
 
-	if (onnx_dtype_size(t->data_type) == 0 || x->rank > 64) { /* strings: as they are */
+	if (x->rank > 64) { /* as it is */
 		push(k, &k->inits, (void *)t);
 		return 0;
+	}
+	if (onnx_dtype_bits(t->data_type) == 0) { /* strings: this rank's entries, inline */
+		Onnx__TensorProto *st =
+		        tensor(k, ir_cstr(k->g, x->name), t->data_type, dims, (size_t)x->rank);
+		return st ? string_block(k, t, x, s, st) : shd_nomem(k->c);
 	}
 	k->st->param_bytes += bytes;
 	Onnx__TensorProto *out =
@@ -722,7 +864,7 @@ emit_reshard(rank_ctx *k, const prop_reshard *rs, const char *in)
 				return NULL;
 		}
 		memcpy(dims, pdims, (size_t)(v->rank > 0 ? v->rank : 0) * sizeof *dims);
-		dims[s->dim].pieces = dims[s->dim].n ? (uint8_t)np : 0;
+		dims[s->dim].pieces = dims[s->dim].n ? (uint16_t)np : 0;
 		Onnx__AttributeProto *ca[1] = {attr_int(k, "axis", s->dim)};
 		emit_node(k, "Concat", "", emit_str(k, "%s/out", nn), pout, (size_t)np, &out, 1, ca,
 		          1);

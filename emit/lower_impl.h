@@ -23,6 +23,13 @@ typedef struct {
 	int failed; /* out of memory somewhere (2, 3, 5: --collectives ort cannot; 4: diagnostic
 	             * set) */
 	int32_t bad_dtype; /* failed 5: the dtype ORT's collectives do not take */
+	/* what each symbolic dim's name stands for in this rank model: the
+	 * symbol, as the first graph input that has it alone splits it, in
+	 * blocks (sym_blocks[i] for sym_names[i]); computed on first use */
+	ir_str *sym_names;
+	int64_t *sym_blocks;
+	uint32_t n_syms;
+	int syms_ready;
 	emit_rank_stats *st;
 } rank_ctx;
 

@@ -183,6 +183,13 @@ OP(MsDynamicQuantizeMatMul, "com.microsoft.DynamicQuantizeMatMul", 3, 5, infer_m
 OP(OneHot, "OneHot", 3, 3, infer_onehot, rule_onehot)
 /* -- end of routing and scatter -- */
 /* attention, rotary embedding, MatMulNBits (ops_attn.c) */
+OP(MsMatMulNBits, "com.microsoft.MatMulNBits", 3, 6, infer_msmatmulnbits, rule_msmatmulnbits)
+OP(MsGroupQueryAttention, "com.microsoft.GroupQueryAttention", 1, -1, infer_msgqa, rule_msgqa)
+OP(MsMultiHeadAttention, "com.microsoft.MultiHeadAttention", 1, -1, infer_msmha, rule_msmha)
+OP(MsAttention, "com.microsoft.Attention", 2, -1, infer_msattention, rule_msattention)
+OP(MsRotaryEmbedding, "com.microsoft.RotaryEmbedding", 4, 4, infer_msrotary, rule_msrotary)
+OP(MsGatherBlockQuantized, "com.microsoft.GatherBlockQuantized", 3, 4, infer_msgatherbq,
+   rule_msgatherbq)
 /* -- end of attention -- */
 #ifdef OP_SINCE
 /* broadcast/axis attributes before 7 (not numpy broadcasting) */

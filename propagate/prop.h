@@ -38,7 +38,7 @@ void prop_group(const prop_mesh *m, int64_t r, const uint8_t *ax, uint32_t n, in
  * layout flows through ops that keep the dim, never through a reshard. */
 typedef struct {
 	uint8_t n;
-	uint8_t pieces; /* 0 or 1: plain blocks (unless sym) */
+	uint16_t pieces; /* 0 or 1: plain blocks (unless sym) */
 	uint8_t ax[PROP_MAX_AXES];
 	uint32_t sym; /* 0, or the expression id (ir_dim.ex) of a symbolic count */
 } prop_dim;
@@ -85,7 +85,7 @@ enum {
 typedef struct {
 	uint8_t kind;
 	uint8_t n_axes;
-	uint8_t pieces; /* AllGather, Slice: the dim is this many pieces (0, 1: plain) */
+	uint16_t pieces; /* AllGather, Slice: the dim is this many pieces (0, 1: plain) */
 	uint8_t ax[PROP_MAX_AXES];
 	int32_t dim;  /* AllGather, ReduceScatter, Slice: the dim; AllToAll: split dim */
 	int32_t dim2; /* AllToAll: the concat dim */
@@ -136,8 +136,9 @@ int prop_plan_init(ir_graph *g, const prop_mesh *m, prop_plan *p);
 void prop_plan_free(ir_graph *g, prop_plan *p);
 
 /* Seed: value v's dim d split over axis a (appended; in `pieces` equal
- * pieces when > 1), fixed or not. Returns 0, or 1 when the axis is already
- * used by v, the layout differs, or it does not divide. */
+ * pieces when > 1), fixed or not. Returns 0, 1 when the axis is already
+ * used by v, the layout differs, or it does not divide, or 2 when v is
+ * 4-bit and a block's innermost extent would be odd (it would cut bytes). */
 int prop_seed(ir_graph *g, prop_plan *p, uint32_t v, int32_t d, uint8_t a, int pieces, int fix);
 /* Mark v replicated and fixed. */
 void prop_seed_replicated(prop_plan *p, uint32_t v);

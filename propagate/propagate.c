@@ -64,6 +64,32 @@ divides(ir_graph *g, const prop_plan *p, ir_dim size, int64_t n)
 	return v % n == 0;
 }
 
+/* Whether a dim of size `size` laid out as d (its pieces) splits into
+ * blocks over n more ranks. */
+static int
+block_divides(ir_graph *g, const prop_plan *p, ir_dim size, const prop_dim *d, int64_t n)
+{
+	if (!d->sym)
+		return divides(g, p, size, prop_pieces(d) * n);
+	ir_dim pc = {0, d->sym}, q = ir_floordiv(g, size, pc);
+	return ir_is_known(q) && ir_dim_eq(ir_mul(g, q, pc), size) && divides(g, p, q, n);
+}
+
+/* Whether sharding s keeps the bytes of value v whole: always, but for a
+ * 4-bit dtype (two elements a byte along the flattened tensor, emission
+ * copies its blocks as bytes): unsplit, or every block's innermost extent
+ * even (a row of whole bytes). */
+static int
+keeps_bytes(ir_graph *g, const prop_plan *p, const ir_value *v, const prop_shard *s)
+{
+	if (onnx_dtype_bits(v->dtype) != 4 || v->rank < 1 || s->rank != v->rank ||
+	    !prop_shard_axes(s))
+		return 1;
+	const prop_dim *x = &s->dims[v->rank - 1];
+	return block_divides(g, p, v->dims[v->rank - 1], x,
+	                     2 * prop_axes_size(p->mesh, x->ax, x->n));
+}
+
 int
 prop_seed(ir_graph *g, prop_plan *p, uint32_t v, int32_t d, uint8_t a, int pieces, int fix)
 {
@@ -75,11 +101,16 @@ prop_seed(ir_graph *g, prop_plan *p, uint32_t v, int32_t d, uint8_t a, int piece
 	prop_dim nd = s->dims[d];
 	if (nd.n && prop_pieces(&nd) != pieces)
 		return 1;
-	nd.pieces = (uint8_t)(pieces > 1 ? pieces : 0);
+	nd.pieces = (uint16_t)(pieces > 1 ? pieces : 0);
 	nd.ax[nd.n++] = a;
 	if (!divides(g, p, g->values[v].dims[d], pieces * prop_axes_size(p->mesh, nd.ax, nd.n)))
 		return 1;
+	prop_dim old = s->dims[d];
 	s->dims[d] = nd;
+	if (!keeps_bytes(g, p, &g->values[v], s)) {
+		s->dims[d] = old;
+		return 2;
+	}
 	p->fixed[v] |= (uint8_t)(fix != 0);
 	return 0;
 }
@@ -110,17 +141,6 @@ is_prefix(const prop_dim *a, const prop_dim *b)
 {
 	return a->n <= b->n && memcmp(a->ax, b->ax, a->n) == 0 &&
 	       (a->n == 0 || prop_same_pieces(a, b));
-}
-
-/* Whether a dim of size `size` laid out as d (its pieces) splits into
- * blocks over n more ranks. */
-static int
-block_divides(ir_graph *g, const prop_plan *p, ir_dim size, const prop_dim *d, int64_t n)
-{
-	if (!d->sym)
-		return divides(g, p, size, prop_pieces(d) * n);
-	ir_dim pc = {0, d->sym}, q = ir_floordiv(g, size, pc);
-	return ir_is_known(q) && ir_dim_eq(ir_mul(g, q, pc), size) && divides(g, p, q, n);
 }
 
 /* Product of the sizes of factors f[0..k). */
@@ -254,12 +274,16 @@ prop_derive(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, cons
 			/* one factor split below whole majors (its minors whole):
 			 * the dim is in pieces, as many as the majors */
 			ir_dim pc = majors_dim(g, r, f, which);
-			if (ir_is_const(pc) ? pc.c < 2 || pc.c > 255
+			/* a weight's layout is only a slicing pattern (it is stored
+			 * so, never resharded): many pieces, its scales' [N * blocks]
+			 * split by blocks */
+			int64_t most = v->kind == IR_V_INIT ? 65535 : 255;
+			if (ir_is_const(pc) ? pc.c < 2 || pc.c > most
 			                    : !ir_is_known(pc) || p->nosym[vi])
 				continue;
 			out->dims[d] = fa[f[which]];
 			if (ir_is_const(pc))
-				out->dims[d].pieces = (uint8_t)pc.c;
+				out->dims[d].pieces = (uint16_t)pc.c;
 			else
 				out->dims[d].sym = pc.ex;
 		}
@@ -270,6 +294,12 @@ prop_derive(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, cons
 		                                            prop_axes_size(p->mesh, x->ax, x->n))))
 			memset(&out->dims[d], 0, sizeof out->dims[d]);
 	}
+	/* 4-bit: a split that cuts bytes goes, the innermost dim's first; an
+	 * odd innermost dim leaves the tensor whole */
+	if (!keeps_bytes(g, p, v, out))
+		memset(&out->dims[v->rank - 1], 0, sizeof *out->dims);
+	if (!keeps_bytes(g, p, v, out))
+		memset(out->dims, 0, (size_t)out->rank * sizeof *out->dims);
 }
 
 /* Drop from fa the splits that some tensor of the node cannot express (a

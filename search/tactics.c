@@ -142,39 +142,89 @@ tactic_data(ir_graph *g, prop_plan *p, int axis, FILE *log)
 
 /* ---- megatron ---- */
 
-/* The initializer behind a linear's weight (directly or through a
- * Transpose), and which of its dims holds the output features. */
+/* How node ni's rule treats the last dim of its operand v: PASS_SOME, a
+ * pass-through factor is among its factors (the node can split it);
+ * PASS_LAST, that factor alone, also alone in the result's last dim (an
+ * activation, a bias, a cast, a quantization step: the dim goes through). */
+enum { PASS_SOME = 1, PASS_LAST = 2 };
+static int
+passes(ir_graph *g, uint32_t ni, uint32_t v)
+{
+	const ir_node *n = &g->nodes[ni];
+	uint32_t y = n->n_out ? ir_out(g, n, 0) : IR_NONE;
+	shd_arena a = {0};
+	ir_rule r;
+	int how = 0;
+
+	if (g->values[v].rank < 1 || ir_rule_of(g, ni, &a, &r)) {
+		shd_arena_free(g->ctx, &a);
+		return 0;
+	}
+	for (uint32_t k = 0; k < n->n_in; k++) {
+		const uint32_t *f, *fy;
+		uint32_t nf = ir_in(g, n, k) == v
+		                      ? ir_rule_dim(&r, k, (uint32_t)g->values[v].rank - 1, &f)
+		                      : 0;
+		for (uint32_t j = 0; j < nf; j++) {
+			if (r.factors[f[j]].kind != IR_F_PASS)
+				continue;
+			how |= PASS_SOME;
+			if (nf == 1 && y != IR_NONE && g->values[y].rank > 0 &&
+			    ir_rule_dim(&r, n->n_in, (uint32_t)g->values[y].rank - 1, &fy) == 1 &&
+			    fy[0] == f[0])
+				how |= PASS_LAST;
+		}
+	}
+	shd_arena_free(g->ctx, &a);
+	return how;
+}
+
+/* The initializer behind a linear's weight (directly, or through a
+ * Transpose or a DequantizeLinear), and which of its dims holds the output
+ * features: MatMul and Gemm with a matrix or stacked matrices (experts
+ * [E, d, f]), MatMulNBits' packed B [N, blocks, bytes]. */
 static uint32_t
 linear_weight(ir_graph *g, const ir_node *n, int32_t *out_dim)
 {
 	uint32_t w = ir_in(g, n, 1);
 	int trans = 0;
 
+	if (n->op == OP_MsMatMulNBits && w != IR_NONE && g->values[w].kind == IR_V_INIT &&
+	    g->values[w].rank == 3) {
+		*out_dim = 0;
+		return w;
+	}
 	if ((n->op != OP_MatMul && n->op != OP_Gemm) || w == IR_NONE)
 		return IR_NONE;
 	if (n->op == OP_Gemm)
 		trans = ir_attr_int(n, "transB", 0) != 0;
-	if (g->values[w].kind == IR_V_NODE) {
+	for (int hop = 0; hop < 2 && g->values[w].kind == IR_V_NODE; hop++) {
 		const ir_node *t = &g->nodes[g->values[w].producer];
 		const int64_t *perm;
-		if (t->op != OP_Transpose || ir_attr_ints(t, "perm", &perm) > 2 ||
-		    ir_in(g, t, 0) == IR_NONE)
+		if (t->op == OP_Transpose && ir_attr_ints(t, "perm", &perm) <= 2 &&
+		    ir_in(g, t, 0) != IR_NONE) {
+			w = ir_in(g, t, 0);
+			trans = !trans;
+		} else if (!strcmp(ir_cstr(g, t->op_type), "DequantizeLinear") &&
+		           ir_in(g, t, 0) != IR_NONE) {
+			w = ir_in(g, t, 0); /* per-tensor or per-channel: the rule slices scales */
+		} else {
 			return IR_NONE;
-		w = ir_in(g, t, 0);
-		trans = !trans;
+		}
 	}
-	if (g->values[w].kind != IR_V_INIT || g->values[w].rank != 2)
+	const ir_value *x = &g->values[w];
+	if (x->kind != IR_V_INIT || x->rank < 2 || (x->rank > 2 && (n->op != OP_MatMul || trans)))
 		return IR_NONE;
-	*out_dim = trans ? 0 : 1;
+	*out_dim = trans ? x->rank - 2 : x->rank - 1;
 	return w;
 }
 
+/* Whether v is computed from a graph input (not only from weights and
+ * constants, as a dequantized weight is): live[] per value. */
 static int
-is_activation(const ir_graph *g, uint32_t v)
+is_activation(const uint8_t *live, uint32_t v)
 {
-	return v != IR_NONE && g->values[v].kind != IR_V_INIT &&
-	       !(g->values[v].kind == IR_V_NODE &&
-	         g->nodes[g->values[v].producer].op == OP_Constant);
+	return v != IR_NONE && live[v];
 }
 
 /* Ops a column split passes through on its way to the consumer that
@@ -213,6 +263,7 @@ is_transparent(int op)
 	case OP_Split:
 	case OP_Squeeze:
 	case OP_Unsqueeze:
+	case OP_MsRotaryEmbedding: /* per head */
 	case OP_Expand: return 1;
 	default: return 0;
 	}
@@ -257,7 +308,7 @@ reach(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, ui
 	reached[v] = 1;
 	for (uint32_t k = use_off[v]; k < use_off[v + 1]; k++) {
 		const ir_node *n = &g->nodes[uses[k]];
-		if (!is_transparent(n->op))
+		if (!is_transparent(n->op) && !(passes(g, uses[k], v) & PASS_LAST))
 			continue;
 		for (uint32_t o = 0; o < n->n_out; o++)
 			if (ir_out(g, n, o) != IR_NONE)
@@ -268,8 +319,10 @@ reach(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, ui
 /* rt learns the route's fused pieces and attention heads; reached[] holds what the linear's output
  * reaches, so that an Add inside an activation (GELU's x + c*x^3) is told from a residual one. */
 typedef struct {
-	int pieces;    /* an equal Split on the way: a fused projection */
-	int64_t heads; /* a Reshape on the way splits features into heads (0: none) */
+	int pieces;          /* an equal Split on the way: a fused projection */
+	int64_t heads;       /* a Reshape on the way splits features into heads (0: none) */
+	const uint8_t *live; /* per value: computed from a graph input */
+	const ir_node *stop; /* a fused attention that cannot split what it reads */
 } route;
 
 /* A Reshape splitting the last dim of x into [heads, head_dim]: heads. */
@@ -307,20 +360,34 @@ vote(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, uin
 			col = 1;
 			continue;
 		}
-		if (n->op == OP_MatMul && is_activation(g, ir_in(g, n, 0)) &&
-		    is_activation(g, ir_in(g, n, 1))) {
+		if (n->op == OP_MatMul && is_activation(rt->live, ir_in(g, n, 0)) &&
+		    is_activation(rt->live, ir_in(g, n, 1))) {
 			col = 1;
 			continue;
 		}
-		if (n->op == OP_Add && is_activation(g, ir_in(g, n, 0)) &&
-		    is_activation(g, ir_in(g, n, 1)) &&
+		/* a fused attention's query, key or value: split by heads (a
+		 * grouped one's by its KV heads) */
+		if ((n->op == OP_MsGroupQueryAttention || n->op == OP_MsMultiHeadAttention) &&
+		    (ir_in(g, n, 0) == v || ir_in(g, n, 1) == v || ir_in(g, n, 2) == v)) {
+			if (!(passes(g, ni, v) & PASS_SOME)) { /* packed q, k and v */
+				rt->stop = n;
+				return VOTE_ROW;
+			}
+			rt->heads = ir_attr_int(
+			        n, n->op == OP_MsMultiHeadAttention ? "num_heads" : "kv_num_heads",
+			        0);
+			col = 1;
+			continue;
+		}
+		if (n->op == OP_Add && is_activation(rt->live, ir_in(g, n, 0)) &&
+		    is_activation(rt->live, ir_in(g, n, 1)) &&
 		    !(reached[ir_in(g, n, 0)] && reached[ir_in(g, n, 1)]))
 			return VOTE_ROW; /* a residual connection */
 		int32_t sax;
 		int64_t spc = n->op == OP_Slice ? ir_slice_piece(g, n, &sax) : 0;
 		if (spc && ir_in(g, n, 0) == v && sax == g->values[v].rank - 1)
 			rt->pieces = (int)spc; /* q, k or v of a packed projection */
-		else if (!is_transparent(n->op))
+		else if (!is_transparent(n->op) && !(passes(g, ni, v) & PASS_LAST))
 			return VOTE_ROW;
 		if (n->op == OP_Split) {
 			if (!is_equal_split(g, n))
@@ -366,12 +433,25 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log)
 	uint32_t *fill = shd_calloc(c, g->n_values + 1, sizeof *fill);
 	uint8_t *seen = shd_calloc(c, g->n_nodes + 1, 1);
 	uint8_t *reached = shd_calloc(c, g->n_values + 1, 1);
+	uint8_t *live = shd_calloc(c, g->n_values + 1, 1);
 	uint32_t cols = 0, heads = 0;
 	int rc = 0;
 
-	if (!use_off || !uses || !fill || !seen || !reached) {
+	if (!use_off || !uses || !fill || !seen || !reached || !live) {
 		rc = shd_nomem(c);
 		goto out;
+	}
+	/* values computed from a graph input (nodes are in topological order) */
+	for (uint32_t i = 0; i < g->n_inputs; i++)
+		live[g->inputs[i]] = 1;
+	for (uint32_t i = 0; i < g->n_nodes; i++) {
+		const ir_node *n = &g->nodes[i];
+		uint8_t any = 0;
+		for (uint32_t k = 0; k < n->n_in; k++)
+			any |= ir_in(g, n, k) != IR_NONE && live[ir_in(g, n, k)];
+		for (uint32_t k = 0; k < n->n_out; k++)
+			if (ir_out(g, n, k) != IR_NONE)
+				live[ir_out(g, n, k)] = any;
 	}
 	for (uint32_t i = 0; i < g->n_nodes; i++)
 		for (uint32_t k = 0; k < g->nodes[i].n_in; k++) {
@@ -394,15 +474,25 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log)
 		uint32_t w = linear_weight(g, n, &od), y = n->n_out ? ir_out(g, n, 0) : IR_NONE;
 		if (w == IR_NONE || y == IR_NONE)
 			continue;
-		route rt = {1, 0};
+		route rt = {1, 0, live, NULL};
 		memset(seen, 0, g->n_nodes);
 		memset(reached, 0, g->n_values);
 		reach(g, y, use_off, uses, reached, 0);
 		int vt = vote(g, y, use_off, uses, seen, reached, 0, &rt);
 		int pieces = rt.pieces;
-		/* the LM head: a linear producing a graph output over a vocabulary
-		 * that an embedding lookup also indexes: split on the vocabulary */
-		if (vt == VOTE_ROW && g->values[y].is_output && is_vocab(g, &g->values[w].dims[od]))
+		if (vt == VOTE_ROW && rt.stop &&
+		    (rc = prop_note_add(g, p, w,
+		                        "megatron: not split: the fused attention it feeds "
+		                        "cannot split by heads what it reads (q, k and v packed "
+		                        "in one tensor)")))
+			break;
+		/* the LM head: a linear producing a graph output (directly or
+		 * through ops that keep its features) over a vocabulary that an
+		 * embedding lookup also indexes: split on the vocabulary */
+		int to_output = 0;
+		for (uint32_t o = 0; o < g->n_outputs; o++)
+			to_output |= reached[g->outputs[o]];
+		if (vt == VOTE_ROW && to_output && is_vocab(g, &g->values[w].dims[od]))
 			vt = VOTE_COL, heads++;
 		if (vt != VOTE_COL)
 			continue;
@@ -414,17 +504,40 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log)
 				break;
 			continue;
 		}
-		if (prop_seed(g, p, w, od, (uint8_t)axis, pieces, 0) == 0) {
+		int seeded = prop_seed(g, p, w, od, (uint8_t)axis, pieces, 0);
+		if (seeded == 0) {
 			cols++;
 			/* the bias of a column-parallel linear goes with it */
 			uint32_t b = n->op == OP_Gemm ? ir_in(g, n, 2) : IR_NONE;
 			if (b != IR_NONE && g->values[b].rank == 1)
 				prop_seed(g, p, b, 0, (uint8_t)axis, pieces, 0);
 		} else if ((rc = prop_note_add(g, p, w,
-		                               "megatron: its output features (or heads) do not "
-		                               "divide over the axis"))) {
+		                               seeded == 2
+		                                       ? "megatron: its blocks would cut bytes "
+		                                         "of 4-bit values (an odd innermost dim)"
+		                                       : "megatron: its output features (or "
+		                                         "heads) do not divide over the axis"))) {
 			break;
 		}
+	}
+	/* the optimizer's fused Attention: its packed weight [hidden, 3 pieces
+	 * of heads] (and bias) split by heads, per piece */
+	for (uint32_t i = 0; i < g->n_nodes && !rc; i++) {
+		const ir_node *n = &g->nodes[i];
+		uint32_t w = ir_in(g, n, 1), b = ir_in(g, n, 2);
+		if (n->op != OP_MsAttention || w == IR_NONE || g->values[w].kind != IR_V_INIT ||
+		    g->values[w].rank != 2)
+			continue;
+		if (ir_attr_int(n, "num_heads", 0) % p->mesh->sizes[axis] ||
+		    prop_seed(g, p, w, 1, (uint8_t)axis, 3, 0)) {
+			rc = prop_note_add(
+			        g, p, w,
+			        "megatron: its attention heads do not divide over the axis");
+			continue;
+		}
+		cols++;
+		if (b != IR_NONE && g->values[b].kind == IR_V_INIT && g->values[b].rank == 1)
+			prop_seed(g, p, b, 0, (uint8_t)axis, 3, 0);
 	}
 	/* vocabulary-parallel embeddings: tables looked up by the token ids */
 	uint32_t embeds = 0;
@@ -616,7 +729,17 @@ file_steps(ir_graph *g, prop_plan *p, const char *path, FILE *log)
 					/* out of int32 range is out of range, not truncated */
 					json_int_t dd = dim < 0 ? dim + g->values[v].rank : dim;
 					int32_t d = dd < 0 || dd > INT32_MAX ? -1 : (int32_t)dd;
-					if (prop_seed(g, p, v, d, (uint8_t)a, 1, 1)) {
+					int seeded = prop_seed(g, p, v, d, (uint8_t)a, 1, 1);
+					/* a split that cuts 4-bit bytes: left whole, noted */
+					if (seeded == 2) {
+						rc = prop_note_add(
+						        g, p, v,
+						        "shard: its blocks would cut bytes "
+						        "of 4-bit values (an odd innermost "
+						        "dim)");
+						break;
+					}
+					if (seeded) {
 						rc = shd_error(
 						        g->ctx, ONNXSHARD_EINPUT,
 						        "%s: step %zu: cannot split '%s' dim %lld "

@@ -242,6 +242,8 @@ def ort_batch(cases, src, jobs):
             d["intMax"], d["dims"] = c.get("intMax", {}), c.get("dims", {"batch": 4})
             if c.get("ones"):
                 d["ones"] = c["ones"]
+            if c.get("tol"):
+                d["tol"] = c["tol"]
         lines.append(json.dumps(d))
     chunks = [lines[i::jobs] for i in range(jobs)]
     procs = []
