@@ -18,6 +18,7 @@ typedef struct {
 
 #define IR_NONE      UINT32_MAX /* a missing optional operand, no producer */
 #define IR_MAX_ELEMS 64         /* integer tensors this small have their elements tracked */
+#define IR_MAX_RANK  64         /* tensors of higher rank are refused on lifting */
 
 /* ---- dims and small integer values: symbolic expressions ---- */
 

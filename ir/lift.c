@@ -50,7 +50,7 @@ lookup_op(const char *domain, const char *type, int64_t opset)
 		dl = strlen(domain);
 	for (int i = 0; i < OP_OPAQUE; i++)
 		if ((dl ? strncmp(ops[i].name, domain, dl) == 0 && ops[i].name[dl] == '.' &&
-		                  strcmp(ops[i].name + dl + 1, type) == 0
+		                     strcmp(ops[i].name + dl + 1, type) == 0
 		        : strcmp(ops[i].name, type) == 0)) {
 			for (size_t k = 0; k < sizeof op_since / sizeof op_since[0]; k++)
 				if (op_since[k].op == i && opset < op_since[k].since)
@@ -68,12 +68,6 @@ typedef struct {
 	uint32_t cap_by_name;
 	const Onnx__ValueInfoProto **declared; /* value index -> declared type or NULL */
 } lifter;
-
-static int
-nomem(lifter *L)
-{
-	return shd_nomem(L->g->ctx);
-}
 
 static uint32_t
 find_value(lifter *L, ir_str s)
@@ -106,7 +100,7 @@ new_value(lifter *L, ir_str s, uint8_t kind, uint32_t *out)
 
 	if (grow(g->ctx, (void **)&g->values, &g->cap_values, g->n_values + 1, sizeof *g->values) ||
 	    grow(g->ctx, (void **)&L->by_name, &L->cap_by_name, s.i + 1, sizeof *L->by_name))
-		return nomem(L);
+		return nomem(L->g);
 	ir_value *v = &g->values[g->n_values];
 	memset(v, 0, sizeof *v);
 	v->name = s;
@@ -218,7 +212,7 @@ lift_initializer(lifter *L, const Onnx__TensorProto *t)
 		                 L->path);
 	ir_str s = ir_intern(g, t->name);
 	if (s.i == IR_NONE)
-		return nomem(L);
+		return nomem(L->g);
 	if (find_value(L, s) != IR_NONE)
 		return shd_error(g->ctx, ONNXSHARD_EINPUT, "%s: initializer '%s' is defined twice",
 		                 L->path, t->name);
@@ -228,7 +222,7 @@ lift_initializer(lifter *L, const Onnx__TensorProto *t)
 	x->init = t;
 	ir_dim *d = set_shape(g, x, t->data_type, (int32_t)t->n_dims);
 	if (!d)
-		return nomem(L);
+		return nomem(L->g);
 	for (size_t i = 0; i < t->n_dims; i++)
 		d[i] = ir_const(t->dims[i]);
 	char why[64];
@@ -240,7 +234,7 @@ lift_initializer(lifter *L, const Onnx__TensorProto *t)
 		int64_t buf[IR_MAX_ELEMS];
 		ir_dim *e = set_elems(g, x, (int32_t)n);
 		if (!e)
-			return nomem(L);
+			return nomem(L->g);
 		if ((rc = onnx_tensor_ints(g->model, t, buf, n)))
 			return rc;
 		for (uint64_t i = 0; i < n; i++)
@@ -307,12 +301,12 @@ captures(lifter *L, const Onnx__GraphProto *sg, uint32_t **deps, uint32_t *n, ui
 				continue;
 			ir_str s = ir_intern(g, p->input[j]);
 			if (s.i == IR_NONE)
-				return nomem(L);
+				return nomem(L->g);
 			uint32_t v = find_value(L, s);
 			if (v == IR_NONE)
 				continue;
 			if (grow(g->ctx, (void **)deps, cap, *n + 1, sizeof **deps))
-				return nomem(L);
+				return nomem(L->g);
 			(*deps)[(*n)++] = v;
 		}
 		for (size_t j = 0; j < p->n_attribute; j++) {
@@ -342,7 +336,7 @@ add_captures(lifter *L, ir_node *n, const uint32_t *cap, uint32_t nc)
 		if (j < n->n_in)
 			continue;
 		if (grow(g->ctx, (void **)&g->args, &g->cap_args, g->n_args + 1, sizeof *g->args))
-			return nomem(L);
+			return nomem(L->g);
 		g->args[g->n_args++] = cap[k];
 		n->n_in++;
 	}
@@ -369,7 +363,7 @@ lift_nodes(lifter *L, const Onnx__GraphProto *gp)
 	dep_off = shd_calloc(c, nn + 1, sizeof *dep_off);
 	order = shd_calloc(c, nn + 1, sizeof *order);
 	if (!producer || !dep_off || !order) {
-		rc = nomem(L);
+		rc = nomem(L->g);
 		goto out;
 	}
 	/* results: one value each, never defined twice */
@@ -382,7 +376,7 @@ lift_nodes(lifter *L, const Onnx__GraphProto *gp)
 			ir_str s = ir_intern(g, p->output[j]);
 			uint32_t v;
 			if (s.i == IR_NONE) {
-				rc = nomem(L);
+				rc = nomem(L->g);
 				goto out;
 			}
 			if ((v = find_value(L, s)) != IR_NONE) {
@@ -412,7 +406,7 @@ lift_nodes(lifter *L, const Onnx__GraphProto *gp)
 			ir_str s = ir_intern(g, p->input[j]);
 			uint32_t v = s.i == IR_NONE ? IR_NONE : find_value(L, s);
 			if (s.i == IR_NONE) {
-				rc = nomem(L);
+				rc = nomem(L->g);
 				goto out;
 			}
 			if (v == IR_NONE) {
@@ -424,7 +418,7 @@ lift_nodes(lifter *L, const Onnx__GraphProto *gp)
 				goto out;
 			}
 			if (grow(c, (void **)&deps, &cap_deps, n_deps + 1, sizeof *deps)) {
-				rc = nomem(L);
+				rc = nomem(L->g);
 				goto out;
 			}
 			deps[n_deps++] = v;
@@ -460,7 +454,7 @@ lift_nodes(lifter *L, const Onnx__GraphProto *gp)
 		waiting = shd_calloc(c, nn + 1, sizeof *waiting);
 		h.heap = shd_calloc(c, nn + 1, sizeof *h.heap);
 		if (!ndeps || !user_off || !users || !waiting || !h.heap) {
-			rc = nomem(L);
+			rc = nomem(L->g);
 			goto out;
 		}
 		for (size_t i = 0; i < nn; i++)
@@ -509,7 +503,7 @@ lift_nodes(lifter *L, const Onnx__GraphProto *gp)
 		g->values[v].producer = producer[g->values[v].producer];
 	g->nodes = shd_calloc(c, nn ? nn : 1, sizeof *g->nodes);
 	if (!g->nodes) {
-		rc = nomem(L);
+		rc = nomem(L->g);
 		goto out;
 	}
 	g->cap_nodes = (uint32_t)(nn ? nn : 1);
@@ -526,7 +520,7 @@ lift_nodes(lifter *L, const Onnx__GraphProto *gp)
 		if (grow(c, (void **)&g->args, &g->cap_args,
 		         g->n_args + (uint32_t)(p->n_input + p->n_output), sizeof *g->args) ||
 		    n->name.i == IR_NONE || n->op_type.i == IR_NONE || n->domain.i == IR_NONE) {
-			rc = nomem(L);
+			rc = nomem(L->g);
 			goto out;
 		}
 		n->in = g->n_args;
@@ -552,7 +546,7 @@ lift_nodes(lifter *L, const Onnx__GraphProto *gp)
 		}
 		if (grow(c, (void **)&g->args, &g->cap_args, g->n_args + (uint32_t)p->n_output,
 		         sizeof *g->args)) {
-			rc = nomem(L);
+			rc = nomem(L->g);
 			goto out;
 		}
 		n->out = g->n_args;
@@ -614,7 +608,7 @@ collect_declared(lifter *L, const Onnx__GraphProto *gp)
 	ir_graph *g = L->g;
 	L->declared = shd_calloc(g->ctx, g->n_values + 1, sizeof *L->declared);
 	if (!L->declared)
-		return nomem(L);
+		return nomem(L->g);
 	const Onnx__ValueInfoProto *const *lists[3] = {
 	        (const Onnx__ValueInfoProto *const *)gp->input,
 	        (const Onnx__ValueInfoProto *const *)gp->output,
@@ -691,7 +685,7 @@ ir_lift(shd_ctx *c, onnx_model *m, ir_graph **out)
 	L.g = g;
 	L.path = m->path;
 	if (!(g->strs = shd_calloc(c, 1, sizeof *g->strs)) || ir_exprs_init(g)) {
-		rc = nomem(&L);
+		rc = nomem(L.g);
 		goto fail;
 	}
 	g->opset = -1;
@@ -720,7 +714,7 @@ ir_lift(shd_ctx *c, onnx_model *m, ir_graph **out)
 			goto fail;
 	if (!(g->inputs = shd_calloc(c, gp->n_input + 1, sizeof *g->inputs)) ||
 	    !(g->outputs = shd_calloc(c, gp->n_output + 1, sizeof *g->outputs))) {
-		rc = nomem(&L);
+		rc = nomem(L.g);
 		goto fail;
 	}
 	for (size_t i = 0; i < gp->n_input; i++) {
@@ -733,7 +727,7 @@ ir_lift(shd_ctx *c, onnx_model *m, ir_graph **out)
 			goto fail;
 		}
 		if ((s = ir_intern(g, name)).i == IR_NONE) {
-			rc = nomem(&L);
+			rc = nomem(L.g);
 			goto fail;
 		}
 		if ((v = find_value(&L, s)) != IR_NONE) {

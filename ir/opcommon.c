@@ -375,12 +375,12 @@ int_list(ir_graph *g, const ir_node *n, const char *attr, uint32_t k, int64_t *b
 }
 
 int
-axes_mask(const int64_t *axes, int32_t cnt, int32_t r, uint8_t *mask)
+axes_mask(const int64_t *axes, int32_t cnt, int32_t r, uint8_t *mask, int repeats)
 {
 	memset(mask, 0, MAX_RANK);
 	for (int32_t i = 0; i < cnt; i++) {
 		int a = norm_axis(axes[i], r);
-		if (a < 0 || mask[a])
+		if (a < 0 || (mask[a] && !repeats))
 			return 1;
 		mask[a] = 1;
 	}

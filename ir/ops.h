@@ -174,8 +174,8 @@ OP(MatMulInteger, "MatMulInteger", 2, 4, infer_matmulinteger, rule_matmulinteger
 OP(QLinearMatMul, "QLinearMatMul", 8, 8, infer_qlinearmatmul, rule_qlinearmatmul)
 OP(ConvInteger, "ConvInteger", 2, 4, infer_convinteger, rule_convinteger)
 OP(QLinearConv, "QLinearConv", 8, 9, infer_qlinearconv, rule_qlinearconv)
-OP(MsMatMulIntegerToFloat, "com.microsoft.MatMulIntegerToFloat", 4, 7,
-   infer_msmatmulintegertofloat, rule_msmatmulintegertofloat)
+OP(MsMatMulIntegerToFloat, "com.microsoft.MatMulIntegerToFloat", 4, 7, infer_msmatmulintegertofloat,
+   rule_msmatmulintegertofloat)
 OP(MsDynamicQuantizeMatMul, "com.microsoft.DynamicQuantizeMatMul", 3, 5, infer_msdynquantmatmul,
    rule_msdynquantmatmul)
 /* -- end of quantization -- */

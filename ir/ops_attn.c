@@ -18,18 +18,6 @@
 #include "ops_impl.h"
 
 static int
-nomem(ir_graph *g)
-{
-	return shd_nomem(g->ctx);
-}
-
-static int
-is_one(ir_dim d)
-{
-	return ir_is_const(d) && d.c == 1;
-}
-
-static int
 is_const(ir_dim d, int64_t c)
 {
 	return ir_is_const(d) && d.c == c;

@@ -7,18 +7,6 @@
 
 #include "ops_impl.h"
 
-static int
-nomem(ir_graph *g)
-{
-	return shd_nomem(g->ctx);
-}
-
-static int
-is_one(ir_dim d)
-{
-	return ir_is_const(d) && d.c == 1;
-}
-
 /* Whether operand p broadcasts to x from the right (unknown dims do). */
 static int
 broadcasts_to(const ir_value *p, const ir_value *x)

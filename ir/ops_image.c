@@ -7,12 +7,6 @@
 
 #include "ops_impl.h"
 
-static int
-nomem(ir_graph *g)
-{
-	return shd_nomem(g->ctx);
-}
-
 /* ---- GridSample: X [N, C, D1..Dr], grid [N, H1..Hr, r] -> [N, C, H1..Hr] ---- */
 
 int
@@ -155,7 +149,7 @@ crop_axes(const ir_node *n, int32_t r, uint8_t *mask, int32_t *cnt)
 		return 0;
 	}
 	*cnt = (int32_t)na;
-	return na > MAX_RANK || axes_mask(av, (int32_t)na, r, mask);
+	return na > MAX_RANK || axes_mask(av, (int32_t)na, r, mask, 0);
 }
 
 int

@@ -5,7 +5,7 @@
 #include "ir.h"
 
 /* Op functions keep dims in arrays of this many (lift.c refuses higher ranks). */
-#define MAX_RANK 64
+#define MAX_RANK IR_MAX_RANK
 /* The last TensorProto.DataType ONNX defines (FLOAT8E8M0, opset 24); codes
  * up to it that onnx_dtype_name does not know are valid, of unknown size. */
 #define MAX_ONNX_DTYPE 24
@@ -39,6 +39,19 @@ typedef void (*rule_fn)(ir_graph *g, ir_node *n, rule_b *b);
  * iw and ib (IR_NONE: none), the result of dtype (0: X's); for the
  * quantized convolutions, whose operands lie elsewhere. */
 int conv_shape(ir_graph *g, ir_node *n, uint32_t ix, uint32_t iw, uint32_t ib, int32_t dtype);
+
+/* Out of memory in an op function: the status to return. */
+static inline int
+nomem(ir_graph *g)
+{
+	return shd_nomem(g->ctx);
+}
+/* Whether d is the constant 1 (a broadcast dim). */
+static inline int
+is_one(ir_dim d)
+{
+	return ir_is_const(d) && d.c == 1;
+}
 
 /* "FILE: node 'name' (Op): what" with ONNXSHARD_EINPUT. */
 int node_error(ir_graph *g, const ir_node *n, const char *fmt, ...)
@@ -85,8 +98,9 @@ int dim_list(ir_graph *g, const ir_node *n, const char *attr, uint32_t k, ir_dim
 int int_list(ir_graph *g, const ir_node *n, const char *attr, uint32_t k, int64_t *buf,
              int32_t *cnt);
 /* Mark cnt axes (normalised against rank r) in mask (MAX_RANK entries); 1
- * when one is out of range or repeated. */
-int axes_mask(const int64_t *axes, int32_t cnt, int32_t r, uint8_t *mask);
+ * when one is out of range, or repeated unless repeats (ONNX Runtime runs a
+ * Squeeze or a Reduce that names an axis twice, not an Unsqueeze or Pad). */
+int axes_mask(const int64_t *axes, int32_t cnt, int32_t r, uint8_t *mask, int repeats);
 
 /* Element-wise folding of small integer values for binary ops (Add, Mul...):
  * op is one of '+', '-', '*', '/', '%', 'M'ax, 'm'in, '=' (Equal, 0/1). */

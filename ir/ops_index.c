@@ -10,12 +10,6 @@
  * are taken to be below 2^31 elements). */
 #define SLICE_HUGE ((int64_t)INT32_MAX)
 
-static int
-nomem(ir_graph *g)
-{
-	return shd_nomem(g->ctx);
-}
-
 /* ---- Slice ---- */
 
 typedef struct {
@@ -54,7 +48,7 @@ slice_params(ir_graph *g, const ir_node *n, int32_t r, slice_p *p)
 		return 1;
 	p->n = cnt;
 	uint8_t mask[MAX_RANK];
-	if (sa == L_KNOWN && axes_mask(ax, cnt, r, mask))
+	if (sa == L_KNOWN && axes_mask(ax, cnt, r, mask, 0))
 		return 1;
 	for (int32_t i = 0; i < cnt; i++) {
 		p->axis[i] = sa == L_KNOWN ? norm_axis(ax[i], r) : i;

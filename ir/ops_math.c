@@ -5,12 +5,6 @@
 
 #include "ops_impl.h"
 
-static int
-nomem(ir_graph *g)
-{
-	return shd_nomem(g->ctx);
-}
-
 /* ---- elementwise ---- */
 
 int
@@ -113,7 +107,7 @@ static int
 broadcast_all(ir_graph *g, ir_node *n, uint32_t from, int32_t dtype)
 {
 	ir_value *y = out_val(g, n, 0);
-	ir_dim acc[64], tmp[64];
+	ir_dim acc[MAX_RANK], tmp[MAX_RANK];
 	int32_t r = 0, bad;
 
 	if (!y)
@@ -123,8 +117,8 @@ broadcast_all(ir_graph *g, ir_node *n, uint32_t from, int32_t dtype)
 		ir_value *x = in_val(g, n, k);
 		if (!x || x->rank < 0)
 			return 0;
-		if (x->rank > 64)
-			return node_error(g, n, "rank %d is above 64", (int)x->rank);
+		if (x->rank > MAX_RANK)
+			return node_error(g, n, "rank %d is above %d", (int)x->rank, MAX_RANK);
 		if (k == from) {
 			memcpy(acc, x->dims, (size_t)x->rank * sizeof *acc);
 			r = x->rank;
@@ -274,7 +268,7 @@ int
 infer_matmul(ir_graph *g, ir_node *n)
 {
 	ir_value *a = in_val(g, n, 0), *bv = in_val(g, n, 1), *y = out_val(g, n, 0);
-	ir_dim bat[64];
+	ir_dim bat[MAX_RANK];
 	int32_t ra, rb, rbat = 0, bad;
 
 	if (!a || !bv || !y || a->rank < 0 || bv->rank < 0)
@@ -283,8 +277,8 @@ infer_matmul(ir_graph *g, ir_node *n)
 	rb = bv->rank;
 	if (ra == 0 || rb == 0)
 		return node_error(g, n, "operands must not be scalars");
-	if (ra > 64 || rb > 64)
-		return node_error(g, n, "rank above 64");
+	if (ra > MAX_RANK || rb > MAX_RANK)
+		return node_error(g, n, "rank above %d", MAX_RANK);
 	ir_dim ka = a->dims[ra - 1], kb = bv->dims[rb == 1 ? 0 : rb - 2];
 	if (ir_is_const(ka) && ir_is_const(kb) && ka.c != kb.c)
 		return node_error(g, n, "inner dims %lld and %lld differ", (long long)ka.c,
@@ -720,7 +714,7 @@ static int
 reduce_axes(ir_graph *g, ir_node *n, const ir_value *x, uint8_t *mask)
 {
 	const int64_t *av;
-	int64_t buf[64];
+	int64_t buf[MAX_RANK];
 	size_t na;
 	int from_input = n->op == OP_ReduceSum ? g->opset >= 13 : g->opset >= 18;
 
@@ -728,7 +722,7 @@ reduce_axes(ir_graph *g, ir_node *n, const ir_value *x, uint8_t *mask)
 		ir_value *a = in_val(g, n, 1);
 		if (a->rank == 1 && ir_is_const(a->dims[0]) && a->dims[0].c == 0)
 			na = 0; /* empty, whatever its source */
-		else if (!const_ints(a, buf, 64) || a->n_elems > 64)
+		else if (!const_ints(a, buf, MAX_RANK) || a->n_elems > MAX_RANK)
 			return -1;
 		else
 			na = (size_t)a->n_elems;
@@ -736,20 +730,15 @@ reduce_axes(ir_graph *g, ir_node *n, const ir_value *x, uint8_t *mask)
 	} else {
 		na = ir_attr_ints(n, "axes", &av);
 	}
-	memset(mask, 0, (size_t)(x->rank > 0 ? x->rank : 1));
+	memset(mask, 0, MAX_RANK);
 	if (na == 0) {
 		if (ir_attr_int(n, "noop_with_empty_axes", 0))
 			return 0;
 		memset(mask, 1, (size_t)(x->rank > 0 ? x->rank : 1));
 		return 0;
 	}
-	for (size_t i = 0; i < na; i++) {
-		int a = norm_axis(av[i], x->rank);
-		if (a < 0)
-			return node_error(g, n, "axis %lld out of range for rank %d",
-			                  (long long)av[i], (int)x->rank);
-		mask[a] = 1;
-	}
+	if (na > MAX_RANK || axes_mask(av, (int32_t)na, x->rank, mask, 1))
+		return node_error(g, n, "axes out of range for rank %d", (int)x->rank);
 	return 0;
 }
 
@@ -758,13 +747,13 @@ infer_reduce(ir_graph *g, ir_node *n)
 {
 	ir_value *x = in_val(g, n, 0), *y = out_val(g, n, 0);
 	int keep = ir_attr_int(n, "keepdims", 1) != 0;
-	uint8_t mask[64];
+	uint8_t mask[MAX_RANK];
 	int rc;
 
 	if ((n->op == OP_ReduceSum ? g->opset >= 13 : g->opset >= 18) &&
 	    (rc = need_int_operand(g, n, 1, "axes", 0)))
 		return rc;
-	if (!x || !y || x->rank < 0 || x->rank > 64)
+	if (!x || !y || x->rank < 0 || x->rank > MAX_RANK)
 		return 0;
 	if ((rc = reduce_axes(g, n, x, mask)) > 0)
 		return rc;
@@ -803,9 +792,9 @@ rule_reduce(ir_graph *g, ir_node *n, rule_b *b)
 	int keep = ir_attr_int(n, "keepdims", 1) != 0;
 	/* a pending sum is exact only for sums */
 	int sum = n->op == OP_ReduceSum || n->op == OP_ReduceSumSquare || n->op == OP_ReduceL1;
-	uint8_t mask[64];
+	uint8_t mask[MAX_RANK];
 
-	if (x->rank > 64 || reduce_axes(g, n, x, mask))
+	if (x->rank > MAX_RANK || reduce_axes(g, n, x, mask))
 		return;
 	for (int32_t i = 0, k = 0; i < x->rank; i++) {
 		if (mask[i]) {
@@ -993,8 +982,8 @@ infer_constantofshape(ir_graph *g, ir_node *n)
 	if ((rc = need_int_operand(g, n, 0, "shape", 0)))
 		return rc;
 	int32_t r;
-	if (s->rank == 1 && ir_is_const(s->dims[0]) && s->dims[0].c > 64)
-		return node_error(g, n, "rank %lld is above 64", (long long)s->dims[0].c);
+	if (s->rank == 1 && ir_is_const(s->dims[0]) && s->dims[0].c > MAX_RANK)
+		return node_error(g, n, "rank %lld is above %d", (long long)s->dims[0].c, MAX_RANK);
 	if (s->rank == 1 && ir_is_const(s->dims[0]))
 		r = (int32_t)s->dims[0].c;
 	else if (s->rank == 0)

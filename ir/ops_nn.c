@@ -8,18 +8,6 @@
 
 #define ATTR_MAX INT32_MAX /* bound on window attribute values: keeps arithmetic exact */
 
-static int
-nomem(ir_graph *g)
-{
-	return shd_nomem(g->ctx);
-}
-
-static int
-is_one(ir_dim d)
-{
-	return ir_is_const(d) && d.c == 1;
-}
-
 /* ---- windows: kernel, strides, dilations, pads ---- */
 
 enum { PAD_NOTSET, PAD_VALID, PAD_SAME_UPPER, PAD_SAME_LOWER };

@@ -9,18 +9,6 @@
 
 #include "ops_impl.h"
 
-static int
-nomem(ir_graph *g)
-{
-	return shd_nomem(g->ctx);
-}
-
-static int
-is_one(ir_dim d)
-{
-	return ir_is_const(d) && d.c == 1;
-}
-
 /* Whether v's dims are all constant (a small tensor whose elements may be
  * tracked, row-major, whatever its rank). */
 static int
@@ -82,7 +70,8 @@ infer_reshape(ir_graph *g, ir_node *n)
 	if (s->rank < 0 || !ir_is_const(s->dims[0]))
 		return 0;
 	if (s->dims[0].c > MAX_RANK)
-		return node_error(g, n, "target rank %lld is above 64", (long long)s->dims[0].c);
+		return node_error(g, n, "target rank %lld is above %d", (long long)s->dims[0].c,
+		                  MAX_RANK);
 	int32_t r = (int32_t)s->dims[0].c;
 	ir_dim *d = set_shape(g, y, x->dtype, r);
 	if (!d)
@@ -390,7 +379,8 @@ squeeze_src(ir_graph *g, const ir_node *n, const ir_value *x, int32_t *src, int3
 	if (st == L_UNKNOWN || (un && x->rank + na > MAX_RANK))
 		return -1;
 	*r = un ? x->rank + na : 0;
-	if ((un && st == L_ABSENT) || (st == L_KNOWN && axes_mask(ax, na, un ? *r : x->rank, mask)))
+	if ((un && st == L_ABSENT) ||
+	    (st == L_KNOWN && axes_mask(ax, na, un ? *r : x->rank, mask, !un)))
 		return 1;
 	for (int32_t d = 0; un && d < *r; d++)
 		src[d] = mask[d] ? -1 : k++;
@@ -749,7 +739,7 @@ pad_amounts(ir_graph *g, const ir_node *n, int32_t r, ir_dim *lo, ir_dim *hi)
 
 	if (sa == L_UNKNOWN)
 		return -1;
-	if (sp == L_ABSENT || (sa == L_KNOWN && axes_mask(ax, na, r, mask)) ||
+	if (sp == L_ABSENT || (sa == L_KNOWN && axes_mask(ax, na, r, mask, 0)) ||
 	    (sp == L_KNOWN && np != 2 * na))
 		return 1;
 	for (int32_t i = 0; i < r; i++)
@@ -839,7 +829,7 @@ resize_dims(ir_graph *g, const ir_node *n, const ir_value *x, ir_dim *d)
 	uint8_t mask[MAX_RANK];
 	int st = g->opset >= 11 ? dim_list(g, n, NULL, 3, sz, &ns) : L_ABSENT;
 
-	if (aa && (aa->n_ints > MAX_RANK || axes_mask(aa->ints, na, x->rank, mask)))
+	if (aa && (aa->n_ints > MAX_RANK || axes_mask(aa->ints, na, x->rank, mask, 0)))
 		return 1;
 	for (int32_t k = 0; k < x->rank; k++) {
 		ax[k] = !aa ? k : k < na ? norm_axis(aa->ints[k], x->rank) : 0;

@@ -79,11 +79,11 @@ mask_axes(uint8_t mask, uint8_t *ax)
 static int
 plan_steps(ir_graph *g, prop_plan *p, const prop_shard *s, const prop_shard *t)
 {
-	prop_dim cur[64];
+	prop_dim cur[IR_MAX_RANK];
 	uint8_t ax[PROP_MAX_AXES], partial = s->partial;
 	int rc;
 
-	SHD_ASSERT(s->rank == t->rank && s->rank <= 64);
+	SHD_ASSERT(s->rank == t->rank && s->rank <= IR_MAX_RANK);
 	memcpy(cur, s->dims, (size_t)(s->rank > 0 ? s->rank : 0) * sizeof *cur);
 	/* pending sums: reduce-scatter into a dim that wants exactly that axis, else all-reduce */
 	partial &= (uint8_t)~t->partial;
@@ -253,8 +253,8 @@ materialize_once(ir_graph *g, prop_plan *p)
 
 	if (!p->lookup)
 		p->lookup = shd_arena_zalloc(c, &p->arena, (g->n_nodes + 1) * sizeof *p->lookup);
-	if (!(req.dims = shd_calloc(c, 64, sizeof *req.dims)) || !p->lookup) {
-		shd_free(c, req.dims, 64 * sizeof *req.dims);
+	if (!(req.dims = shd_calloc(c, IR_MAX_RANK, sizeof *req.dims)) || !p->lookup) {
+		shd_free(c, req.dims, IR_MAX_RANK * sizeof *req.dims);
 		return shd_nomem(c);
 	}
 	memset(p->lookup, 0, (g->n_nodes + 1) * sizeof *p->lookup);
@@ -262,7 +262,7 @@ materialize_once(ir_graph *g, prop_plan *p)
 	 * operand reads is stored as that operand needs it */
 	uint8_t *uses = shd_calloc(c, g->n_values + 1, 1);
 	if (!uses) {
-		shd_free(c, req.dims, 64 * sizeof *req.dims);
+		shd_free(c, req.dims, IR_MAX_RANK * sizeof *req.dims);
 		return shd_nomem(c);
 	}
 	for (uint32_t i = 0; i < g->n_nodes; i++)
@@ -315,7 +315,8 @@ materialize_once(ir_graph *g, prop_plan *p)
 			}
 		for (uint32_t t = 0; t < n->n_in + n->n_out && !rc; t++) {
 			uint32_t v = prop_tensor_value(g, n, t);
-			if (v == IR_NONE || g->values[v].rank < 0 || g->values[v].rank > 64)
+			if (v == IR_NONE || g->values[v].rank < 0 ||
+			    g->values[v].rank > IR_MAX_RANK)
 				continue;
 			req.rank = g->values[v].rank;
 			if (r.n_factors)
@@ -349,7 +350,7 @@ materialize_once(ir_graph *g, prop_plan *p)
 	for (uint32_t k = 0; k < g->n_outputs && !rc; k++) {
 		uint32_t v = g->outputs[k];
 		prop_shard *w = &p->want[v];
-		if (w->rank < 0 || w->rank > 64)
+		if (w->rank < 0 || w->rank > IR_MAX_RANK)
 			continue;
 		prop_output_shard(g, p, k, &req);
 		rc = add_reshard(g, p, IR_NONE, k, v, &req);
@@ -365,7 +366,7 @@ materialize_once(ir_graph *g, prop_plan *p)
 			}
 	shd_free(c, uses, g->n_values + 1);
 	shd_free(c, fa, cap_fa * sizeof *fa);
-	shd_free(c, req.dims, 64 * sizeof *req.dims);
+	shd_free(c, req.dims, IR_MAX_RANK * sizeof *req.dims);
 	shd_arena_free(c, &a);
 	return rc;
 }

@@ -313,7 +313,7 @@ void
 prop_restrict(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, prop_dim *fa)
 {
 	const ir_node *n = &g->nodes[ni];
-	prop_dim dims[64];
+	prop_dim dims[IR_MAX_RANK];
 	prop_shard tmp = {0, dims, 0};
 
 	for (int changed = 1; changed;) {
@@ -321,7 +321,7 @@ prop_restrict(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, pr
 		for (uint32_t t = 0; t < r->n_tensors && !changed; t++) {
 			uint32_t v = prop_tensor_value(g, n, t);
 			const ir_value *x = v == IR_NONE ? NULL : &g->values[v];
-			if (!x || x->rank < 0 || x->rank > 64)
+			if (!x || x->rank < 0 || x->rank > IR_MAX_RANK)
 				continue;
 			tmp.rank = x->rank;
 			prop_derive(g, p, ni, r, fa, t, &tmp);
