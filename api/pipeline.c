@@ -441,7 +441,7 @@ plan_json(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const emit_r
 			shd_jset(e, "mesh_axes", axes, &bad);
 			shd_jpush(coll, e, &bad);
 			if (s->kind <= PROP_ALLTOALL)
-				comm += (double)elems * (double)onnx_dtype_size(v->dtype);
+				comm += (double)elems * onnx_dtype_bits(v->dtype) / 8.0;
 		}
 	}
 	for (uint32_t i = 0; i < p->n_notes; i++) {

@@ -192,7 +192,7 @@ static double
 value_bytes(ir_graph *g, const prop_plan *p, uint32_t v, int *exact)
 {
 	const ir_value *x = &g->values[v];
-	double n = (double)onnx_dtype_size(x->dtype);
+	double n = onnx_dtype_bits(x->dtype) / 8.0;
 
 	if (x->rank < 0)
 		*exact = 0;

@@ -207,7 +207,7 @@ build_report(onnx_model *m, int *bad)
 	for (size_t i = 0; i < g->n_initializer; i++) {
 		uint64_t n = onnx_tensor_numel(g->initializer[i]);
 		nelem += n;
-		nbytes += n * onnx_dtype_size(g->initializer[i]->data_type);
+		nbytes += onnx_dtype_bytes(g->initializer[i]->data_type, n);
 	}
 	json_t *params = json_object();
 	shd_jset(params, "tensors", json_integer((json_int_t)g->n_initializer), bad);

@@ -63,7 +63,7 @@ infer_cast(ir_graph *g, ir_node *n)
 	int32_t to = (int32_t)ir_attr_int(n, "to", 0);
 	int rc;
 
-	/* float8 (19), 4-bit (21) and later types: the shape, dtype unknown */
+	/* types newer than int4 (22): the shape, dtype unknown */
 	if (!onnx_dtype_name(to) && (to < 1 || to > MAX_ONNX_DTYPE))
 		return node_error(g, n, "attribute 'to' is not a known data type (%d)", (int)to);
 	if (!onnx_dtype_name(to))

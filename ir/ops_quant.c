@@ -22,12 +22,13 @@ is_one(ir_dim d)
 	return ir_is_const(d) && d.c == 1;
 }
 
-/* A dtype onnxshard cannot split (int4, float8: no byte size): its values
- * stay whole. Unknown (0) is not one. */
+/* A dtype onnxshard cannot split (no fixed size: strings): its values
+ * stay whole. Unknown (0) is not one; float8 is a byte, and a 4-bit value
+ * splits where its blocks keep whole bytes (propagate.c's keeps_bytes). */
 static int
 is_unsized(int32_t dt)
 {
-	return dt != 0 && onnx_dtype_size(dt) == 0;
+	return dt != 0 && onnx_dtype_bits(dt) == 0;
 }
 
 /* ---- QuantizeLinear, DequantizeLinear ---- */

@@ -37,24 +37,30 @@ pb_free(void *ud, void *p)
 
 static const struct {
 	const char *name;
-	uint8_t size;
+	uint8_t bits; /* per element; 0: string (no fixed size) */
 } dtypes[] = {
-        [ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT] = {"float32", 4},
-        [ONNX__TENSOR_PROTO__DATA_TYPE__UINT8] = {"uint8", 1},
-        [ONNX__TENSOR_PROTO__DATA_TYPE__INT8] = {"int8", 1},
-        [ONNX__TENSOR_PROTO__DATA_TYPE__UINT16] = {"uint16", 2},
-        [ONNX__TENSOR_PROTO__DATA_TYPE__INT16] = {"int16", 2},
-        [ONNX__TENSOR_PROTO__DATA_TYPE__INT32] = {"int32", 4},
-        [ONNX__TENSOR_PROTO__DATA_TYPE__INT64] = {"int64", 8},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT] = {"float32", 32},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__UINT8] = {"uint8", 8},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__INT8] = {"int8", 8},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__UINT16] = {"uint16", 16},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__INT16] = {"int16", 16},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__INT32] = {"int32", 32},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__INT64] = {"int64", 64},
         [ONNX__TENSOR_PROTO__DATA_TYPE__STRING] = {"string", 0},
-        [ONNX__TENSOR_PROTO__DATA_TYPE__BOOL] = {"bool", 1},
-        [ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16] = {"float16", 2},
-        [ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE] = {"float64", 8},
-        [ONNX__TENSOR_PROTO__DATA_TYPE__UINT32] = {"uint32", 4},
-        [ONNX__TENSOR_PROTO__DATA_TYPE__UINT64] = {"uint64", 8},
-        [ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX64] = {"complex64", 8},
-        [ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX128] = {"complex128", 16},
-        [ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16] = {"bfloat16", 2},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__BOOL] = {"bool", 8},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16] = {"float16", 16},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE] = {"float64", 64},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__UINT32] = {"uint32", 32},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__UINT64] = {"uint64", 64},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX64] = {"complex64", 64},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX128] = {"complex128", 128},
+        [ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16] = {"bfloat16", 16},
+        [ONNX_DT_FLOAT8E4M3FN] = {"float8e4m3fn", 8},
+        [ONNX_DT_FLOAT8E4M3FNUZ] = {"float8e4m3fnuz", 8},
+        [ONNX_DT_FLOAT8E5M2] = {"float8e5m2", 8},
+        [ONNX_DT_FLOAT8E5M2FNUZ] = {"float8e5m2fnuz", 8},
+        [ONNX_DT_UINT4] = {"uint4", 4},
+        [ONNX_DT_INT4] = {"int4", 4},
 };
 #define NDTYPES ((int32_t)(sizeof dtypes / sizeof dtypes[0]))
 
@@ -64,10 +70,26 @@ onnx_dtype_name(int32_t dt)
 	return dt > 0 && dt < NDTYPES ? dtypes[dt].name : NULL;
 }
 
+unsigned
+onnx_dtype_bits(int32_t dt)
+{
+	return dt > 0 && dt < NDTYPES ? dtypes[dt].bits : 0;
+}
+
 size_t
 onnx_dtype_size(int32_t dt)
 {
-	return dt > 0 && dt < NDTYPES ? dtypes[dt].size : 0;
+	unsigned b = onnx_dtype_bits(dt);
+
+	return b % 8 ? 0 : b / 8;
+}
+
+uint64_t
+onnx_dtype_bytes(int32_t dt, uint64_t n)
+{
+	unsigned b = onnx_dtype_bits(dt);
+
+	return b % 8 ? (n * b + 7) / 8 : n * (b / 8);
 }
 
 int
@@ -87,6 +109,12 @@ onnx_tensor_numel(const Onnx__TensorProto *t)
 	for (size_t i = 0; i < t->n_dims; i++)
 		n *= (uint64_t)t->dims[i];
 	return n;
+}
+
+uint64_t
+onnx_tensor_bytes(const Onnx__TensorProto *t)
+{
+	return onnx_dtype_bytes(t->data_type, onnx_tensor_numel(t));
 }
 
 /* The typed field a dtype is stored in when not raw, and how many entries
@@ -270,7 +298,7 @@ ext_span(const Onnx__TensorProto *t, uint64_t *off, uint64_t *len)
 {
 	*off = 0;
 	parse_u64(ext_entry(t, "offset"), off);
-	*len = onnx_tensor_numel(t) * onnx_dtype_size(t->data_type);
+	*len = onnx_tensor_bytes(t);
 	parse_u64(ext_entry(t, "length"), len);
 }
 
@@ -394,7 +422,7 @@ check_tensor(onnx_model *m, Onnx__TensorProto *t)
 	shd_ctx *c = m->ctx;
 	const char *name = t->name && *t->name ? t->name : "(unnamed)";
 	uint64_t numel = 1, bytes;
-	size_t esize;
+	unsigned bits;
 	int rc = ONNXSHARD_EINPUT;
 
 	if ((rc = check_text(m, t->name, 1, "a tensor's name")))
@@ -418,8 +446,8 @@ check_tensor(onnx_model *m, Onnx__TensorProto *t)
 			return shd_error(c, rc, "%s: tensor '%s': element count overflows", m->path,
 			                 name);
 	}
-	esize = onnx_dtype_size(t->data_type);
-	bytes = numel * esize;
+	bits = onnx_dtype_bits(t->data_type);
+	bytes = onnx_dtype_bytes(t->data_type, numel); /* 4-bit: ceil(numel / 2) */
 	if (is_external(t)) {
 		const char *loc = ext_entry(t, "location");
 		const onnx_extfile *f;
@@ -428,7 +456,7 @@ check_tensor(onnx_model *m, Onnx__TensorProto *t)
 		if (!loc)
 			return shd_error(c, rc, "%s: tensor '%s': external data without a location",
 			                 m->path, name);
-		if (esize == 0)
+		if (bits == 0)
 			return shd_error(c, rc, "%s: tensor '%s': string tensor in external data",
 			                 m->path, name);
 		if ((ext_entry(t, "offset") && parse_u64(ext_entry(t, "offset"), &off)) ||
@@ -453,7 +481,7 @@ check_tensor(onnx_model *m, Onnx__TensorProto *t)
 		return 0;
 	}
 	if (t->has_raw_data) {
-		if (esize == 0)
+		if (bits == 0)
 			return shd_error(c, rc, "%s: tensor '%s': string tensor in raw_data",
 			                 m->path, name);
 		if (t->raw_data.len != bytes)
@@ -464,9 +492,11 @@ check_tensor(onnx_model *m, Onnx__TensorProto *t)
 	}
 	int per;
 	size_t have = typed_count(t, &per);
-	if (have != numel * (uint64_t)per)
+	/* 4-bit: each int32_data entry is one byte of two elements */
+	uint64_t need = bits == 4 ? bytes : numel * (uint64_t)per;
+	if (have != need)
 		return shd_error(c, rc, "%s: tensor '%s': holds %zu values, dims need %llu",
-		                 m->path, name, have, (unsigned long long)(numel * (uint64_t)per));
+		                 m->path, name, have, (unsigned long long)need);
 	return 0;
 }
 
@@ -859,8 +889,9 @@ int
 onnx_tensor_read(const onnx_model *m, const Onnx__TensorProto *t, uint64_t off, uint64_t n,
                  void *dst)
 {
-	size_t es = onnx_dtype_size(t->data_type);
-	uint64_t len = onnx_tensor_numel(t) * es, end;
+	unsigned bits = onnx_dtype_bits(t->data_type);
+	size_t es = bits == 4 ? 1 : bits / 8; /* bytes a typed entry holds (4-bit: two elements) */
+	uint64_t len = onnx_tensor_bytes(t), end;
 	const uint8_t *raw;
 
 	if (es == 0 || shd_add_overflow(off, n, &end) || end > len)
@@ -897,7 +928,7 @@ onnx_tensor_read(const onnx_model *m, const Onnx__TensorProto *t, uint64_t off, 
 		case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64:
 			memcpy(elem, &t->uint64_data[i], 8);
 			break;
-		default: { /* int32_data holds int32 and every narrower type */
+		default: { /* int32_data holds int32 and every narrower type (4-bit: bytes) */
 			int32_t v = t->int32_data[i];
 			memcpy(elem, &v, es);
 			break;

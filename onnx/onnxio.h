@@ -42,13 +42,29 @@ int onnx_load_buffer(shd_ctx *c, const uint8_t *buf, size_t len, const char *nam
                      onnx_model **out);
 void onnx_model_free(onnx_model *m);
 
-/* Data types. */
-const char *onnx_dtype_name(int32_t dt);    /* "float32", ...; NULL if unknown */
-size_t onnx_dtype_size(int32_t dt);         /* bytes per element; 0 if unknown or string */
+/* Data types. The system onnx.proto may predate ONNX 1.14's float8 and
+ * 1.16's 4-bit integers: their TensorProto.DataType codes. */
+enum {
+	ONNX_DT_FLOAT8E4M3FN = 17,
+	ONNX_DT_FLOAT8E4M3FNUZ = 18,
+	ONNX_DT_FLOAT8E5M2 = 19,
+	ONNX_DT_FLOAT8E5M2FNUZ = 20,
+	ONNX_DT_UINT4 = 21, /* two elements a byte, the first in the low nibble */
+	ONNX_DT_INT4 = 22,
+};
+const char *onnx_dtype_name(int32_t dt); /* "float32", ...; NULL if unknown */
+/* Bytes per element; 0 if unknown, string or 4-bit (no whole byte). */
+size_t onnx_dtype_size(int32_t dt);
+/* Bits per element: 4 (int4, uint4), else 8 * onnx_dtype_size. */
+unsigned onnx_dtype_bits(int32_t dt);
+/* Bytes n elements of dt take, packed (4-bit: ceil(n / 2)); 0 if unsized. */
+uint64_t onnx_dtype_bytes(int32_t dt, uint64_t n);
 int onnx_dtype_from_name(const char *name); /* -1 if unknown */
 
 /* Element count of a tensor (dims checked on load). */
 uint64_t onnx_tensor_numel(const Onnx__TensorProto *t);
+/* Bytes of the tensor's raw layout (onnx_dtype_bytes of its elements). */
+uint64_t onnx_tensor_bytes(const Onnx__TensorProto *t);
 /* The tensor's bytes in raw little-endian layout when stored raw (raw_data
  * or external data); NULL when stored in a typed field. */
 const uint8_t *onnx_tensor_raw(const onnx_model *m, const Onnx__TensorProto *t, uint64_t *len);

@@ -158,7 +158,7 @@ move_tensor(onnx_model *m, onnx_datafile *d, const char *loc, moved_tensor *mv, 
 {
 	shd_ctx *c = m->ctx;
 	Onnx__TensorProto *t = mv->t;
-	uint64_t len = onnx_tensor_numel(t) * onnx_dtype_size(t->data_type), off;
+	uint64_t len = onnx_tensor_bytes(t), off;
 	int rc;
 
 	if ((rc = onnx_datafile_align(c, d, &off)))
@@ -232,7 +232,7 @@ onnx_save(onnx_model *m, const char *path, uint64_t threshold)
 			goto out;
 		for (size_t i = 0; i < g->n_initializer && !rc; i++) {
 			Onnx__TensorProto *t = g->initializer[i];
-			uint64_t bytes = onnx_tensor_numel(t) * onnx_dtype_size(t->data_type);
+			uint64_t bytes = onnx_tensor_bytes(t);
 			if (bytes == 0 || bytes < threshold)
 				continue;
 			mv[nmv].t = t;

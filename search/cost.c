@@ -85,8 +85,8 @@ local_elems(sim *s, const ir_value *v, const prop_shard *sh)
 static double
 elem_bytes(const ir_value *v)
 {
-	size_t n = onnx_dtype_size(v->dtype);
-	return n ? (double)n : 4;
+	unsigned b = onnx_dtype_bits(v->dtype); /* 4-bit: half a byte */
+	return b ? b / 8.0 : 4;
 }
 
 /* Product of the sizes of the axes in mask. */

@@ -73,7 +73,7 @@ same_initializers(onnx_model *a, onnx_model *b)
 	assert_int_equal(ga->n_initializer, gb->n_initializer);
 	for (size_t i = 0; i < ga->n_initializer; i++) {
 		Onnx__TensorProto *x = ga->initializer[i], *y = gb->initializer[i];
-		uint64_t n = onnx_tensor_numel(x) * onnx_dtype_size(x->data_type);
+		uint64_t n = onnx_tensor_bytes(x);
 		assert_string_equal(x->name, y->name);
 		assert_int_equal(onnx_tensor_numel(x), onnx_tensor_numel(y));
 		if (n == 0)
@@ -220,6 +220,76 @@ test_typed_fields(void **state)
 	assert_non_null(onnx_tensor_raw(r, r->proto->graph->initializer[0], &(uint64_t){0}));
 	same_initializers(m, r);
 	onnx_model_free(r);
+	onnx_model_free(m);
+	free(out);
+	tu_rmtree(dir);
+	free(dir);
+	onnxshard_free(c);
+}
+
+/* ---- 4-bit and float8 types: names, packed sizes, raw and int32_data ---- */
+
+static void
+test_subbyte(void **state)
+{
+	shd_ctx *c = ctx();
+	char *dir = tu_tmpdir(), *out = tu_path(dir, "o.onnx");
+	uint8_t raw[16], got[16];
+	int32_t typed[16];
+	tu_model t;
+	onnx_model *m, *r;
+
+	(void)state;
+	assert_string_equal(onnx_dtype_name(ONNX_DT_INT4), "int4");
+	assert_string_equal(onnx_dtype_name(ONNX_DT_UINT4), "uint4");
+	assert_string_equal(onnx_dtype_name(ONNX_DT_FLOAT8E5M2FNUZ), "float8e5m2fnuz");
+	assert_int_equal(onnx_dtype_from_name("float8e4m3fn"), ONNX_DT_FLOAT8E4M3FN);
+	assert_int_equal(onnx_dtype_size(ONNX_DT_INT4), 0);
+	assert_int_equal(onnx_dtype_bits(ONNX_DT_INT4), 4);
+	assert_int_equal(onnx_dtype_size(ONNX_DT_FLOAT8E4M3FNUZ), 1);
+	assert_int_equal(onnx_dtype_bytes(ONNX_DT_UINT4, 5), 3);
+	assert_int_equal(onnx_dtype_bytes(ONNX_DT_UINT4, 6), 3);
+	assert_int_equal(onnx_dtype_bytes(ONNX_DT_FLOAT8E5M2, 5), 5);
+	assert_int_equal(onnx_dtype_bits(ONNX__TENSOR_PROTO__DATA_TYPE__STRING), 0);
+	for (int i = 0; i < 16; i++)
+		raw[i] = (uint8_t)(17 * i), typed[i] = 17 * i;
+	/* int4 [4, 4]: 8 bytes raw, 8 int32_data entries of one byte each */
+	tu_model_init(&t);
+	t.w.data_type = ONNX_DT_INT4;
+	t.w.raw_data = (ProtobufCBinaryData){8, raw};
+	assert_int_equal(load_packed(c, dir, &t, &m), 0);
+	assert_int_equal(onnx_tensor_bytes(m->proto->graph->initializer[0]), 8);
+	onnx_model_free(m);
+	t.w.raw_data.len = 16; /* one byte a value: refused */
+	assert_int_equal(load_packed(c, dir, &t, &m), ONNXSHARD_EINPUT);
+	assert_non_null(strstr(onnxshard_error(c), "raw_data holds 16 bytes, dims need 8"));
+	t.w.has_raw_data = 0;
+	t.w.n_int32_data = 16;
+	t.w.int32_data = typed;
+	assert_int_equal(load_packed(c, dir, &t, &m), ONNXSHARD_EINPUT);
+	assert_non_null(strstr(onnxshard_error(c), "holds 16 values, dims need 8"));
+	t.w.n_int32_data = 8;
+	assert_int_equal(load_packed(c, dir, &t, &m), 0);
+	assert_int_equal(onnx_tensor_read(m, m->proto->graph->initializer[0], 1, 7, got), 0);
+	assert_memory_equal(got, raw + 1, 7);
+	/* written external, the packed bytes; odd counts round up */
+	assert_int_equal(onnx_save(m, out, 1), 0);
+	assert_int_equal(onnx_load(c, out, &r), 0);
+	same_initializers(m, r);
+	onnx_model_free(r);
+	onnx_model_free(m);
+	t.w.data_type = ONNX_DT_UINT4;
+	t.dims[0] = t.dims[1] = 3;
+	t.w.n_int32_data = 5;
+	assert_int_equal(load_packed(c, dir, &t, &m), 0);
+	onnx_model_free(m);
+	/* float8: a byte a value */
+	t.w.data_type = ONNX_DT_FLOAT8E4M3FN;
+	t.w.n_int32_data = 9;
+	assert_int_equal(load_packed(c, dir, &t, &m), 0);
+	assert_int_equal(onnx_tensor_bytes(m->proto->graph->initializer[0]), 9);
+	assert_int_equal(onnx_tensor_read(m, m->proto->graph->initializer[0], 0, 9, got), 0);
+	assert_memory_equal(got, raw, 9);
 	onnx_model_free(m);
 	free(out);
 	tu_rmtree(dir);
@@ -591,15 +661,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_external_read),
-	        cmocka_unit_test(test_typed_fields),
-	        cmocka_unit_test(test_gzip),
-	        cmocka_unit_test(test_unknown_fields),
-	        cmocka_unit_test(test_crc32),
-	        cmocka_unit_test(test_refusals),
-	        cmocka_unit_test(test_bad_files),
-	        cmocka_unit_test(test_truncated),
-	        cmocka_unit_test(test_roundtrip_testdata),
+	        cmocka_unit_test(test_external_read),  cmocka_unit_test(test_typed_fields),
+	        cmocka_unit_test(test_subbyte),        cmocka_unit_test(test_gzip),
+	        cmocka_unit_test(test_unknown_fields), cmocka_unit_test(test_crc32),
+	        cmocka_unit_test(test_refusals),       cmocka_unit_test(test_bad_files),
+	        cmocka_unit_test(test_truncated),      cmocka_unit_test(test_roundtrip_testdata),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -337,7 +337,7 @@ tu_mb_init(Onnx__ModelProto *m, const char *name, int32_t dtype, const char *sha
 		free(dims[i]);
 	}
 	free(dims);
-	size_t bytes = (size_t)numel * onnx_dtype_size(dtype);
+	size_t bytes = (size_t)onnx_dtype_bytes(dtype, numel);
 	t->has_raw_data = 1;
 	t->raw_data.len = bytes;
 	t->raw_data.data = calloc(1, bytes + 1);

@@ -14,6 +14,12 @@
 // (index 0 of the last dim) 1, the rest in [0, 16); bool inputs are random.
 // --ones NAME fills the integer or bool input NAME with 1 (an attention mask
 // that must be all ones, where a random 0/1 mask leaves an op's output undefined).
+// --accuracy-level N sets ONNX Runtime's session.qdq_matmulnbits_accuracy_level
+// in both sessions: the level of the MatMulNBits its optimizer fuses from a 4-bit
+// DequantizeLinear and a MatMul. Its default, 4, quantizes the activations to int8
+// per block of K, so a model and its shards (K split elsewhere, or the fusion
+// left out where a stitched model shares a scale) differ by about 1e-2; level 1
+// computes in float32.
 // --data FILE.json instead gives the inputs and the expected outputs
 // ({"inputs": [T...], "outputs": [T...]}, T = {"name", "type", "dims", "b64"
 // (little-endian raw bytes; float16 as its bits, bool as bytes) or "strings"}).
@@ -32,7 +38,7 @@
 //
 // --batch runs many cases in one process: each line of CASES.jsonl is
 // {"id", "source", "other", "dims"?, "intMax"?, "ones"? (a list of names), "seed"?, "tol"?,
-// "replicasExact"?, "data"?}; it prints one line per case, "ID pass", "ID fail: WHY" or
+// "replicasExact"?, "accuracyLevel"?, "data"?}; it prints one line per case, "ID pass", "ID fail: WHY" or
 // "ID skip: WHY" (skip: ONNX Runtime cannot load or run SOURCE itself, or its
 // result differs from the test data), and exits 0 (the caller counts).
 'use strict';
@@ -41,7 +47,8 @@ const path = require('path');
 
 const USAGE =
   'usage: node ortcompare.js SOURCE.onnx OTHER.onnx [--dim NAME=N ...] [--seed N] [--tol T] ' +
-  '[--int-max NAME=N ...] [--ones NAME ...] [--replicas-exact] [--data FILE.json] | --batch CASES.jsonl';
+  '[--int-max NAME=N ...] [--ones NAME ...] [--replicas-exact] [--accuracy-level N] [--data FILE.json] | ' +
+  '--batch CASES.jsonl';
 
 class UsageError extends Error {}
 
@@ -51,7 +58,7 @@ function die(msg) {
 }
 
 function parseArgs(argv) {
-  const opt = { files: [], dims: { batch: 2, seq: 8 }, seed: 0, tol: 1e-4, intMax: {}, ones: [], replicasExact: false, data: null, batch: null };
+  const opt = { files: [], dims: { batch: 2, seq: 8 }, seed: 0, tol: 1e-4, intMax: {}, ones: [], replicasExact: false, data: null, batch: null, accuracyLevel: null };
   const take = (i, flag) => {
     if (i + 1 >= argv.length) throw new UsageError(`${flag} needs a value`);
     return argv[i + 1];
@@ -83,6 +90,10 @@ function parseArgs(argv) {
       opt.ones.push(val);
     } else if (a === '--replicas-exact') {
       opt.replicasExact = true;
+    } else if (a === '--accuracy-level') {
+      if (val === null) val = take(i++, a);
+      if (!/^[0-4]$/.test(val)) throw new UsageError(`--accuracy-level wants 0..4, got "${val}"`);
+      opt.accuracyLevel = val;
     } else if (a === '--data' || a === '--batch') {
       if (val === null) val = take(i++, a);
       opt[a.slice(2)] = val;
@@ -287,6 +298,7 @@ const firstLine = (e) => String((e && e.message) || e).split('\n')[0];
 // source itself, Fail when OTHER cannot be loaded or run.
 async function runCase(ort, c) {
   const sessOpt = { executionProviders: ['cpu'], logSeverityLevel: 4 };
+  if (c.accuracyLevel != null) sessOpt.extra = { session: { qdq_matmulnbits_accuracy_level: String(c.accuracyLevel) } };
   let src, oth;
   try {
     src = await ort.InferenceSession.create(c.source, sessOpt);
@@ -421,6 +433,7 @@ async function main() {
       seed: opt.seed,
       tol: opt.tol,
       replicasExact: opt.replicasExact,
+      accuracyLevel: opt.accuracyLevel,
       data: opt.data,
     });
   } catch (e) {

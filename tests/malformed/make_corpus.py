@@ -316,6 +316,15 @@ def tensors():
     t.ClearField("string_data")
     t.raw_data = b"ab"
     put("tensor/string_raw.onnx", init_model(t), "{f}: tensor 'w': string tensor in raw_data")
+    # int4 (data type 22, two values a byte): 5 values are 3 bytes, or 3
+    # int32_data entries, not one a value
+    def int4_model(t):
+        return model([node("DequantizeLinear", ["w", "s"], ["y"])], [], [tin("y", [5])],
+                     [t, helper.make_tensor("s", F, [], [0.5])], opset=21)
+    put("tensor/int4_raw_unpacked.onnx", int4_model(tensor("w", 22, [5], b"\1" * 5)),
+        "{f}: tensor 'w': raw_data holds 5 bytes, dims need 3")
+    put("tensor/int4_typed_unpacked.onnx", int4_model(tensor("w", 22, [5], int32_data=[1] * 5)),
+        "{f}: tensor 'w': holds 5 values, dims need 3")
     # a bad tensor inside a Constant node and inside a subgraph
     t = tensor("c", F, [3], float_data=[1, 2])
     m = model([node("Constant", [], ["c"], value=t), node("Add", ["x", "c"], ["y"])],
