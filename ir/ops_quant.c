@@ -10,18 +10,6 @@
 
 #include "ops_impl.h"
 
-static int
-nomem(ir_graph *g)
-{
-	return shd_nomem(g->ctx);
-}
-
-static int
-is_one(ir_dim d)
-{
-	return ir_is_const(d) && d.c == 1;
-}
-
 /* A dtype onnxshard cannot split (no fixed size: strings): its values
  * stay whole. Unknown (0) is not one; float8 is a byte, and a 4-bit value
  * splits where its blocks keep whole bytes (propagate.c's keeps_bytes). */
