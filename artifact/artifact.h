@@ -22,6 +22,7 @@ typedef struct {
 	int64_t *dims;    /* length ndim; -1 where symbolic */
 	const char **sym; /* length ndim; the symbolic name, or NULL */
 	int *axes;        /* ndim rows of n_axes: mesh axes major to minor, -1 after the last */
+	int64_t *pieces;  /* length ndim, each >= 1 ("pieces": parameters only) */
 } art_mtensor;
 
 /* An output directory whose manifest has been read and checked. */
@@ -41,8 +42,8 @@ typedef struct {
 	                     * axes when absent), mesh order */
 	size_t n_ort_axes;
 	int64_t ort_size; /* ranks in one world */
-	art_mtensor *in, *out;
-	size_t n_in, n_out;
+	art_mtensor *in, *out, *param;
+	size_t n_in, n_out, n_param;
 } art_outdir;
 
 enum { ART_ALLREDUCE = 1, ART_ALLGATHER, ART_REDUCESCATTER, ART_ALLTOALL };

@@ -25,6 +25,13 @@ typedef struct {
 	art_coll coll;
 } coll_rec;
 
+/* A symbolic dim's name as one rank model uses it: the size it stands for
+ * is the manifest's global size split `ways` ways (first use: `by`). */
+typedef struct {
+	const char *name, *by;
+	int64_t ways;
+} sym_rec;
+
 static const char *const coll_ops[] = {NULL, "AllReduce", "AllGather", "ReduceScatter", "AllToAll"};
 
 /* A formatted string in the arena ("ranks[2]: "); a fixed text on failure. */
@@ -174,11 +181,13 @@ rank_of(const art_outdir *d, const int64_t *coords)
 	return r;
 }
 
-/* One input, output or parameter entry; dtype required when need_dtype. */
+/* One input or output entry (dtype required), or a parameter (is_param:
+ * dtype optional, "pieces" allowed: an integer >= 1 per dim, each dim
+ * dividing into its pieces times its shards). */
 static int
-read_tensor(art_outdir *d, json_t *t, const char *where, int need_dtype, art_mtensor *mt)
+read_tensor(art_outdir *d, json_t *t, const char *where, int is_param, art_mtensor *mt)
 {
-	json_t *shape, *sh, *v;
+	json_t *shape, *sh, *v, *pc = json_object_get(t, "pieces");
 	const char *dt;
 	uint64_t used = 0;
 	int rc;
@@ -189,7 +198,7 @@ read_tensor(art_outdir *d, json_t *t, const char *where, int need_dtype, art_mte
 		return rc;
 	where = at(d, "%s'%s': ", where, mt->name);
 	mt->dtype = -1;
-	if ((need_dtype || json_object_get(t, "dtype")) &&
+	if ((!is_param || json_object_get(t, "dtype")) &&
 	    ((rc = field_str(d, t, where, "dtype", &dt)) ||
 	     (mt->dtype = onnx_dtype_from_name(dt)) < 0))
 		return rc ? rc : fail(d, MANIFEST, "%sunknown dtype '%s'", where, dt);
@@ -199,15 +208,26 @@ read_tensor(art_outdir *d, json_t *t, const char *where, int need_dtype, art_mte
 	if ((mt->ndim = json_array_size(shape)) != json_array_size(sh))
 		return fail(d, MANIFEST, "%ssharding has %zu entries, shape %zu", where,
 		            json_array_size(sh), mt->ndim);
+	if (pc && !is_param)
+		return fail(d, MANIFEST, "%sa graph input or output has no pieces", where);
+	if (pc && (!json_is_array(pc) || json_array_size(pc) != mt->ndim))
+		return fail(d, MANIFEST, "%spieces should be an array of %zu integers", where,
+		            mt->ndim);
 	mt->dims = shd_arena_zalloc(d->ctx, &d->arena, (mt->ndim + 1) * sizeof *mt->dims);
 	mt->sym = shd_arena_zalloc(d->ctx, &d->arena, (mt->ndim + 1) * sizeof *mt->sym);
 	mt->axes =
 	        shd_arena_alloc(d->ctx, &d->arena, (mt->ndim * d->n_axes + 1) * sizeof *mt->axes);
-	if (!mt->dims || !mt->sym || !mt->axes)
+	mt->pieces = shd_arena_zalloc(d->ctx, &d->arena, (mt->ndim + 1) * sizeof *mt->pieces);
+	if (!mt->dims || !mt->sym || !mt->axes || !mt->pieces)
 		return shd_nomem(d->ctx);
 	for (size_t i = 0; i < mt->ndim; i++) {
 		json_t *dim = json_array_get(shape, i), *axes = json_array_get(sh, i);
 		int64_t prod = 1;
+		mt->pieces[i] = 1;
+		if (pc && (!json_is_integer(v = json_array_get(pc, i)) ||
+		           (mt->pieces[i] = json_integer_value(v)) < 1))
+			return fail(d, MANIFEST, "%spieces[%zu] should be an integer >= 1", where,
+			            i);
 		mt->dims[i] = json_is_integer(dim) ? json_integer_value(dim) : -1;
 		if (json_is_string(dim) && json_string_length(dim))
 			mt->sym[i] = json_string_value(dim);
@@ -235,6 +255,12 @@ read_tensor(art_outdir *d, json_t *t, const char *where, int need_dtype, art_mte
 			mt->axes[i * d->n_axes + k] = a;
 			prod *= d->size[a];
 		}
+		if (mt->dims[i] >= 0 && mt->pieces[i] > 1 && mt->dims[i] % (prod * mt->pieces[i]))
+			return fail(
+			        d, MANIFEST,
+			        "%sdim %zu (%lld) does not divide into %lld pieces of %lld shards",
+			        where, i, (long long)mt->dims[i], (long long)mt->pieces[i],
+			        (long long)prod);
 		if (mt->dims[i] >= 0 && mt->dims[i] % prod)
 			return fail(d, MANIFEST,
 			            "%sdim %zu (%lld) does not divide into %lld shards", where, i,
@@ -244,7 +270,7 @@ read_tensor(art_outdir *d, json_t *t, const char *where, int need_dtype, art_mte
 }
 
 static int
-read_tensors(art_outdir *d, const char *key, int need_dtype, art_mtensor **out, size_t *n)
+read_tensors(art_outdir *d, const char *key, int is_param, art_mtensor **out, size_t *n)
 {
 	json_t *arr = json_object_get(d->root, key);
 
@@ -253,7 +279,7 @@ read_tensors(art_outdir *d, const char *key, int need_dtype, art_mtensor **out, 
 		return shd_nomem(d->ctx);
 	for (size_t i = 0; i < *n; i++) {
 		int rc = read_tensor(d, json_array_get(arr, i), at(d, "%s[%zu]: ", key, i),
-		                     need_dtype, &(*out)[i]);
+		                     is_param, &(*out)[i]);
 		if (rc)
 			return rc;
 		for (size_t j = 0; j < i; j++)
@@ -383,6 +409,26 @@ read_ranks(art_outdir *d, json_t **entries)
 	return 0;
 }
 
+/* The group rank r must have: ranks along axes from r, in shard-index order. */
+static int64_t *
+want_group(art_outdir *d, size_t r, const int *axes, size_t n_axes, size_t *g)
+{
+	int64_t *want, *c = shd_arena_alloc(d->ctx, &d->arena, d->n_axes * sizeof *c);
+
+	*g = 1;
+	for (size_t i = 0; i < n_axes; i++)
+		*g *= (size_t)d->size[axes[i]];
+	if (!c || !(want = shd_arena_alloc(d->ctx, &d->arena, *g * sizeof *want)))
+		return NULL;
+	for (size_t s = 0; s < *g; s++) {
+		memcpy(c, &d->coords[r * d->n_axes], d->n_axes * sizeof *c);
+		for (size_t i = n_axes, q = s; i-- > 0; q /= (size_t)d->size[axes[i]])
+			c[axes[i]] = (int64_t)(q % (size_t)d->size[axes[i]]);
+		want[s] = (int64_t)rank_of(d, c);
+	}
+	return want;
+}
+
 /* "ort_worlds": {"axes": [...], "size": N, "worlds": [[ranks]...]}: the
  * axes each ONNX Runtime world spans (every axis when absent). */
 static int
@@ -419,6 +465,56 @@ read_ort_worlds(art_outdir *d)
 	return 0;
 }
 
+/* ort_worlds.worlds (after read_ranks): world / size worlds, each the
+ * group over the world's axes of its first rank, in world-rank (shard
+ * index) order; every rank in exactly one. */
+static int
+check_ort_worlds(art_outdir *d)
+{
+	json_t *o = json_object_get(d->root, "ort_worlds"), *ws, *w, *x;
+	size_t n = d->world / (size_t)d->ort_size, i, j, g;
+	uint8_t *seen = shd_arena_zalloc(d->ctx, &d->arena, d->world);
+	int64_t r;
+
+	if (!o)
+		return 0;
+	if (!seen)
+		return shd_nomem(d->ctx);
+	if (!json_is_array(ws = json_object_get(o, "worlds")) || json_array_size(ws) != n)
+		return fail(d, MANIFEST,
+		            "ort_worlds: worlds should be an array of %zu worlds of %lld ranks", n,
+		            (long long)d->ort_size);
+	json_array_foreach(ws, i, w)
+	{
+		const char *where = at(d, "ort_worlds.worlds[%zu]: ", i);
+		int64_t *want;
+		if (!json_is_array(w) || json_array_size(w) != (size_t)d->ort_size)
+			return fail(d, MANIFEST, "%sshould be an array of %lld ranks", where,
+			            (long long)d->ort_size);
+		json_array_foreach(w, j, x)
+		{
+			if (!json_is_integer(x) || (r = json_integer_value(x)) < 0 ||
+			    (uint64_t)r >= d->world)
+				return fail(d, MANIFEST, "%sentry %zu is not a rank below %zu",
+				            where, j, d->world);
+			if (seen[r]++)
+				return fail(d, MANIFEST, "%srank %lld is in another world too",
+				            where, (long long)r);
+		}
+		r = json_integer_value(json_array_get(w, 0));
+		if (!(want = want_group(d, (size_t)r, d->ort_axes, d->n_ort_axes, &g)))
+			return shd_nomem(d->ctx);
+		for (j = 0; j < g && json_integer_value(json_array_get(w, j)) == want[j]; j++)
+			;
+		if (j < g)
+			return fail(d, MANIFEST,
+			            "%sshould be %s (rank %lld's group over the world's axes, in "
+			            "world-rank order)",
+			            where, ints_text(d, want, g), (long long)r);
+	}
+	return 0;
+}
+
 static int
 read_manifest(art_outdir *d, json_t ***entries)
 {
@@ -437,8 +533,6 @@ read_manifest(art_outdir *d, json_t ***entries)
 	json_t *v, *src, *plan;
 	struct stat st;
 	json_error_t je;
-	art_mtensor *params;
-	size_t n_params;
 	int rc;
 
 	if (lstat(path, &st) != 0)
@@ -471,10 +565,12 @@ read_manifest(art_outdir *d, json_t ***entries)
 	d->ort = !strcmp(s, "com.microsoft");
 	if (d->ort && (rc = read_ort_worlds(d)))
 		return rc;
+	if (!d->ort && json_object_get(d->root, "ort_worlds"))
+		return fail(d, MANIFEST, "ort_worlds without com.microsoft collectives");
 	plan = json_object_get(d->root, "plan");
-	if ((rc = read_tensors(d, "inputs", 1, &d->in, &d->n_in)) ||
-	    (rc = read_tensors(d, "outputs", 1, &d->out, &d->n_out)) ||
-	    (rc = read_tensors(d, "parameters", 0, &params, &n_params)) ||
+	if ((rc = read_tensors(d, "inputs", 0, &d->in, &d->n_in)) ||
+	    (rc = read_tensors(d, "outputs", 0, &d->out, &d->n_out)) ||
+	    (rc = read_tensors(d, "parameters", 1, &d->param, &d->n_param)) ||
 	    (rc = field(d, plan, "plan: ", "strategy", JSON_STRING, &v)))
 		return rc;
 	/* The plan's figures are optional: the hand-made examples have none. */
@@ -487,7 +583,9 @@ read_manifest(art_outdir *d, json_t ***entries)
 		            "plan: step_time_s, comm_bytes or peak_memory_bytes mistyped");
 	if (!(*entries = shd_arena_zalloc(d->ctx, &d->arena, d->world * sizeof **entries)))
 		return shd_nomem(d->ctx);
-	return read_ranks(d, *entries);
+	if ((rc = read_ranks(d, *entries)))
+		return rc;
+	return d->ort ? check_ort_worlds(d) : 0;
 }
 
 /* Attribute key of the given type, or NULL; marks it in *used. */
@@ -501,26 +599,6 @@ attr(const Onnx__NodeProto *n, const char *key, int type, uint64_t *used)
 			return n->attribute[i];
 		}
 	return NULL;
-}
-
-/* The group rank r must have: ranks along axes from r, in shard-index order. */
-static int64_t *
-want_group(art_outdir *d, size_t r, const int *axes, size_t n_axes, size_t *g)
-{
-	int64_t *want, *c = shd_arena_alloc(d->ctx, &d->arena, d->n_axes * sizeof *c);
-
-	*g = 1;
-	for (size_t i = 0; i < n_axes; i++)
-		*g *= (size_t)d->size[axes[i]];
-	if (!c || !(want = shd_arena_alloc(d->ctx, &d->arena, *g * sizeof *want)))
-		return NULL;
-	for (size_t s = 0; s < *g; s++) {
-		memcpy(c, &d->coords[r * d->n_axes], d->n_axes * sizeof *c);
-		for (size_t i = n_axes, q = s; i-- > 0; q /= (size_t)d->size[axes[i]])
-			c[axes[i]] = (int64_t)(q % (size_t)d->size[axes[i]]);
-		want[s] = (int64_t)rank_of(d, c);
-	}
-	return want;
 }
 
 int
@@ -716,14 +794,98 @@ scan_nodes(art_outdir *d, size_t r, const char *file, const Onnx__GraphProto *g,
 	return 0;
 }
 
-/* A manifest input or output against the rank's graph input or output:
- * same dtype and rank. (Dims are not compared: DESIGN.md wants local sizes,
- * the shared examples declare global ones.) */
+/* Dim i of manifest tensor mt (what: "graph input", "initializer"...)
+ * against what rank r's model declares: val >= 0 a size, else sym a name or
+ * NULL (unknown: accepted). A size must be the block the manifest gives
+ * every rank (the global size over the product of the dim's axes' sizes;
+ * blocks are equal, pieces too); a name must be the manifest's (it stands
+ * for the local size). */
 static int
-match_value(art_outdir *d, const char *file, const char *what, const art_mtensor *mt,
-            const Onnx__ValueInfoProto *v)
+match_dim(art_outdir *d, const char *file, size_t r, const char *what, const art_mtensor *mt,
+          size_t i, int64_t val, const char *sym)
+{
+	const int *ax = &mt->axes[i * d->n_axes];
+	int64_t ways = 1;
+	char *over;
+	size_t k, len = 1;
+
+	for (k = 0; k < d->n_axes && ax[k] >= 0; k++)
+		ways *= d->size[ax[k]], len += strlen(d->axis[ax[k]]) + 2;
+	if (mt->sym[i] ? val < 0 && (!sym || !strcmp(sym, mt->sym[i]))
+	    : val < 0  ? !sym
+	               : val == mt->dims[i] / ways)
+		return 0;
+	if (!(over = shd_arena_alloc(d->ctx, &d->arena, len + 1)))
+		return shd_nomem(d->ctx);
+	over[0] = 0;
+	for (size_t q = 0; q < k; q++)
+		strcat(strcat(over, q ? ", " : ""), d->axis[ax[q]]);
+	const char *have = val >= 0 ? at(d, "%lld", (long long)val) : at(d, "'%s'", sym);
+	if (mt->sym[i])
+		return fail(d, file, "rank %zu: %s '%s': dim %zu is %s, the manifest's is '%s'", r,
+		            what, mt->name, i, have, mt->sym[i]);
+	if (ways == 1)
+		return fail(d, file,
+		            "rank %zu: %s '%s': dim %zu is %s, the manifest's is %lld (whole)", r,
+		            what, mt->name, i, have, (long long)mt->dims[i]);
+	return fail(d, file,
+	            "rank %zu: %s '%s': dim %zu is %s, want %lld (the manifest's %lld split %lld "
+	            "ways over [%s])",
+	            r, what, mt->name, i, have, (long long)(mt->dims[i] / ways),
+	            (long long)mt->dims[i], (long long)ways, over);
+}
+
+/* "whole" or "split N ways". */
+static const char *
+ways_text(art_outdir *d, int64_t ways)
+{
+	return ways == 1 ? "whole" : at(d, "split %lld ways", (long long)ways);
+}
+
+/* A name in rank r's model (dim i of mt, named as the manifest names it)
+ * stands for one size throughout the model: the global size split as its
+ * first use (in syms) splits it. Expressions ("2*seq") are not checked. */
+static int
+match_sym(art_outdir *d, const char *file, size_t r, const char *what, const art_mtensor *mt,
+          size_t i, shd_vec *syms)
+{
+	const char *name = mt->sym[i];
+	sym_rec *x = syms->data;
+	int64_t ways = 1;
+	size_t k;
+
+	if (name[strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")])
+		return 0;
+	for (k = 0; k < d->n_axes && mt->axes[i * d->n_axes + k] >= 0; k++)
+		ways *= d->size[mt->axes[i * d->n_axes + k]];
+	for (k = 0; k < syms->n && strcmp(x[k].name, name); k++)
+		;
+	if (k < syms->n && x[k].ways != ways)
+		return fail(d, file,
+		            "rank %zu: %s '%s': dim %zu is named '%s', which in this model stands "
+		            "for %s %s (%s), but the manifest's block here is %s %s",
+		            r, what, mt->name, i, name, name, ways_text(d, x[k].ways), x[k].by,
+		            name, ways_text(d, ways));
+	if (k < syms->n)
+		return 0;
+	if (!(x = shd_vec_push(d->ctx, syms, sizeof *x)))
+		return shd_nomem(d->ctx);
+	x->name = name;
+	x->ways = ways;
+	x->by = at(d, "%s '%s'", what, mt->name);
+	return 0;
+}
+
+/* A manifest input or output against the rank's graph input or output:
+ * same dtype and rank, every dim the block the manifest gives (match_dim),
+ * every name standing for one size (match_sym). */
+static int
+match_value(art_outdir *d, const char *file, size_t r, const char *what, const art_mtensor *mt,
+            const Onnx__ValueInfoProto *v, shd_vec *syms)
 {
 	const Onnx__TypeProto__Tensor *tt;
+	const char *kind = what[0] == 'i' ? "graph input" : "graph output";
+	int rc = 0;
 
 	if (!v)
 		return fail(d, file, "the manifest's %s '%s' is not a graph %s", what, mt->name,
@@ -735,7 +897,40 @@ match_value(art_outdir *d, const char *file, const char *what, const art_mtensor
 	if (tt->shape && tt->shape->n_dim != mt->ndim)
 		return fail(d, file, "graph %s '%s' has rank %zu, the manifest %zu", what, mt->name,
 		            tt->shape->n_dim, mt->ndim);
-	return 0;
+	for (size_t i = 0; tt->shape && i < mt->ndim && !rc; i++) {
+		const Onnx__TensorShapeProto__Dimension *x = tt->shape->dim[i];
+		int named = x->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
+		            x->dim_param && *x->dim_param;
+		rc = match_dim(d, file, r, kind, mt, i,
+		               x->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE
+		                       ? x->dim_value
+		                       : -1,
+		               named ? x->dim_param : NULL);
+		if (!rc && named)
+			rc = match_sym(d, file, r, kind, mt, i, syms);
+	}
+	return rc;
+}
+
+/* A manifest parameter against the rank's initializer of its name (none:
+ * nothing to compare): its rank and every dim the manifest's block. */
+static int
+match_param(art_outdir *d, const char *file, size_t r, const art_mtensor *mt,
+            const Onnx__GraphProto *g)
+{
+	const Onnx__TensorProto *t = NULL;
+	int rc = 0;
+
+	for (size_t i = 0; i < g->n_initializer && !t; i++)
+		if (g->initializer[i]->name && !strcmp(g->initializer[i]->name, mt->name))
+			t = g->initializer[i];
+	if (t && t->n_dims != mt->ndim)
+		return fail(d, file, "rank %zu: initializer '%s' has rank %zu, the manifest %zu", r,
+		            mt->name, t->n_dims, mt->ndim);
+	for (size_t i = 0; t && i < mt->ndim && !rc; i++)
+		rc = match_dim(d, file, r, "initializer", mt, i, t->dims[i] < 0 ? 0 : t->dims[i],
+		               NULL);
+	return rc;
 }
 
 static int
@@ -763,6 +958,7 @@ check_model(art_outdir *d, size_t r, const char *file, const onnx_model *m, json
 {
 	const char *cdom = d->ort ? "com.microsoft" : "onnxshard";
 	const Onnx__GraphProto *g = m->proto->graph;
+	shd_vec syms = {0};
 	int rc = 0;
 
 	for (size_t i = 0; i < m->n_ext && !rc; i++) {
@@ -784,11 +980,14 @@ check_model(art_outdir *d, size_t r, const char *file, const onnx_model *m, json
 			            cdom, (long long)o->version);
 	}
 	for (size_t i = 0; i < d->n_in && !rc; i++)
-		rc = match_value(d, file, "input", &d->in[i],
-		                 find_value(g->input, g->n_input, d->in[i].name));
+		rc = match_value(d, file, r, "input", &d->in[i],
+		                 find_value(g->input, g->n_input, d->in[i].name), &syms);
 	for (size_t i = 0; i < d->n_out && !rc; i++)
-		rc = match_value(d, file, "output", &d->out[i],
-		                 find_value(g->output, g->n_output, d->out[i].name));
+		rc = match_value(d, file, r, "output", &d->out[i],
+		                 find_value(g->output, g->n_output, d->out[i].name), &syms);
+	shd_vec_free(d->ctx, &syms, sizeof(sym_rec));
+	for (size_t i = 0; i < d->n_param && !rc; i++)
+		rc = match_param(d, file, r, &d->param[i], g);
 	for (size_t i = 0; i < g->n_input && !rc; i++)
 		if (!is_listed(g, d, g->input[i]->name ? g->input[i]->name : ""))
 			rc = fail(d, file, "graph input '%s' is not in the manifest's inputs",

@@ -456,7 +456,8 @@ block_layout(const rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, c
 
 /* The block of string tensor t under s into out's string_data: the
  * entries of t it selects, in row-major order (their bytes shared with the
- * source, which outlives the rank model). */
+ * source, which outlives the rank model; the loader has checked that t
+ * holds one entry per element). */
 static int
 string_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const prop_shard *s,
              Onnx__TensorProto *out)
@@ -465,11 +466,6 @@ string_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const p
 	int32_t last, r = block_layout(k, t, v, s, gl, lo, off, &last);
 	uint64_t n = 1;
 
-	if (t->n_string_data != onnx_tensor_numel(t))
-		return shd_error(k->c, ONNXSHARD_EINPUT,
-		                 "%s: string tensor '%s' has %zu entries for %llu elements",
-		                 k->g->model->path, t->name ? t->name : "", t->n_string_data,
-		                 (unsigned long long)onnx_tensor_numel(t));
 	for (int32_t d = 0; d < r; d++)
 		n *= (uint64_t)lo[d], idx[d] = 0;
 	ProtobufCBinaryData *sd = emit_alloc(k, (n ? n : 1) * sizeof *sd);

@@ -275,8 +275,9 @@ def mesh2d(out, opset):
                                      group=group, mesh_axes=['data'], reduce='max'))
         else:
             nodes.append(H.make_node('Identity', ['mloc'], ['m']))
+        # a rank declares its block of x2 (DESIGN.md: local shapes)
         return H.make_graph(nodes, 'g', [vi('x', T.FLOAT, ['batch', 16]), vi('c', T.BOOL, []),
-                                         vi('x2', T.FLOAT, [16, 8])],
+                                         vi('x2', T.FLOAT, [4 if group else 16, 8])],
                             [vi('y', T.FLOAT, None), vi('v', T.FLOAT, None), vi('m', T.FLOAT, None)], inits)
     # rank r = (data, model): w's columns by model; p's rows by [model, data],
     # block model * 2 + data (the shard index, computed here independently)
@@ -306,7 +307,10 @@ def ort(out):
                  H.make_node('MatMul', ['x2', 'w2'], ['p']), coll('AllReduce', 'p', 'z'),
                  coll('AllToAll', 'x3', 'xt', group_size=4),
                  H.make_node('ReduceSum', ['xt', 'ax'], ['sl'], keepdims=1), coll('AllReduce', 'sl', 's')]
-        return H.make_graph(nodes, 'g', [vi(n, T.FLOAT, ['batch', 16]) for n in ('x', 'x2', 'x3')],
+        # rank shapes are local: x2's columns split; x3's rows split, so
+        # its dim 0 is not the whole 'batch' of x (left unnamed)
+        shapes = [['batch', 16], ['batch', 4], [None, 16]] if ms else [['batch', 16]] * 3
+        return H.make_graph(nodes, 'g', [vi(n, T.FLOAT, sh) for n, sh in zip(('x', 'x2', 'x3'), shapes)],
                             [vi('y', T.FLOAT, None), vi('z', T.FLOAT, None), vi('s', T.FLOAT, None)],
                             [NH.from_array(w, 'w'), NH.from_array(w2, 'w2'),
                              NH.from_array(np.array([0], np.int64), 'ax')])
