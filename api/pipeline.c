@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -188,7 +189,7 @@ write_text(shd_ctx *c, const char *path, const char *text)
 
 static int
 write_manifest(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const char *tmp,
-               const emit_rank_stats *st, json_t *plan)
+               const uint8_t *want, const emit_rank_stats *st, json_t *plan)
 {
 	shd_ctx *c = g->ctx;
 	const prop_mesh *m = p->mesh;
@@ -289,6 +290,12 @@ write_manifest(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const c
 		shd_jset(e, "rank", json_integer(r), &bad);
 		shd_jset(e, "coords", coords, &bad);
 		shd_jset(e, "model", shd_jstr(name, &bad), &bad);
+		if (want && !want[r]) { /* --rank: another process writes it */
+			json_decref(ext);
+			shd_jset(e, "written", json_false(), &bad);
+			shd_jpush(a, e, &bad);
+			continue;
+		}
 		file_json(name, st[r].model_crc, st[r].model_bytes, e, 0, &bad);
 		if (st[r].data_bytes) {
 			json_t *f = json_object();
@@ -631,6 +638,148 @@ rm_tree(const char *dir)
 	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* ---- --rank: some ranks' files, into an OUT that others may share ---- */
+
+/* o->ranks as a mask of the world (*want NULL: every rank). */
+static int
+parse_ranks(shd_ctx *c, const onnxshard_opts *o, const prop_mesh *m, uint8_t **want)
+{
+	*want = NULL;
+	if (!o->ranks || !o->n_ranks)
+		return 0;
+	if (!o->out)
+		return shd_error(c, ONNXSHARD_EINPUT,
+		                 "--rank: only when writing an output directory (shard)");
+	for (size_t i = 0; i < o->n_ranks; i++)
+		if (o->ranks[i] < 0 || o->ranks[i] >= m->world)
+			return shd_error(c, ONNXSHARD_EINPUT,
+			                 "--rank %lld: the mesh %s has ranks 0 to %lld",
+			                 (long long)o->ranks[i], o->mesh, (long long)m->world - 1);
+	if (!(*want = shd_calloc(c, (size_t)m->world, 1)))
+		return shd_nomem(c);
+	for (size_t i = 0; i < o->n_ranks; i++)
+		(*want)[o->ranks[i]] = 1;
+	return 0;
+}
+
+/* Two manifests of one plan: equal but for the ranks' files and marks. */
+static int
+same_plan(json_t *a, json_t *b)
+{
+	const char *key;
+	json_t *v, *ra = json_object_get(a, "ranks"), *rb = json_object_get(b, "ranks");
+	static const char *const id[] = {"rank", "coords", "model"};
+
+	if (json_object_size(a) != json_object_size(b) ||
+	    json_array_size(ra) != json_array_size(rb))
+		return 0;
+	json_object_foreach(a, key, v) if (strcmp(key, "ranks") &&
+	                                   !json_equal(v, json_object_get(b, key))) return 0;
+	for (size_t r = 0; r < json_array_size(ra); r++)
+		for (int i = 0; i < 3; i++)
+			if (!json_equal(json_object_get(json_array_get(ra, r), id[i]),
+			                json_object_get(json_array_get(rb, r), id[i])))
+				return 0;
+	return 1;
+}
+
+static int
+is_written(json_t *rank)
+{
+	return rank && !json_is_false(json_object_get(rank, "written"));
+}
+
+/* Move the wanted ranks' files from tmp into o->out, which exists: under
+ * an exclusive flock of o->out, merge the manifest there (the same plan's,
+ * or none) with tmp's (each rank written by one or the other is written),
+ * rename each file in whole, then the merged manifest. */
+static int
+merge_ranks(shd_ctx *c, const onnxshard_opts *o, const char *tmp, const uint8_t *want)
+{
+	char *mine_path = NULL, *their_path = NULL, *from = NULL, *to = NULL, *text = NULL;
+	size_t text_size = 0;
+	json_t *mine = NULL, *theirs = NULL, *ranks;
+	json_error_t je;
+	int rc = 0, fd;
+
+	if ((fd = open(o->out, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return shd_error(c, ONNXSHARD_EINPUT, "%s: %s", o->out, strerror(errno));
+	while (flock(fd, LOCK_EX) != 0)
+		if (errno != EINTR) {
+			rc = shd_error(c, ONNXSHARD_EFAIL, "%s: cannot lock: %s", o->out,
+			               strerror(errno));
+			goto out;
+		}
+	if (asprintf(&mine_path, "%s/manifest.json", tmp) < 0 ||
+	    asprintf(&their_path, "%s/manifest.json", o->out) < 0) {
+		rc = shd_nomem(c);
+		goto out;
+	}
+	if (!(mine = json_load_file(mine_path, 0, &je))) {
+		rc = shd_error(c, ONNXSHARD_EFAIL, "%s: %s", mine_path, je.text);
+		goto out;
+	}
+	if (access(their_path, F_OK) == 0 &&
+	    (!(theirs = json_load_file(their_path, 0, &je)) || !same_plan(mine, theirs))) {
+		rc = shd_error(c, ONNXSHARD_EINPUT,
+		               "%s: holds the output of another plan (model, mesh or options "
+		               "differ); give each plan its own -o",
+		               o->out);
+		goto out;
+	}
+	ranks = json_object_get(mine, "ranks");
+	for (size_t r = 0; theirs && r < json_array_size(ranks); r++) {
+		json_t *t = json_array_get(json_object_get(theirs, "ranks"), r);
+		if (!want[r] && is_written(t) && json_array_set(ranks, r, t)) {
+			rc = shd_nomem(c);
+			goto out;
+		}
+	}
+	/* this run's files, each whole, then the manifest that lists them */
+	for (size_t r = 0; r < json_array_size(ranks) && !rc; r++) {
+		json_t *e = json_array_get(ranks, r);
+		size_t i;
+		if (!want[r])
+			continue;
+		for (i = 0; i <= json_array_size(json_object_get(e, "external_data")) && !rc; i++) {
+			const char *name = json_string_value(
+			        i ? json_object_get(
+			                    json_array_get(json_object_get(e, "external_data"),
+			                                   i - 1),
+			                    "file")
+			          : json_object_get(e, "model"));
+			free(from), free(to);
+			from = to = NULL;
+			if (!name || asprintf(&from, "%s/%s", tmp, name) < 0 ||
+			    asprintf(&to, "%s/%s", o->out, name) < 0)
+				rc = shd_nomem(c);
+			else if (rename(from, to) != 0)
+				rc = shd_error(c, ONNXSHARD_EFAIL,
+				               "%s: cannot move it into place: %s", to,
+				               strerror(errno));
+		}
+	}
+	if (rc)
+		goto out;
+	size_t n = json_dumpb(mine, NULL, 0, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (!n || !(text = shd_alloc(c, text_size = n + 1)) ||
+	    json_dumpb(mine, text, n, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != n) {
+		rc = shd_nomem(c);
+		goto out;
+	}
+	text[n] = 0;
+	if (!(rc = write_text(c, mine_path, text)) && rename(mine_path, their_path) != 0)
+		rc = shd_error(c, ONNXSHARD_EFAIL, "%s: cannot move it into place: %s", their_path,
+		               strerror(errno));
+out:
+	close(fd); /* and the lock with it */
+	shd_free(c, text, text_size);
+	json_decref(mine);
+	json_decref(theirs);
+	free(mine_path), free(their_path), free(from), free(to);
+	return rc;
+}
+
 int
 onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 {
@@ -642,6 +791,7 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	emit_rank_stats *st = NULL;
 	json_t *plan = NULL, *count = NULL;
 	char *tmp = NULL, *old = NULL, *report = NULL;
+	uint8_t *want = NULL; /* --rank: the ranks to write; NULL: all */
 	size_t report_len = 0;
 	struct stat sb;
 	int rc, have_plan = 0, have_hw = 0;
@@ -664,7 +814,13 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		               o->collectives);
 		goto out;
 	}
-	if (o->out && lstat(o->out, &sb) == 0 && !o->force) {
+	if ((rc = parse_ranks(c, o, &mesh, &want)))
+		goto out;
+	if (want && lstat(o->out, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+		rc = shd_error(c, ONNXSHARD_EINPUT, "%s: not a directory", o->out);
+		goto out;
+	}
+	if (o->out && !want && lstat(o->out, &sb) == 0 && !o->force) {
 		rc = shd_error(c, ONNXSHARD_EINPUT,
 		               "%s: already exists (use --force to replace it)", o->out);
 		goto out;
@@ -703,10 +859,12 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	}
 	if (o->out) {
 		const char *ext = o->external_data ? o->external_data : "auto";
-		uint64_t per_rank = rank_weight_bytes(g, &p);
+		uint64_t per_rank = rank_weight_bytes(g, &p), n_written = 0;
+		for (int64_t r = 0; r < mesh.world; r++)
+			n_written += !want || want[r];
 		progress pr = {
 		        log && isatty(fileno(log)) && per_rank >= ((uint64_t)64 << 20) ? log : NULL,
-		        per_rank * (uint64_t)mesh.world, 0, shd_now(), 0};
+		        per_rank * n_written, 0, shd_now(), 0};
 		emit_opts eo = {!strcmp(ext, "always")  ? 1
 		                : !strcmp(ext, "never") ? UINT64_MAX
 		                                        : ONNX_EXT_THRESHOLD,
@@ -746,7 +904,11 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		mode_t um = umask(0);
 		umask(um);
 		chmod(tmp, 0777 & ~um);
-		rc = api_emit_ranks(g, &p, tmp, &eo, o->jobs, st);
+		rc = api_emit_ranks(g, &p, tmp, &eo, o->jobs, want, st);
+		/* the plan's memory: every rank holds per_rank bytes of weights */
+		for (int64_t r = 0; want && r < mesh.world; r++)
+			if (!want[r])
+				st[r].param_bytes = per_rank;
 		if (pr.f)
 			fputc('\n', pr.f);
 		if (rc)
@@ -754,7 +916,7 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	}
 	if ((rc = plan_json(g, &p, o, o->out ? st : NULL, &b, &hw, &env, &plan)))
 		goto out;
-	if (o->out && (rc = write_manifest(g, &p, o, tmp, st, plan)))
+	if (o->out && (rc = write_manifest(g, &p, o, tmp, want, st, plan)))
 		goto out;
 	if (o->report_html && (rc = report_html(g, &p, &hw, o, plan, o->report_html)))
 		goto out;
@@ -774,7 +936,21 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	 * algebra answers "unknown") may have changed the output: none then */
 	if ((rc = shd_settle(c, refused, 0)) || (rc = stop(&rs)))
 		goto out;
-	if (o->out) {
+	if (want) {
+		/* OUT made whole by this run, or else (another process made
+		 * it) merged into */
+		if (rename(tmp, o->out) == 0) {
+			free(tmp);
+			tmp = NULL;
+		} else if (errno != EEXIST && errno != ENOTEMPTY) {
+			rc = shd_error(c, ONNXSHARD_EFAIL,
+			               "%s: cannot rename the output into place: %s", o->out,
+			               strerror(errno));
+			goto out;
+		} else if ((rc = merge_ranks(c, o, tmp, want))) {
+			goto out;
+		}
+	} else if (o->out) {
 		if (lstat(o->out, &sb) == 0) {
 			if (asprintf(&old, "%s.old-XXXXXX", o->out) < 0) {
 				old = NULL;
@@ -808,9 +984,18 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 			fputc('\n', o->report);
 		} else {
 			print_summary(g, &p, o, plan, count, o->report);
-			if (o->out)
+			if (o->out && want) {
+				fprintf(o->report, "wrote %s: rank", o->out);
+				for (int64_t r = 0, k = 0; r < mesh.world; r++)
+					if (want[r])
+						fprintf(o->report, "%s%lld", k++ ? "," : " ",
+						        (long long)r);
+				fprintf(o->report, " of %lld, manifest.json\n",
+				        (long long)mesh.world);
+			} else if (o->out) {
 				fprintf(o->report, "wrote %s: %lld rank models, manifest.json\n",
 				        o->out, (long long)mesh.world);
+			}
 		}
 	}
 out:
@@ -827,6 +1012,7 @@ out:
 	json_decref(count);
 	json_decref(plan);
 	shd_free(c, st, 0);
+	shd_free(c, want, 0);
 	shd_free(c, b.vals, 0);
 	if (have_plan)
 		prop_plan_free(g, &p);

@@ -2,12 +2,13 @@
  * The plan is decided and read-only when emission starts, so each worker
  * is a fork of this process: it sees the IR, the plan and the mapped
  * weights as they are (copy-on-write, the weights shared), writes its
- * ranks (rank r goes to worker r mod jobs) and reports back through a
+ * ranks (the i-th rank to write goes to worker i mod jobs) and reports back through a
  * pipe: weight bytes written (progress), each rank's figures, or its error.
  * A rank's bytes do not depend on who writes it, so the output is the same
  * whatever the number of workers.
  * requires: a materialised plan, an empty directory
- * provides: every rank{r}.onnx (+ .data) and st[r], or the first error */
+ * provides: rank{r}.onnx (+ .data) and st[r] of every rank wanted, or the
+ *   first error */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
@@ -70,8 +71,8 @@ child_progress(void *ud, uint64_t bytes)
 }
 
 static void
-run_child(ir_graph *g, const prop_plan *p, const char *dir, const emit_opts *o, int job, int jobs,
-          int fd)
+run_child(ir_graph *g, const prop_plan *p, const char *dir, const emit_opts *o, const int64_t *list,
+          int64_t n, int job, int jobs, int fd)
 {
 	child ch = {fd, 0};
 	emit_opts co = *o;
@@ -80,7 +81,8 @@ run_child(ir_graph *g, const prop_plan *p, const char *dir, const emit_opts *o, 
 
 	co.progress = child_progress;
 	co.progress_ud = &ch;
-	for (int64_t r = job; r < p->mesh->world && !rc; r += jobs) {
+	for (int64_t i = job; i < n && !rc; i += jobs) {
+		int64_t r = list[i];
 		memset(&m, 0, sizeof m);
 		if (!(rc = o->stop ? o->stop(o->stop_ud) : 0))
 			rc = emit_rank(g, p, r, dir, &co, &m.st);
@@ -106,26 +108,37 @@ run_child(ir_graph *g, const prop_plan *p, const char *dir, const emit_opts *o, 
 
 int
 api_emit_ranks(ir_graph *g, const prop_plan *p, const char *dir, const emit_opts *o, int jobs,
-               emit_rank_stats *st)
+               const uint8_t *want, emit_rank_stats *st)
 {
 	shd_ctx *c = g->ctx;
-	int64_t world = p->mesh->world;
+	int64_t world = p->mesh->world, n_want = 0;
 	int rc = 0;
 
-	if (jobs > world)
-		jobs = (int)world;
+	for (int64_t r = 0; r < world; r++)
+		n_want += !want || want[r];
+	if (jobs > n_want)
+		jobs = (int)n_want;
 	if (jobs <= 1) {
 		for (int64_t r = 0; r < world && !rc; r++)
-			if (!(rc = o->stop ? o->stop(o->stop_ud) : 0))
+			if ((!want || want[r]) && !(rc = o->stop ? o->stop(o->stop_ud) : 0))
 				rc = emit_rank(g, p, r, dir, o, &st[r]);
 		return rc;
 	}
-	struct pollfd *fds = shd_calloc(c, (size_t)jobs, sizeof *fds);
-	pid_t *pid = shd_calloc(c, (size_t)jobs, sizeof *pid);
+	/* the ranks to write, in order; worker j takes every jobs-th */
+	int64_t *list = shd_calloc(c, (size_t)n_want, sizeof *list);
+	if (!list)
+		return shd_nomem(c);
+	n_want = 0;
+	for (int64_t r = 0; r < world; r++)
+		if (!want || want[r])
+			list[n_want++] = r;
+	struct pollfd *fds = shd_calloc(c, (size_t)jobs + 1, sizeof *fds);
+	pid_t *pid = shd_calloc(c, (size_t)jobs + 1, sizeof *pid);
 	int started = 0;
 	if (!fds || !pid) {
-		shd_free(c, fds, 0);
-		shd_free(c, pid, 0);
+		shd_free(c, fds, ((size_t)jobs + 1) * sizeof *fds);
+		shd_free(c, pid, ((size_t)jobs + 1) * sizeof *pid);
+		shd_free(c, list, (size_t)n_want * sizeof *list);
 		return shd_nomem(c);
 	}
 	fflush(NULL); /* nothing buffered is written twice */
@@ -148,7 +161,7 @@ api_emit_ranks(ir_graph *g, const prop_plan *p, const char *dir, const emit_opts
 			close(pp[0]);
 			for (int j = 0; j < started; j++)
 				close(fds[j].fd);
-			run_child(g, p, dir, o, started, jobs, pp[1]);
+			run_child(g, p, dir, o, list, n_want, started, jobs, pp[1]);
 		}
 		close(pp[1]);
 		fds[started].fd = pp[0];
@@ -198,7 +211,8 @@ api_emit_ranks(ir_graph *g, const prop_plan *p, const char *dir, const emit_opts
 		if (!rc && (!WIFEXITED(status) || WEXITSTATUS(status)))
 			rc = shd_error(c, ONNXSHARD_EFAIL, "a writer process failed");
 	}
-	shd_free(c, fds, 0);
-	shd_free(c, pid, 0);
+	shd_free(c, fds, ((size_t)jobs + 1) * sizeof *fds);
+	shd_free(c, pid, ((size_t)jobs + 1) * sizeof *pid);
+	shd_free(c, list, (size_t)n_want * sizeof *list);
 	return rc;
 }

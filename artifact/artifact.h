@@ -44,6 +44,9 @@ typedef struct {
 	int64_t ort_size; /* ranks in one world */
 	art_mtensor *in, *out, *param;
 	size_t n_in, n_out, n_param;
+	uint8_t *absent; /* length world: 1 where the manifest says "written": false
+	                  * (shard --rank: the files are not in dir) */
+	size_t n_absent;
 } art_outdir;
 
 enum { ART_ALLREDUCE = 1, ART_ALLGATHER, ART_REDUCESCATTER, ART_ALLTOALL };

@@ -374,7 +374,8 @@ read_ranks(art_outdir *d, json_t **entries)
 
 	d->coords = shd_arena_zalloc(d->ctx, &d->arena, d->world * d->n_axes * sizeof *d->coords);
 	d->model = shd_arena_zalloc(d->ctx, &d->arena, d->world * sizeof *d->model);
-	if (!d->coords || !d->model)
+	d->absent = shd_arena_zalloc(d->ctx, &d->arena, d->world);
+	if (!d->coords || !d->model || !d->absent)
 		return shd_nomem(d->ctx);
 	for (size_t i = 0; i < json_array_size(ranks); i++) {
 		const char *where = at(d, "ranks[%zu]: ", i);
@@ -390,6 +391,16 @@ read_ranks(art_outdir *d, json_t **entries)
 		if (entries[r])
 			return fail(d, MANIFEST, "%srank %lld listed twice", where, (long long)r);
 		entries[r] = v;
+		/* shard --rank: a rank another process writes; its files are not here */
+		json_t *w = json_object_get(v, "written");
+		if (w && !json_is_boolean(w))
+			return fail(d, MANIFEST, "%swritten should be true or false", where);
+		if (json_is_false(w)) {
+			if ((rc = field_str(d, v, where, "model", &d->model[r])))
+				return rc;
+			d->absent[r] = 1;
+			d->n_absent++;
+		}
 		int64_t *c = &d->coords[(size_t)r * d->n_axes];
 		for (size_t a = d->n_axes, q = (size_t)r; a-- > 0; q /= (size_t)d->size[a])
 			c[a] = (int64_t)(q % (size_t)d->size[a]);
@@ -1065,6 +1076,8 @@ check_across(art_outdir *d, shd_vec *rk, uint64_t *n_distinct)
 			const char *diff;
 			for (size_t j = 0; j < a->coll.n_group; j++) {
 				size_t m = (size_t)a->coll.group[j];
+				if (d->absent[m])
+					continue; /* not written here (shard --rank) */
 				if (!(b = rk[m].n ? bsearch(a, rk[m].data, rk[m].n, sizeof *b,
 				                            cmp_rec)
 				                  : NULL))
@@ -1133,7 +1146,8 @@ art_outdir_check(shd_ctx *c, const char *dir, art_outdir **out, uint64_t stats[3
 	else if (!(rc = read_manifest(d, &entries)) && !(rk = shd_calloc(c, d->world, sizeof *rk)))
 		rc = shd_nomem(c);
 	for (size_t r = 0; !rc && r < d->world; r++)
-		rc = check_rank(d, r, entries[r], &rk[r], &bytes);
+		if (!d->absent[r])
+			rc = check_rank(d, r, entries[r], &rk[r], &bytes);
 	if (!rc)
 		rc = check_across(d, rk, &n_coll);
 	for (size_t r = 0; rk && r < d->world; r++)
@@ -1155,11 +1169,30 @@ int
 onnxshard_check(onnxshard_ctx *c, const char *dir, FILE *out)
 {
 	uint64_t s[3];
-	int rc = art_outdir_check(c, dir, NULL, s);
+	art_outdir *d;
+	int rc = art_outdir_check(c, dir, &d, s);
 
-	if (!rc && out)
+	if (rc || !out) {
+		art_outdir_free(d);
+		return rc;
+	}
+	if (!d->n_absent) {
 		fprintf(out, "ok: %llu ranks, %llu collectives, %llu bytes\n",
 		        (unsigned long long)s[0], (unsigned long long)s[1],
 		        (unsigned long long)s[2]);
+	} else { /* shard --rank: what is here checked, the rest named */
+		fprintf(out, "ok: %llu of %llu ranks, %llu collectives, %llu bytes; not written:",
+		        (unsigned long long)(s[0] - d->n_absent), (unsigned long long)s[0],
+		        (unsigned long long)s[1], (unsigned long long)s[2]);
+		for (size_t r = 0, k = 0; r < d->world; r++)
+			if (d->absent[r])
+				fprintf(out, "%s%zu",
+				        k++               ? ","
+				        : d->n_absent > 1 ? " ranks "
+				                          : " rank ",
+				        r);
+		fputc('\n', out);
+	}
+	art_outdir_free(d);
 	return rc;
 }

@@ -944,6 +944,14 @@ onnxshard_stitch(onnxshard_ctx *c, const char *dir, const char *path)
 
 	if ((rc = art_outdir_check(c, dir, &s.d, NULL)))
 		return rc;
+	if (s.d->n_absent) { /* shard --rank */
+		rc = shd_error(c, ONNXSHARD_EINPUT,
+		               "%s: %zu of %zu ranks are not written (shard --rank); stitch "
+		               "needs every rank",
+		               dir, s.d->n_absent, s.d->world);
+		art_outdir_free(s.d);
+		return rc;
+	}
 	s.m = alloc(&s, s.d->world * sizeof *s.m);
 	s.colls = alloc(&s, s.d->world * sizeof *s.colls);
 	s.buf = alloc(&s, CHUNK);

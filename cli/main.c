@@ -41,6 +41,10 @@ static const char usage[] =
         "        --report FILE.html      also the plan as one self-contained HTML page\n"
         "        --jobs N                processes writing rank models (default 2 on a\n"
         "                                machine of 2 cores or more); the same bytes\n"
+        "        --rank R[,R...]         write only these ranks' files (the same bytes, the\n"
+        "                                full manifest, others marked \"written\": false);\n"
+        "                                OUT may exist: processes writing their own ranks\n"
+        "                                into one OUT each add theirs\n"
         "        --quiet                 no progress on stderr (shown only on a terminal)\n"
         "        --max-model-bytes SIZE  refuse a larger model, protobuf and external data\n"
         "                                together for shard, protobuf only for plan\n"
@@ -150,6 +154,30 @@ limit_opt(int ch, const char *arg, uint64_t lim[2])
 		lim[1] = v;
 	}
 	return 0;
+}
+
+/* --rank "1,2" -> *v (n of them; malloc'd); 0 when arg is good, else the
+ * usage status (message printed). The library checks them against the mesh. */
+static int
+rank_opt(const char *arg, int64_t **v, size_t *n)
+{
+	const char *p = arg;
+	char *end;
+
+	*n = 0;
+	if (!(*v = calloc(strlen(arg) / 2 + 1, sizeof **v))) /* a rank a digit and a comma */
+		return fail_usage("%s", "out of memory");
+	for (;;) {
+		errno = 0;
+		long long r = strtoll(p, &end, 10);
+		if (*p < '0' || *p > '9' || errno || (*end && (*end != ',' || !end[1])))
+			return fail_usage("--rank: '%s' is not a list of ranks (e.g. 0 or 1,2)",
+			                  arg);
+		(*v)[(*n)++] = r;
+		if (!*end)
+			return 0;
+		p = end + 1;
+	}
 }
 
 /* SIGINT/SIGTERM during shard and plan: the first asks the library to stop
@@ -286,6 +314,7 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 	        {"gather-outputs", required_argument, NULL, 'G'},
 	        {"external-data", required_argument, NULL, 'E'},
 	        {"jobs", required_argument, NULL, 'J'},
+	        {"rank", required_argument, NULL, 'r'},
 	        {"hardware", required_argument, NULL, 'H'},
 	        {"budget", required_argument, NULL, 'b'},
 	        {"seed", required_argument, NULL, 'S'},
@@ -299,7 +328,8 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 	        {0, 0, 0, 0},
 	};
 	onnxshard_opts o = {0};
-	const char *cmd = argv[0];
+	int64_t *ranks = NULL;
+	const char *cmd = argv[0], *rank_arg = NULL;
 	char *defout = NULL;
 	int ch, rc;
 	uint64_t lim[2] = {0, 0};
@@ -323,6 +353,7 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 		case 'C': o.collectives = optarg; break;
 		case 'G': o.gather_outputs[o.n_gather_outputs++] = optarg; break;
 		case 'E': o.external_data = optarg; break;
+		case 'r': rank_arg = optarg; break;
 		case 'J': {
 			char *end;
 			long n = strtol(optarg, &end, 10);
@@ -425,6 +456,12 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 		}
 		o.out = defout;
 	}
+	if (rank_arg && (rc = rank_opt(rank_arg, &ranks, &o.n_ranks))) {
+		free(ranks), free(defout);
+		free(o.dims), free(o.gather_outputs);
+		return rc;
+	}
+	o.ranks = ranks;
 	o.report = stdout;
 	o.cancel = &interrupted;
 	struct sigaction sa;
@@ -435,6 +472,7 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	rc = report(c, onnxshard_shard(c, &o));
+	free(ranks);
 	free(defout);
 	free(o.dims), free(o.gather_outputs);
 	return rc;

@@ -134,6 +134,9 @@ typedef struct {
 	                            * model past protobuf's 2 GiB is then refused) */
 	int jobs;                  /* worker processes writing rank models (0, 1: this one);
 	                            * the output is the same whatever the number */
+	const int64_t *ranks;      /* NULL: every rank; else the n_ranks ranks to write
+	                            * (load-time sharding: see onnxshard_shard) */
+	size_t n_ranks;
 } onnxshard_opts;
 
 #define ONNXSHARD_BUDGET_MS 60000u
@@ -147,7 +150,18 @@ typedef struct {
  * model, an existing o->out without o->force; ONNXSHARD_EFAIL: I/O, memory,
  * "interrupted" by o->cancel (then o->out is not made, its temp dir is
  * removed). The cancel flag may be set from a signal handler or another
- * thread. */
+ * thread.
+ *
+ * With o->ranks, the same plan is made (the whole model is planned) but
+ * only those ranks' files are written, byte for byte the full run's, with
+ * the full run's manifest, in which every other rank's entry is
+ * {rank, coords, model, "written": false}. o->out may then exist: each
+ * file is renamed into it whole, and the manifest is merged under a lock
+ * (flock on o->out) with the one there, so that processes writing
+ * different ranks into one o->out each add theirs (the last leaves the
+ * full run's manifest); one of another plan there is refused
+ * (ONNXSHARD_EINPUT), whatever o->force. A rank not in the mesh:
+ * ONNXSHARD_EINPUT. */
 int onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o);
 
 #endif

@@ -8,14 +8,25 @@ extension, nothing from PyPI. The functions mirror the command's:
                           dims={"batch": 8, "seq": 128})
     plan["step_time_s"]
     onnxshard.shard("gpt2.onnx", "gpt2.shards", mesh="data=2,model=2")
+    onnxshard.shard("gpt2.onnx", "gpt2.shards", mesh="data=2,model=2",
+                    ranks=[1])                # load-time: this process's rank
     info = onnxshard.inspect("gpt2.onnx")     # the object of inspect --json
-    onnxshard.check("gpt2.shards")            # "ok: 4 ranks, ..."
+    onnxshard.check("gpt2.shards")            # {"ok": True, "ranks": 4, ...}
 
-A model is a path or the bytes of one (model.SerializeToString()). Plans,
-inspections and analyses are the dicts the command prints as JSON. Every
-failure raises onnxshard.Error: str(e) is the command's one-line message
-(without "onnxshard: error: "), e.status its exit status (2 bad usage or
-bad input, 1 failure while working).
+A model is a path, the bytes of one (model.SerializeToString()) or an
+onnx.ModelProto; for bytes or a ModelProto whose tensors are in external
+data files, base_dir= names the folder those files are in (as onnx.load
+resolves them beside the model file). Plans, inspections and analyses are
+the dicts the command prints as JSON.
+
+Errors: an argument of the wrong type raises TypeError, a value this
+package can tell is wrong (budget="soon", an unknown format) ValueError,
+and a misspelled keyword TypeError, as Python does. What the tool refuses
+or fails at raises onnxshard.Error: str(e) is the command's one-line
+message (without "onnxshard: error: ") naming the Python argument
+("mesh='data=0': size of axis 'data' must be 1..65536", not "--mesh"),
+e.status its exit status (2 bad usage or bad input, 1 failure while
+working).
 
 shard and plan, called from the main thread, run the library in a worker
 thread so that Ctrl-C stays live: the first KeyboardInterrupt asks the
@@ -24,7 +35,8 @@ waits for it, and is raised again. From another thread, pass cancel=Cancel()
 and call its set() to stop a run.
 
 The library is found as ONNXSHARD_LIBRARY (a path) if set, else beside this
-file (the build tree: PYTHONPATH=BUILD/python), else in the LIBDIR that
+file (the build tree: PYTHONPATH=BUILD/python, or a package that
+`pip install BUILD/python` made, which carries it), else in the LIBDIR that
 cmake --install recorded in _libdir.py, else by the dynamic loader.
 """
 
@@ -109,6 +121,8 @@ class _Opts(ctypes.Structure):
         ("n_gather_outputs", ctypes.c_size_t),
         ("external_data", ctypes.c_char_p),
         ("jobs", ctypes.c_int),
+        ("ranks", ctypes.POINTER(ctypes.c_int64)),
+        ("n_ranks", ctypes.c_size_t),
     ]
 
 
@@ -163,24 +177,50 @@ for _name, _res, _args in [
     _f.restype, _f.argtypes = _res, _args
 
 
-def _usage(msg):
-    return Error(msg, EINPUT)
+# The command's options as this package's arguments, for the tool's messages
+# ("--mesh 'data=0': ..." -> "mesh='data=0': ...").
+_ARGS = {"mesh": "mesh", "dim": "dims", "strategy": "strategy", "collectives": "collectives",
+         "external-data": "external_data", "gather-outputs": "gather_outputs",
+         "hardware": "hardware", "budget": "budget", "rank": "ranks", "jobs": "jobs",
+         "max-model-bytes": "max_model_bytes", "max-nodes": "max_nodes", "seed": "seed",
+         "report": "report_html", "force": "force=True"}
+
+
+def _py_names(msg):
+    def sub(m):
+        name = _ARGS.get(m.group(1))
+        if name is None:
+            return m.group(0)
+        if m.group(2) and "=" not in name:  # "--mesh 'x'" -> "mesh='x'"
+            return name + "="
+        return name + (m.group(2) or "")
+    return re.sub(r"--([a-z][a-z-]*)( (?=[^ (]))?", sub, msg)
+
+
+def _type(what, want, v):
+    return TypeError("%s must be %s, not %s" % (what, want, type(v).__name__))
+
+
+def _str(v, what):
+    """An optional string argument: None, str or os.PathLike."""
+    if v is None:
+        return None
+    if not isinstance(v, (str, os.PathLike)):
+        raise _type(what, "a str", v)
+    return os.fsencode(v)
 
 
 class _Ctx:
     """An onnxshard_ctx and a report FILE* (a tmpfile) for one call."""
 
     def __init__(self, seed=0, max_model_bytes=None, max_nodes=None, alias=None):
-        self.alias = alias  # (temp path, shown name) of a model given as bytes
+        limits = (_size(max_model_bytes, "max_model_bytes"), _count(max_nodes, "max_nodes"))
+        self.alias = alias  # (temp path, shown name) of a model given in memory
         self.c = _lib.onnxshard_new(None, None, seed)
         if not self.c:
             raise Error("out of memory", EFAIL)
         self.f = None
-        _lib.onnxshard_set_limits(
-            self.c,
-            _size(max_model_bytes, "max_model_bytes"),
-            _count(max_nodes, "max_nodes"),
-        )
+        _lib.onnxshard_set_limits(self.c, *limits)
 
     def report(self):
         if self.f is None:
@@ -209,7 +249,7 @@ class _Ctx:
         msg = (_lib.onnxshard_error(self.c) or b"").decode("utf-8", "replace")
         if self.alias:
             msg = msg.replace(self.alias[0], self.alias[1])
-        return Error(msg or "failed", rc)
+        return Error(_py_names(msg) or "failed", rc)
 
     def close(self):
         if self.f is not None:
@@ -226,22 +266,94 @@ class _Ctx:
         self.close()
 
 
-class _Model:
-    """A model path, or bytes written to a private temp file for the call."""
+def _tensors(g):
+    """Every TensorProto of graph g and of its subgraphs (initializers,
+    sparse initializers, attribute tensors)."""
+    yield from g.initializer
+    for sp in g.sparse_initializer:
+        yield sp.values
+        yield sp.indices
+    for n in g.node:
+        for a in n.attribute:
+            if a.HasField("t"):
+                yield a.t
+            yield from a.tensors
+            if a.HasField("g"):
+                yield from _tensors(a.g)
+            for sub in a.graphs:
+                yield from _tensors(sub)
 
-    def __init__(self, model):
+
+def _external_files(proto):
+    """The external data locations a ModelProto's tensors name, in order."""
+    seen = []
+    for t in _tensors(proto.graph):
+        if t.data_location == 1:  # TensorProto.EXTERNAL
+            for e in t.external_data:
+                if e.key == "location" and e.value not in seen:
+                    seen.append(e.value)
+    return seen
+
+
+def _is_proto(model):
+    return hasattr(model, "SerializeToString") and hasattr(model, "graph")
+
+
+class _Model:
+    """A model path, or bytes or an onnx.ModelProto written to a private
+    temp dir for the call, with the external data files it names (found
+    in base_dir) hard-linked beside it, or copied where a link cannot be."""
+
+    def __init__(self, model, base_dir=None):
         self.dir = None
         self.alias = None
-        if isinstance(model, (bytes, bytearray, memoryview)):
-            self.dir = tempfile.mkdtemp(prefix="onnxshard-")
+        if base_dir is not None and not isinstance(base_dir, (str, os.PathLike)):
+            raise _type("base_dir", "a path", base_dir)
+        if isinstance(model, (str, os.PathLike)):
+            if base_dir is not None:
+                raise ValueError("base_dir: only for a model given as bytes or a ModelProto "
+                                 "(a model file's data files are beside it)")
+            self.path = os.fspath(model)
+            return
+        if _is_proto(model):
+            data, proto, shown = model.SerializeToString(), model, "<ModelProto>"
+        elif isinstance(model, (bytes, bytearray, memoryview)):
+            data, proto, shown = bytes(model), None, "<bytes>"
+        else:
+            raise _type("model", "a path, bytes or an onnx.ModelProto", model)
+        files = []
+        if proto is not None or base_dir is not None:
+            if proto is None:  # bytes with base_dir: the locations are in them
+                try:
+                    import onnx
+                    proto = onnx.ModelProto.FromString(data)
+                except Exception:  # not a model: the library says so
+                    proto = None
+            files = _external_files(proto) if proto is not None else []
+        if files and base_dir is None:
+            raise ValueError("base_dir: %s has tensors in external data files (%s): give "
+                             "base_dir=, the folder they are in" % (shown, ", ".join(files)))
+        self.dir = tempfile.mkdtemp(prefix="onnxshard-")
+        try:
             self.path = os.path.join(self.dir, "model.onnx")
             with open(self.path, "wb") as f:
-                f.write(model)
-            self.alias = (self.path, "<bytes>")
-        elif isinstance(model, (str, os.PathLike)):
-            self.path = os.fspath(model)
-        else:
-            raise _usage("the model must be a path or bytes, not %s" % type(model).__name__)
+                f.write(data)
+            for loc in files:
+                src = os.path.join(os.fspath(base_dir), loc)
+                dst = os.path.normpath(os.path.join(self.dir, loc))
+                # a location leaving the folder, or a missing file, is the
+                # library's to refuse: nothing is linked for it
+                if not dst.startswith(self.dir + os.sep) or not os.path.isfile(src):
+                    continue
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                try:
+                    os.link(src, dst)
+                except OSError:
+                    shutil.copyfile(src, dst)
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+        self.alias = (self.path, shown)
 
     def __enter__(self):
         return self
@@ -251,30 +363,34 @@ class _Model:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _b(s):
-    return None if s is None else os.fsencode(s)
+def _int(v, what, lo, hi):
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise _type(what, "an int", v)
+    if not lo <= v <= hi:
+        raise ValueError("%s: %d is not in %d..%d" % (what, v, lo, hi))
+    return v
 
 
 def _count(v, what):
-    if v is None or v == 0:
+    if v is None or (isinstance(v, int) and not isinstance(v, bool) and v == 0):
         return 0
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v > 0xFFFFFFFF:
-        raise _usage("%s: '%s' is not a positive number" % (what, v))
-    return v
+    return _int(v, what, 1, 0xFFFFFFFF)
 
 
 def _size(v, what):
     """An int or the command's size syntax ("512M", "2G") -> bytes; None: 0."""
     if v is None:
         return 0
-    if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 64:
-        return v
-    m = re.fullmatch(r"([0-9]+)(?:([kKmMgGtT])(?:iB|B)?|B)?", v) if isinstance(v, str) else None
+    if isinstance(v, bool) or not isinstance(v, (int, str)):
+        raise _type(what, "an int or a str such as '2G'", v)
+    if isinstance(v, int):
+        return _int(v, what, 0, (1 << 64) - 1)
+    m = re.fullmatch(r"([0-9]+)(?:([kKmMgGtT])(?:iB|B)?|B)?", v)
     if not m or int(m.group(1)) == 0:
-        raise _usage("%s: '%s' is not a size (e.g. 512M, 2G)" % (what, v))
+        raise ValueError("%s: '%s' is not a size (e.g. 512M, 2G)" % (what, v))
     n = int(m.group(1)) * 1024 ** ("kmgt".index(m.group(2).lower()) + 1 if m.group(2) else 0)
     if n >= 1 << 64:
-        raise _usage("%s: '%s' is not a size (e.g. 512M, 2G)" % (what, v))
+        raise ValueError("%s: '%s' is not a size (e.g. 512M, 2G)" % (what, v))
     return n
 
 
@@ -282,8 +398,12 @@ def _mesh(mesh):
     if isinstance(mesh, str):
         return mesh
     if isinstance(mesh, dict):
+        for k, v in mesh.items():
+            if not isinstance(k, str):
+                raise _type("mesh's axis names", "str", k)
+            _int(v, "mesh['%s']" % k, -(1 << 62), 1 << 62)  # the size: the library's to judge
         return ",".join("%s=%s" % (k, v) for k, v in mesh.items())
-    raise _usage("mesh: give a dict ({'data': 2}) or a string ('data=2,model=4')")
+    raise _type("mesh", "a dict ({'data': 2}) or a str ('data=2,model=4')", mesh)
 
 
 def _dims(dims):
@@ -292,8 +412,48 @@ def _dims(dims):
     if isinstance(dims, str):
         return [d for d in dims.split(",") if d]
     if isinstance(dims, dict):
+        for k, v in dims.items():
+            if not isinstance(k, str):
+                raise _type("dims' names", "str", k)
+            _int(v, "dims['%s']" % k, -(1 << 62), 1 << 62)
         return ["%s=%s" % (k, v) for k, v in dims.items()]
-    return [str(d) for d in dims]
+    if isinstance(dims, (list, tuple)):
+        for d in dims:
+            if not isinstance(d, str):
+                raise _type("dims' entries", "str ('batch=8')", d)
+        return list(dims)
+    raise _type("dims", "a dict ({'batch': 8}), a list (['batch=8']) or a str", dims)
+
+
+def _strs(v, what):
+    """A str or a list of them (gather_outputs)."""
+    if v is None:
+        return []
+    if isinstance(v, str):
+        return [v]
+    if isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v):
+        return list(v)
+    raise _type(what, "a str or a list of str", v)
+
+
+def _ranks(ranks):
+    """None, an int or an iterable of ints -> list (the library checks them
+    against the mesh)."""
+    if ranks is None:
+        return []
+    if isinstance(ranks, int) and not isinstance(ranks, bool):
+        return [ranks]
+    if isinstance(ranks, (str, bytes)) or not hasattr(ranks, "__iter__"):
+        raise _type("ranks", "an int or a list of ints", ranks)
+    out = list(ranks)
+    for r in out:
+        if isinstance(r, bool) or not isinstance(r, int):
+            raise _type("ranks' entries", "int", r)
+        if not -(1 << 63) <= r < 1 << 63:
+            raise ValueError("ranks: %d is no rank" % r)
+    if not out:
+        raise ValueError("ranks: an empty list (None writes every rank)")
+    return out
 
 
 def _budget(budget, o):
@@ -301,17 +461,19 @@ def _budget(budget, o):
     a number of seconds."""
     if budget is None:
         return
-    if isinstance(budget, (int, float)) and not isinstance(budget, bool):
+    if isinstance(budget, bool) or not isinstance(budget, (int, float, str)):
+        raise _type("budget", "seconds (a number) or a str ('2s', '500p')", budget)
+    if isinstance(budget, (int, float)):
         ms = budget * 1000.0
         if not 1 <= ms <= 1e12:
-            raise _usage("budget: '%s' is not a duration (e.g. 2s, 500ms, 1m)" % budget)
+            raise ValueError("budget: '%s' is not a duration (e.g. 2s, 500ms, 1m)" % budget)
         o.budget_ms = int(ms)
         return
-    s = str(budget)
+    s = budget
     if s.endswith("p"):
         m = re.fullmatch(r"([0-9]+)p", s)
         if not m or not 1 <= int(m.group(1)) <= 10000000:
-            raise _usage("budget: '%s' is not a number of plans (e.g. 500p)" % s)
+            raise ValueError("budget: '%s' is not a number of plans (e.g. 500p)" % s)
         o.budget_plans = int(m.group(1))
         return
     m = re.fullmatch(r"([0-9][0-9.]*)(s|ms|m|h|)", s)
@@ -322,7 +484,7 @@ def _budget(budget, o):
         except ValueError:
             ms = None
     if ms is None or not 1 <= ms <= 1e12:
-        raise _usage("budget: '%s' is not a duration (e.g. 2s, 500ms, 1m)" % s)
+        raise ValueError("budget: '%s' is not a duration (e.g. 2s, 500ms, 1m)" % s)
     o.budget_ms = int(ms)
 
 
@@ -369,39 +531,45 @@ def _in_worker(fn, cancel):
     return box.get("value")
 
 
-def _shard(model, out, mesh, strategy, dims, hardware, budget, seed, collectives,
-           force, quiet, max_model_bytes, max_nodes, cancel, report_html=None,
-           gather_outputs=None):
+def _shard(model, out, mesh, strategy, dims, hardware, budget, seed, collectives, force,
+           quiet, max_model_bytes, max_nodes, cancel, report_html, gather_outputs, base_dir,
+           ranks=None, jobs=None, external_data=None):
     if mesh is None:
-        raise _usage("needs a mesh (e.g. mesh={'data': 2, 'model': 4})")
+        raise TypeError("needs mesh= (e.g. mesh={'data': 2, 'model': 4})")
     if cancel is None:
         cancel = Cancel()
     elif not isinstance(cancel, Cancel):
-        raise _usage("cancel must be an onnxshard.Cancel")
+        raise _type("cancel", "an onnxshard.Cancel", cancel)
     o = _Opts()
     _budget(budget, o)
-    o.seed = int(seed)
+    o.seed = _int(seed, "seed", 0, (1 << 64) - 1)
     o.force = 1 if force else 0
     o.quiet = 1 if quiet else 0
     o.json = 1
     o.mesh = _mesh(mesh).encode()
-    o.strategy = _b(strategy)
-    o.collectives = _b(collectives)
-    o.hardware = _b(hardware)
-    o.report_html = _b(report_html)
+    o.strategy = _str(strategy, "strategy")
+    o.collectives = _str(collectives, "collectives")
+    o.hardware = _str(hardware, "hardware")
+    o.report_html = _str(report_html, "report_html")
+    o.external_data = _str(external_data, "external_data")
+    o.jobs = 1 if jobs is None else _int(jobs, "jobs", 1, 256)
     dl = [d.encode() for d in _dims(dims)]
     arr = (ctypes.c_char_p * (len(dl) + 1))(*dl)
     o.dims = arr
     o.n_dims = len(dl)
-    gl = [g.encode() for g in ([gather_outputs] if isinstance(gather_outputs, str)
-                               else list(gather_outputs or []))]
+    gl = [g.encode() for g in _strs(gather_outputs, "gather_outputs")]
     garr = (ctypes.c_char_p * (len(gl) + 1))(*gl)
     o.gather_outputs = garr
     o.n_gather_outputs = len(gl)
+    rl = _ranks(ranks)
+    rarr = (ctypes.c_int64 * (len(rl) + 1))(*rl)
+    o.ranks = rarr if rl else None
+    o.n_ranks = len(rl)
     o.cancel = ctypes.pointer(cancel._flag)
-    with _Model(model) as m:
-        o.model = _b(m.path)
-        o.out = _b(out)
+    out = _str(out, "out")
+    with _Model(model, base_dir) as m:
+        o.model = os.fsencode(m.path)
+        o.out = out
         with _Ctx(o.seed, max_model_bytes, max_nodes, m.alias) as c:
             o.report = c.report()
             rc = _in_worker(lambda: _lib.onnxshard_shard(c.c, ctypes.byref(o)), cancel)
@@ -413,80 +581,119 @@ def _shard(model, out, mesh, strategy, dims, hardware, budget, seed, collectives
 
 def plan(model, mesh, *, strategy=None, dims=None, hardware=None, budget=None, seed=0,
          collectives=None, quiet=True, max_model_bytes=None, max_nodes=None, cancel=None,
-         report_html=None, gather_outputs=None):
+         report_html=None, gather_outputs=None, base_dir=None):
     """The plan `onnxshard plan MODEL --mesh MESH --json` prints, as a dict
     (step_time_s, peak_memory_bytes, comm_bytes, baselines, ...); writes
-    nothing. mesh: {"data": 2, "model": 4} or "data=2,model=4"; dims:
-    {"batch": 8} or ["batch=8"]; budget: "2s", "500p" or seconds;
-    report_html: a file for the plan as one HTML page (--report);
-    gather_outputs: a pattern or list of them (--gather-outputs); the rest
-    as the command's options of the same names. cancel: a Cancel to stop
-    the run from another thread."""
+    nothing. model: a path, bytes or an onnx.ModelProto (base_dir: the
+    folder of its external data files); mesh: {"data": 2, "model": 4} or
+    "data=2,model=4"; dims: {"batch": 8} or ["batch=8"]; budget: "2s",
+    "500p" or seconds; report_html: a file for the plan as one HTML page
+    (--report); gather_outputs: a pattern or list of them
+    (--gather-outputs); the rest as the command's options of the same
+    names. cancel: a Cancel to stop the run from another thread."""
     return _shard(model, None, mesh, strategy, dims, hardware, budget, seed, collectives,
-                  False, quiet, max_model_bytes, max_nodes, cancel, report_html, gather_outputs)
+                  False, quiet, max_model_bytes, max_nodes, cancel, report_html, gather_outputs,
+                  base_dir)
 
 
 def shard(model, out=None, mesh=None, *, strategy=None, dims=None, hardware=None,
           budget=None, seed=0, collectives=None, force=False, quiet=True,
           max_model_bytes=None, max_nodes=None, cancel=None, report_html=None,
-          gather_outputs=None):
+          gather_outputs=None, base_dir=None, ranks=None, jobs=None, external_data=None):
     """Write per-rank models and manifest.json to the directory out (default,
     for a model path: the path without .onnx plus .shards), atomically: it
     appears whole or not at all. Returns the plan as a dict. force replaces
-    an existing out. Options as for plan()."""
+    an existing out. ranks: an int or a list of them (--rank): only those
+    ranks' files are written (the full run's bytes), the others marked
+    "written": false in the manifest; out may then exist, and processes
+    writing their own ranks into one out each add theirs. jobs: processes
+    writing rank models (--jobs, default 1); external_data: "auto",
+    "always" or "never" (--external-data). Options as for plan()."""
     if out is None:
         if not isinstance(model, (str, os.PathLike)):
-            raise _usage("shard needs out for a model given as bytes")
+            raise TypeError("shard() needs out= for a model given as bytes or a ModelProto")
         p = os.fspath(model)
         out = (p[:-5] if len(p) > 5 and p.endswith(".onnx") else p) + ".shards"
     return _shard(model, out, mesh, strategy, dims, hardware, budget, seed, collectives,
-                  force, quiet, max_model_bytes, max_nodes, cancel, report_html, gather_outputs)
+                  force, quiet, max_model_bytes, max_nodes, cancel, report_html, gather_outputs,
+                  base_dir, ranks, jobs, external_data)
 
 
-def _report(fn, model, fmt, max_model_bytes, max_nodes):
-    with _Model(model) as m, _Ctx(0, max_model_bytes, max_nodes, m.alias) as c:
-        rc = fn(c.c, _b(m.path), fmt, c.report())
+def _report(fn, model, fmt, max_model_bytes, max_nodes, base_dir):
+    with _Model(model, base_dir) as m, _Ctx(0, max_model_bytes, max_nodes, m.alias) as c:
+        rc = fn(c.c, os.fsencode(m.path), fmt, c.report())
         if rc:
             raise c.fail(rc)
-        return c.text()
+        text = c.text()
+        # the report names the model as given ("<bytes>"), not its temp copy
+        return text.replace(m.alias[0], m.alias[1]) if m.alias else text
 
 
-def inspect(model, format="json", *, max_model_bytes=None, max_nodes=None):
+def inspect(model, format="json", *, max_model_bytes=None, max_nodes=None, base_dir=None):
     """`onnxshard inspect`: format "json" (default) gives the dict of
     --json (ops, opsets, inputs, outputs, every value's dtype and shape),
-    "text" the text report, "ir" the lifted IR's text (--dump ir)."""
+    "text" the text report, "ir" the lifted IR's text (--dump ir). model:
+    a path, bytes or an onnx.ModelProto (base_dir as for plan())."""
     fmts = {"text": 0, "json": 1, "ir": 2}
+    if not isinstance(format, str):
+        raise _type("format", "a str", format)
     if format not in fmts:
-        raise _usage("inspect: unknown format '%s' (known: json, text, ir)" % format)
-    text = _report(_lib.onnxshard_inspect, model, fmts[format], max_model_bytes, max_nodes)
+        raise ValueError("format: unknown format '%s' (known: json, text, ir)" % format)
+    text = _report(_lib.onnxshard_inspect, model, fmts[format], max_model_bytes, max_nodes,
+                   base_dir)
     return _json.loads(text) if format == "json" else text
 
 
-def analyze(model, format="json", *, max_model_bytes=None, max_nodes=None):
+def analyze(model, format="json", *, max_model_bytes=None, max_nodes=None, base_dir=None):
     """`onnxshard analyze`: dimension classes, conflicts, opaque ops, decision
-    groups; format "json" (default, a dict) or "text"."""
+    groups; format "json" (default, a dict) or "text". model as for
+    inspect()."""
     fmts = {"text": 0, "json": 1}
+    if not isinstance(format, str):
+        raise _type("format", "a str", format)
     if format not in fmts:
-        raise _usage("analyze: unknown format '%s' (known: json, text)" % format)
-    text = _report(_lib.onnxshard_analyze, model, fmts[format], max_model_bytes, max_nodes)
+        raise ValueError("format: unknown format '%s' (known: json, text)" % format)
+    text = _report(_lib.onnxshard_analyze, model, fmts[format], max_model_bytes, max_nodes,
+                   base_dir)
     return _json.loads(text) if format == "json" else text
 
 
-def check(out):
+_CHECKED = re.compile(r"ok: (?:(\d+) of )?(\d+) ranks, (\d+) collectives, (\d+) bytes"
+                      r"(?:; not written: ranks? ([0-9,]+))?")
+
+
+def check(out, *, raises=True):
     """`onnxshard check OUT`: verify an output directory (manifest, sizes and
-    crc32, rank models, collectives). Returns the line "ok: N ranks, C
-    collectives, B bytes"; raises Error when something is wrong."""
+    crc32, rank models, collectives). Returns a dict: ok (True), ranks (the
+    ranks checked), world_size, collectives (distinct collective nodes),
+    bytes (of the files checked) and absent (the ranks a --rank run left to
+    other processes, "written": false; [] for a whole directory). When
+    something is wrong, raises Error, or with raises=False returns
+    {"ok": False, "error": the message, "status": 2 or 1}."""
+    _str(out, "out")
     with _Ctx() as c:
-        rc = _lib.onnxshard_check(c.c, _b(out), c.report())
+        rc = _lib.onnxshard_check(c.c, os.fsencode(out), c.report())
         if rc:
-            raise c.fail(rc)
-        return c.text().strip()
+            e = c.fail(rc)
+            if raises:
+                raise e
+            return {"ok": False, "error": str(e), "status": e.status}
+        line = c.text().strip()
+    m = _CHECKED.fullmatch(line)
+    if not m:
+        raise Error("check: unexpected report '%s'" % line, EFAIL)
+    world = int(m.group(2))
+    return {"ok": True, "ranks": int(m.group(1) or world), "world_size": world,
+            "collectives": int(m.group(3)), "bytes": int(m.group(4)),
+            "absent": [int(r) for r in m.group(5).split(",")] if m.group(5) else []}
 
 
 def stitch(out, path):
     """`onnxshard stitch OUT -o PATH`: one model of all ranks at path,
     collectives as standard ops, large initializers in PATH.data."""
+    _str(out, "out")
+    _str(path, "path")
     with _Ctx() as c:
-        rc = _lib.onnxshard_stitch(c.c, _b(out), _b(path))
+        rc = _lib.onnxshard_stitch(c.c, os.fsencode(out), os.fsencode(path))
         if rc:
             raise c.fail(rc)
