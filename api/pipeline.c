@@ -9,12 +9,14 @@
  * whole or not at all. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/report.h"
@@ -564,8 +566,40 @@ print_summary(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, json_t *
 typedef struct {
 	shd_ctx *c;
 	const onnxshard_opts *o;
-	double deadline; /* shd_now() seconds; 0: no budget (planning is over) */
+	double deadline;   /* shd_now() seconds; 0: no budget (planning is over) */
+	const char *pause; /* ONNXSHARD_TEST_PAUSE, or NULL (see test_pause) */
+	const char *tmp;   /* the temp dir while emitting, else NULL */
+	uint32_t polls;    /* stop() calls while planning */
 } run_state;
+
+/* A hook for tests only (docs/DESIGN.md, Testing): with
+ * ONNXSHARD_TEST_PAUSE=PHASE:PATH in the environment, the run creates PATH
+ * at PHASE and waits until something is written into it (60 s at most), so
+ * that a test sends its signal, sets the cancel flag or lets the budget run
+ * out at a known point. PHASE: search (the first poll inside the search),
+ * emit (planning done, before any rank is written), rank (the first poll of
+ * emission once rank0.onnx is written: before rank 1, or a writer's next
+ * rank). Once per run: PATH is made with O_EXCL, so a process that finds it
+ * there (another writer already paused) goes on. */
+static void
+test_pause(const run_state *s, const char *phase)
+{
+	size_t n = strlen(phase);
+	struct stat sb;
+
+	if (!s->pause || strncmp(s->pause, phase, n) || s->pause[n] != ':')
+		return;
+	int fd = open(s->pause + n + 1, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	close(fd);
+	for (int i = 0; i < 60000; i++) {
+		struct timespec ms = {0, 1000000};
+		if (stat(s->pause + n + 1, &sb) || sb.st_size > 0)
+			return;
+		nanosleep(&ms, NULL);
+	}
+}
 
 /* A progress line on stderr for long emission (only on a terminal). */
 typedef struct {
@@ -611,6 +645,17 @@ stop(void *ud)
 {
 	run_state *s = ud;
 
+	if (s->pause && s->deadline > 0 && ++s->polls == 2)
+		test_pause(s, "search");
+	if (s->pause && s->tmp) {
+		char *r0;
+		struct stat sb;
+		if (asprintf(&r0, "%s/rank0.onnx", s->tmp) >= 0) {
+			if (!stat(r0, &sb))
+				test_pause(s, "rank");
+			free(r0);
+		}
+	}
 	if (s->o->cancel && *s->o->cancel)
 		return shd_error(s->c, ONNXSHARD_EFAIL, "interrupted");
 	if (s->deadline > 0 && shd_now() > s->deadline) {
@@ -799,9 +844,13 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	search_env env = {0};
 	FILE *log = o->quiet ? NULL : stderr;
 	uint64_t refused = c->n_refused;
-	run_state rs = {c, o,
+	run_state rs = {c,
+	                o,
 	                shd_now() +
-	                        (double)(o->budget_ms ? o->budget_ms : ONNXSHARD_BUDGET_MS) / 1000};
+	                        (double)(o->budget_ms ? o->budget_ms : ONNXSHARD_BUDGET_MS) / 1000,
+	                getenv("ONNXSHARD_TEST_PAUSE"),
+	                NULL,
+	                0};
 
 	memset(&p, 0, sizeof p);
 	if ((rc = prop_mesh_parse(c, o->mesh ? o->mesh : "", &mesh))) {
@@ -904,7 +953,10 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		mode_t um = umask(0);
 		umask(um);
 		chmod(tmp, 0777 & ~um);
+		test_pause(&rs, "emit");
+		rs.tmp = tmp;
 		rc = api_emit_ranks(g, &p, tmp, &eo, o->jobs, want, st);
+		rs.tmp = NULL;
 		/* the plan's memory: every rank holds per_rank bytes of weights */
 		for (int64_t r = 0; want && r < mesh.world; r++)
 			if (!want[r])

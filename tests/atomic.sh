@@ -9,7 +9,12 @@
 # - A write that fails (ulimit -f: EFBIG; a full tmpfs when we may mount
 #   one: ENOSPC): exit 1, one line naming the file, no OUT, no temp dir.
 # - --budget exceeded: exit 1, one line, no OUT, no temp dir.
-# The kill moments are not exact; every outcome is checked, whichever it is.
+# The signals that must land while the run works are sent while it waits at
+# a known point (ONNXSHARD_TEST_PAUSE=PHASE:FILE, a test-only hook of
+# api/pipeline.c: the run makes FILE at PHASE and goes on once something is
+# written into it), so their outcome is certain whatever the load. The other
+# kill moments (timed, and when given files appear) are not exact; every
+# outcome of those is checked, whichever it is.
 set -u
 bin=$1
 src=$2
@@ -55,7 +60,8 @@ verify() { # what out allow-stale
 	for t in "$out".tmp-* "$out".old-*; do
 		[ -e "$t" ] || continue
 		[ "$stale" = 1 ] || bad "$what: left behind $t"
-		rm -rf "$t"
+		# a killed run's writer processes may still be ending
+		rm -rf "$t" 2>/dev/null || { sleep 0.5; rm -rf "$t"; }
 	done
 	rm -rf "$out"
 }
@@ -72,7 +78,42 @@ wait_for() { # glob pid
 	return 1
 }
 
+# Wait until the run pid made the pause file (0) or is gone (1).
+paused() { # file pid
+	while [ ! -e "$1" ]; do
+		kill -0 "$2" 2>/dev/null || { [ -e "$1" ]; return; }
+		sleep 0.005
+	done
+}
+
 # ---- SIGKILL ----
+# While paused at a phase: certainly killed, OUT absent (a stale temp dir
+# may stay).
+for ph in search emit "rank --jobs 1"; do
+	out=$tmp/kp
+	p=$tmp/pause
+	rm -f "$p"
+	# shellcheck disable=SC2086 # "rank --jobs 1": the phase, then options
+	ONNXSHARD_TEST_PAUSE=${ph%% *}:$p "$bin" shard "$model" --mesh "$mesh" -o "$out" --quiet \
+		${ph#"${ph%% *}"} >/dev/null 2>&1 &
+	pid=$!
+	if paused "$p" "$pid"; then
+		kill -KILL "$pid"
+		wait "$pid" 2>/dev/null
+		rc=$?
+		if [ "$rc" != 137 ] || [ -e "$out" ]; then
+			bad "SIGKILL paused at $ph: exit $rc (want 137), OUT there: $([ -e "$out" ] && echo yes)"
+		else
+			ok
+		fi
+	else
+		wait "$pid"
+		bad "SIGKILL at $ph: the run never paused (exit $?)"
+	fi
+	verify "SIGKILL paused at $ph" "$out" 1
+done
+rm -f "$tmp/pause"
+
 killed=0 finished=0
 kill_run() { # what, then either "sleep SECONDS" or "file NAME-IN-TEMP-DIR"
 	local what=$1 how=$2 arg=$3 out=$tmp/k
@@ -95,11 +136,47 @@ for f in rank0.onnx.data rank0.onnx rank1.onnx.data rank3.onnx rank5.onnx.data r
 	manifest.json; do
 	kill_run "when $f appears" file "$f"
 done
-echo "SIGKILL: $killed runs killed, $finished finished first"
-[ "$killed" -gt 0 ] || bad "SIGKILL: no run was killed while working"
+echo "SIGKILL: $killed timed runs killed, $finished finished first"
 
 # ---- SIGINT, SIGTERM ----
+# While paused at a phase (the search; planning done; rank 0 written, with
+# 2 writer processes and with 1): certainly interrupted.
 interrupted=0
+for c in "INT search" "INT emit" "INT rank" "INT rank --jobs 1" "TERM emit" "TERM rank"; do
+	sig=${c%% *}
+	ph=${c#* }
+	out=$tmp/ip
+	p=$tmp/pause
+	rm -f "$p"
+	# shellcheck disable=SC2086
+	ONNXSHARD_TEST_PAUSE=${ph%% *}:$p "$bin" shard "$model" --mesh "$mesh" -o "$out" --quiet \
+		${ph#"${ph%% *}"} >/dev/null 2>"$tmp/err" &
+	pid=$!
+	if paused "$p" "$pid"; then
+		kill "-$sig" "$pid"
+		echo go >"$p"
+		wait "$pid"
+		rc=$?
+		lines=$(wc -l <"$tmp/err")
+		if [ "$rc" = 1 ] && [ "$lines" = 1 ] && grep -qx "onnxshard: error: interrupted" "$tmp/err" &&
+		   [ ! -e "$out" ]; then
+			interrupted=$((interrupted + 1))
+			ok
+		else
+			bad "SIG$sig paused at $ph: exit $rc, $lines lines ($(head -2 "$tmp/err")) or OUT exists"
+		fi
+	else
+		wait "$pid"
+		bad "SIG$sig at $ph: the run never paused (exit $?)"
+	fi
+	verify "SIG$sig paused at $ph" "$out" 0
+done
+rm -f "$tmp/pause"
+echo "SIGINT/SIGTERM: $interrupted of 6 paused runs interrupted"
+[ "$interrupted" = 6 ] || bad "SIGINT/SIGTERM: $interrupted of 6 paused runs interrupted"
+
+# When given files appear in the temp dir (stopped there with SIGSTOP):
+# interrupted, or done before the signal; both are checked.
 signal_run() { # signal file-in-temp-dir
 	local sig=$1 f=$2 out=$tmp/i
 	"$bin" shard "$model" --mesh "$mesh" -o "$out" --quiet >/dev/null 2>"$tmp/err" &
@@ -137,8 +214,7 @@ for f in rank0.onnx.data rank2.onnx rank4.onnx.data rank6.onnx; do
 done
 signal_run TERM rank1.onnx.data
 signal_run TERM rank5.onnx
-echo "SIGINT/SIGTERM: $interrupted of 6 runs interrupted"
-[ "$interrupted" -gt 0 ] || bad "SIGINT/SIGTERM: no run was interrupted while working"
+echo "SIGINT/SIGTERM: $interrupted runs interrupted in all"
 
 # ---- a failed write ----
 fails_cleanly() { # what want-fragment out command...
@@ -184,8 +260,18 @@ else
 fi
 
 # ---- --budget ----
-fails_cleanly "--budget 1ms" "gpt2.onnx: budget of 0.001s exceeded" "$tmp/b" \
-	"$bin" shard "$model" --mesh "$mesh" -o "$tmp/b" --quiet --budget 1ms
+# held in the search for 0.1 s, past a budget of 50 ms: certainly exceeded
+rm -f "$tmp/pause"
+(
+	paused "$tmp/pause" "$$" && sleep 0.1
+	echo go >"$tmp/pause"
+) &
+holder=$!
+ONNXSHARD_TEST_PAUSE=search:$tmp/pause fails_cleanly "--budget 50ms" \
+	"gpt2.onnx: budget of 0.05s exceeded" "$tmp/b" \
+	"$bin" shard "$model" --mesh "$mesh" -o "$tmp/b" --quiet --budget 50ms
+[ -e "$tmp/pause" ] || echo go >"$tmp/pause" # the budget ran out before the search
+wait "$holder"
 
 echo "atomic: $pass passed, $failn failed"
 [ "$failn" = 0 ]

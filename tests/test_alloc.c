@@ -1,6 +1,8 @@
-/* Allocation failure (Lua's debug_realloc): a run of shard, check, stitch
- * and inspect is repeated with its Nth allocation refused, for N from 1 up
- * to the allocations a whole run makes. Each such run must fail cleanly
+/* Allocation failure (Lua's debug_realloc): a run of shard (data,megatron;
+ * auto, the search, on a budget of 20 plans: the tree search; the same with
+ * 2 writer processes), plan (exhaustive: every assignment enumerated), check,
+ * stitch, inspect and analyze is repeated with its Nth allocation refused,
+ * for N from 1 up to the allocations a whole run makes. Each such run must fail cleanly
  * (status 1, a one-line diagnostic, nothing left on disk, nothing leaked,
  * every free of the size allocated) or, where the refused allocation was
  * optional, succeed with the very bytes of a normal run.
@@ -12,19 +14,31 @@
  * stitch: see j_malloc). Allocations of the C library itself (fopen's FILE,
  * asprintf, realpath) are not seen.
  *
+ * The writer processes of --jobs are forks: each counts on from the
+ * parent's count at the fork, so the Nth allocation is refused in whichever
+ * process makes it. What the children refuse and the frees of a wrong size
+ * they see go to a page shared with them (`shared`); so does the highest
+ * count any process reached, which is the run's total. A child's leaks are
+ * not seen (it ends with _exit). The parent's path up to the fork is the
+ * single-process shard's, swept already: the sweep of --jobs starts at the
+ * fork (the count there, noted by a pthread_atfork handler).
+ *
  * Every N up to ALL_UPTO, then a stride so that about STRIDED more are tried
  * across the rest of the run (every phase is still hit: each makes hundreds
- * of allocations); fewer under AddressSanitizer. In the environment: ONNXSHARD_ALLOC_FULL=1 tries
- * every N (a few minutes), ONNXSHARD_ALLOC_N=K only K, ONNXSHARD_ALLOC_ONLY=gpt2 one model,
- * ONNXSHARD_ALLOC_VERBOSE=1 prints every run and the refused call's stack (addresses, for
- * addr2line). */
+ * of allocations); fewer under AddressSanitizer (the search on gpt2, the
+ * exhaustive plan and the writers' forks fewer still, there). In the environment:
+ * ONNXSHARD_ALLOC_FULL=1 tries every N (a few minutes), ONNXSHARD_ALLOC_N=K only K,
+ * ONNXSHARD_ALLOC_ONLY=gpt2 one model, ONNXSHARD_ALLOC_VERBOSE=1 prints every run and the refused
+ * call's stack (addresses, for addr2line). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <execinfo.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -35,11 +49,15 @@
 #endif
 
 #if defined(__SANITIZE_ADDRESS__) /* about 3 times slower: fewer Ns */
-#define ALL_UPTO 1000u
-#define STRIDED  700u
+#define ALL_UPTO    1000u
+#define STRIDED     700u
+#define JOBS_STRIDE 5u   /* a fork under ASan costs tens of ms: every 5th N */
+#define AUTO_BIG    150u /* the search takes ~100 ms a run: 150 + 150 Ns */
 #else
-#define ALL_UPTO 1000u
-#define STRIDED  1500u
+#define ALL_UPTO    1000u
+#define STRIDED     1500u
+#define JOBS_STRIDE 1u
+#define AUTO_BIG    ALL_UPTO
 #endif
 
 /* ---- the test allocator ---- */
@@ -57,6 +75,15 @@ typedef struct {
 
 static int verbose;
 
+/* Seen by every process of a run (the writers are forks): reset per run. */
+typedef struct {
+	uint64_t refused;   /* calls refused, in any process */
+	uint64_t bad_size;  /* frees of a wrong size, in any process */
+	uint64_t max_calls; /* the highest count any process reached */
+	uint64_t fork_at;   /* the count at the first fork of the run; 0: none */
+} shared_counts;
+static shared_counts *shared;
+
 /* Every block carries its size in front, to check osize. */
 typedef union {
 	size_t size;
@@ -68,8 +95,10 @@ talloc_do(talloc *t, void *ptr, size_t osize, size_t nsize, int refusable)
 {
 	header *h = ptr ? (header *)ptr - 1 : NULL;
 
-	if (h && osize && osize != h->size)
+	if (h && osize && osize != h->size) {
 		t->bad_size++;
+		__atomic_add_fetch(&shared->bad_size, 1, __ATOMIC_RELAXED);
+	}
 	if (nsize == 0) {
 		if (h) {
 			t->live--;
@@ -77,8 +106,17 @@ talloc_do(talloc *t, void *ptr, size_t osize, size_t nsize, int refusable)
 		}
 		return NULL;
 	}
-	if (nsize > SIZE_MAX - sizeof *h || (refusable && ++t->calls == t->fail_at)) {
+	if (refusable) {
+		uint64_t m = __atomic_load_n(&shared->max_calls, __ATOMIC_RELAXED);
+		++t->calls;
+		while (m < t->calls &&
+		       !__atomic_compare_exchange_n(&shared->max_calls, &m, t->calls, 0,
+		                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			;
+	}
+	if (nsize > SIZE_MAX - sizeof *h || (refusable && t->calls == t->fail_at)) {
 		t->refused++;
+		__atomic_add_fetch(&shared->refused, 1, __ATOMIC_RELAXED);
 		if (verbose)
 			t->n_where = backtrace(t->where, 12);
 		return NULL;
@@ -116,6 +154,15 @@ static void
 j_free(void *p)
 {
 	talloc_do(jansson_t, p, 0, 0, 0);
+}
+
+static void
+on_fork_child(void)
+{
+	uint64_t zero = 0;
+
+	__atomic_compare_exchange_n(&shared->fork_at, &zero, jansson_t->calls, 0, __ATOMIC_RELAXED,
+	                            __ATOMIC_RELAXED);
 }
 
 /* ---- disk ---- */
@@ -210,14 +257,28 @@ empty_dir(const char *dir)
 
 /* ---- one run under the allocator ---- */
 
-enum { RUN_SHARD, RUN_CHECK, RUN_STITCH, RUN_INSPECT, RUN_INSPECT_JSON };
-static const char *run_names[] = {"shard", "check", "stitch", "inspect", "inspect --json"};
+enum {
+	RUN_SHARD,
+	RUN_AUTO,
+	RUN_JOBS,
+	RUN_EXHAUSTIVE,
+	RUN_CHECK,
+	RUN_STITCH,
+	RUN_INSPECT,
+	RUN_INSPECT_JSON,
+	RUN_ANALYZE,
+	RUN_ANALYZE_JSON
+};
+static const char *run_names[] = {"shard",   "shard auto",    "shard --jobs 2", "plan exhaustive",
+                                  "check",   "stitch",        "inspect",        "inspect --json",
+                                  "analyze", "analyze --json"};
 
 typedef struct {
 	int what;          /* RUN_* */
 	const char *model; /* what shard and inspect read */
 	const char *ref;   /* a finished OUT, what check and stitch read */
 	const char *work;  /* an empty dir the run writes into */
+	unsigned upto;     /* every N up to it, then about as many strided */
 } job;
 
 typedef struct {
@@ -232,6 +293,7 @@ run(const job *j, talloc *t, result *res)
 	char *out = NULL;
 
 	jansson_t = t;
+	memset(shared, 0, sizeof *shared);
 	t->jansson_refusable = j->what != RUN_CHECK && j->what != RUN_STITCH;
 	res->err[0] = 0;
 	if (!(c = onnxshard_new(talloc_f, t, 1))) {
@@ -240,12 +302,17 @@ run(const job *j, talloc *t, result *res)
 		return;
 	}
 	switch (j->what) {
-	case RUN_SHARD: {
+	case RUN_SHARD:
+	case RUN_AUTO:
+	case RUN_JOBS: {
 		onnxshard_opts o = {0};
 		out = tu_path(j->work, "out");
 		o.model = j->model;
 		o.mesh = "data=2,model=2";
-		o.strategy = "data,megatron";
+		/* auto on 20 plans: more than these models' spaces hold, so the tree */
+		o.strategy = j->what == RUN_AUTO ? NULL : "data,megatron";
+		o.budget_plans = j->what == RUN_AUTO ? 20 : 0;
+		o.jobs = j->what == RUN_JOBS ? 2 : 1;
 		o.out = out;
 		o.quiet = 1;
 		res->rc = onnxshard_shard(c, &o);
@@ -261,7 +328,20 @@ run(const job *j, talloc *t, result *res)
 		out = tu_path(j->work, "report");
 		FILE *f = fopen(out, "w");
 		assert_non_null(f);
-		res->rc = onnxshard_inspect(c, j->model, j->what == RUN_INSPECT_JSON, f);
+		if (j->what == RUN_EXHAUSTIVE) {
+			onnxshard_opts o = {0};
+			o.model = j->model;
+			o.mesh = "data=2,model=2";
+			o.strategy = "exhaustive";
+			o.quiet = 1;
+			o.json = 1;
+			o.report = f;
+			res->rc = onnxshard_shard(c, &o);
+		} else if (j->what == RUN_ANALYZE || j->what == RUN_ANALYZE_JSON) {
+			res->rc = onnxshard_analyze(c, j->model, j->what == RUN_ANALYZE_JSON, f);
+		} else {
+			res->rc = onnxshard_inspect(c, j->model, j->what == RUN_INSPECT_JSON, f);
+		}
 		assert_int_equal(fclose(f), 0);
 		struct stat st;
 		if (res->rc && stat(out, &st) == 0 && st.st_size == 0)
@@ -310,30 +390,40 @@ sweep(const job *j, const char *normal, stats *s)
 		         j->model ? j->model : j->ref, res.err);
 	assert_int_equal(t.live, 0);
 	assert_int_equal(t.bad_size, 0);
-	s->total = t.calls;
+	assert_int_equal(shared->bad_size, 0);
+	s->total = shared->max_calls; /* the writers' counts too */
 	tu_rmtree(normal);
 	assert_int_equal(rename(j->work, normal), 0);
 	assert_int_equal(mkdir(j->work, 0777), 0);
 
 	uint64_t stride = 1, first = 1, last = s->total;
-	if (!full && s->total > ALL_UPTO)
-		stride = ((s->total - ALL_UPTO) / STRIDED + 1) |
-		         1; /* odd: no beat with loops of 2^k */
+	unsigned upto = j->upto ? j->upto : ALL_UPTO, strided = j->upto ? j->upto : STRIDED;
+	if (!full && s->total > upto)
+		stride = ((s->total - upto) / strided + 1) | 1; /* odd: no beat with loops of 2^k */
+	if (j->what == RUN_JOBS) {
+		assert_true(shared->fork_at > 0);
+		first = shared->fork_at + 1;
+		if (!full)
+			stride = JOBS_STRIDE;
+		printf("# %s: from allocation %llu, the fork\n", run_names[j->what],
+		       (unsigned long long)first);
+	}
 	if (getenv("ONNXSHARD_ALLOC_N"))
 		first = last = strtoull(getenv("ONNXSHARD_ALLOC_N"), NULL, 10);
-	for (uint64_t n = first; n <= last && n <= s->total; n += n < ALL_UPTO ? 1 : stride) {
+	for (uint64_t n = first; n <= last && n <= s->total;
+	     n += n < upto && j->what != RUN_JOBS ? 1 : stride) {
 		talloc ft = {0};
 		char why[600] = "", left[400];
 		ft.fail_at = n;
 		run(j, &ft, &res);
 		s->tried++;
 		describe(j->work, left, sizeof left);
-		if (ft.live != 0 || ft.bad_size)
+		if (ft.live != 0 || shared->bad_size)
 			snprintf(why, sizeof why, "%lld blocks leaked, %llu frees of a wrong size",
-			         (long long)ft.live, (unsigned long long)ft.bad_size);
+			         (long long)ft.live, (unsigned long long)shared->bad_size);
 		else if (res.rc == -1) /* the context itself: only the first */
 			snprintf(why, sizeof why, "%s", n == 1 ? "" : "no context");
-		else if (!ft.refused)
+		else if (!shared->refused)
 			snprintf(why, sizeof why, "never asked for (the runs differ)");
 		else if (res.rc == 0) {
 			if (!same_tree(j->work, normal))
@@ -359,14 +449,16 @@ sweep(const job *j, const char *normal, stats *s)
 	printf("# %-14s %-9s %6llu allocations, %5llu Ns tried (all to %u, then every %llu), "
 	       "%llu survived, %.1f s\n",
 	       run_names[j->what], j->model ? strrchr(j->model, '/') + 1 : "",
-	       (unsigned long long)s->total, (unsigned long long)s->tried, ALL_UPTO,
+	       (unsigned long long)s->total, (unsigned long long)s->tried, upto,
 	       (unsigned long long)stride, (unsigned long long)s->survived, s->seconds);
 }
 
-/* shard (against a normal run's output), check and stitch of that output,
- * inspect of the model. */
+/* shard (its forms; against a normal run's output), check and stitch of
+ * that output, inspect and analyze of the model; small: plan on every
+ * assignment (small spaces only) and shard with 2 writers too (each fork
+ * costs: on the small model, where every N is tried). */
 static void
-model_sweep(const char *name)
+model_sweep(const char *name, int small)
 {
 	const char *only = getenv("ONNXSHARD_ALLOC_ONLY");
 	if (only && !strstr(name, only))
@@ -392,8 +484,11 @@ model_sweep(const char *name)
 	onnxshard_free(c);
 
 	bad_runs = 0;
-	for (int what = RUN_SHARD; what <= RUN_INSPECT_JSON; what++) {
-		job j = {what, model, refout, work};
+	for (int what = RUN_SHARD; what <= RUN_ANALYZE_JSON; what++) {
+		job j = {what, model, refout, work,
+		         (what == RUN_AUTO && !small) || what == RUN_EXHAUSTIVE ? AUTO_BIG : 0};
+		if ((what == RUN_EXHAUSTIVE || what == RUN_JOBS) && !small)
+			continue;
 		sweep(&j, normal, &s);
 	}
 	tu_rmtree(root);
@@ -411,14 +506,14 @@ static void
 test_mlp(void **state)
 {
 	(void)state;
-	model_sweep("mlp.onnx");
+	model_sweep("mlp.onnx", 1);
 }
 
 static void
 test_gpt2(void **state)
 {
 	(void)state;
-	model_sweep("gpt2.onnx");
+	model_sweep("gpt2.onnx", 0);
 }
 
 int
@@ -430,6 +525,10 @@ main(void)
 	};
 
 	verbose = getenv("ONNXSHARD_ALLOC_VERBOSE") != NULL;
+	shared = mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+	              0);
+	if (shared == MAP_FAILED || pthread_atfork(NULL, NULL, on_fork_child))
+		return 1;
 	json_set_alloc_funcs(j_malloc, j_free);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -378,6 +378,37 @@ class TestPipeline(Base):
         self.assertEqual(lines[0], os.path.join(target, "onnxshard", "__init__.py"))
         self.assertEqual(lines[1], os.path.join(target, "onnxshard", "libonnxshard.so.0"))
         self.assertEqual(lines[2], "True")
+class Paused:
+    """ONNXSHARD_TEST_PAUSE=PHASE:FILE (a test-only hook of api/pipeline.c)
+    while in the block: a run of this process makes FILE at PHASE and waits
+    until something is written into it. wait() until it has; go() lets it
+    on."""
+
+    def __init__(self, tmp, phase):
+        self.file = os.path.join(tmp, "pause")
+        self.phase = phase
+
+    def __enter__(self):
+        os.environ["ONNXSHARD_TEST_PAUSE"] = "%s:%s" % (self.phase, self.file)
+        return self
+
+    def __exit__(self, *exc):
+        del os.environ["ONNXSHARD_TEST_PAUSE"]
+        if os.path.exists(self.file):
+            self.go()
+            os.remove(self.file)
+
+    def wait(self, alive):
+        """True once the run paused; False if alive() turned false first."""
+        while not os.path.exists(self.file):
+            if not alive():
+                return os.path.exists(self.file)
+            time.sleep(0.005)
+        return True
+
+    def go(self):
+        with open(self.file, "a") as f:
+            f.write("go")
 
 
 class TestCancel(Base):
@@ -403,39 +434,57 @@ class TestCancel(Base):
         self.assertEqual(self.leftovers(out), [])
 
     def test_cancel_from_thread(self):
-        """shard in a worker thread, cancelled from this one mid-run."""
-        out = os.path.join(self.tmp, "llm.shards")
-        c = onnxshard.Cancel()
-        box = {}
+        """shard in a worker thread, cancelled from this one mid-run: while
+        the run waits in the search, after planning, and after rank 0 is
+        written (the hook holds it there, so the cancel is certainly seen
+        mid-run)."""
+        for phase in ("search", "emit", "rank"):
+            out = os.path.join(self.tmp, "llm.shards")
+            c = onnxshard.Cancel()
+            box = {}
 
-        def run():
-            try:
-                box["plan"] = onnxshard.shard(self.model, out, mesh="data=2,model=2", cancel=c)
-            except onnxshard.Error as e:
-                box["error"] = e
+            def run():
+                try:
+                    box["plan"] = onnxshard.shard(self.model, out, mesh="data=2,model=2",
+                                                  cancel=c)
+                except onnxshard.Error as e:
+                    box["error"] = e
 
-        t = threading.Thread(target=run)
-        t.start()
-        time.sleep(0.1)
-        c.set()
-        t.join()
-        if "plan" in box:  # finished before the flag was seen: whole
-            self.assertTrue(onnxshard.check(out).startswith("ok"))
-            self.skipTest("shard finished before the cancel")
-        self.assertEqual((box["error"].status, str(box["error"])), (1, "interrupted"))
-        self.assertEqual(self.leftovers(out), [])
+            with Paused(self.tmp, phase) as p:
+                t = threading.Thread(target=run)
+                t.start()
+                self.assertTrue(p.wait(t.is_alive), "%s: the run never paused" % phase)
+                c.set()
+                p.go()
+                t.join()
+            self.assertNotIn("plan", box, phase)
+            self.assertEqual((box["error"].status, str(box["error"])), (1, "interrupted"),
+                             phase)
+            self.assertEqual(self.leftovers(out), [], phase)
 
     def test_ctrl_c(self):
-        """A SIGINT to the main thread during shard: KeyboardInterrupt, no out."""
-        out = os.path.join(self.tmp, "llm.shards")
-        timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT))
-        timer.start()
-        try:
-            with self.assertRaises(KeyboardInterrupt):
-                onnxshard.shard(self.model, out, mesh="data=2,model=2")
-        finally:
-            timer.cancel()
-        self.assertEqual(self.leftovers(out), [])
+        """A SIGINT to the main thread during shard (sent while the run waits
+        in the search, and after rank 0 is written): KeyboardInterrupt, no
+        out."""
+        for phase in ("search", "rank"):
+            out = os.path.join(self.tmp, "llm.shards")
+            with Paused(self.tmp, phase) as p:
+                done = threading.Event()
+
+                def interrupt():
+                    if p.wait(lambda: not done.is_set()):
+                        os.kill(os.getpid(), signal.SIGINT)
+                        p.go()
+
+                sender = threading.Thread(target=interrupt)
+                sender.start()
+                try:
+                    with self.assertRaises(KeyboardInterrupt, msg=phase):
+                        onnxshard.shard(self.model, out, mesh="data=2,model=2")
+                finally:
+                    done.set()
+                    sender.join()
+            self.assertEqual(self.leftovers(out), [], phase)
 
 
 if __name__ == "__main__":
