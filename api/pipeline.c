@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/decisions.h"
 #include "api/report.h"
 #include "api/workers.h"
 #include "emit/lower.h"
@@ -83,6 +84,52 @@ parse_dims(shd_ctx *c, const onnxshard_opts *o, ir_graph *g, bindings *b)
 			                 "--dim '%s': the model has no symbolic dim '%.*s'", d,
 			                 (int)(eq - d), d);
 	}
+	return 0;
+}
+
+/* One warning line on log for the symbolic dims that no --dim binds: the
+ * plan counts them as 1, so its times and sizes mean little. */
+static int
+warn_unbound(ir_graph *g, const bindings *b, FILE *log)
+{
+	ir_str *seen = shd_calloc(g->ctx, 64, sizeof *seen);
+	uint32_t n = 0, more = 0;
+
+	if (!seen)
+		return shd_nomem(g->ctx);
+	for (uint32_t k = 0; k < g->n_values; k++) {
+		const ir_value *x = &g->values[k];
+		for (int32_t j = 0; j < x->rank; j++) {
+			ir_str syms[8];
+			int64_t val;
+			uint32_t ns = ir_dim_syms(g, x->dims[j], syms, 8);
+			for (uint32_t s = 0; s < ns && s < 8; s++) {
+				uint32_t i = 0;
+				while (i < n && seen[i].i != syms[s].i)
+					i++;
+				if (i < n || !bind_dim((void *)b, ir_cstr(g, syms[s]), &val))
+					continue;
+				if (n < 64)
+					seen[n++] = syms[s];
+				else
+					more++;
+			}
+		}
+	}
+	if (n) {
+		fputs("onnxshard: warning: symbolic dims not bound, counted as 1 in the plan's "
+		      "times and sizes:",
+		      log);
+		for (uint32_t i = 0; i < n && i < 8; i++)
+			fprintf(log, "%s %s", i ? "," : "", ir_cstr(g, seen[i]));
+		if (n + more > 8)
+			fprintf(log, " and %u more", n + more - 8);
+		fputs("; pass", log);
+		for (uint32_t i = 0; i < n && i < 8; i++)
+			fprintf(log, " --dim %s=N", ir_cstr(g, seen[i]));
+		fputc('\n', log);
+	}
+	shd_free(g->ctx, seen, 64 * sizeof *seen);
 	return 0;
 }
 
@@ -414,6 +461,11 @@ plan_json(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const emit_r
 	shd_jset(plan, "plans_scored", json_integer(env->scored), &bad);
 	if (env->chose)
 		shd_jset(plan, "chose", shd_jstr(env->chose, &bad), &bad);
+	json_t *made;
+	if (!bad && api_decisions(g, p, hw, o->strategy ? o->strategy : "auto", &made))
+		bad = 1;
+	else if (!bad)
+		shd_jset(plan, "decisions_made", made, &bad);
 	for (int i = 0; i < SEARCH_BASELINES && !bad; i++) {
 		search_cost bcost;
 		if (!search_baseline_applies(p->mesh, search_baselines[i]))
@@ -556,6 +608,7 @@ print_summary(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, json_t *
 		fputs("  reshards: none\n", out);
 	json_object_foreach(count, key, val)
 	        fprintf(out, "  %-36s %lld\n", key, (long long)json_integer_value(val));
+	api_decisions_print(json_object_get(plan, "decisions_made"), out);
 	json_array_foreach(json_object_get(plan, "replicated"), i, e) fprintf(
 	        out, "  replicated %s: %s\n", json_string_value(json_object_get(e, "value")),
 	        json_string_value(json_object_get(e, "why")));
@@ -602,11 +655,31 @@ test_pause(const run_state *s, const char *phase)
 }
 
 /* A progress line on stderr for long emission (only on a terminal). */
+#define RATE_SAMPLES 12 /* the line's rate: over its last 12 updates, 3 s */
 typedef struct {
 	FILE *f; /* NULL: silent */
 	uint64_t total, done;
 	double t0, last;
+	double at[RATE_SAMPLES]; /* a ring of (time, bytes done) at each update */
+	uint64_t bytes[RATE_SAMPLES];
+	uint32_t n; /* updates so far; the oldest kept is at n % RATE_SAMPLES */
 } progress;
+
+/* Bytes per second at time t over the last few seconds (the ring's oldest
+ * sample to now); since the start until there is one. */
+static double
+recent_rate(progress *pr, double t)
+{
+	uint32_t k = pr->n % RATE_SAMPLES;
+	double t1 = pr->n >= RATE_SAMPLES ? pr->at[k] : pr->t0;
+	uint64_t d1 = pr->n >= RATE_SAMPLES ? pr->bytes[k] : 0;
+	double rate = (double)(pr->done - d1) / (t - t1 + 1e-9);
+
+	pr->at[k] = t;
+	pr->bytes[k] = pr->done;
+	pr->n++;
+	return rate;
+}
 
 static void
 on_progress(void *ud, uint64_t n)
@@ -618,7 +691,7 @@ on_progress(void *ud, uint64_t n)
 	if (!pr->f || (t - pr->last < 0.25 && pr->done < pr->total))
 		return;
 	pr->last = t;
-	double rate = (double)pr->done / (t - pr->t0 + 1e-9);
+	double rate = recent_rate(pr, t);
 	double left = rate > 0 ? (double)(pr->total - pr->done) / rate : 0;
 	fprintf(pr->f, "\rwriting %.2f of %.2f GB (%3.0f%%), %.0f MB/s, %.0fs left   ",
 	        (double)pr->done / 1e9, (double)pr->total / 1e9,
@@ -667,6 +740,32 @@ stop(void *ud)
 }
 
 /* ---- the output directory ---- */
+
+/* The options about OUT, before any planning: --external-data's word, and
+ * OUT's folder, which must exist. */
+static int
+check_out_opts(shd_ctx *c, const onnxshard_opts *o)
+{
+	const char *ext = o->external_data ? o->external_data : "auto";
+	struct stat sb;
+
+	if (!o->out)
+		return 0;
+	if (strcmp(ext, "auto") && strcmp(ext, "always") && strcmp(ext, "never"))
+		return shd_error(c, ONNXSHARD_EINPUT,
+		                 "--external-data '%s': want auto, always or never", ext);
+	const char *slash = strrchr(o->out, '/');
+	if (!slash || slash == o->out)
+		return 0; /* the current folder, or / */
+	char *dir = strndup(o->out, (size_t)(slash - o->out));
+	if (!dir)
+		return shd_nomem(c);
+	int bad = stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode);
+	if (bad)
+		shd_error(c, ONNXSHARD_EINPUT, "%s: its folder %s does not exist", o->out, dir);
+	free(dir);
+	return bad ? ONNXSHARD_EINPUT : 0;
+}
 
 static int
 rm_entry(const char *p, const struct stat *st, int flag, struct FTW *f)
@@ -863,6 +962,8 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		               o->collectives);
 		goto out;
 	}
+	if ((rc = check_out_opts(c, o)))
+		goto out;
 	if ((rc = parse_ranks(c, o, &mesh, &want)))
 		goto out;
 	if (want && lstat(o->out, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
@@ -879,6 +980,7 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	have_hw = 1;
 	env.hw = &hw;
 	env.seed = o->seed;
+	env.strict = 1; /* the strategy is the user's */
 	env.rollouts = o->budget_plans;
 	/* the search stops with its best plan before the budget runs out */
 	env.deadline = rs.deadline - 0.2 * (rs.deadline - shd_now());
@@ -899,7 +1001,7 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	p.stop_ud = &rs;
 	if ((rc = stop(&rs)) ||
 	    (rc = search_run(g, &p, o->strategy ? o->strategy : "auto", &env, log)) ||
-	    (rc = prop_materialize(g, &p)))
+	    (rc = prop_materialize(g, &p)) || (log && (rc = warn_unbound(g, &b, log))))
 		goto out;
 	rs.deadline = 0; /* the budget is planning's */
 	if (!(st = shd_calloc(c, (size_t)mesh.world, sizeof *st))) {
@@ -913,7 +1015,13 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 			n_written += !want || want[r];
 		progress pr = {
 		        log && isatty(fileno(log)) && per_rank >= ((uint64_t)64 << 20) ? log : NULL,
-		        per_rank * n_written, 0, shd_now(), 0};
+		        per_rank * n_written,
+		        0,
+		        shd_now(),
+		        0,
+		        {0},
+		        {0},
+		        0};
 		emit_opts eo = {!strcmp(ext, "always")  ? 1
 		                : !strcmp(ext, "never") ? UINT64_MAX
 		                                        : ONNX_EXT_THRESHOLD,
@@ -922,11 +1030,7 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		                &rs,
 		                on_progress,
 		                &pr};
-		if (strcmp(ext, "auto") && strcmp(ext, "always") && strcmp(ext, "never")) {
-			rc = shd_error(c, ONNXSHARD_EINPUT,
-			               "--external-data '%s': want auto, always or never", ext);
-			goto out;
-		}
+
 		/* every weight inline: a rank model must stay under protobuf's 2 GiB */
 		if (eo.threshold == UINT64_MAX &&
 		    per_rank > ((uint64_t)2 << 30) - ((uint64_t)64 << 20)) {

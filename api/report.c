@@ -7,10 +7,15 @@
  *           or not at all; one error line naming FILE
  *
  * Every string from the model (value names, mesh axis names, paths) goes
- * through esc(); numbers are printed by this file. Sections: the mesh (a
- * grid of ranks), weights by layer (a layer is the first all-digit dotted
- * component of a weight's name, or of its first consumer's name; weights
- * before the first layer are "embeddings", after it "head"), collectives
+ * through esc(); numbers are printed by this file (bytes in B, KB, MB, GB
+ * of 1000, times in s, ms, µs). Sections: the mesh (a grid of ranks), the
+ * decisions (plan.decisions_made), activations and graph inputs and
+ * outputs (each input and output; activations by the axes that split them,
+ * the largest listed), weights by layer (a layer is the first all-digit
+ * dotted component of a weight's name, or of its first consumer's name;
+ * weights before the first layer are "embeddings", after it "head";
+ * consecutive layers of the same dtypes, shapes and shardings are one card,
+ * "layers 0-31: identical"), collectives
  * (each reshard step that communicates, with the bytes of the whole
  * tensor), peak memory per rank against the device's capacity, step time
  * beside the baselines. */
@@ -231,8 +236,12 @@ static const char css[] =
         "text-align:center;min-width:70px}"
         ".rank b{display:block}.rank span{font-size:11px;color:#5a6472}"
         ".layers{display:flex;flex-wrap:wrap;gap:10px}"
-        ".layer{border:1px solid #dde1e7;border-radius:6px;padding:6px 8px;width:230px;"
+        ".layer{border:1px solid #dde1e7;border-radius:6px;padding:6px 8px;width:300px;"
         "background:#fbfcfd}"
+        ".layer.same{border-color:#9fb6d8;background:#f3f7fd}"
+        ".w .sz{margin-left:auto;color:#5a6472;font-variant-numeric:tabular-nums}"
+        ".nm{overflow:hidden;text-overflow:ellipsis}"
+        "#decisions td{white-space:nowrap}#decisions td:last-child{white-space:normal}"
         ".layer h3{font-size:13px;margin:0 0 4px}.layer h3 span{display:block;font-weight:400;"
         "color:#5a6472;font-size:11px}"
         ".bw{display:inline-block;width:64px;flex:none}"
@@ -306,7 +315,28 @@ typedef struct {
 	const char *label; /* the group's name (a prefix of a name: label_n bytes) */
 	size_t label_n;
 	const char *rest; /* the name after the layer number, or the whole name */
+	int small;        /* a constant: a scalar, or at most 64 non-float elements
+	                   * (a Reshape's target): one summary row a card */
 } weight;
+
+/* Whether initializer v is a small constant rather than a weight. */
+static int
+is_small(ir_graph *g, const prop_plan *p, uint32_t v)
+{
+	const ir_value *x = &g->values[v];
+	int ex = 1, fl = 0;
+	double elems = value_bytes(g, p, v, &ex) * 8 /
+	               (onnx_dtype_bits(x->dtype) ? onnx_dtype_bits(x->dtype) : 8);
+
+	switch (x->dtype) {
+	case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
+	case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16:
+	case ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16:
+	case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: fl = 1; break;
+	default: break;
+	}
+	return x->rank == 0 || (!fl && elems <= 64);
+}
 
 /* The first all-digit component of s (split at '.' and '/'), or -1; *after
  * points past it. */
@@ -335,7 +365,124 @@ weight_cmp(const void *x, const void *y)
 
 	if (a->key != b->key)
 		return a->key < b->key ? -1 : 1;
+	if (a->small != b->small)
+		return a->small - b->small; /* constants after the weights */
 	return a->v < b->v ? -1 : a->v > b->v;
+}
+
+/* The end of the layer that starts at w[i] (weights sorted by layer). */
+static uint32_t
+layer_end(const weight *w, uint32_t n, uint32_t i)
+{
+	uint32_t e = i;
+
+	while (e < n && w[e].key == w[i].key)
+		e++;
+	return e;
+}
+
+/* Whether layers w[i..e) and w[j..f) hold the same weights: in order, the
+ * same dtype, shape and sharding (names aside: a layer's names differ;
+ * small constants aside: a layer may hold those the others share). */
+static int
+same_layer(ir_graph *g, const prop_plan *p, const weight *w, uint32_t i, uint32_t e, uint32_t j,
+           uint32_t f)
+{
+	while (e > i && w[e - 1].small) /* constants (sorted last) aside */
+		e--;
+	while (f > j && w[f - 1].small)
+		f--;
+	if (e - i != f - j)
+		return 0;
+	for (uint32_t k = 0; k < e - i; k++) {
+		const ir_value *x = &g->values[w[i + k].v], *y = &g->values[w[j + k].v];
+		if (x->dtype != y->dtype || x->rank != y->rank ||
+		    !prop_shard_eq(&p->have[w[i + k].v], &p->have[w[j + k].v]))
+			return 0;
+		for (int32_t d = 0; d < x->rank; d++)
+			if (!ir_dim_eq(x->dims[d], y->dims[d]))
+				return 0;
+	}
+	(void)g;
+	return 1;
+}
+
+/* A value's sharding as text: [data, -, model+data], "partial(model)" appended. */
+static void
+shard_text(buf *b, const prop_mesh *m, const prop_shard *s)
+{
+	puts_(b, "[");
+	for (int32_t d = 0; d < s->rank; d++) {
+		puts_(b, d ? ", " : "");
+		if (!s->dims[d].n)
+			puts_(b, "-");
+		for (uint8_t k = 0; k < s->dims[d].n; k++) {
+			puts_(b, k ? "+" : "");
+			esc(b, m->names[s->dims[d].ax[k]]);
+		}
+	}
+	puts_(b, "]");
+	for (uint32_t a = 0; a < m->n_axes; a++)
+		if (s->partial & (1u << a)) {
+			puts_(b, " partial(");
+			esc(b, m->names[a]);
+			puts_(b, ")");
+		}
+}
+
+/* A value's shape, --dim bindings applied ("?" where unbound). */
+static void
+shape_text(buf *b, ir_graph *g, const prop_plan *p, const ir_value *x)
+{
+	puts_(b, "[");
+	for (int32_t d = 0; d < x->rank; d++) {
+		int64_t e;
+		if (d)
+			puts_(b, ", ");
+		if (!ir_dim_eval(g, x->dims[d], p->bind, p->bind_ud, &e))
+			putf(b, "%lld", (long long)e);
+		else
+			esc(b, ir_dim_str(g, x->dims[d]));
+	}
+	puts_(b, "]");
+}
+
+/* A bar of the axes of mask, grey when none, len pixels wide. */
+static void
+axes_bar(buf *b, const prop_mesh *m, uint8_t mask, double len)
+{
+	putf(b, "<span class=\"bar\" style=\"width:%.0fpx\">", len);
+	if (!mask)
+		puts_(b, "<i style=\"background:" REPL_COLOUR "\"></i>");
+	for (uint32_t a = 0; a < m->n_axes; a++)
+		if (mask & (1u << a))
+			putf(b, "<i style=\"background:%s\"></i>", axis_colour[a]);
+	puts_(b, "</span>");
+}
+
+/* One weight of a layer card: bar, name, size; the title has shape and
+ * sharding. */
+static void
+weight_row(buf *b, ir_graph *g, const prop_plan *p, const weight *wt, double maxb)
+{
+	const prop_shard *s = &p->have[wt->v];
+	const ir_value *x = &g->values[wt->v];
+	int ex = 1;
+	double by = value_bytes(g, p, wt->v, &ex);
+	char bs[32];
+
+	fmt_bytes(bs, sizeof bs, by);
+	puts_(b, "<div class=\"w\" title=\"");
+	esc(b, ir_cstr(g, x->name));
+	puts_(b, " ");
+	shape_text(b, g, p, x);
+	puts_(b, " sharding ");
+	shard_text(b, p->mesh, s);
+	putf(b, " %s\"><span class=\"bw\">", bs);
+	axes_bar(b, p->mesh, prop_shard_axes(s) | s->partial, 6 + 56 * __builtin_sqrt(by / maxb));
+	puts_(b, "</span><span class=\"nm\">");
+	esc_short(b, wt->rest, 30);
+	putf(b, "</span><span class=\"sz\">%s</span></div>", bs);
 }
 
 static int
@@ -377,7 +524,7 @@ section_layers(buf *b, ir_graph *g, const prop_plan *p)
 		int ex = 1;
 		double by = value_bytes(g, p, v, &ex);
 		maxb = by > maxb ? by : maxb;
-		w[n] = (weight){v, l, NULL, 0, after};
+		w[n] = (weight){v, l, NULL, 0, after, is_small(g, p, v)};
 		if (l >= 0) {
 			layered++;
 			if (first_use[v] != UINT32_MAX && first_use[v] < min_use)
@@ -416,76 +563,232 @@ section_layers(buf *b, ir_graph *g, const prop_plan *p)
 	}
 	puts_(b, "<span><span class=\"sw\" style=\"background:" REPL_COLOUR
 	         "\"></span>replicated</span>"
-	         "<span>bar length: size (square-root scale); hover for name, shape, "
-	         "sharding</span></div><div class=\"layers\">");
-	for (uint32_t i = 0; i < n; i++) {
-		if (!i || w[i].key != w[i - 1].key) {
-			uint32_t cnt = 0, split = 0;
-			double by = 0;
-			for (uint32_t j = i; j < n && w[j].key == w[i].key; j++) {
-				int ex = 1;
-				cnt++;
-				split += !prop_is_replicated(&p->have[w[j].v]);
-				by += value_bytes(g, p, w[j].v, &ex);
-			}
-			char bs[32];
-			fmt_bytes(bs, sizeof bs, by);
-			puts_(b,
-			      i ? "</div><div class=\"layer\"><h3>" : "<div class=\"layer\"><h3>");
-			if (w[i].label)
-				esc_n(b, w[i].label,
-				      w[i].label_n ? w[i].label_n : strlen(w[i].label));
-			else
-				putf(b, "layer %lld", (long long)w[i].key);
-			putf(b,
-			     "<span>%u weights, %u split, "
-			     "%s</span></h3>",
-			     cnt, split, bs);
+	         "<span>bar length: size (square-root scale), the size at the right; hover for "
+	         "the name, shape and sharding; identical layers in one card</span></div>"
+	         "<div class=\"layers\">");
+	for (uint32_t i = 0; i < n;) {
+		uint32_t e = layer_end(w, n, i), last = e, runs = 1;
+		int64_t key_last = w[i].key;
+		/* the numbered layers after it that are the same: one card */
+		while (!w[i].label && last < n && !w[last].label) {
+			uint32_t e2 = layer_end(w, n, last);
+			if (!same_layer(g, p, w, i, e, last, e2))
+				break;
+			key_last = w[last].key;
+			last = e2;
+			runs++;
 		}
-		const prop_shard *s = &p->have[w[i].v];
-		const ir_value *x = &g->values[w[i].v];
-		uint8_t mask = prop_shard_axes(s) | s->partial;
-		int ex = 1;
-		double by = value_bytes(g, p, w[i].v, &ex);
-		double len = 6 + 56 * __builtin_sqrt(by / maxb);
+		uint32_t split = 0, n_small = 0;
+		double by = 0, small_by = 0;
+		for (uint32_t j = i; j < e; j++) {
+			int ex = 1;
+			double x = value_bytes(g, p, w[j].v, &ex);
+			split += !prop_is_replicated(&p->have[w[j].v]);
+			by += x;
+			n_small += w[j].small;
+			small_by += w[j].small ? x : 0;
+		}
 		char bs[32];
 		fmt_bytes(bs, sizeof bs, by);
-		puts_(b, "<div class=\"w\" title=\"");
-		esc(b, ir_cstr(g, x->name));
-		puts_(b, " [");
-		for (int32_t d = 0; d < x->rank; d++) {
-			int64_t e;
-			if (d)
-				puts_(b, ", ");
-			if (!ir_dim_eval(g, x->dims[d], p->bind, p->bind_ud, &e))
-				putf(b, "%lld", (long long)e);
-			else
-				puts_(b, "?");
+		puts_(b, i ? "</div>" : "");
+		puts_(b, runs > 1 ? "<div class=\"layer same\"><h3>" : "<div class=\"layer\"><h3>");
+		if (w[i].label)
+			esc_n(b, w[i].label, w[i].label_n ? w[i].label_n : strlen(w[i].label));
+		else if (runs > 1)
+			putf(b, "layers %lld-%lld: identical", (long long)w[i].key,
+			     (long long)key_last);
+		else
+			putf(b, "layer %lld", (long long)w[i].key);
+		putf(b, "<span>%s%u weight%s, %u split, %s</span></h3>", runs > 1 ? "each: " : "",
+		     e - i - n_small, e - i - n_small == 1 ? "" : "s", split, bs);
+		for (uint32_t j = i; j < e; j++)
+			if (!w[j].small)
+				weight_row(b, g, p, &w[j], maxb);
+		if (n_small) {
+			fmt_bytes(bs, sizeof bs, small_by);
+			putf(b,
+			     "<div class=\"w\"><span class=\"bw\"></span><span class=\"nm\">%u "
+			     "small "
+			     "constant%s (shapes, scalars)</span><span "
+			     "class=\"sz\">%s</span></div>",
+			     n_small, n_small == 1 ? "" : "s", bs);
 		}
-		puts_(b, "] sharding [");
-		for (int32_t d = 0; d < s->rank; d++) {
-			puts_(b, d ? ", " : "");
-			if (!s->dims[d].n)
-				puts_(b, "-");
-			for (uint8_t k = 0; k < s->dims[d].n; k++) {
-				puts_(b, k ? "+" : "");
-				esc(b, m->names[s->dims[d].ax[k]]);
-			}
-		}
-		putf(b, "] %s\"><span class=\"bw\"><span class=\"bar\" style=\"width:%.0fpx\">", bs,
-		     len);
-		if (!mask)
-			puts_(b, "<i style=\"background:" REPL_COLOUR "\"></i>");
-		for (uint32_t a = 0; a < m->n_axes; a++)
-			if (mask & (1u << a))
-				putf(b, "<i style=\"background:%s\"></i>", axis_colour[a]);
-		puts_(b, "</span></span><span>");
-		esc_short(b, w[i].rest, 30);
-		puts_(b, "</span></div>");
+		i = last;
 	}
 	puts_(b, n ? "</div></div></section>" : "<p>The model has no weights.</p></div></section>");
-	shd_free(g->ctx, w, 0);
-	shd_free(g->ctx, first_use, 0);
+	shd_free(g->ctx, w, ((size_t)n + 1) * sizeof *w);
+	shd_free(g->ctx, first_use, ((size_t)g->n_values + 1) * sizeof *first_use);
+	return 0;
+}
+
+/* What the plan decided (plan.decisions_made, api/decisions.c): one row a
+ * decision group. */
+static void
+section_decisions(buf *b, const prop_mesh *m, json_t *plan)
+{
+	json_t *arr = json_object_get(plan, "decisions_made"), *e, *ax;
+	size_t i, j;
+
+	puts_(b, "<section id=\"decisions\"><h2>Decisions</h2>");
+	if (!json_array_size(arr)) {
+		puts_(b,
+		      "<p>No decision: no dim of a weight or graph input can split.</p></section>");
+		return;
+	}
+	puts_(b, "<p>Each row is a group of dims that split alike (one per identical layer), "
+	         "named by what it holds.</p><table><tr><th>decision</th><th class=\"n\">size</th>"
+	         "<th class=\"n\">tensors</th><th>e.g.</th><th>axes</th><th>why</th></tr>");
+	json_array_foreach(arr, i, e)
+	{
+		json_t *size = json_object_get(e, "size");
+		long long heads = json_integer_value(json_object_get(e, "heads"));
+		puts_(b, "<tr><td>");
+		esc(b, json_string_value(json_object_get(e, "name")));
+		puts_(b, "</td><td class=\"n\">");
+		if (json_is_integer(size)) {
+			putf(b, "%lld", (long long)json_integer_value(size));
+			long long pieces = json_integer_value(json_object_get(e, "pieces"));
+			if (heads && pieces > 1)
+				putf(b, " (%lld &times; %lld &times; %lld)", pieces, heads,
+				     (long long)json_integer_value(size) / pieces / heads);
+			else if (heads)
+				putf(b, " (%lld &times; %lld)", heads,
+				     (long long)json_integer_value(size) / heads);
+		} else {
+			esc(b, json_string_value(size));
+		}
+		putf(b, "</td><td class=\"n\">%lld</td><td><code>",
+		     (long long)json_integer_value(json_object_get(e, "tensors")));
+		esc_short(b, json_string_value(json_object_get(e, "tensor")), 48);
+		putf(b, "[%lld]</code></td><td>",
+		     (long long)json_integer_value(json_object_get(e, "dim")));
+		if (!json_array_size(json_object_get(e, "axes")))
+			puts_(b, "<span class=\"chip\" style=\"background:#8a93a0\">whole</span>");
+		json_array_foreach(json_object_get(e, "axes"), j, ax)
+		{
+			int a = prop_mesh_axis(m, json_string_value(ax));
+			if (a >= 0)
+				axis_chip(b, m, (uint32_t)a);
+		}
+		puts_(b, "</td><td>");
+		esc(b, json_string_value(json_object_get(e, "why")));
+		puts_(b, "</td></tr>");
+	}
+	puts_(b, "</table></section>");
+}
+
+/* One row of the values table: name, dtype, shape, sharding, bytes whole
+ * and per rank. */
+static void
+value_row(buf *b, ir_graph *g, const prop_plan *p, uint32_t v, const prop_shard *s,
+          const char *what)
+{
+	const ir_value *x = &g->values[v];
+	const char *dt = onnx_dtype_name(x->dtype);
+	int ex = 1;
+	double by = value_bytes(g, p, v, &ex), per = by;
+	char bs[32], ps[32];
+
+	for (int32_t d = 0; d < s->rank; d++)
+		per /= (double)prop_axes_size(p->mesh, s->dims[d].ax, s->dims[d].n);
+	fmt_bytes(bs, sizeof bs, by);
+	fmt_bytes(ps, sizeof ps, per);
+	putf(b, "<tr><td>%s</td><td><code>", what);
+	esc_short(b, ir_cstr(g, x->name), 60);
+	puts_(b, "</code></td><td>");
+	esc(b, dt ? dt : "?");
+	puts_(b, "</td><td><code>");
+	shape_text(b, g, p, x);
+	puts_(b, "</code></td><td>");
+	axes_bar(b, p->mesh, prop_shard_axes(s) | s->partial, 24);
+	puts_(b, " <code>");
+	shard_text(b, p->mesh, s);
+	putf(b, "</code></td><td class=\"n\">%s</td><td class=\"n\">%s</td></tr>", bs, ps);
+}
+
+#define TOP_ACTIVATIONS 12
+
+/* Graph inputs and outputs, each; activations (values computed by nodes)
+ * by the axes that split them, and the largest ones. */
+static int
+section_values(buf *b, ir_graph *g, const prop_plan *p)
+{
+	const prop_mesh *m = p->mesh;
+	double tot[256] = {0};
+	uint32_t cnt[256] = {0}, top[TOP_ACTIVATIONS], n_top = 0, n_act = 0;
+	double top_by[TOP_ACTIVATIONS];
+	char bs[32];
+
+	puts_(b, "<section id=\"values\"><h2>Activations, graph inputs and outputs</h2>"
+	         "<table><tr><th></th><th>value</th><th>dtype</th><th>shape</th><th>sharding</th>"
+	         "<th class=\"n\">bytes</th><th class=\"n\">per rank</th></tr>");
+	for (uint32_t i = 0; i < g->n_inputs; i++)
+		value_row(b, g, p, g->inputs[i], &p->have[g->inputs[i]], "input");
+	for (uint32_t i = 0; i < g->n_outputs; i++) {
+		uint32_t v = g->outputs[i];
+		prop_dim fd[IR_MAX_RANK];
+		prop_shard s = {0, fd, 0};
+		if (g->values[v].rank <= IR_MAX_RANK)
+			prop_output_shard(g, p, i, &s);
+		else
+			s = p->have[v];
+		value_row(b, g, p, v, &s, "output");
+	}
+	puts_(b, "</table>");
+	for (uint32_t v = 0; v < g->n_values; v++) {
+		const prop_shard *s = &p->have[v];
+		if (g->values[v].kind != IR_V_NODE || g->values[v].rank < 0)
+			continue;
+		int ex = 1;
+		double by = value_bytes(g, p, v, &ex);
+		uint8_t mask = prop_shard_axes(s) | s->partial;
+		n_act++;
+		cnt[mask]++;
+		tot[mask] += by;
+		/* the largest, kept sorted */
+		uint32_t k = n_top < TOP_ACTIVATIONS ? n_top++ : TOP_ACTIVATIONS;
+		if (k == TOP_ACTIVATIONS && by <= top_by[k - 1])
+			continue;
+		if (k == TOP_ACTIVATIONS)
+			k--;
+		while (k > 0 && top_by[k - 1] < by) {
+			top[k] = top[k - 1], top_by[k] = top_by[k - 1];
+			k--;
+		}
+		top[k] = v, top_by[k] = by;
+	}
+	putf(b,
+	     "<p>%u activations (values computed by nodes), by the mesh axes that split them "
+	     "(or hold a pending sum):</p><table><tr><th>split over</th><th class=\"n\">values</th>"
+	     "<th class=\"n\">bytes, whole</th></tr>",
+	     n_act);
+	for (int mask = 0; mask < 256; mask++) {
+		if (!cnt[mask])
+			continue;
+		puts_(b, "<tr><td>");
+		axes_bar(b, m, (uint8_t)mask, 24);
+		if (!mask)
+			puts_(b, " replicated");
+		for (uint32_t a = 0, k = 0; a < m->n_axes; a++)
+			if (mask & (1 << a)) {
+				puts_(b, k++ ? "+" : " ");
+				esc(b, m->names[a]);
+			}
+		fmt_bytes(bs, sizeof bs, tot[mask]);
+		putf(b, "</td><td class=\"n\">%u</td><td class=\"n\">%s</td></tr>", cnt[mask], bs);
+	}
+	puts_(b, "</table>");
+	if (n_top) {
+		putf(b,
+		     "<details><summary>the %u largest activations</summary><table><tr><th></th>"
+		     "<th>value</th><th>dtype</th><th>shape</th><th>sharding</th><th "
+		     "class=\"n\">bytes</th><th class=\"n\">per rank</th></tr>",
+		     n_top);
+		for (uint32_t i = 0; i < n_top; i++)
+			value_row(b, g, p, top[i], &p->have[top[i]], "");
+		puts_(b, "</table></details>");
+	}
+	puts_(b, "</section>");
 	return 0;
 }
 
@@ -867,6 +1170,11 @@ report_html(ir_graph *g, const prop_plan *p, const search_hw *hw, const onnxshar
 		puts_(&b, "<p class=\"bad\">Some symbolic dims were not bound (--dim): they count "
 		          "as 1 in times and sizes.</p>");
 	section_mesh(&b, p->mesh);
+	puts_(&b, "\n");
+	section_decisions(&b, p->mesh, plan);
+	puts_(&b, "\n");
+	if (section_values(&b, g, p))
+		b.bad = 1;
 	puts_(&b, "\n");
 	if (section_layers(&b, g, p))
 		b.bad = 1;

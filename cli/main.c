@@ -45,7 +45,9 @@ static const char usage[] =
         "                                full manifest, others marked \"written\": false);\n"
         "                                OUT may exist: processes writing their own ranks\n"
         "                                into one OUT each add theirs\n"
-        "        --quiet                 no progress on stderr (shown only on a terminal)\n"
+        "        --quiet                 no progress or warnings on stderr (progress is\n"
+        "                                shown only on a terminal); the plan's summary still\n"
+        "                                goes to stdout (with --json: the JSON alone)\n"
         "        --max-model-bytes SIZE  refuse a larger model, protobuf and external data\n"
         "                                together for shard, protobuf only for plan\n"
         "                                (512M, 2G; default 2T + 2G)\n"
@@ -69,6 +71,44 @@ static const char usage[] =
         "  -V, --version            print the version\n"
         "\n"
         "Exit status: 0 ok, 1 failure while working, 2 bad usage or bad input.\n";
+
+/* `onnxshard CMD --help`: CMD's block of the help above; plan's is
+ * followed by shard's options, which it takes. */
+static void
+command_help(const char *cmd)
+{
+	char key[32];
+	int n = snprintf(key, sizeof key, "\n  %s ", cmd);
+	const char *s = strstr(usage, key);
+
+	if (!s || n <= 0 || (size_t)n >= sizeof key) {
+		fputs(usage, stdout);
+		return;
+	}
+	s++;
+	size_t len = 0;
+	/* to the next command's line (two spaces, then a letter) or the end
+	 * of the commands */
+	while (s[len] && !(s[len] == '\n' && (s[len + 1] != ' ' || s[len + 3] != ' ')))
+		len++;
+	fputs("usage: onnxshard ", stdout);
+	fwrite(s + 2, 1, len - 1, stdout);
+	if (!strcmp(cmd, "plan")) {
+		const char *sh = strstr(usage, "\n  shard "), *o = sh ? strchr(sh + 1, '\n') : NULL;
+		if (o) {
+			fputs("\noptions, as for shard (-o, --force, --jobs and the output's "
+			      "options "
+			      "do nothing):\n",
+			      stdout);
+			len = 0;
+			while (o[len + 1] &&
+			       !(o[len + 1] == '\n' && (o[len + 2] != ' ' || o[len + 4] != ' ')))
+				len++;
+			fwrite(o + 1, 1, len + 1, stdout);
+		}
+	}
+	puts("\nExit status: 0 ok, 1 failure while working, 2 bad usage or bad input.");
+}
 
 static int
 fail_usage(const char *fmt, const char *arg)
@@ -235,7 +275,7 @@ cmd_model(onnxshard_ctx *c, int argc, char **argv, int analyze)
 			if ((rc = limit_opt(ch, optarg, lim)))
 				return rc;
 			break;
-		case 'h': fputs(usage, stdout); return 0;
+		case 'h': command_help(analyze ? "analyze" : "inspect"); return 0;
 		default:
 			return fail_usage(analyze ? "analyze: unknown option '%s'"
 			                          : "inspect: unknown option '%s'",
@@ -262,7 +302,7 @@ cmd_check(onnxshard_ctx *c, int argc, char **argv)
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'h': fputs(usage, stdout); return 0;
+		case 'h': command_help("check"); return 0;
 		default: return fail_usage("check: unknown option '%s'", argv[optind - 1]);
 		}
 	}
@@ -287,7 +327,7 @@ cmd_stitch(onnxshard_ctx *c, int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'o': out = optarg; break;
-		case 'h': fputs(usage, stdout); return 0;
+		case 'h': command_help("stitch"); return 0;
 		default:
 			if (optopt == 'o')
 				return fail_usage("%s", "stitch: -o needs a FILE");
@@ -426,7 +466,7 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 			break;
 		case 'q': o.quiet = 1; break;
 		case 'h':
-			fputs(usage, stdout);
+			command_help(cmd);
 			free(o.dims), free(o.gather_outputs);
 			return 0;
 		default:

@@ -30,6 +30,7 @@ typedef struct {
 	uint64_t min_peak; /* the smallest peak memory seen (nothing fits: the error) */
 	uint32_t scored;   /* plans scored so far, and the best cost (progress) */
 	double best, t0, shown;
+	uint32_t budget; /* plans the search may score (the smaller of the space and rollouts) */
 	search_cost min_cost;
 } auto_state;
 
@@ -110,9 +111,11 @@ eval(void *ud, const uint8_t *choice, double *cost)
 	double t = shd_now();
 	if (s->env->progress && t - s->t0 > 1 && t - s->shown > 0.25) {
 		s->shown = t;
-		fprintf(s->env->progress,
-		        "\rsearch: %u plans scored in %.1fs, best %.4g s per step   ", s->scored,
-		        t - s->t0, s->best);
+		fprintf(s->env->progress, "\rsearch: %u of %u plans scored", s->scored, s->budget);
+		if (s->env->deadline > 0)
+			fprintf(s->env->progress, ", %.1f of %.0fs", t - s->t0,
+			        s->env->deadline - s->t0);
+		fprintf(s->env->progress, ", best %.4g s per step   ", s->best);
 		fflush(s->env->progress);
 	}
 	return rc;
@@ -229,8 +232,10 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 		n_opt[k] = (uint8_t)(s.n_axes <= 3 ? 1u << s.n_axes : s.n_axes + 1);
 	mcts_opts mo = {s.n_dec,       n_opt,      env->seed, env->rollouts,
 	                env->deadline, exhaustive, p->stop,   p->stop_ud};
-	double best_cost = INFINITY, t0 = shd_now();
+	double best_cost = INFINITY, t0 = shd_now(), space = mcts_space(&mo);
 	uint32_t scored = 0;
+	s.budget = exhaustive || space <= mo.max_rollouts ? (uint32_t)fmin(space, UINT32_MAX)
+	                                                  : mo.max_rollouts;
 	if (s.n_dec && (rc = mcts_search(c, &mo, eval, &s, start, best, &best_cost, &scored)))
 		goto out;
 	/* the baselines, on the axes they would take */
@@ -269,29 +274,44 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 				seed_option(&s, p, k, best[k]);
 		rc = prop_propagate(g, p);
 	}
+	/* why the search stopped */
+	char stopped[128];
+	if (exhaustive || space <= mo.max_rollouts)
+		snprintf(stopped, sizeof stopped, "every one of the %.0f plans scored", space);
+	else if (mo.max_rollouts && scored >= mo.max_rollouts)
+		snprintf(stopped, sizeof stopped, "the budget of %u plans reached",
+		         mo.max_rollouts);
+	else if (mo.deadline > 0 && shd_now() >= mo.deadline)
+		snprintf(stopped, sizeof stopped, "the time budget reached at %u of %u plans",
+		         scored, mo.max_rollouts);
+	else
+		snprintf(stopped, sizeof stopped,
+		         "converged: no single change betters the best, %u of %u plans", scored,
+		         mo.max_rollouts);
 	if (env->progress && s.shown > 0)
-		fputc('\n', env->progress);
+		fprintf(env->progress, "\nsearch: stopped: %s\n", stopped);
 	if (log && !rc) {
 		uint32_t split = 0;
 		for (uint32_t k = 0; k < s.n_dec; k++)
 			split += best[k] != 0;
-		fprintf(log, "auto: %u decision groups (%u classes), %u plans scored in %.2fs: ",
-		        s.n_dec, a.n_decisions, scored + 3, shd_now() - t0);
+		fprintf(log,
+		        "auto: %u decision groups (%u classes), %u plans scored in %.2fs (%s): ",
+		        s.n_dec, a.n_decisions, scored + 3, shd_now() - t0, stopped);
 		if (winner)
 			fprintf(log, "the baseline %s is best, %.3g s per step", winner, best_cost);
 		else
-			fprintf(log, "%.3g s per step, %u groups split", best_cost, split);
+			fprintf(log, "%.3g s per step, %u groups seeded", best_cost, split);
 		for (int i = 0; i < SEARCH_BASELINES; i++)
 			if (isfinite(bc[i]))
 				fprintf(log, "; %s %.3g s", search_baselines[i], bc[i]);
 		fputc('\n', log);
 	}
 out:
-	shd_free(c, s.group, 0);
-	shd_free(c, weight, 0);
-	shd_free(c, n_opt, 0);
-	shd_free(c, start, 0);
-	shd_free(c, best, 0);
+	shd_free(c, s.group, ((size_t)a.n_groups + 1) * sizeof *s.group);
+	shd_free(c, weight, ((size_t)a.n_groups + 1) * sizeof *weight);
+	shd_free(c, n_opt, (size_t)a.n_groups + 1);
+	shd_free(c, start, (size_t)a.n_groups + 1);
+	shd_free(c, best, (size_t)a.n_groups + 1);
 	prop_analysis_free(g, &a);
 	shd_arena_free(c, &ra);
 	return rc;

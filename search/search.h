@@ -14,6 +14,9 @@ typedef struct {
 	double deadline;     /* shd_now() past which it stops (0: none) */
 	uint32_t rollouts;   /* plans scored at most (0: SEARCH_ROLLOUTS) */
 	FILE *progress;      /* NULL, or a terminal: a line of plans scored, best so far */
+	int strict;          /* the user named the strategy: a data, megatron or experts
+	                      * step that splits none of its targets because none
+	                      * divides is refused (EINPUT) */
 	/* what the last auto step did (out) */
 	uint32_t decisions; /* decision groups */
 	uint32_t scored;    /* plans scored, baselines included */

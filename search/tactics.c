@@ -17,6 +17,7 @@
  * provides: want[] for every value */
 #include <fnmatch.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "propagate/analysis.h"
@@ -113,11 +114,39 @@ batch_dims(ir_graph *g, int32_t *d)
 	return 0;
 }
 
-static int
-tactic_data(ir_graph *g, prop_plan *p, int axis, FILE *log)
+/* Size d in words: "batch 8" (a symbolic dim bound by --dim), "8", or the
+ * expression when unbound. */
+static void
+size_words(ir_graph *g, const prop_plan *p, ir_dim d, char *buf, size_t n)
 {
-	uint32_t n = 0;
+	int64_t x;
+
+	if (ir_is_const(d))
+		snprintf(buf, n, "%lld", (long long)d.c);
+	else if (!ir_dim_eval(g, d, p->bind, p->bind_ud, &x))
+		snprintf(buf, n, "%s %lld", ir_dim_str(g, d), (long long)x);
+	else
+		snprintf(buf, n, "%s", ir_dim_str(g, d));
+}
+
+/* Whether size d (bound by --dim where symbolic) does not divide by n. */
+static int
+is_indivisible(ir_graph *g, const prop_plan *p, ir_dim d, int64_t n)
+{
+	int64_t x;
+
+	return !ir_dim_eval(g, d, p->bind, p->bind_ud, &x) && n > 1 && x % n != 0;
+}
+
+/* strict: the user named the tactic; splitting none of its targets
+ * because none divides is an error (EINPUT) rather than a replicated plan. */
+static int
+tactic_data(ir_graph *g, prop_plan *p, int axis, FILE *log, int strict)
+{
+	uint32_t n = 0, refused = 0, indivisible = 0, first = IR_NONE;
 	int32_t *d = shd_calloc(g->ctx, g->n_inputs + 1, sizeof *d);
+	const prop_mesh *m = p->mesh;
+	char size[96] = "", why[256];
 	int rc;
 
 	if (!d)
@@ -127,16 +156,54 @@ tactic_data(ir_graph *g, prop_plan *p, int axis, FILE *log)
 		uint32_t v = g->inputs[i];
 		if (d[i] < 0)
 			continue;
-		if (!prop_seed(g, p, v, d[i], (uint8_t)axis, 1, 0))
+		if (!prop_seed(g, p, v, d[i], (uint8_t)axis, 1, 0)) {
 			n++;
+			continue;
+		}
+		ir_dim dim = g->values[v].dims[d[i]];
+		int indiv = is_indivisible(g, p, dim, m->sizes[axis]);
+		refused++;
+		indivisible += indiv;
+		if (first == IR_NONE) {
+			first = i;
+			size_words(g, p, dim, size, sizeof size);
+		}
+		if (indiv)
+			snprintf(why, sizeof why,
+			         "data: its batch dim (%s) does not divide by %s=%lld", size,
+			         m->names[axis], (long long)m->sizes[axis]);
 		else
-			rc = prop_note_add(g, p, v,
-			                   "data: its batch dim does not divide over the axis");
+			snprintf(why, sizeof why,
+			         "data: its batch dim cannot take %s (already split)",
+			         m->names[axis]);
+		rc = prop_note_add(g, p, v, why);
+	}
+	if (!rc && strict && !n && indivisible) {
+		const ir_value *x = &g->values[g->inputs[first]];
+		if (ir_is_const(x->dims[d[first]]))
+			rc = shd_error(
+			        g->ctx, ONNXSHARD_EINPUT,
+			        "--strategy data: the batch dim %s of '%s' does not divide by "
+			        "%s=%lld",
+			        size, ir_cstr(g, x->name), m->names[axis],
+			        (long long)m->sizes[axis]);
+		else
+			rc = shd_error(g->ctx, ONNXSHARD_EINPUT,
+			               "--strategy data: %s does not divide by %s=%lld", size,
+			               m->names[axis], (long long)m->sizes[axis]);
 	}
 	shd_free(g->ctx, d, (g->n_inputs + 1) * sizeof *d);
-	if (!rc && log)
-		fprintf(log, "data on %s: batch dim of %u input%s\n", p->mesh->names[axis], n,
+	if (!rc && log) {
+		fprintf(log, "data on %s: split the batch dim of %u input%s", m->names[axis], n,
 		        n == 1 ? "" : "s");
+		if (refused)
+			fprintf(log, "; not split: %u (%s)", refused,
+			        indivisible ? "its size does not divide" : "already split");
+		if (refused && first != IR_NONE)
+			fprintf(log, ", %s of '%s'", size,
+			        ir_cstr(g, g->values[g->inputs[first]].name));
+		fputc('\n', log);
+	}
 	return rc;
 }
 
@@ -424,8 +491,43 @@ is_vocab(ir_graph *g, const ir_dim *size)
 	return 0;
 }
 
+/* What megatron left whole, for its log line and its refusal: how many, how
+ * many for a size that does not divide, the first with its reason. */
+typedef struct {
+	uint32_t n, indivisible;
+	uint32_t value, ivalue; /* the first, the first that does not divide */
+	char why[256], iwhy[256];
+} not_split;
+
+static int refuse_split(ir_graph *g, prop_plan *p, not_split *ns, uint32_t v, int indiv,
+                        const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Note why v stays whole (fmt: the reason, with its numbers) and count it. */
 static int
-tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log)
+refuse_split(ir_graph *g, prop_plan *p, not_split *ns, uint32_t v, int indiv, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	/* "megatron: " is the tactic's prefix of every note */
+	const char *bare = strncmp(why, "megatron: ", 10) ? why : why + 10;
+	if (!ns->n++) {
+		ns->value = v;
+		snprintf(ns->why, sizeof ns->why, "%s", bare);
+	}
+	if (indiv && !ns->indivisible++) {
+		ns->ivalue = v;
+		snprintf(ns->iwhy, sizeof ns->iwhy, "%s",
+		         strncmp(bare, "its ", 4) ? bare : bare + 4);
+	}
+	return prop_note_add(g, p, v, why);
+}
+
+static int
+tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log, int strict)
 {
 	shd_ctx *c = g->ctx;
 	uint32_t *use_off = shd_calloc(c, g->n_values + 2, sizeof *use_off);
@@ -434,7 +536,11 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log)
 	uint8_t *seen = shd_calloc(c, g->n_nodes + 1, 1);
 	uint8_t *reached = shd_calloc(c, g->n_values + 1, 1);
 	uint8_t *live = shd_calloc(c, g->n_values + 1, 1);
-	uint32_t cols = 0, heads = 0;
+	uint32_t cols = 0, lm_heads = 0;
+	not_split ns = {0, 0, IR_NONE, IR_NONE, "", ""};
+	const char *an = p->mesh->names[axis];
+	long long as = (long long)p->mesh->sizes[axis];
+	char sz[96];
 	int rc = 0;
 
 	if (!use_off || !uses || !fill || !seen || !reached || !live) {
@@ -481,10 +587,10 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log)
 		int vt = vote(g, y, use_off, uses, seen, reached, 0, &rt);
 		int pieces = rt.pieces;
 		if (vt == VOTE_ROW && rt.stop &&
-		    (rc = prop_note_add(g, p, w,
-		                        "megatron: not split: the fused attention it feeds "
-		                        "cannot split by heads what it reads (q, k and v packed "
-		                        "in one tensor)")))
+		    (rc = refuse_split(g, p, &ns, w, 0, "%s",
+		                       "megatron: not split: the fused attention it feeds "
+		                       "cannot split by heads what it reads (q, k and v packed "
+		                       "in one tensor)")))
 			break;
 		/* the LM head: a linear producing a graph output (directly or
 		 * through ops that keep its features) over a vocabulary that an
@@ -492,32 +598,52 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log)
 		int to_output = 0;
 		for (uint32_t o = 0; o < g->n_outputs; o++)
 			to_output |= reached[g->outputs[o]];
-		if (vt == VOTE_ROW && to_output && is_vocab(g, &g->values[w].dims[od]))
-			vt = VOTE_COL, heads++;
+		int lm = vt == VOTE_ROW && to_output && is_vocab(g, &g->values[w].dims[od]);
+		if (lm)
+			vt = VOTE_COL;
 		if (vt != VOTE_COL)
 			continue;
 		/* heads that do not divide (grouped K/V): replicate, stay correct */
 		if (rt.heads && rt.heads % p->mesh->sizes[axis]) {
-			if ((rc = prop_note_add(
-			             g, p, w,
-			             "megatron: its attention heads do not divide over the axis")))
+			if ((rc = refuse_split(
+			             g, p, &ns, w, 1,
+			             "megatron: its %lld attention heads do not divide by "
+			             "%s=%lld",
+			             (long long)rt.heads, an, as)))
 				break;
 			continue;
 		}
 		int seeded = prop_seed(g, p, w, od, (uint8_t)axis, pieces, 0);
 		if (seeded == 0) {
 			cols++;
+			lm_heads += lm;
 			/* the bias of a column-parallel linear goes with it */
 			uint32_t b = n->op == OP_Gemm ? ir_in(g, n, 2) : IR_NONE;
 			if (b != IR_NONE && g->values[b].rank == 1)
 				prop_seed(g, p, b, 0, (uint8_t)axis, pieces, 0);
-		} else if ((rc = prop_note_add(g, p, w,
-		                               seeded == 2
-		                                       ? "megatron: its blocks would cut bytes "
-		                                         "of 4-bit values (an odd innermost dim)"
-		                                       : "megatron: its output features (or "
-		                                         "heads) do not divide over the axis"))) {
-			break;
+		} else {
+			ir_dim f = g->values[w].dims[od];
+			int indiv = seeded != 2 && is_indivisible(g, p, f, (int64_t)pieces * as);
+			size_words(g, p, f, sz, sizeof sz);
+			if (seeded == 2)
+				rc = refuse_split(g, p, &ns, w, 0, "%s",
+				                  "megatron: its blocks would cut bytes of 4-bit "
+				                  "values (an odd innermost dim)");
+			else if (pieces > 1)
+				rc = refuse_split(
+				        g, p, &ns, w, indiv,
+				        "megatron: its %s %s in %d pieces (or their layout) %s not "
+				        "divide by %s=%lld",
+				        lm ? "vocabulary" : "output features", sz, pieces,
+				        lm ? "does" : "do", an, as);
+			else
+				rc = refuse_split(g, p, &ns, w, indiv,
+				                  "megatron: its %s %s%s %s not divide by %s=%lld",
+				                  lm ? "vocabulary" : "output features", sz,
+				                  indiv ? "" : " (or their layout)",
+				                  lm ? "does" : "do", an, as);
+			if (rc)
+				break;
 		}
 	}
 	/* the optimizer's fused Attention: its packed weight [hidden, 3 pieces
@@ -530,9 +656,11 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log)
 			continue;
 		if (ir_attr_int(n, "num_heads", 0) % p->mesh->sizes[axis] ||
 		    prop_seed(g, p, w, 1, (uint8_t)axis, 3, 0)) {
-			rc = prop_note_add(
-			        g, p, w,
-			        "megatron: its attention heads do not divide over the axis");
+			int64_t h = ir_attr_int(n, "num_heads", 0);
+			rc = refuse_split(
+			        g, p, &ns, w, h % as != 0,
+			        "megatron: its %lld attention heads do not divide by %s=%lld",
+			        (long long)h, an, as);
 			continue;
 		}
 		cols++;
@@ -548,25 +676,42 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log)
 		    g->values[t].kind != IR_V_INIT || g->values[t].rank != 2 ||
 		    g->values[ids].kind != IR_V_INPUT || ir_attr_int(n, "axis", 0) != 0)
 			continue;
-		if (p->want[t].dims[0].n || !prop_seed(g, p, t, 0, (uint8_t)axis, 1, 0))
+		if (p->want[t].dims[0].n || !prop_seed(g, p, t, 0, (uint8_t)axis, 1, 0)) {
 			embeds++;
-		else
-			rc = prop_note_add(
-			        g, p, t, "megatron: its vocabulary does not divide over the axis");
+			continue;
+		}
+		ir_dim f = g->values[t].dims[0];
+		size_words(g, p, f, sz, sizeof sz);
+		rc = refuse_split(g, p, &ns, t, is_indivisible(g, p, f, as),
+		                  "megatron: its vocabulary %s does not divide by %s=%lld", sz, an,
+		                  as);
 	}
-	if (log)
-		fprintf(log,
-		        "megatron on %s: %u column-parallel linear%s (%u LM head), %u "
-		        "embedding%s\n",
-		        p->mesh->names[axis], cols, cols == 1 ? "" : "s", heads, embeds,
-		        embeds == 1 ? "" : "s");
+	if (!rc && strict && !cols && !embeds && ns.indivisible) {
+		rc = shd_error(g->ctx, ONNXSHARD_EINPUT,
+		               "--strategy megatron: nothing splits over %s=%lld: '%s': %s%s", an,
+		               as, ir_cstr(g, g->values[ns.ivalue].name), ns.iwhy,
+		               ns.indivisible > 1 ? " (and the others alike)" : "");
+		goto out;
+	}
+	if (log && !rc) {
+		fprintf(log, "megatron on %s: split %u column-parallel linear%s", an, cols,
+		        cols == 1 ? "" : "s");
+		if (lm_heads)
+			fprintf(log, " (%u LM head%s among them)", lm_heads,
+			        lm_heads == 1 ? "" : "s");
+		fprintf(log, " and %u embedding%s", embeds, embeds == 1 ? "" : "s");
+		if (ns.n)
+			fprintf(log, "; not split: %u (the first, '%s': %s)", ns.n,
+			        ir_cstr(g, g->values[ns.value].name), ns.why);
+		fputc('\n', log);
+	}
 out:
-	shd_free(c, use_off, 0);
-	shd_free(c, uses, 0);
-	shd_free(c, fill, 0);
-	shd_free(c, seen, 0);
-	shd_free(c, reached, 0);
-	shd_free(c, live, 0);
+	shd_free(c, use_off, ((size_t)g->n_values + 2) * sizeof *use_off);
+	shd_free(c, uses, ((size_t)g->n_args + 1) * sizeof *uses);
+	shd_free(c, fill, ((size_t)g->n_values + 1) * sizeof *fill);
+	shd_free(c, seen, (size_t)g->n_nodes + 1);
+	shd_free(c, reached, (size_t)g->n_values + 1);
+	shd_free(c, live, (size_t)g->n_values + 1);
 	return rc;
 }
 
@@ -588,9 +733,12 @@ experts_axis(ir_graph *g, prop_plan *p, const char *name)
  * experts, and the sum over experts that combines them is a pending sum
  * (one AllReduce). */
 static int
-tactic_experts(ir_graph *g, prop_plan *p, int axis, FILE *log)
+tactic_experts(ir_graph *g, prop_plan *p, int axis, FILE *log, int strict)
 {
-	uint32_t split = 0, skipped = 0;
+	uint32_t split = 0, skipped = 0, indivisible = 0, first = IR_NONE;
+	const char *an = p->mesh->names[axis];
+	long long as = (long long)p->mesh->sizes[axis];
+	char sz[96] = "", buf[256];
 	int rc = 0;
 
 	for (uint32_t i = 0; i < g->n_nodes && !rc; i++) {
@@ -609,8 +757,23 @@ tactic_experts(ir_graph *g, prop_plan *p, int axis, FILE *log)
 			why = "experts: its dim 0 is not a batch dim of the product";
 		else if (p->want[w].dims[0].n == 1 && p->want[w].dims[0].ax[0] == axis)
 			continue; /* read by an earlier MatMul */
-		else if (prop_seed(g, p, w, 0, (uint8_t)axis, 1, 0))
-			why = "experts: its expert dim does not divide over the axis";
+		else if (prop_seed(g, p, w, 0, (uint8_t)axis, 1, 0)) {
+			int indiv = is_indivisible(g, p, wv->dims[0], as);
+			if (indiv && !indivisible++) {
+				first = w;
+				size_words(g, p, wv->dims[0], sz, sizeof sz);
+			}
+			if (indiv)
+				snprintf(buf, sizeof buf,
+				         "experts: its %s experts do not divide by %s=%lld", sz, an,
+				         as);
+			else
+				snprintf(buf, sizeof buf,
+				         "experts: its experts (or their layout) do not divide by "
+				         "%s=%lld",
+				         an, as);
+			why = buf;
+		}
 		if (!why) {
 			split++;
 			continue;
@@ -618,9 +781,14 @@ tactic_experts(ir_graph *g, prop_plan *p, int axis, FILE *log)
 		skipped++;
 		rc = prop_note_add(g, p, w, why);
 	}
+	if (!rc && strict && !split && indivisible)
+		return shd_error(g->ctx, ONNXSHARD_EINPUT,
+		                 "--strategy experts: nothing splits over %s=%lld: '%s': its %s "
+		                 "experts do not divide by %lld",
+		                 an, as, ir_cstr(g, g->values[first].name), sz, as);
 	if (log && !rc)
-		fprintf(log, "experts on %s: %u stacked expert weight%s split, %u not\n",
-		        p->mesh->names[axis], split, split == 1 ? "" : "s", skipped);
+		fprintf(log, "experts on %s: split %u stacked expert weight%s; not split: %u\n", an,
+		        split, split == 1 ? "" : "s", skipped);
 	return rc;
 }
 
@@ -641,7 +809,7 @@ search_gather_outputs(ir_graph *g, prop_plan *p, const char *glob, const char *w
 /* ---- the tactics file ---- */
 
 static int
-file_steps(ir_graph *g, prop_plan *p, const char *path, FILE *log)
+file_steps(ir_graph *g, prop_plan *p, const char *path, FILE *log, int strict)
 {
 	json_error_t err;
 	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err), *steps, *s;
@@ -671,7 +839,7 @@ file_steps(ir_graph *g, prop_plan *p, const char *path, FILE *log)
 		}
 		if (tactic && !strcmp(tactic, "experts")) {
 			int a = experts_axis(g, p, axis);
-			if (a < 0 || (rc = tactic_experts(g, p, a, log))) {
+			if (a < 0 || (rc = tactic_experts(g, p, a, log, strict))) {
 				rc = a < 0 ? -a : rc;
 				break;
 			}
@@ -689,8 +857,8 @@ file_steps(ir_graph *g, prop_plan *p, const char *path, FILE *log)
 				rc = -a;
 				break;
 			}
-			if ((rc = tactic[0] == 'd' ? tactic_data(g, p, a, log)
-			                           : tactic_megatron(g, p, a, log)))
+			if ((rc = tactic[0] == 'd' ? tactic_data(g, p, a, log, strict)
+			                           : tactic_megatron(g, p, a, log, strict)))
 				break;
 		} else if (shard || repl) {
 			json_t *axes = json_object_get(s, "axes"), *x;
@@ -834,10 +1002,10 @@ int
 search_run(ir_graph *g, prop_plan *p, const char *strategy, search_env *env, FILE *log)
 {
 	const char *s = strategy;
-	int rc;
+	int rc, strict = env && env->strict;
 
 	if (strchr(strategy, '/') || strstr(strategy, ".json"))
-		return file_steps(g, p, strategy, log);
+		return file_steps(g, p, strategy, log, strict);
 	while (*s) {
 		size_t n = strcspn(s, ",");
 		char word[64];
@@ -860,13 +1028,14 @@ search_run(ir_graph *g, prop_plan *p, const char *strategy, search_env *env, FIL
 			int a = axis_or_default(g, p, word, colon, d ? "data" : "model", !d);
 			if (a < 0)
 				return -a;
-			if ((rc = d ? tactic_data(g, p, a, log) : tactic_megatron(g, p, a, log)))
+			if ((rc = d ? tactic_data(g, p, a, log, strict)
+			            : tactic_megatron(g, p, a, log, strict)))
 				return rc;
 		} else if (!strcmp(word, "experts")) {
 			int a = experts_axis(g, p, colon);
 			if (a < 0)
 				return -a;
-			if ((rc = tactic_experts(g, p, a, log)))
+			if ((rc = tactic_experts(g, p, a, log, strict)))
 				return rc;
 		} else {
 			return shd_error(g->ctx, ONNXSHARD_EINPUT,

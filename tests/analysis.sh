@@ -60,6 +60,43 @@ assert all(gr["seeds"] for gr in rs[32]["groups"])
 # q,k,v,o of one layer: one class (fused QKV Split), c_fc another
 PY
 
+# what the plan decided (plan.decisions_made): a Llama-shaped decoder with
+# grouped K/V (8 query heads, 4 KV heads) under megatron on model=8: the
+# query heads, ffn and vocabulary split over model, the 4 KV heads whole
+# with their numbers; a pure data plan on data=2: only the batch
+/usr/bin/python3 "$src/tests/bench/make_llm.py" "$tmp/dl.onnx" --arch llama --layers 3 \
+	--hidden 512 --heads 8 --kv-heads 4 --ffn 1024 --vocab 1000 --weights sparse >/dev/null
+"$bin" plan "$tmp/dl.onnx" --mesh model=8 --dim batch=1 --dim seq=1 --strategy megatron \
+	--json --quiet >"$tmp/dm.json" || fail "decisions: plan megatron"
+"$bin" plan "$tmp/dl.onnx" --mesh data=2 --dim batch=8 --dim seq=16 --strategy data \
+	--json --quiet >"$tmp/dd.json" || fail "decisions: plan data"
+"$bin" plan "$tmp/dl.onnx" --mesh model=4 --dim batch=1 --dim seq=1 --json --quiet \
+	--hardware "$src/tests/fixtures/hw-slow-compute.json" >"$tmp/da.json" || fail "decisions: auto"
+/usr/bin/python3 - "$tmp/dm.json" "$tmp/dd.json" "$tmp/da.json" <<'PY' || fail "decisions_made"
+import json, sys
+m, d, a = (json.load(open(f))["decisions_made"] for f in sys.argv[1:])
+def by(ds, tensor):
+    return next(e for e in ds if e["tensor"] == tensor)
+names = [e["name"] for e in m]
+assert names == ["vocabulary", "hidden", "attention heads", "attention heads", "attention heads",
+                 "attention heads", "ffn hidden", "vocabulary", "batch", "sequence"], names
+q, k = by(m, "layers.0.attn.q_proj.weight"), by(m, "layers.0.attn.k_proj.weight")
+assert q["axes"] == ["model"] and q["heads"] == 8 and q["split"] == q["tensors"] == 3, q
+assert k["axes"] == [] and k["split"] == 0 and k["why"] == "heads 4 do not divide by model=8", k
+assert by(m, "layers.0.mlp.gate_proj.weight")["axes"] == ["model"]
+assert by(m, "lm_head.weight")["axes"] == ["model"] and by(m, "lm_head.weight")["size"] == 1000
+assert [e["name"] for e in m if e["tensor"] == "embed_tokens.weight"] == ["vocabulary", "hidden"]
+b = by(m, "input_ids")
+assert b["name"] == "batch" and b["axes"] == [] and b["why"] == "batch 1 does not divide by model=8", b
+# data: the batch over data, every other decision whole as no target of data
+split = [e for e in d if e["axes"]]
+assert [(e["name"], e["axes"], e["size"]) for e in split] == [("batch", ["data"], 8)], split
+assert all(e["why"] == "not a target of data" for e in d if not e["axes"] and e["name"] != "batch"), d
+# auto: every decision says where it went, or why not, with a number
+for e in a:
+    assert e["axes"] or any(ch.isdigit() for ch in e["why"]), e
+PY
+
 # errors: one line, exit 2
 set +e
 "$bin" analyze "$tmp/missing.onnx" 2>"$tmp/err" >/dev/null

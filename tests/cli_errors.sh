@@ -86,5 +86,66 @@ for v in 0 -1 1x 5000000000 " 9"; do
 	refuse "--max-nodes: '$v' is not a positive number" plan "$gpt2" --mesh data=2 --max-nodes "$v"
 done
 
+# each command's own help: its usage line, not the list of every command
+for c in shard plan inspect analyze check stitch; do
+	if "$bin" "$c" --help >"$tmp/out" 2>"$tmp/err" && [ ! -s "$tmp/err" ] &&
+	   head -1 "$tmp/out" | grep -q "^usage: onnxshard $c " &&
+	   ! grep -q '^commands:' "$tmp/out"; then
+		pass=$((pass + 1))
+	else
+		failn=$((failn + 1))
+		echo "FAIL: onnxshard $c --help: $(head -2 "$tmp/out")"
+	fi
+done
+grep -q -- '--quiet .*no progress or warnings' <("$bin" plan --help) &&
+	grep -q "the plan's summary still" <("$bin" plan --help) ||
+	{ failn=$((failn + 1)); echo "FAIL: plan --help does not say what --quiet keeps"; }
+"$bin" shard --help | grep -q -- '--mesh data=2,model=4' ||
+	{ failn=$((failn + 1)); echo "FAIL: shard --help has no options"; }
+
+# -o in a folder that does not exist, and a bad --external-data: refused
+# before the model is read (a model that does not exist is not named)
+refuse "$tmp/no/such/out: its folder $tmp/no/such does not exist" \
+	shard "$tmp/none.onnx" --mesh data=2 -o "$tmp/no/such/out"
+refuse "--external-data 'sometimes': want auto, always or never" \
+	shard "$tmp/none.onnx" --mesh data=2 -o "$tmp/o2" --external-data sometimes
+[ -e "$tmp/o2" ] && { failn=$((failn + 1)); echo "FAIL: a refused shard left $tmp/o2"; }
+
+# a tactic the user named that splits nothing it targets: refused with the numbers
+mlp=$src/samples/mlp.onnx
+refuse "--strategy data: batch 8 does not divide by data=3" \
+	shard "$mlp" --mesh data=3 --dim batch=8 --strategy data -o "$tmp/o3"
+grep -qx 'onnxshard: error: --strategy data: batch 8 does not divide by data=3' "$tmp/err" ||
+	{ failn=$((failn + 1)); echo "FAIL: data=3: $(cat "$tmp/err")"; }
+[ -e "$tmp/o3" ] && { failn=$((failn + 1)); echo "FAIL: a refused shard left $tmp/o3"; }
+refuse "--strategy data: batch 8 does not divide by data=3" \
+	plan "$mlp" --mesh data=3 --dim batch=8 --strategy data,auto
+refuse "--strategy megatron: nothing splits over model=3: 'h.0.attn.c_attn.weight': 4 attention heads do not divide by model=3" \
+	plan "$gpt2" --mesh model=3 --dim batch=8 --dim seq=16 --strategy megatron
+# ... but auto and the baselines keep replicating what does not divide
+accept plan "$mlp" --mesh data=3 --dim batch=8 --quiet
+grep -q 'batch 8, 1 tensor like x\[0\]: whole (batch 8 does not divide by data=3)' "$tmp/out" ||
+	{ failn=$((failn + 1)); echo "FAIL: auto on data=3: $(grep batch "$tmp/out")"; }
+# megatron that splits some: says what it split and what not, with numbers
+"$bin" plan "$gpt2" --mesh model=2 --dim batch=8 --dim seq=16 --strategy megatron \
+	>/dev/null 2>"$tmp/err"
+grep -q '^megatron on model: split [1-9][0-9]* column-parallel linears (1 LM head among them) and 1 embedding$' "$tmp/err" ||
+	{ failn=$((failn + 1)); echo "FAIL: megatron's line: $(cat "$tmp/err")"; }
+
+# unbound symbolic dims: one warning line naming them and the --dim to pass
+"$bin" plan "$gpt2" --mesh data=2 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ "$rc" = 0 ] && [ "$(grep -c 'warning' "$tmp/err")" = 1 ] &&
+   grep -q '^onnxshard: warning: symbolic dims not bound, counted as 1 in the plan.s times and sizes: batch, seq; pass --dim batch=N --dim seq=N$' "$tmp/err"; then
+	pass=$((pass + 1))
+else
+	failn=$((failn + 1))
+	echo "FAIL: the unbound-dims warning (exit $rc): $(cat "$tmp/err")"
+fi
+"$bin" plan "$gpt2" --mesh data=2 --dim batch=8 --dim seq=16 >/dev/null 2>"$tmp/err"
+grep -q warning "$tmp/err" && { failn=$((failn + 1)); echo "FAIL: a warning with every dim bound"; }
+"$bin" plan "$gpt2" --mesh data=2 --quiet >/dev/null 2>"$tmp/err"
+[ -s "$tmp/err" ] && { failn=$((failn + 1)); echo "FAIL: --quiet printed $(cat "$tmp/err")"; }
+
 echo "cli_errors: $pass passed, $failn failed"
 [ "$failn" = 0 ]

@@ -134,5 +134,39 @@ set -e
 "$bin" plan "$src/samples/mlp.onnx" --mesh data=2,model=2 --quiet --report "" >/dev/null 2>&1 &&
 	fail "--report '' accepted"
 
+# what the plan decided: the decisions section, with each decision's row
+"$bin" plan "$src/samples/gpt2.onnx" --mesh model=2 --dim batch=1 --dim seq=16 \
+	--strategy megatron --quiet --report "$tmp/dec.html" >/dev/null || fail "decisions: plan"
+grep -q '<section id="decisions"><h2>Decisions</h2>' "$tmp/dec.html" || fail "no decisions section"
+grep -q '<tr><td>ffn hidden</td><td class="n">256</td>' "$tmp/dec.html" ||
+	fail "decisions: no ffn hidden row"
+grep -q '<tr><td>batch</td>.*batch 1 does not divide by model=2' "$tmp/dec.html" ||
+	fail "decisions: the batch's reason is missing"
+
+# a pure data-parallel plan: its split shows in the activations and the
+# graph inputs and outputs, though no weight is split
+"$bin" plan "$src/samples/mlp.onnx" --mesh data=2 --dim batch=8 --strategy data --quiet \
+	--report "$tmp/data.html" >/dev/null || fail "data: plan"
+grep -q '<section id="values"><h2>Activations, graph inputs and outputs</h2>' "$tmp/data.html" ||
+	fail "data: no activations section"
+grep -q '<tr><td>input</td><td><code>x</code></td><td>float32</td><td><code>\[8, 64\]</code></td><td>.*<code>\[data, -\]</code></td><td class="n">2.05 KB</td><td class="n">1.02 KB</td>' \
+	"$tmp/data.html" || fail "data: the input row"
+grep -q '<td>output</td><td><code>y</code></td>.*<code>\[data, -\]</code>' "$tmp/data.html" ||
+	fail "data: the output row"
+grep -Eq "</span> data</td><td class=\"n\">[1-9]" "$tmp/data.html" ||
+	fail "data: no activation split over data"
+
+# identical layers in one card: a 4-layer model, layers 0-3
+/usr/bin/python3 "$src/tests/bench/make_llm.py" "$tmp/l4.onnx" --arch llama --layers 4 \
+	--hidden 256 --heads 8 --kv-heads 4 --ffn 512 --vocab 1000 --weights sparse >/dev/null ||
+	fail "make_llm"
+"$bin" plan "$tmp/l4.onnx" --mesh model=2 --dim batch=1 --dim seq=16 --strategy megatron \
+	--quiet --report "$tmp/l4.html" >/dev/null || fail "l4: plan"
+[ "$(grep -o 'layers 0-3: identical' "$tmp/l4.html" | wc -l)" = 1 ] ||
+	fail "l4: no 'layers 0-3: identical' card"
+grep -q '<h3>layer [0-9]' "$tmp/l4.html" && fail "l4: a layer has a card of its own"
+# sizes without hovering
+grep -q '<span class="sz">262 KB</span>' "$tmp/l4.html" || fail "l4: a weight's size is not shown"
+
 [ -n "$browser" ] || echo "report: no chromium: pages not rendered (scripts/setup.sh installs it)"
 echo "report: ok"
