@@ -247,6 +247,7 @@ write_manifest(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const c
 	uint32_t crc;
 	uint64_t bytes;
 	char hex[16], *path = NULL, *text = NULL;
+	size_t text_size = 0;
 
 	if ((rc = onnx_crc32_file(c, o->model, &crc, &bytes)))
 		goto out;
@@ -312,9 +313,9 @@ write_manifest(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const c
 	shd_jset(root, "inputs", a, &bad);
 	a = json_array();
 	for (uint32_t i = 0; i < g->n_outputs; i++) {
-		prop_dim fd[64];
+		prop_dim fd[IR_MAX_RANK];
 		prop_shard s = {0, fd, 0};
-		if (g->values[g->outputs[i]].rank <= 64)
+		if (g->values[g->outputs[i]].rank <= IR_MAX_RANK)
 			prop_output_shard(g, p, i, &s);
 		else
 			s = p->have[g->outputs[i]];
@@ -363,21 +364,20 @@ write_manifest(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const c
 		goto out;
 	}
 	size_t n = bad ? 0 : json_dumpb(root, NULL, 0, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (!n || !(text = shd_alloc(c, n + 1)) ||
+	if (!n || !(text = shd_alloc(c, text_size = n + 1)) ||
 	    json_dumpb(root, text, n, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != n) {
 		rc = shd_nomem(c);
 		goto out;
 	}
 	text[n] = 0;
-	if (asprintf(&path, "%s/manifest.json", tmp) < 0) {
-		path = NULL;
+	if (!(path = shd_strprintf(c, "%s/manifest.json", tmp))) {
 		rc = shd_nomem(c);
 		goto out;
 	}
 	rc = write_text(c, path, text);
 out:
-	free(path);
-	shd_free(c, text, 0);
+	shd_strfree(c, path);
+	shd_free(c, text, text_size);
 	json_decref(root);
 	return rc;
 }
@@ -452,7 +452,7 @@ plan_json(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const emit_r
 		json_decref(coll);
 		json_decref(repl);
 		json_decref(base);
-		shd_free(g->ctx, seen, 0);
+		shd_free(g->ctx, seen, p->n_reshards + 1);
 		return shd_nomem(g->ctx);
 	}
 	cost_json(plan, p, &sc, st, &bad);
@@ -512,7 +512,7 @@ plan_json(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const emit_r
 		shd_jset(e, "why", shd_jstr(p->notes[i].why, &bad), &bad);
 		shd_jpush(repl, e, &bad);
 	}
-	shd_free(g->ctx, seen, 0);
+	shd_free(g->ctx, seen, p->n_reshards + 1);
 	/* the bytes each collective moves in all (symbolic dims that --dim
 	 * did not bind count as 1) */
 	shd_jset(plan, "comm_bytes_total", json_integer((json_int_t)comm), &bad);
@@ -854,8 +854,8 @@ merge_ranks(shd_ctx *c, const onnxshard_opts *o, const char *tmp, const uint8_t 
 			               strerror(errno));
 			goto out;
 		}
-	if (asprintf(&mine_path, "%s/manifest.json", tmp) < 0 ||
-	    asprintf(&their_path, "%s/manifest.json", o->out) < 0) {
+	if (!(mine_path = shd_strprintf(c, "%s/manifest.json", tmp)) ||
+	    !(their_path = shd_strprintf(c, "%s/manifest.json", o->out))) {
 		rc = shd_nomem(c);
 		goto out;
 	}
@@ -892,10 +892,10 @@ merge_ranks(shd_ctx *c, const onnxshard_opts *o, const char *tmp, const uint8_t 
 			                                   i - 1),
 			                    "file")
 			          : json_object_get(e, "model"));
-			free(from), free(to);
+			shd_strfree(c, from), shd_strfree(c, to);
 			from = to = NULL;
-			if (!name || asprintf(&from, "%s/%s", tmp, name) < 0 ||
-			    asprintf(&to, "%s/%s", o->out, name) < 0)
+			if (!name || !(from = shd_strprintf(c, "%s/%s", tmp, name)) ||
+			    !(to = shd_strprintf(c, "%s/%s", o->out, name)))
 				rc = shd_nomem(c);
 			else if (rename(from, to) != 0)
 				rc = shd_error(c, ONNXSHARD_EFAIL,
@@ -920,7 +920,8 @@ out:
 	shd_free(c, text, text_size);
 	json_decref(mine);
 	json_decref(theirs);
-	free(mine_path), free(their_path), free(from), free(to);
+	shd_strfree(c, mine_path), shd_strfree(c, their_path);
+	shd_strfree(c, from), shd_strfree(c, to);
 	return rc;
 }
 
@@ -1041,22 +1042,14 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 			        (unsigned long long)per_rank);
 			goto out;
 		}
-		if (asprintf(&tmp, "%s.tmp-XXXXXX", o->out) < 0) {
-			tmp = NULL;
-			rc = shd_nomem(c);
+		/* made as mkdir makes a dir: mode 0777 under the umask */
+		if (!(tmp = shd_mktemp(c, o->out, "tmp", NULL))) {
+			rc = errno == ENOMEM ? shd_nomem(c)
+			                     : shd_error(c, ONNXSHARD_EFAIL,
+			                                 "%s: cannot create a temp dir beside it: %s",
+			                                 o->out, strerror(errno));
 			goto out;
 		}
-		if (!mkdtemp(tmp)) {
-			rc = shd_error(c, ONNXSHARD_EFAIL,
-			               "%s: cannot create a temp dir beside it: %s", o->out,
-			               strerror(errno));
-			free(tmp);
-			tmp = NULL;
-			goto out;
-		}
-		mode_t um = umask(0);
-		umask(um);
-		chmod(tmp, 0777 & ~um);
 		test_pause(&rs, "emit");
 		rs.tmp = tmp;
 		rc = api_emit_ranks(g, &p, tmp, &eo, o->jobs, want, st);
@@ -1096,7 +1089,7 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		/* OUT made whole by this run, or else (another process made
 		 * it) merged into */
 		if (rename(tmp, o->out) == 0) {
-			free(tmp);
+			shd_strfree(c, tmp);
 			tmp = NULL;
 		} else if (errno != EEXIST && errno != ENOTEMPTY) {
 			rc = shd_error(c, ONNXSHARD_EFAIL,
@@ -1108,16 +1101,16 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		}
 	} else if (o->out) {
 		if (lstat(o->out, &sb) == 0) {
-			if (asprintf(&old, "%s.old-XXXXXX", o->out) < 0) {
-				old = NULL;
+			if (!(old = shd_mktemp(c, o->out, "old", NULL)) && errno == ENOMEM) {
 				rc = shd_nomem(c);
 				goto out;
 			}
-			if (!mkdtemp(old) || rename(o->out, old) != 0) {
+			if (!old || rename(o->out, old) != 0) {
 				rc = shd_error(c, ONNXSHARD_EFAIL,
 				               "%s: cannot move the old output aside: %s", o->out,
 				               strerror(errno));
-				rmdir(old); /* mkdtemp's, if it made it */
+				if (old)
+					rmdir(old); /* shd_mktemp's */
 				goto out;
 			}
 		}
@@ -1129,7 +1122,7 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 				rename(old, o->out);
 			goto out;
 		}
-		free(tmp);
+		shd_strfree(c, tmp);
 		tmp = NULL;
 		if (old)
 			rm_tree(old);
@@ -1161,15 +1154,15 @@ out:
 		rc = shd_error(c, ONNXSHARD_EFAIL, "interrupted");
 	if (tmp) {
 		rm_tree(tmp);
-		free(tmp);
+		shd_strfree(c, tmp);
 	}
-	free(old);
+	shd_strfree(c, old);
 	shd_free(c, report, report_len);
 	json_decref(count);
 	json_decref(plan);
-	shd_free(c, st, 0);
-	shd_free(c, want, 0);
-	shd_free(c, b.vals, 0);
+	shd_free(c, st, (size_t)mesh.world * sizeof *st);
+	shd_free(c, want, (size_t)mesh.world);
+	shd_free(c, b.vals, (o->n_dims + 1) * sizeof *b.vals);
 	if (have_plan)
 		prop_plan_free(g, &p);
 	if (have_hw)

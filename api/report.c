@@ -498,7 +498,7 @@ section_layers(buf *b, ir_graph *g, const prop_plan *p)
 		n += g->values[v].kind == IR_V_INIT;
 	if (!(first_use = shd_calloc(g->ctx, g->n_values + 1, sizeof *first_use)) ||
 	    !(w = shd_calloc(g->ctx, n + 1, sizeof *w))) {
-		shd_free(g->ctx, first_use, 0);
+		shd_free(g->ctx, first_use, ((size_t)g->n_values + 1) * sizeof *first_use);
 		return 1;
 	}
 	for (uint32_t v = 0; v < g->n_values; v++)
@@ -849,7 +849,7 @@ section_collectives(buf *b, ir_graph *g, const prop_plan *p, json_t *plan)
 	if (!n) {
 		puts_(b, "<p>No collective: every operand already has the layout its consumer "
 		         "needs.</p></section>");
-		shd_free(g->ctx, seen, 0);
+		shd_free(g->ctx, seen, p->n_reshards + 1);
 		return 0;
 	}
 	puts_(b, "<table><tr><th>collective</th><th>mesh axes</th><th class=\"n\">count</th>"
@@ -895,7 +895,7 @@ section_collectives(buf *b, ir_graph *g, const prop_plan *p, json_t *plan)
 		}
 	}
 	puts_(b, "</table></div></details></section>");
-	shd_free(g->ctx, seen, 0);
+	shd_free(g->ctx, seen, p->n_reshards + 1);
 	return 0;
 }
 
@@ -1075,22 +1075,20 @@ section_replicated(buf *b, json_t *plan)
 
 /* ---- the file ---- */
 
+/* text[0..n) to path, renamed into place whole: a new file of mode 0666
+ * under the umask, as fopen(path, "w") would make it. */
 static int
 write_atomic(shd_ctx *c, const char *path, const char *text, size_t n)
 {
 	char *tmp;
 	int fd, e = 0;
 
-	if (asprintf(&tmp, "%s.tmp-XXXXXX", path) < 0)
-		return shd_nomem(c);
-	if ((fd = mkstemp(tmp)) < 0) {
-		e = errno;
-		free(tmp);
+	if (!(tmp = shd_mktemp(c, path, "tmp", &fd))) {
+		if (errno == ENOMEM)
+			return shd_nomem(c);
 		return shd_error(c, ONNXSHARD_EFAIL, "%s: cannot write the report: %s", path,
-		                 strerror(e));
+		                 strerror(errno));
 	}
-	mode_t um = umask(0);
-	umask(um);
 	for (size_t done = 0; done < n && !e;) {
 		ssize_t k = write(fd, text + done, n - done);
 		if (k < 0 && errno != EINTR)
@@ -1098,15 +1096,13 @@ write_atomic(shd_ctx *c, const char *path, const char *text, size_t n)
 		else if (k > 0)
 			done += (size_t)k;
 	}
-	if (!e && fchmod(fd, 0666 & ~um) != 0)
-		e = errno;
 	if (close(fd) != 0 && !e)
 		e = errno;
 	if (!e && rename(tmp, path) != 0)
 		e = errno;
 	if (e)
 		unlink(tmp);
-	free(tmp);
+	shd_strfree(c, tmp);
 	if (e)
 		return shd_error(c, ONNXSHARD_EFAIL, "%s: cannot write the report: %s", path,
 		                 strerror(e));

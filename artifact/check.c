@@ -34,21 +34,16 @@ typedef struct {
 
 static const char *const coll_ops[] = {NULL, "AllReduce", "AllGather", "ReduceScatter", "AllToAll"};
 
-/* A formatted string in the arena ("ranks[2]: "); a fixed text on failure. */
+/* A formatted string in the arena ("ranks[2]: "); "" when out of memory
+ * (counted in c->n_refused: art_outdir_check then reports out of memory,
+ * whatever the text became). Paths are made with shd_arena_printf, whose
+ * NULL is checked. */
 static const char *
 vat(art_outdir *d, const char *fmt, va_list ap)
 {
-	va_list aq;
-	char *s;
-	int n;
+	const char *s = shd_arena_vprintf(d->ctx, &d->arena, fmt, ap);
 
-	va_copy(aq, ap);
-	n = vsnprintf(NULL, 0, fmt, aq);
-	va_end(aq);
-	if (n < 0 || !(s = shd_arena_alloc(d->ctx, &d->arena, (size_t)n + 1)))
-		return "(out of memory)";
-	vsnprintf(s, (size_t)n + 1, fmt, ap);
-	return s;
+	return s ? s : "";
 }
 
 __attribute__((format(printf, 2, 3))) static const char *
@@ -347,7 +342,9 @@ check_file(art_outdir *d, json_t *o, const char *where, const char *key, const c
 	    !strcmp(*name, MANIFEST))
 		return fail(d, MANIFEST, "%s%s '%s' is not a plain file name inside the directory",
 		            where, key, *name);
-	const char *path = at(d, "%s/%s", d->dir, *name);
+	const char *path = shd_arena_printf(d->ctx, &d->arena, "%s/%s", d->dir, *name);
+	if (!path)
+		return shd_nomem(d->ctx);
 	if (lstat(path, &st) != 0)
 		return fail(d, *name, "%s", strerror(errno));
 	if (S_ISLNK(st.st_mode))
@@ -526,6 +523,15 @@ check_ort_worlds(art_outdir *d)
 	return 0;
 }
 
+/* The manifest of d->dir, read and checked as a whole: every top-level
+ * field of its type, format and version, the source, mesh, collective
+ * domain (and ORT worlds against the mesh), inputs, outputs, parameters,
+ * the plan's figures, and the ranks (read_ranks).
+ * provides: d->root (the JSON, owned by d), d->world, d->in, d->out,
+ *   d->param (in d's arena); *entries: each rank's entry by rank (d's
+ *   arena; entries of ranks not written marked in d->absent)
+ * Returns 0, ONNXSHARD_EINPUT naming DIR/manifest.json and the field, or
+ * out of memory. */
 static int
 read_manifest(art_outdir *d, json_t ***entries)
 {
@@ -540,12 +546,14 @@ read_manifest(art_outdir *d, json_t ***entries)
 		{"parameters", JSON_ARRAY}, {"ranks", JSON_ARRAY}, {"plan", JSON_OBJECT},
 	};
 	/* clang-format on */
-	const char *path = at(d, "%s/%s", d->dir, MANIFEST), *s;
+	const char *path = shd_arena_printf(d->ctx, &d->arena, "%s/%s", d->dir, MANIFEST), *s;
 	json_t *v, *src, *plan;
 	struct stat st;
 	json_error_t je;
 	int rc;
 
+	if (!path)
+		return shd_nomem(d->ctx);
 	if (lstat(path, &st) != 0)
 		return fail(d, MANIFEST, "%s", strerror(errno));
 	if (!S_ISREG(st.st_mode))
@@ -1030,7 +1038,10 @@ check_rank(art_outdir *d, size_t r, json_t *entry, shd_vec *recs, uint64_t *byte
 		                     at(d, "%sexternal_data[%zu]: ", where, i), "file", &ext,
 		                     bytes)))
 			return rc;
-	if ((rc = onnx_load(d->ctx, at(d, "%s/%s", d->dir, file), &m)))
+	const char *path = shd_arena_printf(d->ctx, &d->arena, "%s/%s", d->dir, file);
+	if (!path)
+		return shd_nomem(d->ctx);
+	if ((rc = onnx_load(d->ctx, path, &m)))
 		return rc;
 	rc = check_model(d, r, file, m, exts, recs);
 	onnx_model_free(m);
@@ -1128,6 +1139,7 @@ art_outdir_check(shd_ctx *c, const char *dir, art_outdir **out, uint64_t stats[3
 	struct stat st;
 	uint64_t bytes = 0, n_coll = 0;
 	size_t len = strlen(dir);
+	uint64_t refused = c->n_refused;
 	int rc;
 
 	if (out)
@@ -1153,6 +1165,7 @@ art_outdir_check(shd_ctx *c, const char *dir, art_outdir **out, uint64_t stats[3
 	for (size_t r = 0; rk && r < d->world; r++)
 		shd_vec_free(c, &rk[r], sizeof(coll_rec));
 	shd_free(c, rk, d->world * sizeof *rk);
+	rc = shd_settle(c, refused, rc); /* a text cut short by a refusal: "" */
 	if (!rc && stats) {
 		stats[0] = d->world;
 		stats[1] = n_coll;

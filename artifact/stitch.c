@@ -56,20 +56,15 @@ typedef struct {
 	int ms_used;     /* a non-collective com.microsoft node is kept */
 } stitch;
 
+/* A formatted string in the stitch's arena; NULL when out of memory. */
 __attribute__((format(printf, 2, 3))) static char *
 fmt(stitch *s, const char *f, ...)
 {
 	va_list ap;
 	char *p;
-	int n;
 
 	va_start(ap, f);
-	n = vsnprintf(NULL, 0, f, ap);
-	va_end(ap);
-	if (n < 0 || !(p = shd_arena_alloc(s->ctx, &s->a, (size_t)n + 1)))
-		return NULL;
-	va_start(ap, f);
-	vsnprintf(p, (size_t)n + 1, f, ap);
+	p = shd_arena_vprintf(s->ctx, &s->a, f, ap);
 	va_end(ap);
 	return p;
 }

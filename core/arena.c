@@ -1,5 +1,6 @@
 /* Arenas: bump allocation in chunks, freed all at once (one per lifetime:
  * the model's IR, an MCTS rollout, one rank's emission). */
+#include <stdio.h>
 #include <string.h>
 
 #include "shd.h"
@@ -62,6 +63,37 @@ shd_arena_strdup(shd_ctx *c, shd_arena *a, const char *s, size_t n)
 		d[n] = 0;
 	}
 	return d;
+}
+
+char *
+shd_arena_vprintf(shd_ctx *c, shd_arena *a, const char *fmt, va_list ap)
+{
+	va_list aq;
+	char *s;
+	int n;
+
+	va_copy(aq, ap);
+	n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	if (n < 0) { /* an encoding error: no string to be had either */
+		c->n_refused++;
+		return NULL;
+	}
+	if ((s = a ? shd_arena_alloc(c, a, (size_t)n + 1) : shd_alloc(c, (size_t)n + 1)))
+		vsnprintf(s, (size_t)n + 1, fmt, ap);
+	return s;
+}
+
+char *
+shd_arena_printf(shd_ctx *c, shd_arena *a, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	s = shd_arena_vprintf(c, a, fmt, ap);
+	va_end(ap);
+	return s;
 }
 
 void

@@ -177,36 +177,43 @@ shd_settle(shd_ctx *c, uint64_t since, int rc)
 }
 
 int
-shd_is_utf8(const char *s)
+shd_utf8_fault(const char *s, int no_controls)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
-	while (*p) {
-		uint32_t cp;
+	while (p && *p) {
+		unsigned c = *p, cp, min;
 		int n;
-		if (*p < 0x80) {
+		if (c < 0x80) {
+			if (no_controls && (c < 0x20 || c == 0x7f))
+				return 2;
 			p++;
 			continue;
-		} else if ((*p & 0xe0) == 0xc0) {
-			cp = *p & 0x1f, n = 1;
-		} else if ((*p & 0xf0) == 0xe0) {
-			cp = *p & 0x0f, n = 2;
-		} else if ((*p & 0xf8) == 0xf0) {
-			cp = *p & 0x07, n = 3;
-		} else {
-			return 0;
 		}
-		for (int i = 1; i <= n; i++) {
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, cp = c & 0x1f, min = 0x80;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, cp = c & 0x0f, min = 0x800;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, cp = c & 0x07, min = 0x10000;
+		else
+			return 1;
+		for (int i = 1; i <= n; i++) { /* a NUL stops here too */
 			if ((p[i] & 0xc0) != 0x80)
-				return 0;
+				return 1;
 			cp = cp << 6 | (p[i] & 0x3f);
 		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 1;
 		p += n + 1;
 	}
-	return 1;
+	return 0;
+}
+
+int
+shd_is_utf8(const char *s)
+{
+	return shd_utf8_fault(s, 0) == 0;
 }
 
 int

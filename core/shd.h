@@ -3,6 +3,7 @@
 #ifndef SHD_H
 #define SHD_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,6 +43,21 @@ void shd_free(shd_ctx *c, void *p, size_t n);
 char *shd_strdup(shd_ctx *c, const char *s);
 void shd_strfree(shd_ctx *c, char *s);
 
+/* printf into a string of the context's allocator (shd_strfree); NULL
+ * when out of memory (fs.c). */
+char *shd_strprintf(shd_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *shd_vstrprintf(shd_ctx *c, const char *fmt, va_list ap);
+/* A new entry named PATH.TAG-XXXXXX (the Xs random), beside path: with fd
+ * NULL a directory, made with mode 0777, else a file opened for writing
+ * into *fd, made with mode 0666; the process umask applies to both, as to
+ * any mkdir or creat (never changed here: it is every thread's). Returns
+ * its name (shd_strfree), or NULL with errno set (ENOMEM: the context's
+ * allocator refused; EEXIST after 100 names taken). */
+char *shd_mktemp(shd_ctx *c, const char *path, const char *tag, int *fd);
+/* realpath(3) into the context's allocator (shd_strfree); NULL with errno
+ * set. */
+char *shd_realpath(shd_ctx *c, const char *path);
+
 /* Record a diagnostic ("FILE: what is wrong") and return status. */
 int shd_error(shd_ctx *c, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int shd_nomem(shd_ctx *c);
@@ -55,6 +71,10 @@ double shd_now(void);
 /* Whether s is valid UTF-8 (no overlong forms, surrogates or code points
  * past U+10FFFF), as JSON text must be. */
 int shd_is_utf8(const char *s);
+/* The same check, told why: 0 when s is NULL or valid UTF-8 (with
+ * no_controls, also free of control characters: names that reach one-line
+ * diagnostics); else 1 (not UTF-8) or 2 (a control character). */
+int shd_utf8_fault(const char *s, int no_controls);
 
 /* Overflow-checked size arithmetic: return 0 and set *r, or 1 on overflow. */
 int shd_mul_overflow(uint64_t a, uint64_t b, uint64_t *r);
@@ -79,6 +99,12 @@ typedef struct {
 void *shd_arena_alloc(shd_ctx *c, shd_arena *a, size_t n);
 void *shd_arena_zalloc(shd_ctx *c, shd_arena *a, size_t n);
 char *shd_arena_strdup(shd_ctx *c, shd_arena *a, const char *s, size_t n);
+/* printf into arena a (a NULL: shd_alloc, as shd_strprintf): the string,
+ * or NULL when out of memory (counted in c->n_refused like every refused
+ * allocation; shd_settle sees it). The one printf-into-memory of the code. */
+char *shd_arena_printf(shd_ctx *c, shd_arena *a, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+char *shd_arena_vprintf(shd_ctx *c, shd_arena *a, const char *fmt, va_list ap);
 void shd_arena_free(shd_ctx *c, shd_arena *a);
 
 #endif

@@ -23,6 +23,8 @@ renamed(const renames *r, const char *name)
 	return NULL;
 }
 
+/* Copies of attributes and graphs with r's names replaced (builders: NULL
+ * with k->rc set on failure). */
 static Onnx__GraphProto *copy_graph(rank_ctx *k, const renames *r, const Onnx__GraphProto *src,
                                     int depth);
 
@@ -58,8 +60,13 @@ copy_graph(rank_ctx *k, const renames *r, const Onnx__GraphProto *src, int depth
 	Onnx__NodeProto **nodes = emit_alloc(k, (src->n_node + 1) * sizeof *nodes);
 	Onnx__ValueInfoProto **outs = emit_alloc(k, (src->n_output + 1) * sizeof *outs);
 
-	if (!g || !nodes || !outs || depth > ONNX_MAX_GRAPH_DEPTH)
+	if (!g || !nodes || !outs)
 		return NULL;
+	if (depth > ONNX_MAX_GRAPH_DEPTH) { /* the loader refuses such models */
+		emit_fail(k, ONNXSHARD_EINPUT, "%s: subgraphs nested deeper than %d",
+		          k->g->model->path, ONNX_MAX_GRAPH_DEPTH);
+		return NULL;
+	}
 	*g = *src;
 	for (size_t i = 0; i < src->n_node; i++) {
 		const Onnx__NodeProto *p = src->node[i];
@@ -106,7 +113,7 @@ emit_captures(rank_ctx *k, uint32_t i, Onnx__NodeProto *copy, char **ins)
 	             emit_alloc(k, (nc + 1) * sizeof *r.to), 0};
 
 	if (!r.from || !r.to)
-		return shd_nomem(k->c);
+		return k->rc;
 	for (uint32_t j = first; j < n->n_in; j++) {
 		const char *name = ir_cstr(g, g->values[ir_in(g, n, j)].name);
 		if (strcmp(name, ins[j]) != 0) {
@@ -117,6 +124,6 @@ emit_captures(rank_ctx *k, uint32_t i, Onnx__NodeProto *copy, char **ins)
 	if (!r.n)
 		return 0;
 	if (!(copy->attribute = copy_attrs(k, &r, n->proto->attribute, n->proto->n_attribute, 0)))
-		return shd_nomem(k->c);
+		return k->rc;
 	return 0;
 }

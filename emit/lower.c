@@ -16,13 +16,46 @@
 
 #define IO_CHUNK ((size_t)1 << 20)
 
+/* ---- the error channel (lower_impl.h) ---- */
+
+int
+emit_fail(rank_ctx *k, int status, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	if (k->rc)
+		return k->rc;
+	va_start(ap, fmt);
+	msg = shd_arena_vprintf(k->c, &k->a, fmt, ap);
+	va_end(ap);
+	k->rc = msg ? shd_error(k->c, status, "%s", msg) : shd_nomem(k->c);
+	return k->rc;
+}
+
+int
+emit_nomem(rank_ctx *k)
+{
+	if (!k->rc)
+		k->rc = shd_nomem(k->c);
+	return k->rc;
+}
+
+int
+emit_status(rank_ctx *k, int rc)
+{
+	if (rc && !k->rc)
+		k->rc = rc;
+	return k->rc;
+}
+
 void *
 emit_alloc(rank_ctx *k, size_t n)
 {
 	void *p = shd_arena_zalloc(k->c, &k->a, n);
 
 	if (!p)
-		k->failed = 1;
+		emit_nomem(k);
 	return p;
 }
 
@@ -31,28 +64,28 @@ emit_str(rank_ctx *k, const char *fmt, ...)
 {
 	va_list ap;
 	char *s;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	s = shd_arena_vprintf(k->c, &k->a, fmt, ap);
 	va_end(ap);
-	if (n < 0 || !(s = emit_alloc(k, (size_t)n + 1)))
-		return k->failed = 1, (char *)"";
-	va_start(ap, fmt);
-	vsnprintf(s, (size_t)n + 1, fmt, ap);
-	va_end(ap);
+	if (!s)
+		emit_nomem(k);
 	return s;
 }
 
-static void
+/* Append item (NULL: a builder failed, k->rc set) to v. */
+static int
 push(rank_ctx *k, shd_vec *v, void *item)
 {
-	void **slot = shd_vec_push(k->c, v, sizeof item);
+	void **slot;
 
-	if (!slot)
-		k->failed = 1;
-	else
-		*slot = item;
+	if (k->rc)
+		return k->rc;
+	SHD_ASSERT(item); /* a builder returns NULL only with k->rc set */
+	if (!(slot = shd_vec_push(k->c, v, sizeof item)))
+		return emit_nomem(k);
+	*slot = item;
+	return 0;
 }
 
 /* ---- proto builders ---- */
@@ -123,7 +156,7 @@ attr_axes(rank_ctx *k, const uint8_t *ax, uint8_t n)
 	return a;
 }
 
-Onnx__NodeProto *
+int
 emit_node(rank_ctx *k, const char *op, const char *domain, const char *name, const char **in,
           size_t n_in, const char **out, size_t n_out, Onnx__AttributeProto **attrs, size_t n_attrs)
 {
@@ -133,31 +166,27 @@ emit_node(rank_ctx *k, const char *op, const char *domain, const char *name, con
 	     **o = emit_alloc(k, (n_out + 1) * sizeof *o);
 	Onnx__AttributeProto **at = emit_alloc(k, (n_attrs + 1) * sizeof *at);
 
-	if (!n || !i || !o || !at)
-		return NULL;
+	if (k->rc) /* here, or in a builder of its names or attributes */
+		return k->rc;
 	*n = init;
 	n->op_type = (char *)op;
 	n->domain = (char *)domain;
 	n->name = (char *)name;
 	memcpy(i, in, n_in * sizeof *i);
 	memcpy(o, out, n_out * sizeof *o);
-	for (size_t j = 0; j < n_attrs; j++) {
-		if (!attrs[j])
-			return k->failed = 1, NULL;
-		at[j] = attrs[j];
-	}
+	memcpy(at, attrs, n_attrs * sizeof *at);
 	n->n_input = n_in;
 	n->input = i;
 	n->n_output = n_out;
 	n->output = o;
 	n->n_attribute = n_attrs;
 	n->attribute = at;
-	push(k, &k->nodes, n);
-	return n;
+	return push(k, &k->nodes, n);
 }
 
 /* Fill k's table of symbolic dim names: a name stands for the local size
- * of the symbol on the graph inputs that have it as a whole dim. */
+ * of the symbol on the graph inputs that have it as a whole dim. Returns a
+ * status. */
 static int
 sym_table(rank_ctx *k)
 {
@@ -171,7 +200,7 @@ sym_table(rank_ctx *k)
 	k->sym_names = emit_alloc(k, (cap + 1) * sizeof *k->sym_names);
 	k->sym_blocks = emit_alloc(k, (cap + 1) * sizeof *k->sym_blocks);
 	if (!k->sym_names || !k->sym_blocks)
-		return -1;
+		return k->rc;
 	for (uint32_t i = 0; i < g->n_inputs; i++) {
 		const ir_value *v = &g->values[g->inputs[i]];
 		const prop_shard *s = &k->p->have[g->inputs[i]];
@@ -289,9 +318,8 @@ value_info(rank_ctx *k, const char *name, const ir_value *v, const prop_shard *s
 		return NULL;
 	*vi = init;
 	vi->name = (char *)name;
-	vi->type = tensor_type(k, v->dtype, v, s);
-	if (!vi->type)
-		k->failed = 1;
+	if (!(vi->type = tensor_type(k, v->dtype, v, s)))
+		return NULL;
 	return vi;
 }
 
@@ -312,8 +340,7 @@ tensor(rank_ctx *k, const char *name, int32_t dtype, const int64_t *dims, size_t
 		memcpy(d, dims, rank * sizeof *d);
 	t->n_dims = rank;
 	t->dims = d;
-	push(k, &k->inits, t);
-	return t;
+	return push(k, &k->inits, t) ? NULL : t;
 }
 
 /* A small inline tensor with the given bytes. */
@@ -325,7 +352,7 @@ emit_tensor_inline(rank_ctx *k, const char *name, int32_t dtype, const int64_t *
 	uint8_t *copy = emit_alloc(k, n ? n : 1);
 
 	if (!t || !copy)
-		return shd_nomem(k->c);
+		return k->rc;
 	memcpy(copy, bytes, n);
 	t->has_raw_data = 1;
 	t->raw_data.data = copy;
@@ -364,7 +391,7 @@ read_ext(rank_ctx *k, int fd, uint64_t off, uint64_t n, uint8_t *dst)
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0)
-			return shd_error(k->c, ONNXSHARD_EFAIL, "%s: cannot read external data: %s",
+			return emit_fail(k, ONNXSHARD_EFAIL, "%s: cannot read external data: %s",
 			                 k->g->model->path, got ? strerror(errno) : "short file");
 		dst += got, off += (uint64_t)got, n -= (uint64_t)got;
 	}
@@ -375,7 +402,7 @@ read_ext(rank_ctx *k, int fd, uint64_t off, uint64_t n, uint8_t *dst)
  * file. From an external file (fd >= 0): a run of 64 KiB or more bound for
  * the data file is copied in the kernel (*kernel; cleared once the kernel
  * cannot), the rest taken from 1 MiB windows read with pread; else from
- * the tensor's bytes. */
+ * the tensor's bytes. Returns a status. */
 static int
 copy_run(rank_ctx *k, const Onnx__TensorProto *t, uint64_t src, uint64_t n, uint8_t *mem,
          uint64_t *written, int fd, uint64_t base, int *kernel)
@@ -385,9 +412,11 @@ copy_run(rank_ctx *k, const Onnx__TensorProto *t, uint64_t src, uint64_t n, uint
 	for (uint64_t done = 0, c; done < n; done += c) {
 		if (!mem && fd >= 0 && *kernel && n >= ((uint64_t)64 << 10)) {
 			c = n - done < ((uint64_t)16 << 20) ? n - done : (uint64_t)16 << 20;
-			rc = onnx_datafile_copy(k->c, &k->df, fd, base + src + done, c);
-			if (rc == 1) {
-				*kernel = 0, c = 0;
+			if ((rc = onnx_datafile_copy(k->c, &k->df, fd, base + src + done, c,
+			                             kernel)))
+				return emit_status(k, rc);
+			if (!*kernel) {
+				c = 0; /* the same bytes again, by the window below */
 				continue;
 			}
 		} else if (fd >= 0) {
@@ -399,7 +428,7 @@ copy_run(rank_ctx *k, const Onnx__TensorProto *t, uint64_t src, uint64_t n, uint
 				uint64_t len = size - at < IO_CHUNK ? size - at : IO_CHUNK;
 				k->win_lo = k->win_hi = 0;
 				if ((rc = read_ext(k, fd, base + at, len, k->buf)))
-					return rc;
+					return rc; /* k->rc */
 				k->win_lo = at, k->win_hi = at + len;
 			}
 			const uint8_t *from = k->buf + (at - k->win_lo);
@@ -414,7 +443,7 @@ copy_run(rank_ctx *k, const Onnx__TensorProto *t, uint64_t src, uint64_t n, uint
 				rc = onnx_datafile_write(k->c, &k->df, dst, (size_t)c);
 		}
 		if (rc || (k->o->stop && (rc = k->o->stop(k->o->stop_ud))))
-			return rc;
+			return emit_status(k, rc);
 		if (k->o->progress)
 			k->o->progress(k->o->progress_ud, c);
 		*written += c;
@@ -422,7 +451,7 @@ copy_run(rank_ctx *k, const Onnx__TensorProto *t, uint64_t src, uint64_t n, uint
 	return 0;
 }
 
-/* The block of t (value v, rank <= 64) this rank holds under sharding s,
+/* The block of t (value v, rank <= IR_MAX_RANK) this rank holds under sharding s,
  * over t's dims with a dim in pieces as [pieces, dim/pieces]: per dim the
  * global extent gl, the local lo and this rank's first index off (arrays of
  * 2 * rank). Returns the number of dims; *last is the last split one (-1:
@@ -462,7 +491,8 @@ static int
 string_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const prop_shard *s,
              Onnx__TensorProto *out)
 {
-	int64_t gl[128], lo[128], off[128], idx[128];
+	int64_t gl[2 * IR_MAX_RANK], lo[2 * IR_MAX_RANK], off[2 * IR_MAX_RANK],
+	        idx[2 * IR_MAX_RANK];
 	int32_t last, r = block_layout(k, t, v, s, gl, lo, off, &last);
 	uint64_t n = 1;
 
@@ -470,7 +500,7 @@ string_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const p
 		n *= (uint64_t)lo[d], idx[d] = 0;
 	ProtobufCBinaryData *sd = emit_alloc(k, (n ? n : 1) * sizeof *sd);
 	if (!sd)
-		return shd_nomem(k->c);
+		return k->rc;
 	for (uint64_t e = 0; e < n; e++) {
 		uint64_t src = 0;
 		for (int32_t d = 0; d < r; d++)
@@ -494,7 +524,8 @@ copy_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const pro
            uint8_t *mem, uint64_t *written)
 {
 	size_t es = onnx_dtype_size(t->data_type);
-	int64_t gl[128], lo[128], off[128], idx[128];
+	int64_t gl[2 * IR_MAX_RANK], lo[2 * IR_MAX_RANK], off[2 * IR_MAX_RANK],
+	        idx[2 * IR_MAX_RANK];
 	int32_t last, r = block_layout(k, t, v, s, gl, lo, off, &last);
 	int rc, fd = -1, kernel = 1;
 	uint64_t base = 0;
@@ -507,7 +538,7 @@ copy_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const pro
 			return copy_run(k, t, 0, onnx_tensor_bytes(t), mem, written, fd, base,
 			                &kernel);
 		if (lo[r - 1] % 2 || gl[r - 1] % 2)
-			return shd_error(k->c, ONNXSHARD_EFAIL,
+			return emit_fail(k, ONNXSHARD_EFAIL,
 			                 "tensor '%s': a block of %lld %s values in its innermost "
 			                 "dim would cut a byte",
 			                 t->name ? t->name : "", (long long)lo[r - 1],
@@ -526,7 +557,7 @@ copy_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const pro
 	for (uint64_t o = 0; o < outer; o++) {
 		uint64_t src = 0;
 		if (o % 4096 == 0 && k->o->stop && (rc = k->o->stop(k->o->stop_ud)))
-			return rc;
+			return emit_status(k, rc);
 		for (int32_t d = 0; d < r; d++) {
 			int64_t i = d < last ? idx[d] + off[d] : d == last ? off[d] : 0;
 			src = src * (uint64_t)gl[d] + (uint64_t)i;
@@ -550,7 +581,7 @@ emit_init_block(const ir_graph *g, const prop_plan *p, uint32_t v, int64_t *dims
 	const prop_shard *s = &p->have[v];
 	uint64_t n = 1;
 
-	if (x->rank > 64)
+	if (x->rank > IR_MAX_RANK)
 		return 0;
 	for (int32_t d = 0; d < x->rank; d++) {
 		dims[d] = x->init->dims[d];
@@ -561,35 +592,40 @@ emit_init_block(const ir_graph *g, const prop_plan *p, uint32_t v, int64_t *dims
 	return onnx_dtype_bytes(x->init->data_type, n); /* 4-bit: packed */
 }
 
+/* Initializer v as this rank holds it: a tensor named as in the source,
+ * with this rank's block (emit_init_block) of the source's bytes, inline
+ * when smaller than the threshold (strings always), else appended to the
+ * rank's data file (aligned) and cited by location, offset and length.
+ * The bytes are read from the source as copy_block says (the mmap, or
+ * pread windows of its external file); its pages are released after.
+ * Returns a status (k->rc). */
 static int
 emit_init(rank_ctx *k, uint32_t v)
 {
 	const ir_value *x = &k->g->values[v];
 	const Onnx__TensorProto *t = x->init;
 	const prop_shard *s = &k->p->have[v];
-	int64_t dims[64];
+	int64_t dims[IR_MAX_RANK];
 	uint64_t bytes = emit_init_block(k->g, k->p, v, dims);
 	int rc;
 
-	if (x->rank > 64) { /* as it is */
-		push(k, &k->inits, (void *)t);
-		return 0;
-	}
+	if (x->rank > IR_MAX_RANK) /* as it is */
+		return push(k, &k->inits, (void *)t);
 	if (onnx_dtype_bits(t->data_type) == 0) { /* strings: this rank's entries, inline */
 		Onnx__TensorProto *st =
 		        tensor(k, ir_cstr(k->g, x->name), t->data_type, dims, (size_t)x->rank);
-		return st ? string_block(k, t, x, s, st) : shd_nomem(k->c);
+		return st ? string_block(k, t, x, s, st) : k->rc;
 	}
 	k->st->param_bytes += bytes;
 	Onnx__TensorProto *out =
 	        tensor(k, ir_cstr(k->g, x->name), t->data_type, dims, (size_t)x->rank);
 	if (!out)
-		return shd_nomem(k->c);
+		return k->rc;
 	uint64_t written = 0;
 	if (bytes < k->o->threshold || bytes == 0) {
 		uint8_t *mem = emit_alloc(k, bytes ? bytes : 1);
 		if (!mem)
-			return shd_nomem(k->c);
+			return k->rc;
 		if ((rc = copy_block(k, t, x, s, mem, &written)))
 			return rc;
 		out->has_raw_data = 1;
@@ -598,7 +634,7 @@ emit_init(rank_ctx *k, uint32_t v)
 		return 0;
 	}
 	uint64_t off;
-	if ((rc = onnx_datafile_align(k->c, &k->df, &off)) ||
+	if ((rc = emit_status(k, onnx_datafile_align(k->c, &k->df, &off))) ||
 	    (rc = copy_block(k, t, x, s, NULL, &written)))
 		return rc;
 	onnx_tensor_release(k->g->model, t);
@@ -606,12 +642,12 @@ emit_init(rank_ctx *k, uint32_t v)
 	const char *keys[3] = {"location", "offset", "length"};
 	const char *vals[3] = {k->loc, emit_str(k, "%llu", (unsigned long long)off),
 	                       emit_str(k, "%llu", (unsigned long long)bytes)};
-	if (!e)
-		return shd_nomem(k->c);
+	if (k->rc)
+		return k->rc;
 	for (int i = 0; i < 3; i++) {
 		Onnx__StringStringEntryProto init = ONNX__STRING_STRING_ENTRY_PROTO__INIT;
 		if (!(e[i] = emit_alloc(k, sizeof *e[i])))
-			return shd_nomem(k->c);
+			return k->rc;
 		*e[i] = init;
 		e[i]->key = (char *)keys[i];
 		e[i]->value = (char *)vals[i];
@@ -625,9 +661,12 @@ emit_init(rank_ctx *k, uint32_t v)
 
 /* ---- reshards ---- */
 
+/* A scalar initializer `name` of value v's dtype holding 1 (one) or 0:
+ * the mask that makes v a share of a pending sum. Returns a status. */
 static int
-scalar_const(rank_ctx *k, const char *name, int32_t dtype, int one)
+scalar_const(rank_ctx *k, const char *name, const ir_value *v, int one)
 {
+	int32_t dtype = v->dtype;
 	uint8_t b[8] = {0};
 
 	switch (dtype) {
@@ -649,13 +688,17 @@ scalar_const(rank_ctx *k, const char *name, int32_t dtype, int one)
 	}
 	size_t es = onnx_dtype_size(dtype);
 	if (!es)
-		return shd_error(k->c, ONNXSHARD_EFAIL, "cannot mask a %s value",
-		                 onnx_dtype_name(dtype));
+		return emit_fail(k, ONNXSHARD_EINPUT,
+		                 "%s: value '%s' has %s%s: it cannot be masked into a share "
+		                 "of a pending sum",
+		                 k->g->model->path, ir_cstr(k->g, v->name),
+		                 onnx_dtype_name(dtype) ? "dtype " : "no known dtype",
+		                 onnx_dtype_name(dtype) ? onnx_dtype_name(dtype) : "");
 	return emit_tensor_inline(k, name, dtype, NULL, 0, b, es);
 }
 
 /* A local Split of `in` into n equal blocks along dim. */
-static void
+static int
 emit_split(rank_ctx *k, const char *nn, const char *in, const char **outs, int64_t n, int32_t dim)
 {
 	Onnx__AttributeProto *sa[2];
@@ -664,7 +707,7 @@ emit_split(rank_ctx *k, const char *nn, const char *in, const char **outs, int64
 	sa[ns++] = attr_int(k, "axis", dim);
 	if (k->g->opset >= 18)
 		sa[ns++] = attr_int(k, "num_outputs", n);
-	emit_node(k, "Split", "", nn, &in, 1, outs, (size_t)n, sa, ns);
+	return emit_node(k, "Split", "", nn, &in, 1, outs, (size_t)n, sa, ns);
 }
 
 /* The type ONNX Runtime's com.microsoft collective `kind` sends a value of
@@ -696,7 +739,8 @@ ort_wire_dtype(int kind, int32_t dt)
 }
 
 /* One step of a reshard: node nn turns `in` into `out`; cur (v's
- * sharding so far) follows. 0, or -1 with k->failed set. */
+ * sharding so far) follows. Returns a status; with --collectives ort, a
+ * step ONNX Runtime's collectives cannot take is refused (bad input). */
 static int
 one_step(rank_ctx *k, const prop_step *s, const char *nn, const char *in, const char *out,
          const ir_value *v, prop_shard *cur)
@@ -708,8 +752,8 @@ one_step(rank_ctx *k, const prop_step *s, const char *nn, const char *in, const 
 	size_t na = 0;
 	const char *op = NULL;
 
-	if (!grp)
-		return -1;
+	if (!grp || !nn || !out)
+		return k->rc;
 	prop_group(k->mesh, k->rank, s->ax, s->n_axes, grp);
 	switch (s->kind) {
 	case PROP_ALLREDUCE:
@@ -747,44 +791,46 @@ one_step(rank_ctx *k, const prop_step *s, const char *nn, const char *in, const 
 		const char **outs = emit_alloc(k, (size_t)gsize * sizeof *outs);
 		int64_t idx = prop_shard_index(k->mesh, k->rank, s->ax, s->n_axes);
 		if (!outs)
-			return -1;
+			return k->rc;
 		for (int64_t j = 0; j < gsize; j++)
 			outs[j] = j == idx ? out : emit_str(k, "%s_part%lld", out, (long long)j);
-		emit_split(k, nn, in, outs, gsize, s->dim);
 		memcpy(&dims[s->dim].ax[dims[s->dim].n], s->ax, s->n_axes);
 		dims[s->dim].n = (uint8_t)(dims[s->dim].n + s->n_axes);
 		dims[s->dim].pieces = s->pieces;
-		return k->failed ? -1 : 0;
+		return emit_split(k, nn, in, outs, gsize, s->dim);
 	}
 	case PROP_TOPARTIAL: {
 		int keep = prop_shard_index(k->mesh, k->rank, s->ax, s->n_axes) == 0;
 		const char *cn = emit_str(k, "%s_mask", out);
 		const char *ins[2] = {in, cn};
-		if (scalar_const(k, cn, v->dtype, keep))
-			return k->failed = 1, -1;
-		emit_node(k, "Mul", "", nn, ins, 2, &out, 1, NULL, 0);
-		return k->failed ? -1 : 0; /* now a share of a pending sum */
+		if (!cn || scalar_const(k, cn, v, keep))
+			return k->rc;
+		/* now a share of a pending sum */
+		return emit_node(k, "Mul", "", nn, ins, 2, &out, 1, NULL, 0);
 	}
 	}
 	if (k->o->ort) {
 		/* com.microsoft: groups are ORT worlds (emit_ort_axes), no
 		 * ReduceScatter; AllToAll splits dim 0 only: not written */
-		if (s->kind != PROP_ALLGATHER && s->kind != PROP_ALLREDUCE) {
-			k->failed = 3;
-			return -1;
-		}
-		if (emit_ort_axes(k->p) == 0xff) {
-			k->failed = 2;
-			return -1;
-		}
+		if (s->kind != PROP_ALLGATHER && s->kind != PROP_ALLREDUCE)
+			return emit_fail(
+			        k, ONNXSHARD_EINPUT,
+			        "--collectives ort: the plan needs ReduceScatter or AllToAll, "
+			        "which ONNX Runtime's com.microsoft domain does not offer");
+		if (emit_ort_axes(k->p) == 0xff)
+			return emit_fail(
+			        k, ONNXSHARD_EINPUT,
+			        "--collectives ort: the plan has collectives over different "
+			        "mesh axes; ONNX Runtime's span one world (one group of axes)");
 		if (s->kind == PROP_ALLGATHER) /* ORT's AllReduce takes no attribute */
 			at[na++] = attr_int(k, "group_size", gsize);
 		int32_t wire = ort_wire_dtype(s->kind, v->dtype);
-		if (wire < 0) {
-			k->failed = 5;
-			k->bad_dtype = v->dtype;
-			return -1;
-		}
+		if (wire < 0)
+			return emit_fail(
+			        k, ONNXSHARD_EINPUT,
+			        "--collectives ort: the plan moves a %s tensor, which ONNX "
+			        "Runtime's com.microsoft collectives do not take",
+			        onnx_dtype_name(v->dtype));
 		if (wire != v->dtype) {
 			/* sent as a wider type that holds every value exactly */
 			ir_value wv = *v;
@@ -793,83 +839,99 @@ one_step(rank_ctx *k, const prop_step *s, const char *nn, const char *in, const 
 			Onnx__AttributeProto *ci[1] = {attr_int(k, "to", wire)},
 			                     *co[1] = {attr_int(k, "to", v->dtype)};
 			wv.dtype = wire;
-			emit_node(k, "Cast", "", emit_str(k, "%s/in", nn), &in, 1, &win, 1, ci, 1);
-			emit_node(k, op, "com.microsoft", nn, &win, 1, &wout, 1, at, na);
-			push(k, &k->vinfo, value_info(k, wout, &wv, cur));
-			emit_node(k, "Cast", "", emit_str(k, "%s/out", nn), &wout, 1, &out, 1, co,
-			          1);
-			push(k, &k->vinfo, value_info(k, out, v, cur));
+			if (k->rc ||
+			    emit_node(k, "Cast", "", emit_str(k, "%s/in", nn), &in, 1, &win, 1, ci,
+			              1) ||
+			    emit_node(k, op, "com.microsoft", nn, &win, 1, &wout, 1, at, na) ||
+			    push(k, &k->vinfo, value_info(k, wout, &wv, cur)) ||
+			    emit_node(k, "Cast", "", emit_str(k, "%s/out", nn), &wout, 1, &out, 1,
+			              co, 1) ||
+			    push(k, &k->vinfo, value_info(k, out, v, cur)))
+				return k->rc;
 			k->st->collectives++;
-			return k->failed ? -1 : 0;
+			return 0;
 		}
 	} else {
 		at[na++] = attr_ints(k, "group", grp, (size_t)gsize);
 		at[na++] = attr_axes(k, s->ax, s->n_axes);
 	}
-	emit_node(k, op, k->o->ort ? "com.microsoft" : "onnxshard", nn, &in, 1, &out, 1, at, na);
-	push(k, &k->vinfo, value_info(k, out, v, cur));
+	if (emit_node(k, op, k->o->ort ? "com.microsoft" : "onnxshard", nn, &in, 1, &out, 1, at,
+	              na) ||
+	    push(k, &k->vinfo, value_info(k, out, v, cur)))
+		return k->rc;
 	k->st->collectives++;
-	return k->failed ? -1 : 0;
+	return 0;
 }
 
-static const char *
-emit_reshard(rank_ctx *k, const prop_reshard *rs, const char *in)
+/* Reshard rs of a value: the plan's steps from its sharding as produced
+ * to the one its reader needs, each a collective or a local op (a dim in
+ * pieces: the step on each piece, then the pieces joined).
+ * requires: the plan's steps for rs; *name the value's name on this rank
+ * provides: *name the resharded value's name (the same on every rank;
+ *   emitted once per reshard, shared by its readers)
+ * Returns a status. */
+static int
+emit_reshard(rank_ctx *k, const prop_reshard *rs, const char **name)
 {
 	const ir_value *v = &k->g->values[rs->value];
 	prop_shard cur = k->p->have[rs->value];
-	prop_dim dims[64], pdims[64];
-	const char *name = in;
+	prop_dim dims[IR_MAX_RANK], pdims[IR_MAX_RANK];
+	size_t rank = (size_t)(v->rank > 0 ? v->rank : 0);
 
-	if (k->rs_done[rs->id])
-		return k->rs_done[rs->id];
-	memcpy(dims, cur.dims, (size_t)(v->rank > 0 ? v->rank : 0) * sizeof *dims);
+	if (k->rs_done[rs->id]) {
+		*name = k->rs_done[rs->id];
+		return 0;
+	}
+	memcpy(dims, cur.dims, rank * sizeof *dims);
 	cur.dims = dims;
-	for (uint32_t i = 0; i < rs->n && !k->failed; i++) {
+	for (uint32_t i = 0; i < rs->n; i++) {
 		const prop_step *s = &k->p->steps[rs->first + i];
 		const char *nn = emit_str(k, "onnxshard/rs%u/%u", rs->id, i);
 		const char *out = emit_str(k, "%s/rs%u_%u", ir_cstr(k->g, v->name), rs->id, i);
 		int64_t np = s->pieces > 1 ? s->pieces : 1;
+		if (k->rc)
+			return k->rc;
 		if (np == 1) {
-			if (one_step(k, s, nn, name, out, v, &cur))
-				return NULL;
-			name = out;
+			if (one_step(k, s, nn, *name, out, v, &cur))
+				return k->rc;
+			*name = out;
 			continue;
 		}
 		/* a dim in pieces: the step on each piece, then the pieces joined */
 		const char **pin = emit_alloc(k, (size_t)np * sizeof *pin),
 		           **pout = emit_alloc(k, (size_t)np * sizeof *pout);
 		ir_value piece = *v;
-		ir_dim *pd = emit_alloc(k, (size_t)(v->rank > 0 ? v->rank : 1) * sizeof *pd);
+		ir_dim *pd = emit_alloc(k, (rank ? rank : 1) * sizeof *pd);
 		if (!pin || !pout || !pd)
-			return NULL;
-		memcpy(pd, v->dims, (size_t)v->rank * sizeof *pd);
+			return k->rc;
+		memcpy(pd, v->dims, rank * sizeof *pd);
 		pd[s->dim] = ir_floordiv(k->g, v->dims[s->dim], ir_const(np));
 		piece.dims = pd;
 		for (int64_t q = 0; q < np; q++)
 			pin[q] = emit_str(k, "%s_in%lld", out, (long long)q);
-		emit_split(k, emit_str(k, "%s/in", nn), name, pin, np, s->dim);
+		if (emit_split(k, emit_str(k, "%s/in", nn), *name, pin, np, s->dim))
+			return k->rc;
 		prop_shard pc = cur;
 		for (int64_t q = 0; q < np; q++) {
 			pc = cur;
 			pc.dims = pdims;
-			memcpy(pdims, dims, (size_t)(v->rank > 0 ? v->rank : 0) * sizeof *pdims);
+			memcpy(pdims, dims, rank * sizeof *pdims);
 			pdims[s->dim].pieces = 0;
 			pout[q] = emit_str(k, "%s_out%lld", out, (long long)q);
 			if (one_step(k, s, emit_str(k, "%s/p%lld", nn, (long long)q), pin[q],
 			             pout[q], &piece, &pc))
-				return NULL;
+				return k->rc;
 		}
-		memcpy(dims, pdims, (size_t)(v->rank > 0 ? v->rank : 0) * sizeof *dims);
+		memcpy(dims, pdims, rank * sizeof *dims);
 		dims[s->dim].pieces = dims[s->dim].n ? (uint16_t)np : 0;
 		Onnx__AttributeProto *ca[1] = {attr_int(k, "axis", s->dim)};
-		emit_node(k, "Concat", "", emit_str(k, "%s/out", nn), pout, (size_t)np, &out, 1, ca,
-		          1);
-		name = out;
+		if (emit_node(k, "Concat", "", emit_str(k, "%s/out", nn), pout, (size_t)np, &out, 1,
+		              ca, 1))
+			return k->rc;
+		*name = out;
 	}
-	if (k->failed)
-		return NULL;
-	k->rs_done[rs->id] = name;
-	return name;
+	k->rs_done[rs->id] = *name;
+	return 0;
 }
 
 uint8_t
@@ -903,7 +965,7 @@ emit_ort_axes(const prop_plan *p)
  * table's in c[3] (c[2] is 0), scalars of the ids' dtype: constants where
  * the table's rows are, else read at run time from the local table
  * (Shape, times this rank's shard index and the blocks), as every shape
- * value is. -1 when emission failed. */
+ * value is. Returns a status. */
 static int
 lookup_rows(rank_ctx *k, uint32_t i, const char *table, const char **c)
 {
@@ -921,11 +983,12 @@ lookup_rows(rank_ctx *k, uint32_t i, const char *table, const char **c)
 
 	for (int j = 0; j < 4; j++) {
 		int32_t v32 = (int32_t)vals[j];
-		c[j] = emit_str(k, "onnxshard/lookup%u/c%d", i, j);
+		if (!(c[j] = emit_str(k, "onnxshard/lookup%u/c%d", i, j)))
+			return k->rc;
 		if ((!sym || j == 2) &&
 		    emit_tensor_inline(k, c[j], it, NULL, 0,
 		                       es == 4 ? (void *)&v32 : (void *)&vals[j], es))
-			return -1;
+			return k->rc;
 	}
 	if (!sym)
 		return 0;
@@ -935,15 +998,17 @@ lookup_rows(rank_ctx *k, uint32_t i, const char *table, const char **c)
 	int64_t kv[3] = {0, index, blocks};
 	for (int j = 0; j < 7; j++)
 		r[j] = emit_str(k, "onnxshard/lookup%u/r%d", i, j);
-	for (int j = 0; j < 3; j++)
-		if (emit_tensor_inline(k, r[j], i64, NULL, 0, &kv[j], 8))
-			return -1;
+	for (int j = 0; j < 3 && !k->rc; j++)
+		emit_tensor_inline(k, r[j], i64, NULL, 0, &kv[j], 8);
+	if (k->rc)
+		return k->rc;
 	const char *a0[2] = {r[3], r[0]}, *a1[2] = {r[4], r[1]}, *a2[2] = {r[4], r[2]};
 	const char *res[3] = {r[5], r[4], r[6]}; /* first, here, all (int64) */
-	emit_node(k, "Shape", "", r[3], &table, 1, &r[3], 1, NULL, 0);
-	emit_node(k, "Gather", "", r[4], a0, 2, &r[4], 1, NULL, 0);
-	emit_node(k, "Mul", "", r[5], a1, 2, &r[5], 1, NULL, 0);
-	emit_node(k, "Mul", "", r[6], a2, 2, &r[6], 1, NULL, 0);
+	if (emit_node(k, "Shape", "", r[3], &table, 1, &r[3], 1, NULL, 0) ||
+	    emit_node(k, "Gather", "", r[4], a0, 2, &r[4], 1, NULL, 0) ||
+	    emit_node(k, "Mul", "", r[5], a1, 2, &r[5], 1, NULL, 0) ||
+	    emit_node(k, "Mul", "", r[6], a2, 2, &r[6], 1, NULL, 0))
+		return k->rc;
 	for (int j = 0; j < 3; j++) {
 		int ci = j == 2 ? 3 : j;
 		if (it == i64) {
@@ -951,14 +1016,16 @@ lookup_rows(rank_ctx *k, uint32_t i, const char *table, const char **c)
 			continue;
 		}
 		Onnx__AttributeProto *at[1] = {attr_int(k, "to", it)};
-		emit_node(k, "Cast", "", c[ci], &res[j], 1, &c[ci], 1, at, 1);
+		if (emit_node(k, "Cast", "", c[ci], &res[j], 1, &c[ci], 1, at, 1))
+			return k->rc;
 	}
-	return k->failed ? -1 : 0;
+	return 0;
 }
 
 /* A Gather whose table is split along its rows on this rank: look up the
- * rows this rank holds, zeros for the others (the result is a pending sum). */
-static void
+ * rows this rank holds, zeros for the others (the result is a pending sum).
+ * Returns a status. */
+static int
 emit_lookup(rank_ctx *k, uint32_t i, char **ins, char **outs)
 {
 	ir_graph *g = k->g;
@@ -967,12 +1034,13 @@ emit_lookup(rank_ctx *k, uint32_t i, char **ins, char **outs)
 	uint8_t zero[16] = {0};
 
 	if (lookup_rows(k, i, ins[0], c))
-		return;
+		return k->rc;
 	for (int j = 0; j < 12; j++)
 		t[j] = emit_str(k, "onnxshard/lookup%u/t%d", i, j);
 	const char *zf = emit_str(k, "onnxshard/lookup%u/zero", i);
-	if (emit_tensor_inline(k, zf, tab->dtype, NULL, 0, zero, onnx_dtype_size(tab->dtype)))
-		return;
+	if (k->rc ||
+	    emit_tensor_inline(k, zf, tab->dtype, NULL, 0, zero, onnx_dtype_size(tab->dtype)))
+		return k->rc;
 	const char *idx = ins[1];
 	/* negative indices count from the end of the whole table */
 	const char *a0[2] = {idx, c[2]}, *a1[2] = {idx, c[3]}, *a2[3] = {t[0], t[1], idx};
@@ -991,23 +1059,23 @@ emit_lookup(rank_ctx *k, uint32_t i, char **ins, char **outs)
 	const char *a8[2] = {ins[0], t[8]};
 	emit_node(k, "Gather", "", t[9], a8, 2, &t[9], 1, NULL, 0);
 	/* zero the rows looked up elsewhere */
+	int64_t axes[1] = {-1};
 	if (k->g->opset >= 13) {
-		int64_t axes[1] = {-1};
 		const char *ca = emit_str(k, "onnxshard/lookup%u/axes", i);
 		int64_t one[1] = {1};
-		if (emit_tensor_inline(k, ca, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, one, 1, axes,
-		                       8))
-			return;
+		if (k->rc || emit_tensor_inline(k, ca, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, one, 1,
+		                                axes, 8))
+			return k->rc;
 		const char *a9[2] = {t[7], ca};
 		emit_node(k, "Unsqueeze", "", t[10], a9, 2, &t[10], 1, NULL, 0);
 	} else {
-		int64_t axes[1] = {-1};
 		Onnx__AttributeProto *at[1] = {attr_ints(k, "axes", axes, 1)};
 		emit_node(k, "Unsqueeze", "", t[10], &t[7], 1, &t[10], 1, at, 1);
 	}
 	const char *a10[3] = {t[10], t[9], zf};
-	emit_node(k, "Where", "", emit_str(k, "onnxshard/lookup%u", i), a10, 3, (const char **)outs,
-	          1, NULL, 0);
+	/* each emit_node above returned k->rc once it was set: the last says */
+	return emit_node(k, "Where", "", emit_str(k, "onnxshard/lookup%u", i), a10, 3,
+	                 (const char **)outs, 1, NULL, 0);
 }
 
 static const prop_reshard *
@@ -1019,68 +1087,99 @@ find_reshard(const prop_plan *p, uint32_t node, uint32_t k)
 	return NULL;
 }
 
+/* Operand j of node i as this rank reads it: its name here, resharded as
+ * the plan says, then made local where it holds sizes (shapes.c); into
+ * *name. Returns a status. */
+static int
+operand(rank_ctx *k, uint32_t i, uint32_t j, const char **name)
+{
+	const ir_node *n = &k->g->nodes[i];
+	uint32_t v = ir_in(k->g, n, j);
+	const prop_reshard *rs;
+
+	if (v == IR_NONE) {
+		*name = n->proto->input[j];
+		return 0;
+	}
+	*name = k->name_of[v];
+	if ((rs = find_reshard(k->p, i, j)) && emit_reshard(k, rs, name))
+		return k->rc;
+	return emit_local_sizes(k, i, j, name);
+}
+
+/* Node i on this rank: a copy of its source node reading its operands as
+ * operand() makes them, or the masked lookup of a row-split Gather; a
+ * Shape or Size of a split tensor scaled back to global sizes. */
+static int
+emit_one(rank_ctx *k, uint32_t i)
+{
+	ir_graph *g = k->g;
+	const ir_node *n = &g->nodes[i];
+	Onnx__NodeProto *copy = emit_alloc(k, sizeof *copy);
+	char **ins = emit_alloc(k, (n->n_in + 1) * sizeof *ins);
+	char **outs = emit_alloc(k, (n->n_out + 1) * sizeof *outs);
+
+	if (!copy || !ins || !outs)
+		return k->rc;
+	for (uint32_t j = 0; j < n->n_in; j++) {
+		const char *name;
+		if (operand(k, i, j, &name))
+			return k->rc;
+		ins[j] = (char *)name;
+	}
+	for (uint32_t j = 0; j < n->n_out; j++) {
+		uint32_t v = ir_out(g, n, j);
+		outs[j] = v == IR_NONE ? n->proto->output[j] : (char *)k->name_of[v];
+	}
+	if (k->p->lookup && k->p->lookup[i].n)
+		return emit_lookup(k, i, ins, outs);
+	/* Shape and Size hold global sizes, whatever the split they read */
+	const char *global = outs[0], *local = global;
+	if ((n->op == OP_Shape || n->op == OP_Size) && global && !find_reshard(k->p, i, 0) &&
+	    emit_shape_read(k, i, global, &local))
+		return k->rc;
+	outs[0] = (char *)local;
+	*copy = *n->proto;
+	copy->input = ins;
+	copy->output = outs;
+	if (emit_local_attrs(k, i, copy) || emit_captures(k, i, copy, ins) ||
+	    push(k, &k->nodes, copy))
+		return k->rc;
+	if (n->n_out && global != local)
+		return emit_shape_scale(k, i, local, global);
+	return 0;
+}
+
+/* The rank graph's nodes, in the source's order.
+ * requires: the initializers emitted (names of values in k->name_of)
+ * provides: k->nodes: every source node as this rank runs it (emit_one),
+ *   the reshards before the operands that need them (each emitted once),
+ *   and the graph outputs that need one: their final step, then an
+ *   Identity to the output's own name
+ * Returns a status: k->rc (out of memory, a --collectives ort refusal, a
+ * value that cannot be masked, ...). */
 static int
 emit_nodes(rank_ctx *k)
 {
 	ir_graph *g = k->g;
-	const prop_plan *p = k->p;
 
-	for (uint32_t i = 0; i < g->n_nodes && !k->failed; i++) {
-		const ir_node *n = &g->nodes[i];
-		Onnx__NodeProto *copy = emit_alloc(k, sizeof *copy);
-		char **ins = emit_alloc(k, (n->n_in + 1) * sizeof *ins);
-		char **outs = emit_alloc(k, (n->n_out + 1) * sizeof *outs);
-		if (!copy || !ins || !outs)
-			break;
-		for (uint32_t j = 0; j < n->n_in; j++) {
-			uint32_t v = ir_in(g, n, j);
-			const prop_reshard *rs;
-			if (v == IR_NONE) {
-				ins[j] = n->proto->input[j];
-				continue;
-			}
-			const char *name = k->name_of[v];
-			if ((rs = find_reshard(p, i, j)) && !(name = emit_reshard(k, rs, name)))
-				return -1;
-			if (!(name = emit_local_sizes(k, i, j, name)))
-				return -1;
-			ins[j] = (char *)name;
-		}
-		for (uint32_t j = 0; j < n->n_out; j++) {
-			uint32_t v = ir_out(g, n, j);
-			outs[j] = v == IR_NONE ? n->proto->output[j] : (char *)k->name_of[v];
-		}
-		if (p->lookup && p->lookup[i].n) {
-			emit_lookup(k, i, ins, outs);
-			continue;
-		}
-		/* Shape and Size hold global sizes, whatever the split they read */
-		const char *global = outs[0];
-		if ((n->op == OP_Shape || n->op == OP_Size) && global && !find_reshard(p, i, 0) &&
-		    !(outs[0] = (char *)emit_shape_read(k, i, global)))
-			return -1;
-		*copy = *n->proto;
-		copy->input = ins;
-		copy->output = outs;
-		if (emit_local_attrs(k, i, copy) || emit_captures(k, i, copy, ins))
-			return -1;
-		push(k, &k->nodes, copy);
-		if (n->n_out && global != outs[0])
-			emit_shape_scale(k, i, outs[0], global);
-	}
+	for (uint32_t i = 0; i < g->n_nodes; i++)
+		if (emit_one(k, i))
+			return k->rc;
 	/* graph outputs that need a reshard: the final step takes the name */
-	for (uint32_t j = 0; j < g->n_outputs && !k->failed; j++) {
+	for (uint32_t j = 0; j < g->n_outputs; j++) {
 		uint32_t v = g->outputs[j];
-		const prop_reshard *rs = find_reshard(p, IR_NONE, j);
+		const prop_reshard *rs = find_reshard(k->p, IR_NONE, j);
+		const char *name = k->name_of[v];
 		if (!rs)
 			continue;
-		const char *name = emit_reshard(k, rs, k->name_of[v]);
-		if (!name)
-			return -1;
+		if (emit_reshard(k, rs, &name))
+			return k->rc;
 		const char *in[1] = {name};
 		const char *out[1] = {ir_cstr(g, g->values[v].name)};
-		emit_node(k, "Identity", "", emit_str(k, "onnxshard/out%u", j), in, 1, out, 1, NULL,
-		          0);
+		if (emit_node(k, "Identity", "", emit_str(k, "onnxshard/out%u", j), in, 1, out, 1,
+		              NULL, 0))
+			return k->rc;
 	}
 	return 0;
 }
@@ -1104,14 +1203,13 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 	k.st = st;
 	k.name_of = emit_alloc(&k, (g->n_values + 1) * sizeof *k.name_of);
 	k.rs_done = emit_alloc(&k, (p->n_reshards + 1) * sizeof *k.rs_done);
-	k.buf = shd_alloc(c, IO_CHUNK);
+	if (!(k.buf = shd_alloc(c, IO_CHUNK)))
+		emit_nomem(&k);
 	char *path = emit_str(&k, "%s/rank%lld.onnx", dir, (long long)r);
-	char *dpath = emit_str(&k, "%s.data", path);
+	char *dpath = path ? emit_str(&k, "%s.data", path) : NULL;
 	char *loc = emit_str(&k, "rank%lld.onnx.data", (long long)r);
-	if (k.failed || !k.buf) {
-		rc = shd_nomem(c);
+	if ((rc = k.rc))
 		goto out;
-	}
 	for (uint32_t v = 0; v < g->n_values; v++)
 		k.name_of[v] = ir_cstr(g, g->values[v].name);
 	for (uint32_t j = 0; j < g->n_outputs; j++)
@@ -1120,57 +1218,26 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 			        emit_str(&k, "%s/onnxshard_local",
 			                 ir_cstr(g, g->values[g->outputs[j]].name));
 	k.loc = loc;
-	if ((rc = onnx_datafile_open(c, &k.df, dpath, loc)))
+	if ((rc = k.rc) || (rc = emit_status(&k, onnx_datafile_open(c, &k.df, dpath, loc))))
 		goto out;
 	for (uint32_t v = 0; v < g->n_values && !rc; v++)
 		if (g->values[v].kind == IR_V_INIT)
 			rc = emit_init(&k, v);
-	if (rc)
+	if (rc || (rc = emit_nodes(&k)))
 		goto out;
-	rc = emit_nodes(&k);
-	if (rc > 0)
-		goto out;
-	if (k.failed == 4) {
-		rc = ONNXSHARD_EFAIL;
-		goto out;
-	}
-	rc = 0;
-	if (k.failed == 5) {
-		rc = shd_error(c, ONNXSHARD_EINPUT,
-		               "--collectives ort: the plan moves a %s tensor, which ONNX "
-		               "Runtime's com.microsoft collectives do not take",
-		               onnx_dtype_name(k.bad_dtype));
-		goto out;
-	}
-	if (k.failed == 2 || k.failed == 3) {
-		rc = shd_error(
-		        c, ONNXSHARD_EINPUT,
-		        k.failed == 2
-		                ? "--collectives ort: the plan has collectives over different "
-		                  "mesh axes; ONNX Runtime's span one world (one group of axes)"
-		                : "--collectives ort: the plan needs ReduceScatter or AllToAll, "
-		                  "which ONNX Runtime's com.microsoft domain does not offer");
-		goto out;
-	}
-	if (k.failed) {
-		rc = shd_nomem(c);
-		goto out;
-	}
 	/* graph inputs and outputs with local shapes */
 	Onnx__ValueInfoProto **gin = emit_alloc(&k, (g->n_inputs + k.inits.n + 1) * sizeof *gin);
 	Onnx__ValueInfoProto **gout = emit_alloc(&k, (g->n_outputs + 1) * sizeof *gout);
-	if (!gin || !gout) {
-		rc = shd_nomem(c);
+	if ((rc = k.rc))
 		goto out;
-	}
 	for (uint32_t j = 0; j < g->n_inputs; j++)
 		gin[j] = value_info(&k, ir_cstr(g, g->values[g->inputs[j]].name),
 		                    &g->values[g->inputs[j]], &p->have[g->inputs[j]]);
 	for (uint32_t j = 0; j < g->n_outputs; j++) {
 		uint32_t v = g->outputs[j];
-		prop_dim fd[64];
+		prop_dim fd[IR_MAX_RANK];
 		prop_shard final = {0, fd, 0};
-		if (g->values[v].rank <= 64)
+		if (g->values[v].rank <= IR_MAX_RANK)
 			prop_output_shard(g, p, j, &final);
 		else
 			final = p->have[v];
@@ -1195,10 +1262,9 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 	graph.value_info = k.vinfo.data;
 	Onnx__OperatorSetIdProto dom = ONNX__OPERATOR_SET_ID_PROTO__INIT;
 	Onnx__OperatorSetIdProto **ops = emit_alloc(&k, (src->n_opset_import + 2) * sizeof *ops);
-	if (!ops || k.failed) {
-		rc = shd_nomem(c);
+	/* a value_info above that could not be built: k.rc */
+	if ((rc = k.rc))
 		goto out;
-	}
 	memcpy(ops, src->opset_import, src->n_opset_import * sizeof *ops);
 	size_t n_ops = src->n_opset_import;
 	dom.domain = o->ort ? "com.microsoft" : "onnxshard";

@@ -23,8 +23,8 @@ typedef struct {
 	uint32_t model_crc, data_crc; /* crc32 of the two files, read back once written */
 } emit_rank_stats;
 
-/* Initializer v's block on every rank: its dims into dims (room for 64)
- * and its bytes (0 past rank 64, or for strings). */
+/* Initializer v's block on every rank: its dims into dims (room for IR_MAX_RANK)
+ * and its bytes (0 past rank IR_MAX_RANK, or for strings). */
 uint64_t emit_init_block(const ir_graph *g, const prop_plan *p, uint32_t v, int64_t *dims);
 
 /* Write rank r's model to dir/rank{r}.onnx (+ .data).

@@ -141,8 +141,8 @@ int_tensor(rank_ctx *k, const char *name, int32_t dtype, int scalar, const int64
 	                          scalar ? 0 : 1, v, (size_t)n * 8);
 }
 
-const char *
-emit_local_sizes(rank_ctx *k, uint32_t i, uint32_t j, const char *in)
+int
+emit_local_sizes(rank_ctx *k, uint32_t i, uint32_t j, const char **name)
 {
 	ir_graph *g = k->g;
 	const ir_node *n = &g->nodes[i];
@@ -150,16 +150,17 @@ emit_local_sizes(rank_ctx *k, uint32_t i, uint32_t j, const char *in)
 	int sz = sizes_kind(g, n, j);
 	int64_t f[IR_MAX_ELEMS], lit[IR_MAX_ELEMS];
 	int any = 0, literal = 1, guard = 0;
+	const char *in = *name;
 
 	if (sz == SZ_NONE || sv == IR_NONE)
-		return in;
+		return 0;
 	const ir_value *x = &g->values[sv];
 	int32_t ne = x->rank == 0                              ? 1
 	             : x->rank == 1 && ir_is_const(x->dims[0]) ? (int32_t)x->dims[0].c
 	             : x->elems                                ? x->n_elems
 	                                                       : -1;
 	if (ne < 0 || ne > IR_MAX_ELEMS)
-		return in; /* the result's rank is unknown: never split */
+		return 0; /* the result's rank is unknown: never split */
 	divisors(k, i, sz, ne, f);
 	for (int32_t e = 0; e < ne; e++) {
 		ir_dim v = x->elems && x->n_elems == ne ? x->elems[e] : ir_unknown();
@@ -170,45 +171,48 @@ emit_local_sizes(rank_ctx *k, uint32_t i, uint32_t j, const char *in)
 		guard |= f[e] > 1 && kept < 0;
 		literal &= ir_is_const(v);
 		lit[e] = ir_is_const(v) ? v.c : 0;
-		if (literal && f[e] > 1 && lit[e] % f[e] && sz != SZ_SLICE) {
-			shd_error(k->c, ONNXSHARD_EFAIL,
-			          "%s: node '%s' (%s): size %lld of a result split %lld ways "
-			          "(a bug: propagation splits only dims that divide)",
-			          g->model->path, ir_cstr(g, n->name), ir_cstr(g, n->op_type),
-			          (long long)lit[e], (long long)f[e]);
-			k->failed = 4;
-			return NULL;
-		}
+		if (literal && f[e] > 1 && lit[e] % f[e] && sz != SZ_SLICE)
+			return emit_fail(
+			        k, ONNXSHARD_EFAIL,
+			        "%s: node '%s' (%s): size %lld of a result split %lld ways "
+			        "(a bug: propagation splits only dims that divide)",
+			        g->model->path, ir_cstr(g, n->name), ir_cstr(g, n->op_type),
+			        (long long)lit[e], (long long)f[e]);
 		lit[e] /= f[e];
 	}
 	if (!any)
-		return in;
+		return 0;
 	const char *base = emit_str(k, "onnxshard/local%u_%u", i, j);
-	if (literal) /* every element known: the local sizes as a constant */
-		return int_tensor(k, base, x->dtype, x->rank == 0, lit, ne) ? NULL : base;
+	if (!base)
+		return k->rc;
+	if (literal) { /* every element known: the local sizes as a constant */
+		*name = base;
+		return int_tensor(k, base, x->dtype, x->rank == 0, lit, ne);
+	}
 	/* at run time: in / f, elements that may be kept guarded */
 	const char *fn = emit_str(k, "%s/f", base), *div = emit_str(k, "%s/div", base);
 	const char *d_in[2] = {in, fn};
-	if (int_tensor(k, fn, x->dtype, x->rank == 0, f, ne))
-		return NULL;
-	emit_node(k, "Div", "", div, d_in, 2, &div, 1, NULL, 0);
+	if (k->rc || int_tensor(k, fn, x->dtype, x->rank == 0, f, ne) ||
+	    emit_node(k, "Div", "", div, d_in, 2, &div, 1, NULL, 0))
+		return k->rc;
+	*name = div;
 	if (!guard)
-		return div;
+		return 0;
 	int64_t c = sz == SZ_RESHAPE ? 0 : 1;
 	const char *cn = emit_str(k, "%s/c", base), *out = emit_str(k, "%s/guard", base);
-	if (int_tensor(k, cn, x->dtype, 1, &c, 1))
-		return NULL;
+	if (k->rc || int_tensor(k, cn, x->dtype, 1, &c, 1))
+		return k->rc;
+	*name = out;
 	if (sz == SZ_EXPAND) { /* 1 stays 1: max(in / f, 1) */
 		const char *m_in[2] = {div, cn};
-		emit_node(k, "Max", "", out, m_in, 2, &out, 1, NULL, 0);
-		return out;
+		return emit_node(k, "Max", "", out, m_in, 2, &out, 1, NULL, 0);
 	}
 	/* Reshape: 0 and -1 stay: where(in > 0, in / f, in) */
 	const char *gt = emit_str(k, "%s/pos", base);
 	const char *g_in[2] = {in, cn}, *w_in[3] = {gt, div, in};
-	emit_node(k, "Greater", "", gt, g_in, 2, &gt, 1, NULL, 0);
-	emit_node(k, "Where", "", out, w_in, 3, &out, 1, NULL, 0);
-	return out;
+	if (emit_node(k, "Greater", "", gt, g_in, 2, &gt, 1, NULL, 0))
+		return k->rc;
+	return emit_node(k, "Where", "", out, w_in, 3, &out, 1, NULL, 0);
 }
 
 /* Attribute name of node copy replaced by ints v[0..n). */
@@ -220,7 +224,7 @@ replace_ints(rank_ctx *k, Onnx__NodeProto *copy, const char *name, const int64_t
 	int64_t *iv = emit_alloc(k, (n + 1) * sizeof *iv);
 
 	if (!at || !a || !iv)
-		return shd_nomem(k->c);
+		return k->rc;
 	memcpy(iv, v, n * sizeof *iv);
 	for (size_t j = 0; j < copy->n_attribute; j++) {
 		at[j] = copy->attribute[j];
@@ -266,7 +270,7 @@ divide_attr(rank_ctx *k, Onnx__NodeProto *copy, const char *name, int64_t f)
 			Onnx__AttributeProto **all = emit_alloc(k, copy->n_attribute * sizeof *all);
 			Onnx__AttributeProto *a = emit_alloc(k, sizeof *a);
 			if (!all || !a)
-				return shd_nomem(k->c);
+				return k->rc;
 			memcpy(all, copy->attribute, copy->n_attribute * sizeof *all);
 			*a = *at;
 			a->i = at->i / f;
@@ -324,8 +328,8 @@ emit_local_attrs(rank_ctx *k, uint32_t i, Onnx__NodeProto *copy)
 	return rc;
 }
 
-const char *
-emit_shape_read(rank_ctx *k, uint32_t i, const char *global)
+int
+emit_shape_read(rank_ctx *k, uint32_t i, const char *global, const char **local)
 {
 	ir_graph *g = k->g;
 	const ir_node *n = &g->nodes[i];
@@ -333,8 +337,9 @@ emit_shape_read(rank_ctx *k, uint32_t i, const char *global)
 	int64_t f[IR_MAX_ELEMS];
 	int32_t len = 0;
 
+	*local = global;
 	if (x == IR_NONE || g->values[x].rank <= 0 || g->values[x].rank > IR_MAX_ELEMS)
-		return global;
+		return 0;
 	int32_t r = g->values[x].rank, start = 0, count = r;
 	if (n->op == OP_Shape)
 		count = ir_shape_range(g, n, r, &start);
@@ -346,23 +351,23 @@ emit_shape_read(rank_ctx *k, uint32_t i, const char *global)
 			f[len++] = b;
 	}
 	if (prod == 1)
-		return global;
+		return 0;
 	if (n->op == OP_Size) {
 		f[0] = prod;
 		len = 1;
 	}
-	const char *local = emit_str(k, "%s/onnxshard_local", global);
 	const char *fn = emit_str(k, "onnxshard/global%u/f", i);
-	if (int_tensor(k, fn, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, n->op == OP_Size, f, len))
-		return NULL;
-	return local;
+	if (!(*local = emit_str(k, "%s/onnxshard_local", global)) || !fn)
+		return k->rc;
+	return int_tensor(k, fn, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, n->op == OP_Size, f, len);
 }
 
-void
+int
 emit_shape_scale(rank_ctx *k, uint32_t i, const char *local, const char *global)
 {
 	const char *fn = emit_str(k, "onnxshard/global%u/f", i);
 	const char *in[2] = {local, fn};
 
-	emit_node(k, "Mul", "", emit_str(k, "onnxshard/global%u", i), in, 2, &global, 1, NULL, 0);
+	return emit_node(k, "Mul", "", emit_str(k, "onnxshard/global%u", i), in, 2, &global, 1,
+	                 NULL, 0);
 }

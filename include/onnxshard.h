@@ -31,7 +31,13 @@
  * the library allocates outlives a call except the context itself.
  *
  * Threads: the library has no global state; a context is used by one thread
- * at a time, and calls on distinct contexts may run at once. */
+ * at a time, and calls on distinct contexts may run at once. It never
+ * changes process-wide settings (no umask, no signal handlers, no
+ * jansson allocation hooks). Files and folders it makes get the modes a
+ * plain creat (0666) or mkdir (0777) gives, less the process umask: with
+ * umask 022, OUT is 0755 and its files 0644; with 077, 0700 and 0600.
+ * Worker processes (o->jobs > 1) are fork()s of the calling process: see
+ * onnxshard_opts.jobs. */
 #ifndef ONNXSHARD_H
 #define ONNXSHARD_H
 
@@ -57,7 +63,17 @@ enum {
 
 typedef struct onnxshard_ctx onnxshard_ctx;
 
-/* Allocator in the style of lua_Alloc: nsize 0 frees, else (re)allocates. */
+/* Allocator in the style of lua_Alloc: nsize 0 frees, else (re)allocates.
+ * When ptr is not NULL, osize is always the size of the block ptr points
+ * to, as asked for when it was (re)allocated (never 0: every request is for
+ * 1 byte or more); with ptr NULL, osize is 0. A refused allocation returns
+ * NULL and the call fails cleanly ("out of memory"). Everything the library
+ * allocates goes through it, but what the C library and jansson allocate
+ * inside their own calls: FILE buffers (fopen), realpath's result (copied
+ * at once), and the JSON trees of manifests, plans and hardware files,
+ * which jansson builds and parses with malloc (or whatever the host passed
+ * to json_set_alloc_funcs, a process-wide setting the library leaves
+ * alone). */
 typedef void *(*onnxshard_allocf)(void *ud, void *ptr, size_t osize, size_t nsize);
 
 /* A context owns the allocator, diagnostics and the seed. alloc may be NULL
@@ -133,7 +149,16 @@ typedef struct {
 	                            * rank{r}.onnx.data; "always": all; "never": none (a rank
 	                            * model past protobuf's 2 GiB is then refused) */
 	int jobs;                  /* worker processes writing rank models (0, 1: this one);
-	                            * the output is the same whatever the number */
+	                            * the output is the same whatever the number. Each
+	                            * is a fork() of the calling process that runs the
+	                            * emitter (which allocates through the context's
+	                            * allocator and writes files) and ends with _exit.
+	                            * In a multi-threaded host only the calling thread
+	                            * exists in a worker: an allocator whose lock another
+	                            * thread held at the fork deadlocks it. glibc's
+	                            * malloc (the default, NULL allocator) resets its
+	                            * locks at fork; a custom allocator must do the same
+	                            * (pthread_atfork) or hold no lock, else use 1 there */
 	const int64_t *ranks;      /* NULL: every rank; else the n_ranks ranks to write
 	                            * (load-time sharding: see onnxshard_shard) */
 	size_t n_ranks;

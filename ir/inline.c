@@ -51,10 +51,10 @@ typedef struct {
 	shd_ctx *c;
 	onnx_model *m;
 	func *fn;
-	size_t n_fn;
-	table values;   /* every value name of the model, and those made up */
-	table nodes;    /* every node name */
-	uint64_t n_new; /* nodes made by inlining */
+	size_t n_fn, cap_fn; /* fn: cap_fn allocated */
+	table values;        /* every value name of the model, and those made up */
+	table nodes;         /* every node name */
+	uint64_t n_new;      /* nodes made by inlining */
 } inliner;
 
 /* The nodes replacing a graph's node list; fresh ones were made here. */
@@ -68,6 +68,21 @@ static int
 nomem(inliner *I)
 {
 	return shd_nomem(I->c);
+}
+
+/* Memory the model's protobuf tree owns (freed with it, by m->pba, which
+ * knows each block's size): strings and arrays put into the tree. */
+static void *
+pb_new(inliner *I, size_t n)
+{
+	return I->m->pba.alloc(I->m->pba.allocator_data, n);
+}
+
+static void
+pb_del(inliner *I, void *p)
+{
+	if (p)
+		I->m->pba.free(I->m->pba.allocator_data, p);
 }
 
 static const char *
@@ -150,12 +165,12 @@ tfree(shd_ctx *c, table *t)
 }
 
 /* "prefix/name", or "prefix/name_K" for the first K that is free in set;
- * entered in set. Allocated for the proto (freed with size 0). */
+ * entered in set. Allocated for the proto (pb_new: free with pb_del). */
 static char *
 unique(inliner *I, table *set, const char *prefix, const char *name)
 {
 	size_t cap = strlen(prefix) + strlen(name) + 24;
-	char *s = shd_alloc(I->c, cap);
+	char *s = pb_new(I, cap);
 
 	if (!s)
 		return NULL;
@@ -163,7 +178,7 @@ unique(inliner *I, table *set, const char *prefix, const char *name)
 	for (unsigned long long k = 1; has_key(set, s); k++)
 		snprintf(s, cap, "%s/%s_%llu", prefix, name, k);
 	if (tput(I, set, s, NULL)) {
-		shd_free(I->c, s, 0);
+		pb_del(I, s);
 		return NULL;
 	}
 	return s;
@@ -192,14 +207,16 @@ free_msg(inliner *I, void *msg)
 		protobuf_c_message_free_unpacked(msg, &I->m->pba);
 }
 
-/* Replace *s by a copy of to. */
+/* Replace *s (a string of the proto) by a copy of to. */
 static int
 set_str(inliner *I, char **s, const char *to)
 {
-	char *d = shd_strdup(I->c, to);
+	size_t n = strlen(to) + 1;
+	char *d = pb_new(I, n);
 	if (!d)
 		return nomem(I);
-	shd_free(I->c, *s, 0);
+	memcpy(d, to, n);
+	pb_del(I, *s);
 	*s = d;
 	return 0;
 }
@@ -236,7 +253,12 @@ overload_of(inliner *I, const ProtobufCMessage *msg, uint32_t tag)
 	unsigned from = 0;
 	size_t len = 0;
 	const uint8_t *u = unknown_field(msg, tag, &from, &len);
-	char *s = shd_alloc(I->c, (u ? len : 0) + 1);
+	char *s;
+
+	const uint8_t *nul = u ? memchr(u, 0, len) : NULL;
+	if (nul) /* up to a NUL: freed as a string (shd_strfree) */
+		len = (size_t)(nul - u);
+	s = shd_alloc(I->c, (u ? len : 0) + 1);
 
 	if (s) {
 		if (u && len)
@@ -264,6 +286,7 @@ load_functions(inliner *I)
 
 	if (!(I->fn = shd_calloc(I->c, mp->n_functions + 1, sizeof *I->fn)))
 		return nomem(I);
+	I->cap_fn = mp->n_functions + 1;
 	for (size_t i = 0; i < mp->n_functions; i++) {
 		func *f = &I->fn[I->n_fn++];
 		f->f = mp->functions[i];
@@ -315,7 +338,7 @@ free_functions(inliner *I)
 		shd_free(I->c, f->dflt, f->n_dflt * sizeof *f->dflt);
 		shd_strfree(I->c, f->overload);
 	}
-	shd_free(I->c, I->fn, 0);
+	shd_free(I->c, I->fn, I->cap_fn * sizeof *I->fn);
 }
 
 /* The function node p calls, or NULL (*rc set when out of memory). */
@@ -355,7 +378,7 @@ add_opsets(inliner *I, const func *f)
 			continue;
 		Onnx__OperatorSetIdProto *n = clone_msg(I, &o->base);
 		Onnx__OperatorSetIdProto **a =
-		        n ? shd_alloc(I->c, (mp->n_opset_import + 1) * sizeof *a) : NULL;
+		        n ? pb_new(I, (mp->n_opset_import + 1) * sizeof *a) : NULL;
 		if (!a) {
 			free_msg(I, n);
 			return nomem(I);
@@ -363,7 +386,7 @@ add_opsets(inliner *I, const func *f)
 		if (mp->n_opset_import)
 			memcpy(a, mp->opset_import, mp->n_opset_import * sizeof *a);
 		a[mp->n_opset_import] = n;
-		shd_free(I->c, mp->opset_import, 0);
+		pb_del(I, mp->opset_import);
 		mp->opset_import = a;
 		mp->n_opset_import++;
 	}
@@ -446,7 +469,7 @@ rename_value(inliner *I, renamer *R, char **s)
 		if (!u)
 			return nomem(I);
 		rc = tput(I, &R->map, *s, u);
-		shd_free(I->c, u, 0);
+		pb_del(I, u);
 		if (rc)
 			return rc;
 		e = tfind(&R->map, *s);
@@ -658,7 +681,7 @@ inline_call(inliner *I, const Onnx__NodeProto *call, func *f, nodevec *out, int 
 		} else {
 			char *u = unique(I, &I->values, R.prefix, o);
 			rc = u ? tput(I, &R.map, o, u) : nomem(I);
-			shd_free(I->c, u, 0);
+			pb_del(I, u);
 		}
 	}
 	if (rc || (rc = add_opsets(I, f)))
@@ -681,7 +704,7 @@ inline_call(inliner *I, const Onnx__NodeProto *call, func *f, nodevec *out, int 
 			free_msg(I, q);
 			break;
 		}
-		shd_free(I->c, q->name, 0);
+		pb_del(I, q->name);
 		q->name = name;
 		if ((rc = subst_node(I, q, call, f))) {
 			free_msg(I, q);
@@ -706,7 +729,8 @@ static int
 expand_graph(inliner *I, Onnx__GraphProto *g, int depth)
 {
 	nodevec out = {0};
-	uint8_t *call = shd_calloc(I->c, g->n_node + 1, 1);
+	size_t n_call = g->n_node + 1;
+	uint8_t *call = shd_calloc(I->c, n_call, 1);
 	int rc = 0, changed = 0;
 
 	if (!call)
@@ -724,14 +748,14 @@ expand_graph(inliner *I, Onnx__GraphProto *g, int depth)
 		}
 	}
 	if (!rc && changed) {
-		Onnx__NodeProto **a = shd_alloc(I->c, (out.n ? out.n : 1) * sizeof *a);
+		Onnx__NodeProto **a = pb_new(I, (out.n ? out.n : 1) * sizeof *a);
 		if (a) {
 			if (out.n)
 				memcpy(a, out.p, out.n * sizeof *a);
 			for (size_t i = 0; i < g->n_node; i++)
 				if (call[i])
 					free_msg(I, g->node[i]);
-			shd_free(I->c, g->node, 0);
+			pb_del(I, g->node);
 			g->node = a;
 			g->n_node = out.n;
 			out.n = 0; /* g owns them */
@@ -744,7 +768,7 @@ expand_graph(inliner *I, Onnx__GraphProto *g, int depth)
 			free_msg(I, out.p[i]);
 	shd_free(I->c, out.p, out.cap * sizeof *out.p);
 	shd_free(I->c, out.fresh, out.cap);
-	shd_free(I->c, call, 0);
+	shd_free(I->c, call, n_call);
 	return rc;
 }
 
@@ -802,7 +826,7 @@ drop_unused(inliner *I)
 int
 ir_inline_functions(shd_ctx *c, onnx_model *m)
 {
-	inliner I = {c, m, NULL, 0, {0}, {0}, 0};
+	inliner I = {c, m, NULL, 0, 0, {0}, {0}, 0};
 	int rc;
 
 	if (!m->proto->n_functions)

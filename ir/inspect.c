@@ -149,7 +149,7 @@ build_report(onnx_model *m, int *bad)
 
 	if (!r || !ops) {
 		json_decref(r);
-		shd_free(c, ops, 0);
+		shd_free(c, ops, (g->n_node ? g->n_node : 1) * sizeof *ops);
 		return NULL;
 	}
 	shd_jset(r, "file", shd_jstr(m->path, bad), bad);
@@ -202,7 +202,7 @@ build_report(onnx_model *m, int *bad)
 	}
 	shd_jset(r, "nodes", json_integer((json_int_t)g->n_node), bad);
 	shd_jset(r, "ops", a, bad);
-	shd_free(c, ops, 0);
+	shd_free(c, ops, (g->n_node ? g->n_node : 1) * sizeof *ops);
 
 	for (size_t i = 0; i < g->n_initializer; i++) {
 		uint64_t n = onnx_tensor_numel(g->initializer[i]);

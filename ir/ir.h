@@ -84,9 +84,10 @@ typedef struct ir_graph {
 	uint32_t n_nodes, cap_nodes;
 	uint32_t *args; /* operand and result value indices of all nodes */
 	uint32_t n_args, cap_args;
-	uint32_t *inputs, n_inputs;   /* graph inputs (not initializers), in order */
-	uint32_t *outputs, n_outputs; /* graph outputs, in order */
-	int64_t opset;                /* ai.onnx opset version */
+	uint32_t *inputs, n_inputs;       /* graph inputs (not initializers), in order */
+	uint32_t *outputs, n_outputs;     /* graph outputs, in order */
+	uint32_t cap_inputs, cap_outputs; /* allocated items of inputs, outputs */
+	int64_t opset;                    /* ai.onnx opset version */
 	ir_strtab *strs;
 	ir_exprs *exprs;
 } ir_graph;

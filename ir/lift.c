@@ -67,6 +67,7 @@ typedef struct {
 	uint32_t *by_name; /* ir_str index -> value index + 1 */
 	uint32_t cap_by_name;
 	const Onnx__ValueInfoProto **declared; /* value index -> declared type or NULL */
+	uint32_t n_declared;                   /* allocated items of declared */
 } lifter;
 
 static uint32_t
@@ -343,98 +344,111 @@ add_captures(lifter *L, ir_node *n, const uint32_t *cap, uint32_t nc)
 	return 0;
 }
 
+/* lift_nodes' scratch, indexed by the node's position in the proto. */
+typedef struct {
+	size_t nn;         /* nodes of the proto graph */
+	uint32_t *dep_off; /* nn + 1: node i reads deps[dep_off[i]..dep_off[i + 1]) */
+	uint32_t *deps;    /* value ids: operands, then subgraph captures */
+	uint32_t n_deps, cap_deps;
+	uint32_t *order; /* nn + 1: the proto index of the k-th node in order */
+	uint32_t *cap;   /* one subgraph's captures (add_captures) */
+	uint32_t cap_cap;
+} lift_scratch;
+
+/* Every node result as a value (IR_V_NODE, producer: the proto index for
+ * now); a value defined twice is refused. */
 static int
-lift_nodes(lifter *L, const Onnx__GraphProto *gp)
+define_results(lifter *L, const Onnx__GraphProto *gp)
 {
 	ir_graph *g = L->g;
-	shd_ctx *c = g->ctx;
-	size_t nn = gp->n_node;
-	uint32_t *producer = NULL, *ndeps = NULL, *order = NULL, *dep_off = NULL, *deps = NULL;
-	uint32_t n_deps = 0, cap_deps = 0, *users = NULL, *user_off = NULL, *cap = NULL,
-	         cap_cap = 0;
-	uint32_t *waiting = NULL;
-	minheap h = {0};
 	char lbl[32];
-	int rc = 0;
+	int rc;
 
-	if (nn > UINT32_MAX / 4)
-		return shd_error(c, ONNXSHARD_EINPUT, "%s: too many nodes", L->path);
-	producer = shd_calloc(c, nn + 1, sizeof *producer);
-	dep_off = shd_calloc(c, nn + 1, sizeof *dep_off);
-	order = shd_calloc(c, nn + 1, sizeof *order);
-	if (!producer || !dep_off || !order) {
-		rc = nomem(L->g);
-		goto out;
-	}
-	/* results: one value each, never defined twice */
-	uint32_t first_result = g->n_values;
-	for (size_t i = 0; i < nn; i++) {
+	for (size_t i = 0; i < gp->n_node; i++) {
 		const Onnx__NodeProto *p = gp->node[i];
 		for (size_t j = 0; j < p->n_output; j++) {
 			if (!p->output[j] || !*p->output[j])
 				continue;
 			ir_str s = ir_intern(g, p->output[j]);
 			uint32_t v;
-			if (s.i == IR_NONE) {
-				rc = nomem(L->g);
-				goto out;
-			}
+			if (s.i == IR_NONE)
+				return nomem(L->g);
 			if ((v = find_value(L, s)) != IR_NONE) {
 				const char *was = ir_val(g, v)->kind == IR_V_INIT ? "an initializer"
 				                  : ir_val(g, v)->kind == IR_V_INPUT
 				                          ? "a graph input"
 				                          : "another node";
-				rc = shd_error(c, ONNXSHARD_EINPUT,
-				               "%s: node '%s' (%s): value '%s' is produced twice "
-				               "(also by %s)",
-				               L->path, node_label(p, lbl, sizeof lbl, i),
-				               p->op_type, p->output[j], was);
-				goto out;
+				return shd_error(g->ctx, ONNXSHARD_EINPUT,
+				                 "%s: node '%s' (%s): value '%s' is produced twice "
+				                 "(also by %s)",
+				                 L->path, node_label(p, lbl, sizeof lbl, i),
+				                 p->op_type, p->output[j], was);
 			}
 			if ((rc = new_value(L, s, IR_V_NODE, &v)))
-				goto out;
+				return rc;
 			g->values[v].producer = (uint32_t)i; /* proto index until sorted */
 		}
 	}
-	/* dependencies: operands and subgraph captures, as value indices */
-	for (size_t i = 0; i < nn; i++) {
+	return 0;
+}
+
+/* Each node's dependencies into S (operands and subgraph captures, as
+ * value ids); an operand nothing defines is refused. */
+static int
+collect_deps(lifter *L, const Onnx__GraphProto *gp, lift_scratch *S)
+{
+	ir_graph *g = L->g;
+	char lbl[32];
+	int rc;
+
+	for (size_t i = 0; i < S->nn; i++) {
 		const Onnx__NodeProto *p = gp->node[i];
-		dep_off[i] = n_deps;
+		S->dep_off[i] = S->n_deps;
 		for (size_t j = 0; j < p->n_input; j++) {
 			if (!p->input[j] || !*p->input[j])
 				continue;
 			ir_str s = ir_intern(g, p->input[j]);
 			uint32_t v = s.i == IR_NONE ? IR_NONE : find_value(L, s);
-			if (s.i == IR_NONE) {
-				rc = nomem(L->g);
-				goto out;
-			}
-			if (v == IR_NONE) {
-				rc = shd_error(c, ONNXSHARD_EINPUT,
-				               "%s: node '%s' (%s): input '%s' is not produced by "
-				               "any node, graph input or initializer",
-				               L->path, node_label(p, lbl, sizeof lbl, i),
-				               p->op_type, p->input[j]);
-				goto out;
-			}
-			if (grow(c, (void **)&deps, &cap_deps, n_deps + 1, sizeof *deps)) {
-				rc = nomem(L->g);
-				goto out;
-			}
-			deps[n_deps++] = v;
+			if (s.i == IR_NONE)
+				return nomem(L->g);
+			if (v == IR_NONE)
+				return shd_error(
+				        g->ctx, ONNXSHARD_EINPUT,
+				        "%s: node '%s' (%s): input '%s' is not produced by "
+				        "any node, graph input or initializer",
+				        L->path, node_label(p, lbl, sizeof lbl, i), p->op_type,
+				        p->input[j]);
+			if (grow(g->ctx, (void **)&S->deps, &S->cap_deps, S->n_deps + 1,
+			         sizeof *S->deps))
+				return nomem(L->g);
+			S->deps[S->n_deps++] = v;
 		}
 		for (size_t j = 0; j < p->n_attribute; j++) {
 			const Onnx__AttributeProto *a = p->attribute[j];
-			if (a->g && (rc = captures(L, a->g, &deps, &n_deps, &cap_deps, 1)))
-				goto out;
+			if (a->g && (rc = captures(L, a->g, &S->deps, &S->n_deps, &S->cap_deps, 1)))
+				return rc;
 			for (size_t k = 0; k < a->n_graphs; k++)
-				if ((rc = captures(L, a->graphs[k], &deps, &n_deps, &cap_deps, 1)))
-					goto out;
+				if ((rc = captures(L, a->graphs[k], &S->deps, &S->n_deps,
+				                   &S->cap_deps, 1)))
+					return rc;
 		}
 	}
-	dep_off[nn] = n_deps;
-	/* already in order? */
-	int sorted = 1;
+	S->dep_off[S->nn] = S->n_deps;
+	return 0;
+}
+
+/* S->order: the nodes in a topological order, the proto's own when it is
+ * one, else Kahn's with the lowest proto index first; a cycle is refused. */
+static int
+topo_order(lifter *L, const Onnx__GraphProto *gp, lift_scratch *S)
+{
+	ir_graph *g = L->g;
+	shd_ctx *c = g->ctx;
+	size_t nn = S->nn;
+	const uint32_t *dep_off = S->dep_off, *deps = S->deps;
+	char lbl[32];
+	int rc = 0, sorted = 1;
+
 	for (size_t i = 0; i < nn && sorted; i++)
 		for (uint32_t k = dep_off[i]; k < dep_off[i + 1]; k++) {
 			const ir_value *v = ir_val(g, deps[k]);
@@ -445,159 +459,192 @@ lift_nodes(lifter *L, const Onnx__GraphProto *gp)
 		}
 	if (sorted) {
 		for (size_t i = 0; i < nn; i++)
-			order[i] = (uint32_t)i;
-	} else {
-		/* Kahn: users of each node, count of unfinished producers */
-		ndeps = shd_calloc(c, nn + 1, sizeof *ndeps);
-		user_off = shd_calloc(c, nn + 2, sizeof *user_off);
-		users = shd_calloc(c, n_deps + 1, sizeof *users);
-		waiting = shd_calloc(c, nn + 1, sizeof *waiting);
-		h.heap = shd_calloc(c, nn + 1, sizeof *h.heap);
-		if (!ndeps || !user_off || !users || !waiting || !h.heap) {
-			rc = nomem(L->g);
-			goto out;
-		}
-		for (size_t i = 0; i < nn; i++)
-			for (uint32_t k = dep_off[i]; k < dep_off[i + 1]; k++) {
-				const ir_value *v = ir_val(g, deps[k]);
-				if (v->kind == IR_V_NODE) {
-					ndeps[i]++;
-					user_off[v->producer + 1]++;
-				}
-			}
-		for (size_t i = 0; i < nn; i++)
-			user_off[i + 1] += user_off[i];
-		for (size_t i = 0; i < nn; i++)
-			for (uint32_t k = dep_off[i]; k < dep_off[i + 1]; k++) {
-				const ir_value *v = ir_val(g, deps[k]);
-				if (v->kind == IR_V_NODE)
-					users[user_off[v->producer] + waiting[v->producer]++] =
-					        (uint32_t)i;
-			}
-		for (size_t i = 0; i < nn; i++)
-			if (!ndeps[i])
-				heap_push(&h, (uint32_t)i);
-		size_t done = 0;
-		while (h.n) {
-			uint32_t i = heap_pop(&h);
-			order[done++] = i;
-			for (uint32_t k = user_off[i]; k < user_off[i + 1]; k++)
-				if (--ndeps[users[k]] == 0)
-					heap_push(&h, users[k]);
-		}
-		if (done < nn) {
-			size_t i;
-			for (i = 0; i < nn && !ndeps[i]; i++)
-				;
-			rc = shd_error(c, ONNXSHARD_EINPUT,
-			               "%s: node '%s' (%s): the graph has a cycle through it",
-			               L->path, node_label(gp->node[i], lbl, sizeof lbl, i),
-			               gp->node[i]->op_type);
-			goto out;
-		}
+			S->order[i] = (uint32_t)i;
+		return 0;
 	}
-	/* nodes in order; producer becomes the node's position */
+	/* Kahn: users of each node, count of unfinished producers */
+	uint32_t *ndeps = shd_calloc(c, nn + 1, sizeof *ndeps);
+	uint32_t *user_off = shd_calloc(c, nn + 2, sizeof *user_off);
+	uint32_t *users = shd_calloc(c, (size_t)S->n_deps + 1, sizeof *users);
+	uint32_t *waiting = shd_calloc(c, nn + 1, sizeof *waiting);
+	minheap h = {0};
+	h.heap = shd_calloc(c, nn + 1, sizeof *h.heap);
+	if (!ndeps || !user_off || !users || !waiting || !h.heap) {
+		rc = nomem(L->g);
+		goto out;
+	}
 	for (size_t i = 0; i < nn; i++)
-		producer[order[i]] = (uint32_t)i;
+		for (uint32_t k = dep_off[i]; k < dep_off[i + 1]; k++) {
+			const ir_value *v = ir_val(g, deps[k]);
+			if (v->kind == IR_V_NODE) {
+				ndeps[i]++;
+				user_off[v->producer + 1]++;
+			}
+		}
+	for (size_t i = 0; i < nn; i++)
+		user_off[i + 1] += user_off[i];
+	for (size_t i = 0; i < nn; i++)
+		for (uint32_t k = dep_off[i]; k < dep_off[i + 1]; k++) {
+			const ir_value *v = ir_val(g, deps[k]);
+			if (v->kind == IR_V_NODE)
+				users[user_off[v->producer] + waiting[v->producer]++] = (uint32_t)i;
+		}
+	for (size_t i = 0; i < nn; i++)
+		if (!ndeps[i])
+			heap_push(&h, (uint32_t)i);
+	size_t done = 0;
+	while (h.n) {
+		uint32_t i = heap_pop(&h);
+		S->order[done++] = i;
+		for (uint32_t k = user_off[i]; k < user_off[i + 1]; k++)
+			if (--ndeps[users[k]] == 0)
+				heap_push(&h, users[k]);
+	}
+	if (done < nn) {
+		size_t i;
+		for (i = 0; i < nn && !ndeps[i]; i++)
+			;
+		rc = shd_error(c, ONNXSHARD_EINPUT,
+		               "%s: node '%s' (%s): the graph has a cycle through it", L->path,
+		               node_label(gp->node[i], lbl, sizeof lbl, i), gp->node[i]->op_type);
+	}
+out:
+	shd_free(c, ndeps, (nn + 1) * sizeof *ndeps);
+	shd_free(c, user_off, (nn + 2) * sizeof *user_off);
+	shd_free(c, users, ((size_t)S->n_deps + 1) * sizeof *users);
+	shd_free(c, waiting, (nn + 1) * sizeof *waiting);
+	shd_free(c, h.heap, (nn + 1) * sizeof *h.heap);
+	return rc;
+}
+
+/* The operands a known op needs: its required inputs present, no more
+ * than it takes, a result. */
+static int
+check_arity(lifter *L, const ir_node *n, const Onnx__NodeProto *p, int op)
+{
+	ir_graph *g = L->g;
+	int min = ops[op].min_in, max = ops[op].max_in;
+
+	if (op == OP_Reshape && g->opset < 5)
+		min = 1;
+	for (int j = 0; j < min; j++)
+		if (ir_in(g, n, (uint32_t)j) == IR_NONE)
+			return shd_error(g->ctx, ONNXSHARD_EINPUT,
+			                 j < (int)p->n_input ? "%s: node '%s' (%s): input %d is "
+			                                       "required but empty"
+			                                     : "%s: node '%s' (%s): needs %d "
+			                                       "inputs, has fewer",
+			                 L->path, ir_cstr(g, n->name), p->op_type,
+			                 j < (int)p->n_input ? j : min);
+	if (max >= 0 && p->n_input > (size_t)max)
+		return shd_error(g->ctx, ONNXSHARD_EINPUT,
+		                 "%s: node '%s' (%s): takes at most %d inputs, has %zu", L->path,
+		                 ir_cstr(g, n->name), p->op_type, max, p->n_input);
+	if (p->n_output == 0)
+		return shd_error(g->ctx, ONNXSHARD_EINPUT, "%s: node '%s' (%s): has no output",
+		                 L->path, ir_cstr(g, n->name), p->op_type);
+	return 0;
+}
+
+/* Proto node p (index i) as the next IR node: its op, names, operands
+ * (then the values its subgraphs capture), results. */
+static int
+lift_node(lifter *L, const Onnx__NodeProto *p, size_t i, lift_scratch *S)
+{
+	ir_graph *g = L->g;
+	shd_ctx *c = g->ctx;
+	ir_node *n = &g->nodes[g->n_nodes++];
+	int op = lookup_op(p->domain, p->op_type ? p->op_type : "", g->opset);
+	char lbl[32];
+	int rc = 0;
+
+	n->op = (uint16_t)op;
+	n->proto = p;
+	n->name = ir_intern(g, node_label(p, lbl, sizeof lbl, i));
+	n->op_type = ir_intern(g, p->op_type ? p->op_type : "");
+	n->domain = ir_intern(g, p->domain ? p->domain : "");
+	if (grow(c, (void **)&g->args, &g->cap_args,
+	         g->n_args + (uint32_t)(p->n_input + p->n_output), sizeof *g->args) ||
+	    n->name.i == IR_NONE || n->op_type.i == IR_NONE || n->domain.i == IR_NONE)
+		return nomem(L->g);
+	n->in = g->n_args;
+	n->n_in = (uint32_t)p->n_input;
+	for (size_t j = 0; j < p->n_input; j++)
+		g->args[g->n_args++] = p->input[j] && *p->input[j]
+		                               ? find_value(L, ir_intern(g, p->input[j]))
+		                               : IR_NONE;
+	/* values of this graph read inside the node's subgraphs are
+	 * operands too (after its own), so that its rule applies to
+	 * them: an op with subgraphs is opaque, they arrive whole */
+	for (size_t j = 0; j < p->n_attribute; j++) {
+		const Onnx__AttributeProto *a = p->attribute[j];
+		uint32_t nc = 0;
+		for (size_t s = 0; s < a->n_graphs + 1 && !rc; s++) {
+			const Onnx__GraphProto *sg = s < a->n_graphs ? a->graphs[s] : a->g;
+			nc = 0;
+			if (sg && !(rc = captures(L, sg, &S->cap, &nc, &S->cap_cap, 1)))
+				rc = add_captures(L, n, S->cap, nc);
+		}
+		if (rc)
+			return rc;
+	}
+	if (grow(c, (void **)&g->args, &g->cap_args, g->n_args + (uint32_t)p->n_output,
+	         sizeof *g->args))
+		return nomem(L->g);
+	n->out = g->n_args;
+	n->n_out = (uint32_t)p->n_output;
+	for (size_t j = 0; j < p->n_output; j++)
+		g->args[g->n_args++] = p->output[j] && *p->output[j]
+		                               ? find_value(L, ir_intern(g, p->output[j]))
+		                               : IR_NONE;
+	return op != OP_OPAQUE ? check_arity(L, n, p, op) : 0;
+}
+
+/* The nodes of gp into the IR, in a topological order.
+ * requires: graph inputs and initializers lifted (L's values)
+ * provides: a value per node result, g->nodes in order (a value's
+ *   producer: its node's position), operands and results as value ids */
+static int
+lift_nodes(lifter *L, const Onnx__GraphProto *gp)
+{
+	ir_graph *g = L->g;
+	shd_ctx *c = g->ctx;
+	lift_scratch S = {0};
+	int rc = 0;
+
+	S.nn = gp->n_node;
+	if (S.nn > UINT32_MAX / 4)
+		return shd_error(c, ONNXSHARD_EINPUT, "%s: too many nodes", L->path);
+	uint32_t *producer = shd_calloc(c, S.nn + 1, sizeof *producer);
+	S.dep_off = shd_calloc(c, S.nn + 1, sizeof *S.dep_off);
+	S.order = shd_calloc(c, S.nn + 1, sizeof *S.order);
+	if (!producer || !S.dep_off || !S.order) {
+		rc = nomem(L->g);
+		goto out;
+	}
+	uint32_t first_result = g->n_values;
+	if ((rc = define_results(L, gp)) || (rc = collect_deps(L, gp, &S)) ||
+	    (rc = topo_order(L, gp, &S)))
+		goto out;
+	/* nodes in order; producer becomes the node's position */
+	for (size_t i = 0; i < S.nn; i++)
+		producer[S.order[i]] = (uint32_t)i;
 	for (uint32_t v = first_result; v < g->n_values; v++)
 		g->values[v].producer = producer[g->values[v].producer];
-	g->nodes = shd_calloc(c, nn ? nn : 1, sizeof *g->nodes);
+	g->nodes = shd_calloc(c, S.nn ? S.nn : 1, sizeof *g->nodes);
 	if (!g->nodes) {
 		rc = nomem(L->g);
 		goto out;
 	}
-	g->cap_nodes = (uint32_t)(nn ? nn : 1);
-	for (size_t k = 0; k < nn; k++) {
-		size_t i = order[k];
-		const Onnx__NodeProto *p = gp->node[i];
-		ir_node *n = &g->nodes[g->n_nodes++];
-		int op = lookup_op(p->domain, p->op_type ? p->op_type : "", g->opset);
-		n->op = (uint16_t)op;
-		n->proto = p;
-		n->name = ir_intern(g, node_label(p, lbl, sizeof lbl, i));
-		n->op_type = ir_intern(g, p->op_type ? p->op_type : "");
-		n->domain = ir_intern(g, p->domain ? p->domain : "");
-		if (grow(c, (void **)&g->args, &g->cap_args,
-		         g->n_args + (uint32_t)(p->n_input + p->n_output), sizeof *g->args) ||
-		    n->name.i == IR_NONE || n->op_type.i == IR_NONE || n->domain.i == IR_NONE) {
-			rc = nomem(L->g);
-			goto out;
-		}
-		n->in = g->n_args;
-		n->n_in = (uint32_t)p->n_input;
-		for (size_t j = 0; j < p->n_input; j++)
-			g->args[g->n_args++] = p->input[j] && *p->input[j]
-			                               ? find_value(L, ir_intern(g, p->input[j]))
-			                               : IR_NONE;
-		/* values of this graph read inside the node's subgraphs are
-		 * operands too (after its own), so that its rule applies to
-		 * them: an op with subgraphs is opaque, they arrive whole */
-		for (size_t j = 0; j < p->n_attribute; j++) {
-			const Onnx__AttributeProto *a = p->attribute[j];
-			uint32_t nc = 0;
-			for (size_t s = 0; s < a->n_graphs + 1 && !rc; s++) {
-				const Onnx__GraphProto *sg = s < a->n_graphs ? a->graphs[s] : a->g;
-				nc = 0;
-				if (sg && !(rc = captures(L, sg, &cap, &nc, &cap_cap, 1)))
-					rc = add_captures(L, n, cap, nc);
-			}
-			if (rc)
-				goto out;
-		}
-		if (grow(c, (void **)&g->args, &g->cap_args, g->n_args + (uint32_t)p->n_output,
-		         sizeof *g->args)) {
-			rc = nomem(L->g);
-			goto out;
-		}
-		n->out = g->n_args;
-		n->n_out = (uint32_t)p->n_output;
-		for (size_t j = 0; j < p->n_output; j++)
-			g->args[g->n_args++] = p->output[j] && *p->output[j]
-			                               ? find_value(L, ir_intern(g, p->output[j]))
-			                               : IR_NONE;
-		/* operands the op needs */
-		if (op != OP_OPAQUE) {
-			int min = ops[op].min_in, max = ops[op].max_in;
-			if (op == OP_Reshape && g->opset < 5)
-				min = 1;
-			for (int j = 0; j < min; j++)
-				if (ir_in(g, n, (uint32_t)j) == IR_NONE) {
-					rc = shd_error(c, ONNXSHARD_EINPUT,
-					               j < (int)p->n_input
-					                       ? "%s: node '%s' (%s): input %d is "
-					                         "required but empty"
-					                       : "%s: node '%s' (%s): needs %d "
-					                         "inputs, has fewer",
-					               L->path, ir_cstr(g, n->name), p->op_type,
-					               j < (int)p->n_input ? j : min);
-					goto out;
-				}
-			if (max >= 0 && p->n_input > (size_t)max) {
-				rc = shd_error(
-				        c, ONNXSHARD_EINPUT,
-				        "%s: node '%s' (%s): takes at most %d inputs, has %zu",
-				        L->path, ir_cstr(g, n->name), p->op_type, max, p->n_input);
-				goto out;
-			}
-			if (p->n_output == 0) {
-				rc = shd_error(c, ONNXSHARD_EINPUT,
-				               "%s: node '%s' (%s): has no output", L->path,
-				               ir_cstr(g, n->name), p->op_type);
-				goto out;
-			}
-		}
-	}
+	g->cap_nodes = (uint32_t)(S.nn ? S.nn : 1);
+	for (size_t k = 0; k < S.nn && !rc; k++)
+		rc = lift_node(L, gp->node[S.order[k]], S.order[k], &S);
 out:
-	shd_free(c, producer, 0);
-	shd_free(c, ndeps, 0);
-	shd_free(c, order, 0);
-	shd_free(c, dep_off, 0);
-	shd_free(c, deps, cap_deps * sizeof *deps);
-	shd_free(c, cap, cap_cap * sizeof *cap);
-	shd_free(c, users, 0);
-	shd_free(c, user_off, 0);
-	shd_free(c, waiting, 0);
-	shd_free(c, h.heap, 0);
+	shd_free(c, producer, (S.nn + 1) * sizeof *producer);
+	shd_free(c, S.order, (S.nn + 1) * sizeof *S.order);
+	shd_free(c, S.dep_off, (S.nn + 1) * sizeof *S.dep_off);
+	shd_free(c, S.deps, S.cap_deps * sizeof *S.deps);
+	shd_free(c, S.cap, S.cap_cap * sizeof *S.cap);
 	return rc;
 }
 
@@ -609,6 +656,7 @@ collect_declared(lifter *L, const Onnx__GraphProto *gp)
 	L->declared = shd_calloc(g->ctx, g->n_values + 1, sizeof *L->declared);
 	if (!L->declared)
 		return nomem(L->g);
+	L->n_declared = g->n_values + 1;
 	const Onnx__ValueInfoProto *const *lists[3] = {
 	        (const Onnx__ValueInfoProto *const *)gp->input,
 	        (const Onnx__ValueInfoProto *const *)gp->output,
@@ -712,8 +760,11 @@ ir_lift(shd_ctx *c, onnx_model *m, ir_graph **out)
 	for (size_t i = 0; i < gp->n_initializer; i++)
 		if ((rc = lift_initializer(&L, gp->initializer[i])))
 			goto fail;
-	if (!(g->inputs = shd_calloc(c, gp->n_input + 1, sizeof *g->inputs)) ||
-	    !(g->outputs = shd_calloc(c, gp->n_output + 1, sizeof *g->outputs))) {
+	if ((g->inputs = shd_calloc(c, gp->n_input + 1, sizeof *g->inputs)))
+		g->cap_inputs = (uint32_t)gp->n_input + 1;
+	if ((g->outputs = shd_calloc(c, gp->n_output + 1, sizeof *g->outputs)))
+		g->cap_outputs = (uint32_t)gp->n_output + 1;
+	if (!g->inputs || !g->outputs) {
 		rc = nomem(L.g);
 		goto fail;
 	}
@@ -768,13 +819,13 @@ ir_lift(shd_ctx *c, onnx_model *m, ir_graph **out)
 	if ((rc = infer_all(&L)) || (rc = shd_settle(c, refused, 0)))
 		goto fail;
 	shd_free(c, L.by_name, L.cap_by_name * sizeof *L.by_name);
-	shd_free(c, L.declared, 0);
+	shd_free(c, L.declared, L.n_declared * sizeof *L.declared);
 	SHD_ASSERT(ir_verify(g) == 0);
 	*out = g;
 	return 0;
 fail:
 	shd_free(c, L.by_name, L.cap_by_name * sizeof *L.by_name);
-	shd_free(c, L.declared, 0);
+	shd_free(c, L.declared, L.n_declared * sizeof *L.declared);
 	ir_free(g);
 	return shd_settle(c, refused, rc);
 }
@@ -788,8 +839,8 @@ ir_free(ir_graph *g)
 	shd_free(c, g->values, g->cap_values * sizeof *g->values);
 	shd_free(c, g->nodes, g->cap_nodes * sizeof *g->nodes);
 	shd_free(c, g->args, g->cap_args * sizeof *g->args);
-	shd_free(c, g->inputs, 0);
-	shd_free(c, g->outputs, 0);
+	shd_free(c, g->inputs, g->cap_inputs * sizeof *g->inputs);
+	shd_free(c, g->outputs, g->cap_outputs * sizeof *g->outputs);
 	ir_exprs_free(g);
 	ir_strtab_free(g);
 	shd_arena_free(c, &g->arena);

@@ -23,16 +23,37 @@ proto_limit(const shd_ctx *c)
 	return c->max_model_bytes < MAX_MODEL_BYTES ? c->max_model_bytes : MAX_MODEL_BYTES;
 }
 
+/* protobuf-c's allocator: its free gives no size, so each block carries
+ * its own in front, for the context's allocator (which is told every
+ * size). Whatever goes into an unpacked tree comes from here. */
+typedef union {
+	size_t size; /* of the whole block, header included */
+	max_align_t align;
+} pb_head;
+
 static void *
 pb_alloc(void *ud, size_t n)
 {
-	return shd_alloc(ud, n);
+	shd_ctx *c = ud;
+	pb_head *h;
+
+	if (n > SIZE_MAX - sizeof *h) {
+		c->n_refused++;
+		return NULL;
+	}
+	if (!(h = shd_alloc(c, sizeof *h + n)))
+		return NULL;
+	h->size = sizeof *h + n;
+	return h + 1;
 }
 
 static void
 pb_free(void *ud, void *p)
 {
-	shd_free(ud, p, 0);
+	if (p) {
+		pb_head *h = (pb_head *)p - 1;
+		shd_free(ud, h, h->size);
+	}
 }
 
 static const struct {
@@ -224,8 +245,12 @@ map_external(onnx_model *m, const char *location, const char *tname, const onnx_
 		               m->path, tname, location);
 		goto out;
 	}
-	real = realpath(full, NULL);
-	realdir = realpath(m->dir, NULL);
+	real = shd_realpath(c, full);
+	realdir = real ? shd_realpath(c, m->dir) : NULL;
+	if ((!real || !realdir) && errno == ENOMEM) {
+		rc = shd_nomem(c);
+		goto out;
+	}
 	if (!real || !realdir) {
 		rc = shd_error(c, rc, "%s: tensor '%s': external data file '%s': %s", m->path,
 		               tname, location, strerror(errno));
@@ -267,11 +292,11 @@ map_external(onnx_model *m, const char *location, const char *tname, const onnx_
 			goto out;
 		}
 	}
-	onnx_extfile *ext =
-	        shd_realloc(c, m->ext, m->n_ext * sizeof *ext, (m->n_ext + 1) * sizeof *ext);
+	/* m->ext holds exactly n_ext entries (its size, when freed) */
 	char *loc = shd_strdup(c, location);
-	if (ext)
-		m->ext = ext;
+	onnx_extfile *ext =
+	        loc ? shd_realloc(c, m->ext, m->n_ext * sizeof *ext, (m->n_ext + 1) * sizeof *ext)
+	            : NULL;
 	if (!ext || !loc) {
 		shd_strfree(c, loc);
 		if (map)
@@ -279,6 +304,7 @@ map_external(onnx_model *m, const char *location, const char *tname, const onnx_
 		rc = shd_nomem(c);
 		goto out;
 	}
+	m->ext = ext;
 	ext[m->n_ext] = (onnx_extfile){loc, map, (size_t)st.st_size, fd};
 	*out = &ext[m->n_ext++];
 	fd = -1; /* kept open for copies in the kernel */
@@ -286,9 +312,9 @@ map_external(onnx_model *m, const char *location, const char *tname, const onnx_
 out:
 	if (fd >= 0)
 		close(fd);
-	free(real);
-	free(realdir);
-	shd_free(c, full, 0);
+	shd_strfree(c, real);
+	shd_strfree(c, realdir);
+	shd_strfree(c, full);
 	return rc;
 }
 
@@ -304,42 +330,6 @@ ext_span(const Onnx__TensorProto *t, uint64_t *off, uint64_t *len)
 
 /* ---- text: names reach diagnostics (one line each) and JSON (UTF-8) ---- */
 
-/* 0 when s is NULL or valid UTF-8 (without control characters when
- * is_name); else 1 (invalid) or 2 (a control character). */
-static int
-text_fault(const char *s, int is_name)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	while (p && *p) {
-		unsigned c = *p, cp, min;
-		int n;
-		if (c < 0x80) {
-			if (is_name && (c < 0x20 || c == 0x7f))
-				return 2;
-			p++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 1, cp = c & 0x1f, min = 0x80;
-		else if (c >= 0xe0 && c <= 0xef)
-			n = 2, cp = c & 0x0f, min = 0x800;
-		else if (c >= 0xf0 && c <= 0xf4)
-			n = 3, cp = c & 0x07, min = 0x10000;
-		else
-			return 1;
-		for (int i = 1; i <= n; i++) { /* a NUL stops here too */
-			if ((p[i] & 0xc0) != 0x80)
-				return 1;
-			cp = cp << 6 | (p[i] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 1;
-		p += n + 1;
-	}
-	return 0;
-}
-
 /* 0, or a refusal naming where s is ("node #3 input 1"), never s itself. */
 static int check_text(onnx_model *m, const char *s, int is_name, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
@@ -347,7 +337,7 @@ static int check_text(onnx_model *m, const char *s, int is_name, const char *fmt
 static int
 check_text(onnx_model *m, const char *s, int is_name, const char *fmt, ...)
 {
-	int fault = text_fault(s, is_name);
+	int fault = shd_utf8_fault(s, is_name);
 	char where[128];
 	va_list ap;
 
@@ -416,6 +406,13 @@ check_names(onnx_model *m)
 	return 0;
 }
 
+/* Tensor t of m as the loader accepts it, else a refusal naming it (bad
+ * input): names and external data entries clean text, a known dtype, dims
+ * non-negative with at most 2^60 elements, and data of exactly the size
+ * its dims need (external: in a file beside the model, mapped here by
+ * map_external, within it; raw_data; or typed fields, a 4-bit tensor one
+ * int32_data entry a byte). Strings only in typed fields. Reads t, keeps
+ * nothing but the mapping (owned by m). */
 static int
 check_tensor(onnx_model *m, Onnx__TensorProto *t)
 {

@@ -93,9 +93,11 @@ int onnx_datafile_open(shd_ctx *c, onnx_datafile *d, const char *path, const cha
 int onnx_datafile_align(shd_ctx *c, onnx_datafile *d, uint64_t *off);
 int onnx_datafile_write(shd_ctx *c, onnx_datafile *d, const void *p, size_t n);
 /* Append n bytes of file src from offset src_off, copied in the kernel
- * (copy_file_range): 0, 1 when the kernel cannot (nothing written: write
- * them another way), or an I/O error (diagnostic set). */
-int onnx_datafile_copy(shd_ctx *c, onnx_datafile *d, int src, uint64_t src_off, uint64_t n);
+ * (copy_file_range): 0, or an I/O error (diagnostic set). When the kernel
+ * cannot (this file system, these files), 0 with *kernel cleared and
+ * nothing written: write them another way. */
+int onnx_datafile_copy(shd_ctx *c, onnx_datafile *d, int src, uint64_t src_off, uint64_t n,
+                       int *kernel);
 int onnx_datafile_close(shd_ctx *c, onnx_datafile *d);
 
 /* Write any protobuf message to path, streamed. */

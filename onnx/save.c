@@ -105,7 +105,7 @@ onnx_datafile_write(shd_ctx *c, onnx_datafile *d, const void *p, size_t n)
 }
 
 int
-onnx_datafile_copy(shd_ctx *c, onnx_datafile *d, int src, uint64_t src_off, uint64_t n)
+onnx_datafile_copy(shd_ctx *c, onnx_datafile *d, int src, uint64_t src_off, uint64_t n, int *kernel)
 {
 	loff_t in = (loff_t)src_off;
 	uint64_t done = 0;
@@ -120,7 +120,7 @@ onnx_datafile_copy(shd_ctx *c, onnx_datafile *d, int src, uint64_t src_off, uint
 		if (k <= 0) {
 			if (done == 0 && (k == 0 || errno == EXDEV || errno == ENOSYS ||
 			                  errno == EINVAL || errno == EOPNOTSUPP || errno == EBADF))
-				return 1; /* not here: the caller writes them itself */
+				return *kernel = 0, 0; /* not here: the caller writes them */
 			return io_error(c, d->path);
 		}
 		done += (uint64_t)k;
@@ -252,7 +252,7 @@ out:
 		*mv[nmv].t = mv[nmv].saved;
 	if (d.f)
 		onnx_datafile_close(c, &d);
-	shd_free(c, mv, 0);
+	shd_free(c, mv, (g->n_initializer ? g->n_initializer : 1) * sizeof *mv);
 	shd_free(c, buf, IO_CHUNK);
 	shd_strfree(c, dpath);
 	shd_strfree(c, loc);

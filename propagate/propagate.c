@@ -434,7 +434,7 @@ prop_propagate(ir_graph *g, prop_plan *p)
 out:
 	shd_free(c, fa, max_factors * sizeof *fa);
 	shd_free(c, tmp.dims, (size_t)max_rank * sizeof *tmp.dims);
-	shd_free(c, own, 0);
+	shd_free(c, own, ((size_t)g->n_nodes + 1) * sizeof *own);
 	shd_arena_free(c, &a);
 	return rc;
 }

@@ -217,70 +217,14 @@ einsum_flops(sim *s, const ir_node *n, const double *argel, double out_el, doubl
 	return red > 1 ? 2 * out_el * red : out_el;
 }
 
-/* FLOPs and bytes moved of node i on local shapes; argel[] holds each
- * operand's local elements as the node reads it (after its reshard). */
-static void
-node_cost(sim *s, uint32_t i, const double *argel, const double *elems, double *fl, double *by,
-          int32_t *dtype)
+/* FLOPs per element of the ops that cost a fixed number per element: of
+ * their first operand (*of_in: reductions, TopK) or of their result; 0 for
+ * data movement (bytes only). -1: not one of them. */
+static double
+per_element_flops(int op, int *of_in)
 {
-	ir_graph *g = s->g;
-	const ir_node *n = &g->nodes[i];
-	const prop_mesh *m = s->p->mesh;
-	double in_b = 0, out_b = 0, out_el = 0, part = 1;
-	uint32_t o0 = n->n_out ? ir_out(g, n, 0) : IR_NONE;
-
-	for (uint32_t k = 0; k < n->n_in; k++) {
-		uint32_t v = ir_in(g, n, k);
-		if (v != IR_NONE)
-			in_b += argel[n->in + k] * elem_bytes(&g->values[v]);
-	}
-	for (uint32_t k = 0; k < n->n_out; k++) {
-		uint32_t v = ir_out(g, n, k);
-		if (v != IR_NONE) /* an optional result left out */
-			out_b += elems[v] * elem_bytes(&g->values[v]);
-	}
-	if (o0 != IR_NONE) {
-		out_el = elems[o0];
-		part = mask_size(m, s->p->have[o0].partial);
-		*dtype = g->values[o0].dtype;
-	}
-	uint32_t a0 = ir_in(g, n, 0), a1 = ir_in(g, n, 1);
-	double in0 = n->n_in ? argel[n->in] : 0;
-	*fl = 0;
-	*by = in_b + out_b;
-	switch (n->op) {
-	case OP_MatMul:
-	case OP_Gemm: {
-		int32_t ra = a0 == IR_NONE ? 0 : g->values[a0].rank;
-		int32_t kd = n->op == OP_Gemm ? (ir_attr_int(n, "transA", 0) ? 0 : 1) : ra - 1;
-		*fl = 2 * out_el * value_dim(s, a0, kd) / part + (n->n_in > 2 ? out_el : 0);
-		if (a0 != IR_NONE)
-			*dtype = g->values[a0].dtype;
-		break;
-	}
-	case OP_Conv: {
-		double kern = 1;
-		for (int32_t d = 1; a1 != IR_NONE && d < g->values[a1].rank; d++)
-			kern *= value_dim(s, a1, d);
-		*fl = 2 * out_el * kern / part;
-		break;
-	}
-	case OP_ConvTranspose: {
-		double cin = a1 == IR_NONE ? 1 : value_dim(s, a1, 0) / part;
-		*fl = 2 * in0 * (a1 == IR_NONE ? 1 : argel[n->in + 1]) / (cin > 0 ? cin : 1);
-		break;
-	}
-	case OP_Einsum: *fl = einsum_flops(s, n, argel, out_el, part); break;
-	case OP_MaxPool:
-	case OP_AveragePool: {
-		const int64_t *ks;
-		size_t nk = ir_attr_ints(n, "kernel_shape", &ks);
-		double kern = 1;
-		for (size_t k = 0; k < nk; k++)
-			kern *= (double)(ks[k] > 0 ? ks[k] : 1);
-		*fl = out_el * kern;
-		break;
-	}
+	*of_in = 0;
+	switch (op) {
 	case OP_GlobalAveragePool:
 	case OP_GlobalMaxPool:
 	case OP_CumSum:
@@ -291,18 +235,18 @@ node_cost(sim *s, uint32_t i, const double *argel, const double *elems, double *
 	case OP_ReduceMax:
 	case OP_ReduceMin:
 	case OP_ReduceProd:
-	case OP_ReduceL1: *fl = in0; break;
+	case OP_ReduceL1: *of_in = 1; return 1;
 	case OP_ReduceL2:
 	case OP_ReduceSumSquare:
-	case OP_TopK: *fl = 2 * in0; break;
+	case OP_TopK: *of_in = 1; return 2;
 	case OP_ReduceLogSum:
-	case OP_ReduceLogSumExp: *fl = 8 * in0; break;
-	case OP_BatchNormalization: *fl = 2 * out_el; break;
+	case OP_ReduceLogSumExp: *of_in = 1; return 8;
+	case OP_BatchNormalization: return 2;
 	case OP_InstanceNormalization:
 	case OP_LayerNormalization:
-	case OP_GroupNormalization: *fl = 8 * out_el; break;
+	case OP_GroupNormalization: return 8;
 	case OP_Softmax:
-	case OP_LogSoftmax: *fl = 10 * out_el; break;
+	case OP_LogSoftmax: return 10;
 	/* transcendental: a polynomial each */
 	case OP_Pow:
 	case OP_Gelu:
@@ -327,10 +271,10 @@ node_cost(sim *s, uint32_t i, const double *argel, const double *elems, double *
 	case OP_Elu:
 	case OP_Selu:
 	case OP_Celu:
-	case OP_Mish: *fl = 8 * out_el; break;
+	case OP_Mish: return 8;
 	case OP_Sqrt:
 	case OP_Reciprocal:
-	case OP_Div: *fl = 4 * out_el; break;
+	case OP_Div: return 4;
 	/* data movement: bytes only */
 	case OP_Reshape:
 	case OP_Transpose:
@@ -349,17 +293,35 @@ node_cost(sim *s, uint32_t i, const double *argel, const double *elems, double *
 	case OP_ConstantOfShape:
 	case OP_Range:
 	case OP_ScatterElements:
-	case OP_ScatterND: break;
+	case OP_ScatterND: return 0;
 	case OP_Resize:
 	case OP_GridSample:
 	case OP_Col2Im:
-	case OP_CenterCropPad: *fl = 4 * out_el; break;
+	case OP_CenterCropPad: return 4;
+	default: return -1;
+	}
+}
+
+/* The bytes of node i that read part of their data or none (Shape, Size,
+ * Constant, Slice, the gathers) into *by (and a masked lookup's FLOPs into
+ * *fl): 1, or 0 when i reads every byte of its operands. in_b and out_b:
+ * the bytes of all its operands and results. */
+static int
+partial_reads(sim *s, uint32_t i, const double *argel, double in_b, double out_b, double out_el,
+              double *fl, double *by)
+{
+	ir_graph *g = s->g;
+	const ir_node *n = &g->nodes[i];
+	uint32_t a0 = ir_in(g, n, 0), a1 = ir_in(g, n, 1);
+	double in0 = n->n_in ? argel[n->in] : 0;
+
+	switch (n->op) {
 	case OP_Shape:
-	case OP_Size: *by = out_b; break; /* reads no data */
-	case OP_Constant: *by = 0; break; /* a weight, folded by runtimes */
+	case OP_Size: *by = out_b; return 1; /* reads no data */
+	case OP_Constant: *by = 0; return 1; /* a weight, folded by runtimes */
 	case OP_Slice:
 		*by = 2 * out_b + (in_b - (a0 == IR_NONE ? 0 : in0 * elem_bytes(&g->values[a0])));
-		break;
+		return 1;
 	case OP_Gather:
 	case OP_GatherElements:
 	case OP_GatherND: {
@@ -369,28 +331,109 @@ node_cost(sim *s, uint32_t i, const double *argel, const double *elems, double *
 		*by = ids + 2 * out_b;
 		if (s->p->lookup && s->p->lookup[i].n)
 			*by += 3 * ids + 2 * out_b, *fl = out_el;
-		break;
+		return 1;
+	}
+	default: return 0;
+	}
+}
+
+/* FLOPs of node n that computes more than a fixed number per element
+ * (linear ops, convolutions, pools, recurrences; elementwise ops by
+ * default), out_el its result's local elements, part the split of its
+ * summed dims; *dtype set to the operand type that sets the peak. */
+static double
+compute_flops(sim *s, const ir_node *n, const double *argel, double out_el, double part,
+              int32_t *dtype)
+{
+	ir_graph *g = s->g;
+	uint32_t a0 = ir_in(g, n, 0), a1 = ir_in(g, n, 1);
+	double in0 = n->n_in ? argel[n->in] : 0;
+
+	switch (n->op) {
+	case OP_MatMul:
+	case OP_Gemm: {
+		int32_t ra = a0 == IR_NONE ? 0 : g->values[a0].rank;
+		int32_t kd = n->op == OP_Gemm ? (ir_attr_int(n, "transA", 0) ? 0 : 1) : ra - 1;
+		if (a0 != IR_NONE)
+			*dtype = g->values[a0].dtype;
+		return 2 * out_el * value_dim(s, a0, kd) / part + (n->n_in > 2 ? out_el : 0);
+	}
+	case OP_Conv: {
+		double kern = 1;
+		for (int32_t d = 1; a1 != IR_NONE && d < g->values[a1].rank; d++)
+			kern *= value_dim(s, a1, d);
+		return 2 * out_el * kern / part;
+	}
+	case OP_ConvTranspose: {
+		double cin = a1 == IR_NONE ? 1 : value_dim(s, a1, 0) / part;
+		return 2 * in0 * (a1 == IR_NONE ? 1 : argel[n->in + 1]) / (cin > 0 ? cin : 1);
+	}
+	case OP_Einsum: return einsum_flops(s, n, argel, out_el, part);
+	case OP_MaxPool:
+	case OP_AveragePool: {
+		const int64_t *ks;
+		size_t nk = ir_attr_ints(n, "kernel_shape", &ks);
+		double kern = 1;
+		for (size_t k = 0; k < nk; k++)
+			kern *= (double)(ks[k] > 0 ? ks[k] : 1);
+		return out_el * kern;
 	}
 	case OP_OPAQUE: {
 		const char *ty = ir_cstr(g, n->op_type);
+		double fl = out_el;
 		if ((!strcmp(ty, "LSTM") || !strcmp(ty, "GRU") || !strcmp(ty, "RNN")) &&
 		    n->n_in >= 3 && a0 != IR_NONE && ir_in(g, n, 2) != IR_NONE &&
 		    g->values[a0].rank == 3) {
 			/* 2 x steps x batch x (W + R elements) */
 			double in_sz = value_dim(s, a0, 2);
-			*fl = 2 * in0 / (in_sz > 0 ? in_sz : 1) *
-			      (argel[n->in + 1] + argel[n->in + 2]);
-		} else {
-			*fl = out_el;
+			fl = 2 * in0 / (in_sz > 0 ? in_sz : 1) *
+			     (argel[n->in + 1] + argel[n->in + 2]);
 		}
 		if (a0 != IR_NONE)
 			*dtype = g->values[a0].dtype;
-		break;
+		return fl;
 	}
 	default: /* elementwise: one per result element and operand beyond the first */
-		*fl = out_el * (n->n_in > 2 ? n->n_in - 1 : 1);
-		break;
+		return out_el * (n->n_in > 2 ? n->n_in - 1 : 1);
 	}
+}
+
+/* FLOPs and bytes moved of node i on local shapes; argel[] holds each
+ * operand's local elements as the node reads it (after its reshard),
+ * elems[] each value's local elements; *dtype: the type whose peak applies
+ * (its first result's, or as compute_flops says). */
+static void
+node_cost(sim *s, uint32_t i, const double *argel, const double *elems, double *fl, double *by,
+          int32_t *dtype)
+{
+	ir_graph *g = s->g;
+	const ir_node *n = &g->nodes[i];
+	const prop_mesh *m = s->p->mesh;
+	double in_b = 0, out_b = 0, out_el = 0, part = 1, per_el;
+	uint32_t o0 = n->n_out ? ir_out(g, n, 0) : IR_NONE;
+	int of_in;
+
+	for (uint32_t k = 0; k < n->n_in; k++) {
+		uint32_t v = ir_in(g, n, k);
+		if (v != IR_NONE)
+			in_b += argel[n->in + k] * elem_bytes(&g->values[v]);
+	}
+	for (uint32_t k = 0; k < n->n_out; k++) {
+		uint32_t v = ir_out(g, n, k);
+		if (v != IR_NONE) /* an optional result left out */
+			out_b += elems[v] * elem_bytes(&g->values[v]);
+	}
+	if (o0 != IR_NONE) {
+		out_el = elems[o0];
+		part = mask_size(m, s->p->have[o0].partial);
+		*dtype = g->values[o0].dtype;
+	}
+	*fl = 0;
+	*by = in_b + out_b;
+	if ((per_el = per_element_flops(n->op, &of_in)) >= 0)
+		*fl = per_el * (of_in ? (n->n_in ? argel[n->in] : 0) : out_el);
+	else if (!partial_reads(s, i, argel, in_b, out_b, out_el, fl, by))
+		*fl = compute_flops(s, n, argel, out_el, part, dtype);
 }
 
 /* A value held between its producer and its last consumer (graph inputs,

@@ -296,8 +296,8 @@ out:
 	*best_cost = m.best_cost;
 	if (scored)
 		*scored = m.scored;
-	shd_free(c, path, 0);
-	shd_free(c, m.cur, 0);
+	shd_free(c, path, ((size_t)o->n_dec + 2) * sizeof *path);
+	shd_free(c, m.cur, (size_t)o->n_dec + 1);
 	shd_free(c, m.t, m.cap_t * sizeof *m.t);
 	shd_free(c, m.keys, m.cap_cache * sizeof *m.keys);
 	shd_free(c, m.costs, m.cap_cache * sizeof *m.costs);

@@ -132,6 +132,18 @@ grep -q 'batch 8, 1 tensor like x\[0\]: whole (batch 8 does not divide by data=3
 grep -q '^megatron on model: split [1-9][0-9]* column-parallel linears (1 LM head among them) and 1 embedding$' "$tmp/err" ||
 	{ failn=$((failn + 1)); echo "FAIL: megatron's line: $(cat "$tmp/err")"; }
 
+# emission's own refusals keep their diagnostic (once overwritten by "out of
+# memory"): a scatter-add split over its updates masks its data, which has no
+# dtype to make a zero of (tests/fixtures/untyped-scatter-add.onnx: D and U
+# untyped, Y = ScatterElements(D, I, U, reduction=add))
+refuse "untyped-scatter-add.onnx: value 'D' has no known dtype: it cannot be masked into a share of a pending sum" \
+	shard "$src/tests/fixtures/untyped-scatter-add.onnx" --mesh data=2 --strategy data \
+	--dim E=4 --quiet -o "$tmp/untyped"
+[ -e "$tmp/untyped" ] && { failn=$((failn + 1)); echo "FAIL: a refused shard left $tmp/untyped"; }
+refuse "--collectives ort: the plan needs ReduceScatter or AllToAll, which ONNX Runtime's com.microsoft domain does not offer" \
+	shard "$src/tests/e2e/models/rs.onnx" --mesh model=2 \
+	--strategy "$src/tests/e2e/tactics/rs-q.json" --collectives ort --quiet -o "$tmp/rs"
+
 # unbound symbolic dims: one warning line naming them and the --dim to pass
 "$bin" plan "$gpt2" --mesh data=2 >"$tmp/out" 2>"$tmp/err"
 rc=$?

@@ -67,7 +67,8 @@ typedef struct {
 	uint64_t fail_at;      /* refuse the call with this number (1-based); 0: none */
 	uint64_t refused;      /* calls refused */
 	int64_t live;          /* blocks handed out and not yet freed */
-	uint64_t bad_size;     /* frees and reallocs whose osize (when given) was wrong */
+	uint64_t bad_size;     /* frees and reallocs whose osize was wrong (jansson's
+	                        * free gives none: unchecked) */
 	int jansson_refusable; /* jansson's allocations count and may be refused */
 	void *where[12];       /* the refused call's stack (verbose) */
 	int n_where;
@@ -130,10 +131,18 @@ talloc_do(talloc *t, void *ptr, size_t osize, size_t nsize, int refusable)
 	return n + 1;
 }
 
+/* The context's allocator: told every live block's size (the contract of
+ * onnxshard_allocf), so an osize of 0 is as wrong as any other. */
 static void *
 talloc_f(void *ud, void *ptr, size_t osize, size_t nsize)
 {
-	return talloc_do(ud, ptr, osize, nsize, 1);
+	talloc *t = ud;
+
+	if (ptr && osize == 0) {
+		t->bad_size++;
+		__atomic_add_fetch(&shared->bad_size, 1, __ATOMIC_RELAXED);
+	}
+	return talloc_do(t, ptr, osize, nsize, 1);
 }
 
 /* jansson's hook is process-global by jansson's design, so a global here;
