@@ -174,7 +174,8 @@ emit_node(rank_ctx *k, const char *op, const char *domain, const char *name, con
 	n->name = (char *)name;
 	memcpy(i, in, n_in * sizeof *i);
 	memcpy(o, out, n_out * sizeof *o);
-	memcpy(at, attrs, n_attrs * sizeof *at);
+	if (n_attrs)
+		memcpy(at, attrs, n_attrs * sizeof *at);
 	n->n_input = n_in;
 	n->input = i;
 	n->n_output = n_out;
