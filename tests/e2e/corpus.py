@@ -9,11 +9,17 @@ exports). Each is sharded under every strategy of STRATEGIES on every mesh
 of MESHES; each case runs shard, check, onnx.checker on every rank model,
 stitch, then ONNX Runtime on the source and the stitched model (one node
 process per job for all cases): every output of every replica must match
-the source (relative error <= 1e-4), and replicas must agree bit for bit.
-A refusal, a crash, a checker failure or a mismatch fails the run; nothing
-is skipped. The summary counts cases by outcome, the collectives the
-passing cases ran (by kind), and names the cases where the plan split
-nothing (replicated everywhere: correct, but worth knowing).
+the source element by element (ortcompare.js: floats within 1e-5 +
+1e-4*|a|, integers, booleans and strings exactly), and replicas must agree
+bit for bit. Integer inputs that index a table (sweep.int_tables) are drawn
+over the whole table, so the rows of a vocabulary split beyond the first
+block are looked up. A refusal, a crash, a checker failure or a mismatch
+fails the run; nothing is skipped. The summary counts cases by outcome,
+with the passes that split nothing (every weight and activation
+replicated: correct, but they exercise no sharding) apart and named, the
+collectives the passing cases ran (by kind), and the cases that split a
+table over its rows with how many had ids drawn in the blocks above the
+first (vocab_hits).
 """
 import collections
 import concurrent.futures as cf
@@ -65,6 +71,40 @@ def collectives(out):
     return {k: len(v) for k, v in names.items()}
 
 
+def vocab_splits(out, tables):
+    """[(input, table, rows, k)]: the tables of tables ({input: [(table,
+    axis, rows)]}, sweep.int_tables) that OUT's manifest splits over the
+    axis the input indexes, in k contiguous blocks."""
+    with open(os.path.join(out, "manifest.json")) as f:
+        m = json.load(f)
+    size = {a["name"]: a["size"] for a in m["mesh"]["axes"]}
+    params = {p["name"]: p for p in m["parameters"]}
+    res = []
+    for inp, ts in tables.items():
+        for table, axis, rows in ts:
+            p = params.get(table)
+            if not p or not p["sharding"][axis] or p.get("pieces", [1] * len(p["shape"]))[axis] != 1:
+                continue
+            k = 1
+            for a in p["sharding"][axis]:
+                k *= size[a]
+            res.append((inp, table, rows, k))
+    return res
+
+
+def vocab_hits(c):
+    """(splits, some, every) of a case: its vocabulary splits (vocab_splits),
+    how many of them had an id drawn in some block of rows above the first,
+    and in every one (ortcompare's ids; which rank sees which id under a data
+    split is not followed)."""
+    some = every = 0
+    for inp, _, rows, k in c.get("vocab", []):
+        hit = {i * k // rows for i in c.get("ids", {}).get(inp, []) if 0 <= i < rows}
+        some += bool(hit - {0})
+        every += set(range(1, k)) <= hit
+    return len(c.get("vocab", [])), some, every
+
+
 def prepare(c, binary, measure=None):
     """shard, check, onnx.checker, stitch; sets c['outcome'] on failure.
     measure(out), when given, reads the output directory before it is
@@ -78,7 +118,7 @@ def prepare(c, binary, measure=None):
         "--hardware", os.path.join(c["src"], "tests", "fixtures", "hw-slow-compute.json")] \
         if c["strategy"] == "auto" else []
     rc, text = sweep.run([binary, "shard", c["model"], "--mesh", c["mesh"], "--strategy", c["strategy"],
-                          "-o", out, "--json", *dims], os.path.join(work, "shard.log"))
+                                                    "-o", out, "--json", *dims], os.path.join(work, "shard.log"))
     # a named tactic that splits none of its targets is refused with the
     # numbers (a detection model's batch of 1 on data=2): right when they
     # do not divide
@@ -90,14 +130,9 @@ def prepare(c, binary, measure=None):
     if rc != 0:
         c["outcome"] = ("fail", "shard (exit %d): %s" % (rc, sweep.one_line(text)[-300:]))
         return
-    try:
-        plan = json.loads(text[text.index("{"):])
-        c["split"] = any(r.get("op") != "Mask" for r in plan.get("reshards", [])) or bool(
-            [p for p in json.load(open(os.path.join(out, "manifest.json")))["parameters"]
-             if any(p["sharding"])]) or any(
-            any(t["sharding"]) for t in json.load(open(os.path.join(out, "manifest.json")))["inputs"])
-    except (ValueError, KeyError):
-        c["split"] = True
+    c.update(sweep.split_summary(out, sweep.read_plan(text)))
+    if c.get("tables"):
+        c["vocab"] = vocab_splits(out, c["tables"])
     rc, text = sweep.run([binary, "check", out], os.path.join(work, "check.log"))
     if rc != 0:
         c["outcome"] = ("fail", "check: " + sweep.one_line(text)[:300])
@@ -128,6 +163,9 @@ def main(argv):
     tmp = tempfile.mkdtemp(prefix="corpus-")
     cases = []
     for name, path, dims in models(src):
+        # ids over the whole table each integer input indexes
+        tables = sweep.int_tables(onnx.load(path, load_external_data=False))
+        int_max = {k: min(r for _, _, r in v) for k, v in tables.items()}
         for st in STRATEGIES:
             for mesh in MESHES:
                 what = "%s --strategy %s --mesh %s" % (name, st, mesh)
@@ -135,7 +173,7 @@ def main(argv):
                     continue  # auto on the meshes with a model axis
                 if only is None or only in what:
                     cases.append({"id": len(cases), "name": name, "model": path, "dims": dims, "src": src,
-                                  "strategy": st, "mesh": mesh, "what": what,
+                                  "strategy": st, "mesh": mesh, "what": what, "intMax": int_max, "tables": tables,
                                   "work": os.path.join(tmp, str(len(cases)))})
     try:
         with cf.ThreadPoolExecutor(jobs) as ex:
@@ -157,13 +195,19 @@ def main(argv):
                 kinds[k] += 1
     unsplit = collections.defaultdict(list)
     for c in cases:
-        if c["outcome"][0] == "pass" and not c.get("split", True):
+        if c["outcome"][0] == "pass" and not c.get("split"):
             unsplit[c["name"]].append("%s on %s" % (c["strategy"], c["mesh"]))
-    print("corpus: %d models, %d cases: %d passed, %d failed" %
-          (len({c["name"] for c in cases}), len(cases), counts["pass"], counts["fail"]))
+    nidle = sum(len(v) for v in unsplit.values())
+    print("corpus: %d models, %d cases: %d passed splitting something, %d passed, split nothing, %d failed" %
+          (len({c["name"] for c in cases}), len(cases), counts["pass"] - nidle, nidle, counts["fail"]))
     print("corpus: passing cases that run each collective: " +
           ", ".join("%s %d" % (k, kinds[k]) for k in KINDS))
-    print("corpus: %d passing cases split nothing (all replicated):" % sum(len(v) for v in unsplit.values()))
+    vocab = [vocab_hits(c) for c in cases if c["outcome"][0] == "pass"]
+    print("corpus: %d passing cases split a table an input indexes over its rows (a vocabulary split); the ids "
+          "drawn hit a block of rows above the first in %d of them, every such block in %d" % (
+              sum(1 for n, _, _ in vocab if n), sum(1 for n, s, _ in vocab if n and s == n),
+              sum(1 for n, _, e in vocab if n and e == n)))
+    print("corpus: passed, split nothing (every weight and activation replicated: they exercise no sharding):")
     for name, what in unsplit.items():
         print("  %s: %s" % (name, ", ".join(what)))
     return 1 if counts["fail"] or not cases else 0

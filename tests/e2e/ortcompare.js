@@ -2,14 +2,14 @@
 // ortcompare: run two ONNX models in ONNX Runtime (onnxruntime-node, CPU) on the
 // same seeded random inputs and compare their outputs.
 //
-//   node tests/e2e/ortcompare.js SOURCE.onnx OTHER.onnx [--dim NAME=N ...] [--seed N] [--tol T]
+//   node tests/e2e/ortcompare.js SOURCE.onnx OTHER.onnx [--dim NAME=N ...] [--seed N] [--tol T] [--atol A]
 //        [--int-max NAME=N ...] [--ones NAME ...] [--replicas-exact] [--data FILE.json]
 //   node tests/e2e/ortcompare.js --batch CASES.jsonl
 //
 // Inputs are made for every graph input of SOURCE from its metadata: symbolic dims
 // are bound by --dim (defaults batch=2, seq=8, any other symbolic dim 2); float
 // inputs are uniform in [-1, 1]; integer inputs named by --int-max are in [0, N)
-// (ids that index a table of N rows: tests/e2e/int_ranges.py finds them); other
+// (ids that index a table of N rows: int_ranges in tests/e2e/sweep.py finds them); other
 // integer inputs whose name contains "mask" are 0 or 1 with the first column
 // (index 0 of the last dim) 1, the rest in [0, 16); bool inputs are random.
 // --ones NAME fills the integer or bool input NAME with 1 (an attention mask
@@ -24,29 +24,38 @@
 // ({"inputs": [T...], "outputs": [T...]}, T = {"name", "type", "dims", "b64"
 // (little-endian raw bytes; float16 as its bits, bool as bytes) or "strings"}).
 //
-// Every output of SOURCE is compared with OTHER's output of the same name: shapes
-// must be equal and max|a-b| / max(max|a|, 1e-6) <= tol (a = SOURCE, b = OTHER).
+// Every output of SOURCE is compared with OTHER's output of the same name
+// (a = SOURCE, b = OTHER), element by element: shapes and types must be equal;
+// strings, integers and booleans must be equal exactly; floats must satisfy
+// |a-b| <= atol + rtol*|a| at every element, rtol = --tol (default 1e-4) and
+// atol = --atol (default rtol/10: 1e-5 for the default rtol), NaN only where a
+// is NaN, an infinity only where a is the same infinity. (No normalisation by
+// the output's largest value: a small element is held to its own size.)
 // With --data, b is compared with the expected outputs instead (and a source whose
 // own result differs from them is reported, not blamed on OTHER). Every output of
 // OTHER named NAME@replicaK (what `onnxshard stitch` writes for each replica of an
 // output beyond the first) is compared with SOURCE's NAME too; --replicas-exact
 // also requires it bit-identical to OTHER's NAME (replica 0).
 //
-// Prints one line per output, "ok NAME [SHAPE] relerr=E" or "FAIL NAME ...".
+// Prints one line per output, "ok NAME [SHAPE] relerr=E" (floats: the worst
+// element's |a-b| / (|a| + atol/rtol), at most rtol), "ok NAME [SHAPE] exact"
+// or "FAIL NAME ..." (how many elements are off, the worst one).
 // Exit 0 if all are ok, 1 if any is not, 2 on bad usage or a model that cannot be
 // loaded or run (one line "ortcompare: error: ..." on stderr).
 //
 // --batch runs many cases in one process: each line of CASES.jsonl is
-// {"id", "source", "other", "dims"?, "intMax"?, "ones"? (a list of names), "seed"?, "tol"?,
+// {"id", "source", "other", "dims"?, "intMax"?, "ones"? (a list of names), "seed"?, "tol"?, "atol"?,
 // "replicasExact"?, "accuracyLevel"?, "data"?}; it prints one line per case, "ID pass", "ID fail: WHY" or
 // "ID skip: WHY" (skip: ONNX Runtime cannot load or run SOURCE itself, or its
-// result differs from the test data), and exits 0 (the caller counts).
+// result differs from the test data), after a pass or a fail "ID ids NAME=I,J,...
+// ..." with the distinct ids drawn for each --int-max input (random inputs only),
+// and exits 0 (the caller counts).
 'use strict';
 
 const path = require('path');
 
 const USAGE =
-  'usage: node ortcompare.js SOURCE.onnx OTHER.onnx [--dim NAME=N ...] [--seed N] [--tol T] ' +
+  'usage: node ortcompare.js SOURCE.onnx OTHER.onnx [--dim NAME=N ...] [--seed N] [--tol T] [--atol A] ' +
   '[--int-max NAME=N ...] [--ones NAME ...] [--replicas-exact] [--accuracy-level N] [--data FILE.json] | ' +
   '--batch CASES.jsonl';
 
@@ -58,7 +67,7 @@ function die(msg) {
 }
 
 function parseArgs(argv) {
-  const opt = { files: [], dims: { batch: 2, seq: 8 }, seed: 0, tol: 1e-4, intMax: {}, ones: [], replicasExact: false, data: null, batch: null, accuracyLevel: null };
+  const opt = { files: [], dims: { batch: 2, seq: 8 }, seed: 0, tol: 1e-4, atol: null, intMax: {}, ones: [], replicasExact: false, data: null, batch: null, accuracyLevel: null };
   const take = (i, flag) => {
     if (i + 1 >= argv.length) throw new UsageError(`${flag} needs a value`);
     return argv[i + 1];
@@ -101,11 +110,11 @@ function parseArgs(argv) {
       if (val === null) val = take(i++, a);
       if (!/^\d+$/.test(val)) throw new UsageError(`--seed wants a non-negative integer, got "${val}"`);
       opt.seed = Number(BigInt(val) & 0xffffffffn);
-    } else if (a === '--tol') {
+    } else if (a === '--tol' || a === '--atol') {
       if (val === null) val = take(i++, a);
       const t = Number(val);
-      if (val.trim() === '' || !Number.isFinite(t) || t < 0) throw new UsageError(`--tol wants a number >= 0, got "${val}"`);
-      opt.tol = t;
+      if (val.trim() === '' || !Number.isFinite(t) || t < 0) throw new UsageError(`${a} wants a number >= 0, got "${val}"`);
+      opt[a.slice(2)] = t;
     } else if (a.startsWith('-') && a !== '-') {
       throw new UsageError(`unknown option "${argv[i]}"`);
     } else {
@@ -235,7 +244,13 @@ function fmtShape(dims) {
   return '[' + Array.from(dims).join(',') + ']';
 }
 
-function compare(name, a, b, tol) {
+// Element-wise comparison of SOURCE's output a with OTHER's b: the same shape
+// and type; strings, integers and booleans equal exactly; floats within
+// |a-b| <= atol + rtol*|a| at every element (NaN only against NaN, an infinity
+// only against the same infinity). relerr is the worst element's
+// |a-b| / (|a| + atol/rtol) (|a-b| / atol when rtol is 0): the element passes
+// when it is at most rtol.
+function compare(name, a, b, rtol, atol) {
   if (!b) return { ok: false, line: `FAIL ${name}: not an output of OTHER` };
   const sa = Array.from(a.dims);
   const sb = Array.from(b.dims);
@@ -243,31 +258,53 @@ function compare(name, a, b, tol) {
     return { ok: false, line: `FAIL ${name} shape ${fmtShape(sa)} vs ${fmtShape(sb)}` };
   if (a.type !== b.type)
     return { ok: false, line: `FAIL ${name} ${fmtShape(sa)} type ${a.type} vs ${b.type}` };
+  const head = `${name} ${fmtShape(sa)}`;
+  if (!FLOAT_TYPES.has(a.type)) {
+    // strings, integers (BigInt for 64 bits) and booleans: exact
+    const x = a.data;
+    const y = b.data;
+    let bad = -1;
+    let n = 0;
+    for (let i = 0; i < x.length; i++) {
+      if (x[i] === y[i]) continue;
+      if (bad < 0) bad = i;
+      n++;
+    }
+    if (bad < 0) return { ok: true, line: `ok ${head} exact` };
+    const show = (v) => (typeof v === 'string' ? JSON.stringify(v) : String(v));
+    return { ok: false, line: `FAIL ${head} ${n} of ${x.length} elements differ (${a.type}, exact; at flat index ${bad}: ${show(x[bad])} vs ${show(y[bad])})` };
+  }
   const x = toNumbers(a);
   const y = toNumbers(b);
-  let maxDiff = 0;
-  let maxAbs = 0;
+  let worst = 0;
+  let at = -1;
   let bad = -1;
+  let n = 0;
   for (let i = 0; i < x.length; i++) {
     const p = x[i];
     const q = y[i];
-    if (Number.isFinite(p) && Math.abs(p) > maxAbs) maxAbs = Math.abs(p);
+    let e;
     if (p === q || (Number.isNaN(p) && Number.isNaN(q))) continue;
-    const d = Math.abs(p - q);
-    if (!(d <= maxDiff)) {
-      // NaN or Infinity differences count as mismatches at once
-      if (!Number.isFinite(d)) {
-        if (bad < 0) bad = i;
-        maxDiff = Infinity;
-      } else maxDiff = d;
+    if (!Number.isFinite(p) || !Number.isFinite(q)) e = Infinity; // NaN or an infinity against anything else
+    else {
+      const d = Math.abs(p - q);
+      e = rtol > 0 ? d / (Math.abs(p) + atol / rtol) : atol > 0 ? d / atol : Infinity;
+      if (!(d > atol + rtol * Math.abs(p))) {
+        if (e > worst) (worst = e), (at = i);
+        continue;
+      }
     }
+    if (e >= worst) (worst = e), (at = i);
+    if (bad < 0) bad = i;
+    n++;
   }
-  const rel = maxDiff / Math.max(maxAbs, 1e-6);
-  const r = rel.toExponential(3);
-  if (bad >= 0)
-    return { ok: false, line: `FAIL ${name} ${fmtShape(sa)} relerr=${r} (at flat index ${bad}: ${x[bad]} vs ${y[bad]})` };
-  if (rel <= tol) return { ok: true, line: `ok ${name} ${fmtShape(sa)} relerr=${r}` };
-  return { ok: false, line: `FAIL ${name} ${fmtShape(sa)} relerr=${r} > tol=${tol}` };
+  const r = worst.toExponential(3);
+  const lim = `rtol=${rtol} atol=${atol}`;
+  if (bad < 0) return { ok: true, line: `ok ${head} relerr=${r}` };
+  return {
+    ok: false,
+    line: `FAIL ${head} relerr=${r}: ${n} of ${x.length} elements off (${lim}; worst at flat index ${at}: ${x[at]} vs ${y[at]})`,
+  };
 }
 
 const DATA_TYPES = {
@@ -340,17 +377,19 @@ async function runCase(ort, c) {
   } catch (e) {
     throw new Fail(`running ${c.other}: ${firstLine(e)}`);
   }
-  const tol = c.tol === undefined ? 1e-4 : c.tol;
+  const rtol = c.tol == null ? 1e-4 : c.tol;
+  const atol = c.atol == null ? rtol / 10 : c.atol;
+  const cmp = (name, x, y) => compare(name, x, y, rtol, atol);
   const lines = [];
   let ok = true;
   for (const name of src.outputNames) {
     let r;
     if (expected && name in expected) {
-      r = compare(name, expected[name], rb[name], tol);
+      r = cmp(name, expected[name], rb[name]);
       // ORT's own result off the test data: not OTHER's fault
-      if (!r.ok && !compare(name, expected[name], ra[name], tol).ok && compare(name, ra[name], rb[name], tol).ok)
+      if (!r.ok && !cmp(name, expected[name], ra[name]).ok && cmp(name, ra[name], rb[name]).ok)
         throw new Skip(`ONNX Runtime's result for ${name} differs from the test data`);
-    } else r = compare(name, ra[name], rb[name], tol);
+    } else r = cmp(name, ra[name], rb[name]);
     ok = ok && r.ok;
     lines.push(r.line);
   }
@@ -363,7 +402,7 @@ async function runCase(ort, c) {
       lines.push(`FAIL ${name}: ${base} is not an output of SOURCE`);
       continue;
     }
-    const r = compare(name, expected && base in expected ? expected[base] : ra[base], rb[name], tol);
+    const r = cmp(name, expected && base in expected ? expected[base] : ra[base], rb[name]);
     ok = ok && r.ok;
     lines.push(r.line);
     if (c.replicasExact) {
@@ -376,7 +415,13 @@ async function runCase(ort, c) {
       }
     }
   }
-  return { lines, ok };
+  // the distinct ids drawn for each --int-max input, for the caller's
+  // accounting of which rows of a split table were looked up
+  const ids = {};
+  if (!c.data)
+    for (const n of Object.keys(c.intMax || {}))
+      if (feeds[n]) ids[n] = [...new Set(Array.from(feeds[n].data, Number))].sort((p, q) => p - q);
+  return { lines, ok, ids };
 }
 
 function loadOrt() {
@@ -402,6 +447,10 @@ async function batch(ort, file) {
     try {
       const r = await runCase(ort, c);
       out = r.ok ? `${c.id} pass` : `${c.id} fail: ${r.lines.filter((l) => !l.startsWith('ok')).slice(0, 2).join('; ')}`;
+      const ids = Object.entries(r.ids)
+        .map(([n, v]) => `${n}=${v.join(',')}`)
+        .join(' ');
+      if (ids) process.stdout.write(`${c.id} ids ${ids}\n`);
     } catch (e) {
       out = `${c.id} ${e instanceof Skip ? 'skip' : 'fail'}: ${firstLine(e)}`;
     }
@@ -432,6 +481,7 @@ async function main() {
       ones: opt.ones,
       seed: opt.seed,
       tol: opt.tol,
+      atol: opt.atol,
       replicasExact: opt.replicasExact,
       accuracyLevel: opt.accuracyLevel,
       data: opt.data,

@@ -9,22 +9,31 @@ Two sets of cases:
     ONNX Runtime on random inputs; integer inputs that index a table (feed a
     Gather's indices, directly or through Cast, Unsqueeze, Reshape...) are
     drawn below the table's size (ortcompare --int-max);
-  - node: every single-op model of node/, sharded with --strategy data on
-    data=2 when one of its graph inputs (in test_data_set_0) has a dim 0
-    that 2 divides, its stitched model run on the test data's inputs and
-    compared with the test data's expected outputs.
+  - node: every single-op model of node/ on data=2, sharded with a tactics
+    file that splits one dim of one graph input ({"steps": [{"shard": NAME,
+    "dim": D, "axes": ["data"]}]}): the first (input, dim), in order, whose
+    size in test_data_set_0 2 divides and whose plan computes a graph output
+    split or partial; else the first such that shards at all; else with
+    --strategy data (all replicated where no dim divides). Its stitched model
+    runs on the test data's inputs, compared with the expected outputs
+    (ortcompare: rtol 1e-3, atol 1e-4, integers, booleans and strings
+    exactly).
 Each case: shard (a crash, any exit but 0, 1 or 2, fails; a refusal, exit 1
 or 2, fails when ONNX Runtime can run the source), check, onnx.checker on
 every rank model, stitch, ONNX Runtime (one node process for all cases,
 ortcompare.js --batch). A source ONNX Runtime cannot load or run is a skip
 with ORT's message as its reason; so is a source that fails onnx.checker
-itself, and a node case with no input dim 0 that 2 divides. Cases listed in
+itself; so is a random op's mismatch (a Dropout given training_mode too). Cases listed in
 tests/e2e/sweep_known.txt (MODEL<TAB>MATCH<TAB>WHY: MODEL relative to the
 data folder; every failure of the case must contain MATCH) are "known":
 reported, not failed on; a known case that passes is a
 failure (take it off the list). Prints every failure and skip with its
-reason, then counts by outcome and skips grouped by reason. Exit 1 on any
-failure.
+reason, then counts by outcome and skips grouped by reason. A pass counts
+as exercising sharding only if a weight or an activation was split (a node
+model: only if its op computed an output split or partial); the others are
+counted apart ("pass, computed whole", "pass, split nothing") and the
+models that split nothing are named. Exit 1 on any failure, or when fewer
+than 400 cases pass exercising sharding.
 """
 import base64
 import collections
@@ -81,7 +90,15 @@ def shapes_of(model):
 
 
 def int_ranges(model):
-    """{input: N} for integer graph inputs that index a table of N rows."""
+    """{input: N} for integer graph inputs that index a table of N rows (the
+    smallest, where an input indexes several)."""
+    return {k: min(rows for _, _, rows in v) for k, v in int_tables(model).items()}
+
+
+def int_tables(model):
+    """{input: [(table, axis, rows)]}: the tables (a Gather's or
+    GatherElements' data, axis and its size there) that each integer graph
+    input indexes, directly or through PASS_OPS."""
     g = model.graph
     inits = {t.name for t in g.initializer}
     shapes = None
@@ -93,7 +110,7 @@ def int_ranges(model):
     for inp in g.input:
         if inp.name in inits or inp.type.tensor_type.elem_type not in (6, 7, 5, 3, 12, 13, 4, 2):
             continue
-        todo, seen, best = [inp.name], set(), None
+        todo, seen, tables = [inp.name], set(), []
         while todo:
             v = todo.pop()
             if v in seen:
@@ -108,9 +125,9 @@ def int_ranges(model):
                     axis = next((a.i for a in n.attribute if a.name == "axis"), 0)
                     sh = shapes.get(n.input[0])
                     if sh and -len(sh) <= axis < len(sh) and sh[axis]:
-                        best = sh[axis] if best is None else min(best, sh[axis])
-        if best:
-            res[inp.name] = best
+                        tables.append((n.input[0], axis % len(sh), sh[axis]))
+        if tables:
+            res[inp.name] = tables
     return res
 
 
@@ -139,7 +156,9 @@ def read_pb(path):
 
 
 def node_case(model, folder, work):
-    """The node case's data file, or Skip."""
+    """(data file, candidates) of a node case, or Skip: candidates are the
+    (input, dim) of its graph inputs whose test data's size there 2 divides,
+    inputs and dims in order."""
     ds = os.path.join(folder, "test_data_set_0")
     g = model.graph
     inits = {t.name for t in g.initializer}
@@ -153,20 +172,85 @@ def node_case(model, folder, work):
         if not i.type.HasField("tensor_type"):
             raise Skip("a graph input or output is not a tensor (sequence, optional or map)")
     data = {"inputs": [], "outputs": []}
-    even = False
+    cands = []
     for vi, f in zip(ins, sorted(files_in, key=lambda s: int(re.findall(r"\d+", s)[0]))):
         _, a = read_pb(os.path.join(ds, f))
-        even |= a.ndim >= 1 and a.shape[0] > 0 and a.shape[0] % 2 == 0
+        if not set(vi.name) & set("*?[]\\"):  # a tactics file's shard takes a glob
+            cands += [(vi.name, d) for d, n in enumerate(a.shape) if n > 0 and n % 2 == 0]
         data["inputs"].append(tensor_json(vi.name, a))
     for vi, f in zip(g.output, sorted(files_out, key=lambda s: int(re.findall(r"\d+", s)[0]))):
         _, a = read_pb(os.path.join(ds, f))
         data["outputs"].append(tensor_json(vi.name, a))
-    if not even:
-        raise Skip("no graph input with a dim 0 that 2 divides")
     path = os.path.join(work, "data.json")
     with open(path, "w") as f:
         json.dump(data, f)
-    return path
+    return path, cands
+
+
+def read_plan(text):
+    """The plan JSON that `shard --json` printed in text (its stdout and
+    stderr together: the JSON starts a line), or None."""
+    m = re.search(r"^\{", text, re.M)
+    try:
+        return json.JSONDecoder().raw_decode(text[m.start():])[0] if m else None
+    except ValueError:
+        return None
+
+
+def split_summary(out, plan):
+    """What a shard run split, from OUT's manifest and its plan JSON (None if
+    there is none): {"split": a weight or an activation was split (a graph
+    input, output or parameter split in the manifest, or a reshard in the plan
+    other than Mask), "computed": a graph output was computed split or
+    partial (split in the manifest, or a reshard other than Slice moves it)}."""
+    with open(os.path.join(out, "manifest.json")) as f:
+        m = json.load(f)
+    reshards = (plan or {}).get("reshards", [])
+    outs = {t["name"] for t in m["outputs"]}
+    computed = any(any(t["sharding"]) for t in m["outputs"]) or any(
+        r["op"] != "Slice" and r["value"] in outs for r in reshards)
+    split = computed or any(any(t["sharding"]) for t in m["inputs"] + m["parameters"]) or any(
+        r["op"] != "Mask" for r in reshards)
+    return {"split": split, "computed": computed}
+
+
+def node_shard(c, binary, cands):
+    """Shard node case c on data=2 and return (exit code, output, OUT): with a
+    tactics file sharding the first (input, dim) of cands whose plan computes
+    a graph output split, else the first that shards at all, else with
+    --strategy data. Sets c["tactic"] (what was sharded) and split_summary's
+    keys. A crash ends the search at once."""
+    work, first = c["work"], None
+    for k, (name, dim) in enumerate(cands):
+        tf = os.path.join(work, "tactics%d.json" % k)
+        with open(tf, "w") as f:
+            json.dump({"steps": [{"shard": name, "dim": dim, "axes": ["data"]}]}, f)
+        out = os.path.join(work, "out%d" % k)
+        rc, text = run([binary, "shard", c["model"], "--mesh", "data=2", "--strategy", tf, "-o", out,
+                        "--quiet", "--json"], os.path.join(work, "shard%d.log" % k))
+        if rc not in (0, 1, 2):
+            return rc, text, out
+        if rc:
+            continue
+        summ = dict(split_summary(out, read_plan(text)), tactic="%s dim %d" % (name, dim))
+        if summ["computed"]:
+            if first:
+                shutil.rmtree(first[2])
+            c.update(summ)
+            return rc, text, out
+        if first:
+            shutil.rmtree(out)
+        else:
+            first = (rc, text, out, summ)
+    if first:
+        c.update(first[3])
+        return first[:3]
+    out = os.path.join(work, "out")
+    rc, text = run([binary, "shard", c["model"], "--strategy", "data", "--mesh", "data=2", "-o", out,
+                    "--quiet", "--json"], os.path.join(work, "shard.log"))
+    if rc == 0:
+        c.update(split_summary(out, read_plan(text)), tactic="--strategy data")
+    return rc, text, out
 
 
 def run(cmd, log):
@@ -194,18 +278,25 @@ def prepare(c, binary):
         return
     try:
         if c["set"] == "node":
-            c["data"] = node_case(model, os.path.dirname(model_path), work)
+            c["data"], cands = node_case(model, os.path.dirname(model_path), work)
         else:
             c["intMax"] = int_ranges(model)
     except Skip as e:
         c["outcome"] = ("skip", str(e))
         return
-    rnd = sorted({n.op_type for n in model.graph.node if n.op_type in RANDOM_OPS})
+    # a Dropout given training_mode (its third input) may drop at random
+    rnd = sorted({n.op_type for n in model.graph.node if n.op_type in RANDOM_OPS or (
+        n.op_type == "Dropout" and len(n.input) > 2 and n.input[2])})
     if rnd:
         c["random"] = "random op (%s): its results cannot be compared" % ", ".join(rnd)
-    out = os.path.join(work, "out")
-    args = ["--strategy", "data", "--mesh", "data=2"] if c["set"] == "node" else ["--mesh", "data=2,model=2"]
-    rc, text = run([binary, "shard", model_path, *args, "-o", out, "--quiet"], os.path.join(work, "shard.log"))
+    if c["set"] == "node":
+        rc, text, out = node_shard(c, binary, cands)
+    else:
+        out = os.path.join(work, "out")
+        rc, text = run([binary, "shard", model_path, "--mesh", "data=2,model=2", "-o", out, "--quiet", "--json"],
+                       os.path.join(work, "shard.log"))
+        if rc == 0:
+            c.update(split_summary(out, read_plan(text)))
     if rc != 0:
         last = text.strip().splitlines()[-1] if text.strip() else ""
         if rc in (1, 2):
@@ -232,7 +323,10 @@ def prepare(c, binary):
 
 
 def ort_batch(cases, src, jobs):
-    """ortcompare --batch over the cases, in jobs node processes."""
+    """ortcompare --batch over the cases, in jobs node processes: {id: (pass,
+    fail or skip, why)}. A case's keys: model, stitched, data (a --data file;
+    rtol 1e-3) or intMax, dims, ones; tol (rtol), atol, accuracyLevel. Sets
+    c["ids"] ({input: sorted distinct ids drawn}) on the cases with intMax."""
     lines = []
     for c in cases:
         d = {"id": c["id"], "source": c["model"], "other": c.get("stitched"), "replicasExact": True}
@@ -244,7 +338,11 @@ def ort_batch(cases, src, jobs):
                 d["ones"] = c["ones"]
             if c.get("tol"):
                 d["tol"] = c["tol"]
+        for k in ("atol", "accuracyLevel"):
+            if c.get(k) is not None:
+                d[k] = c[k]
         lines.append(json.dumps(d))
+    by_id = {c["id"]: c for c in cases}
     chunks = [lines[i::jobs] for i in range(jobs)]
     procs = []
     tmp = tempfile.mkdtemp(prefix="sweep-ort-")
@@ -259,8 +357,12 @@ def ort_batch(cases, src, jobs):
         out, _ = p.communicate()
         for line in out.splitlines():
             m = re.match(r"^(\d+) (pass|fail|skip)(?:: (.*))?$", line)
+            ids = re.match(r"^(\d+) ids (.*)$", line)
             if m:
                 res[int(m.group(1))] = (m.group(2), m.group(3) or "")
+            elif ids and int(ids.group(1)) in by_id:
+                by_id[int(ids.group(1))]["ids"] = {
+                    n: [int(x) for x in v.split(",") if x] for n, v in (w.split("=", 1) for w in ids.group(2).split())}
             elif line.strip():
                 print("ortcompare: " + line)
     shutil.rmtree(tmp, ignore_errors=True)
@@ -341,6 +443,10 @@ def main(argv):
             elif st == "pass":
                 st, why = "fail", "listed in sweep_known.txt (%s) but passes: take it off the list" % known[c["rel"]][1]
         c["outcome"] = (st, why)
+        if st == "pass" and not c.get("split"):
+            st = "pass, split nothing"
+        elif st == "pass" and c["set"] == "node" and not c.get("computed"):
+            st = "pass, computed whole"
         counts[(c["set"], st)] += 1
         if st == "skip":
             # group ORT's messages by their gist: drop paths and numbers
@@ -353,21 +459,33 @@ def main(argv):
         if not any(c["rel"] == rel for c in cases) and only is None:
             print("FAIL %s: listed in sweep_known.txt but not a sweep case" % rel)
             counts[("known-list", "fail")] += 1
-    print("\nsweep summary")
+    print("\nsweep summary (pass: something was split; pass, computed whole: a node model whose inputs were")
+    print("split but whose op computed its outputs whole; pass, split nothing: every value replicated)")
+    kinds = ("pass", "pass, computed whole", "pass, split nothing", "fail", "known", "skip")
     for s in ("pytorch", "node", "known-list"):
-        parts = ["%s %d" % (st, counts[(s, st)]) for st in ("pass", "fail", "known", "skip") if counts[(s, st)]]
+        parts = ["%s %d" % (st, counts[(s, st)]) for st in kinds if counts[(s, st)]]
         if parts:
-            print("  %s: %s" % (s, ", ".join(parts)))
+            print("  %s: %s" % (s, "; ".join(parts)))
+    ran = [c for c in cases if c["set"] == "node" and c["outcome"][0] != "skip"]
+    print("  node: %d models run, %d computed on split data (a graph output computed split or partial)" % (
+        len(ran), sum(1 for c in ran if c.get("computed"))))
+    for s in ("pytorch", "node"):
+        idle = sorted(os.path.basename(os.path.dirname(c["rel"])) for c in cases
+                      if c["set"] == s and c["outcome"][0] == "pass" and not c.get("split"))
+        if idle:
+            print("  %s, split nothing: %s" % (s, " ".join(idle)))
     print("skips by reason:")
     for key, rels in sorted(skips.items(), key=lambda kv: -len(kv[1])):
         print("  %4d  %s" % (len(rels), key))
     nfail = sum(v for (s, st), v in counts.items() if st == "fail")
     npass = sum(v for (s, st), v in counts.items() if st == "pass")
-    print("sweep: %d passed, %d failed, %d known, %d skipped" % (
-        npass, nfail, sum(v for (s, st), v in counts.items() if st == "known"),
+    print("sweep: %d passed (%d split something, %d split nothing), %d failed, %d known, %d skipped" % (
+        sum(v for (s, st), v in counts.items() if st.startswith("pass")), npass + counts[("node", "pass, computed whole")],
+        sum(v for (s, st), v in counts.items() if st == "pass, split nothing"),
+        nfail, sum(v for (s, st), v in counts.items() if st == "known"),
         sum(v for (s, st), v in counts.items() if st == "skip")))
-    if only is None and npass < 300:
-        print("FAIL: only %d cases passed, want at least 300" % npass)
+    if only is None and npass < 400:
+        print("FAIL: only %d cases passed computing on split data, want at least 400" % npass)
         return 1
     return 1 if nfail else 0
 
