@@ -140,13 +140,12 @@ broadcast_all(ir_graph *g, ir_node *n, uint32_t from, int32_t dtype)
 	return 0;
 }
 
-/* Before opset 7, and for PRelu's slope, the second operand broadcasts to
- * the first by older rules (axis attribute, channel slope): the result has
- * the first operand's shape. */
+/* Before opset 7 the second operand broadcasts to the first by older rules
+ * (an axis attribute): the result has the first operand's shape. */
 static int
 is_legacy_bcast(const ir_graph *g, const ir_node *n)
 {
-	return n->op == OP_PRelu || (g->opset < 7 && n->n_in == 2);
+	return g->opset < 7 && n->n_in == 2;
 }
 
 int
@@ -155,7 +154,10 @@ infer_bcast(ir_graph *g, ir_node *n)
 	ir_value *x = in_val(g, n, 0);
 	int rc;
 
-	if (x && is_legacy_bcast(g, n))
+	/* PRelu's slope broadcasts to X one way (X's shape); the rule maps its
+	 * dims right-aligned like any broadcast, so a slope of X's own dims
+	 * splits with X */
+	if (x && (is_legacy_bcast(g, n) || n->op == OP_PRelu))
 		return copy_shape(g, out_val(g, n, 0), x, 0);
 	if (!x || (rc = broadcast_all(g, n, 0, x->dtype)))
 		return x ? rc : 0;
