@@ -13,7 +13,9 @@ encoder with MultiHeadAttention, QDQ int8 models of the static quantizer,
 two top-2 mixture-of-experts layers and a GNN message-passing layer. Each
 case runs like tests/e2e/corpus.py (shard, check, onnx.checker, stitch,
 ONNX Runtime on the source and the stitched model, every replica) with the
-model's dims, integer ranges and all-ones inputs from models.json.
+model's dims, integer ranges and all-ones inputs from models.json (fp16
+models element-wise to rtol 1e-2, atol 2e-3: each rank's partial sums are
+rounded to fp16 before they are added).
 
 Every rank's MatMulNBits reads its B, scales and zero points as
 initializers (never a collective's or another op's result). Usefulness,
@@ -127,7 +129,10 @@ def cases_of(src, only):
                 cdims = {k: (1 if "batch" in k and st == "auto" else v) for k, v in dims.items()}
                 if only is None or only in what:
                     cases.append({"id": len(cases), "name": name, "model": path, "dims": cdims,
-                                  "tol": 2e-3 if "fp16" in name else None,
+                                  # fp16: each rank's partial sums are rounded
+                                  # to fp16 before they are added
+                                  "tol": 1e-2 if "fp16" in name else None,
+                                  "atol": 2e-3 if "fp16" in name else None,
                                   "intMax": int_max, "ones": ones, "src": src, "strategy": st,
                                   "mesh": mesh, "what": what, "source_bytes": weight_bytes(path),
                                   "work": os.path.join(tmp, str(len(cases)))})

@@ -378,6 +378,8 @@ class TestPipeline(Base):
         self.assertEqual(lines[0], os.path.join(target, "onnxshard", "__init__.py"))
         self.assertEqual(lines[1], os.path.join(target, "onnxshard", "libonnxshard.so.0"))
         self.assertEqual(lines[2], "True")
+
+
 class Paused:
     """ONNXSHARD_TEST_PAUSE=PHASE:FILE (a test-only hook of api/pipeline.c)
     while in the block: a run of this process makes FILE at PHASE and waits
