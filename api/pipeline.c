@@ -1044,10 +1044,11 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		}
 		/* made as mkdir makes a dir: mode 0777 under the umask */
 		if (!(tmp = shd_mktemp(c, o->out, "tmp", NULL))) {
-			rc = errno == ENOMEM ? shd_nomem(c)
-			                     : shd_error(c, ONNXSHARD_EFAIL,
-			                                 "%s: cannot create a temp dir beside it: %s",
-			                                 o->out, strerror(errno));
+			rc = errno == ENOMEM
+			             ? shd_nomem(c)
+			             : shd_error(c, ONNXSHARD_EFAIL,
+			                         "%s: cannot create a temp dir beside it: %s",
+			                         o->out, strerror(errno));
 			goto out;
 		}
 		test_pause(&rs, "emit");

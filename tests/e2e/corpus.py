@@ -125,7 +125,7 @@ def prepare(c, binary, measure=None):
     m = re.search(r"--strategy data: the batch dim (\d+) of '[^']+' does not divide by \w+=(\d+)$",
                   sweep.one_line(text))
     if rc == 2 and m and int(m.group(1)) % int(m.group(2)):
-        c["outcome"] = ("pass", "")
+        c["outcome"], c["split"], c["refused"] = ("pass", ""), False, True
         return
     if rc != 0:
         c["outcome"] = ("fail", "shard (exit %d): %s" % (rc, sweep.one_line(text)[-300:]))
@@ -196,7 +196,9 @@ def main(argv):
     unsplit = collections.defaultdict(list)
     for c in cases:
         if c["outcome"][0] == "pass" and not c.get("split"):
-            unsplit[c["name"]].append("%s on %s" % (c["strategy"], c["mesh"]))
+            unsplit[c["name"]].append("%s on %s%s" % (c["strategy"], c["mesh"],
+                                                      " (refused: its batch does not divide)"
+                                                      if c.get("refused") else ""))
     nidle = sum(len(v) for v in unsplit.values())
     print("corpus: %d models, %d cases: %d passed splitting something, %d passed, split nothing, %d failed" %
           (len({c["name"] for c in cases}), len(cases), counts["pass"] - nidle, nidle, counts["fail"]))

@@ -13,8 +13,8 @@ Two sets of cases:
     file that splits one dim of one graph input ({"steps": [{"shard": NAME,
     "dim": D, "axes": ["data"]}]}): the first (input, dim), in order, whose
     size in test_data_set_0 2 divides and whose plan computes a graph output
-    split or partial; else the first such that shards at all; else with
-    --strategy data (all replicated where no dim divides). Its stitched model
+    split or partial; else the first such that shards at all; else every
+    value replicated (no dim divides). Its stitched model
     runs on the test data's inputs, compared with the expected outputs
     (ortcompare: rtol 1e-3, atol 1e-4, integers, booleans and strings
     exactly).
@@ -217,8 +217,8 @@ def split_summary(out, plan):
 def node_shard(c, binary, cands):
     """Shard node case c on data=2 and return (exit code, output, OUT): with a
     tactics file sharding the first (input, dim) of cands whose plan computes
-    a graph output split, else the first that shards at all, else with
-    --strategy data. Sets c["tactic"] (what was sharded) and split_summary's
+    a graph output split, else the first that shards at all, else all
+    replicated. Sets c["tactic"] (what was sharded) and split_summary's
     keys. A crash ends the search at once."""
     work, first = c["work"], None
     for k, (name, dim) in enumerate(cands):
@@ -245,11 +245,15 @@ def node_shard(c, binary, cands):
     if first:
         c.update(first[3])
         return first[:3]
-    out = os.path.join(work, "out")
-    rc, text = run([binary, "shard", c["model"], "--strategy", "data", "--mesh", "data=2", "-o", out,
+    # no dim of an input divides (or none shards): every rank computes
+    # whole, as a replicated plan (a named data tactic would be refused)
+    out, tf = os.path.join(work, "out"), os.path.join(work, "whole.json")
+    with open(tf, "w") as f:
+        json.dump({"steps": [{"replicate": "*"}]}, f)
+    rc, text = run([binary, "shard", c["model"], "--strategy", tf, "--mesh", "data=2", "-o", out,
                     "--quiet", "--json"], os.path.join(work, "shard.log"))
     if rc == 0:
-        c.update(split_summary(out, read_plan(text)), tactic="--strategy data")
+        c.update(split_summary(out, read_plan(text)), tactic="replicated")
     return rc, text, out
 
 
