@@ -925,6 +925,164 @@ out:
 	return rc;
 }
 
+/* The options read before the model: the collectives' domain, OUT and its
+ * parent, --external-data, --rank (*want: the ranks to write, NULL for all;
+ * the caller frees it, mesh->world bytes). */
+static int
+check_opts(shd_ctx *c, const onnxshard_opts *o, const prop_mesh *mesh, uint8_t **want)
+{
+	struct stat sb;
+	int rc;
+
+	if (o->collectives && strcmp(o->collectives, "onnxshard") && strcmp(o->collectives, "ort"))
+		return shd_error(c, ONNXSHARD_EINPUT, "--collectives '%s': want onnxshard or ort",
+		                 o->collectives);
+	if ((rc = check_out_opts(c, o)) || (rc = parse_ranks(c, o, mesh, want)))
+		return rc;
+	if (*want && lstat(o->out, &sb) == 0 && !S_ISDIR(sb.st_mode))
+		return shd_error(c, ONNXSHARD_EINPUT, "%s: not a directory", o->out);
+	if (o->out && !*want && lstat(o->out, &sb) == 0 && !o->force)
+		return shd_error(c, ONNXSHARD_EINPUT,
+		                 "%s: already exists (use --force to replace it)", o->out);
+	return 0;
+}
+
+/* Write the rank models and their data into *tmp, a new temp dir beside
+ * OUT (the caller removes it on failure): the ranks of want, or all;
+ * st[r] gets each rank's figures (every rank's parameter bytes, written or
+ * not). */
+static int
+emit_out(shd_ctx *c, ir_graph *g, prop_plan *p, const onnxshard_opts *o, run_state *rs,
+         const uint8_t *want, emit_rank_stats *st, char **tmp, FILE *log)
+{
+	const char *ext = o->external_data ? o->external_data : "auto";
+	uint64_t per_rank = rank_weight_bytes(g, p), n_written = 0;
+	for (int64_t r = 0; r < p->mesh->world; r++)
+		n_written += !want || want[r];
+	progress pr = {log && isatty(fileno(log)) && per_rank >= ((uint64_t)64 << 20) ? log : NULL,
+	               per_rank * n_written,
+	               0,
+	               shd_now(),
+	               0,
+	               {0},
+	               {0},
+	               0};
+	emit_opts eo = {!strcmp(ext, "always")  ? 1
+	                : !strcmp(ext, "never") ? UINT64_MAX
+	                                        : ONNX_EXT_THRESHOLD,
+	                o->collectives && !strcmp(o->collectives, "ort"),
+	                stop,
+	                rs,
+	                on_progress,
+	                &pr};
+
+	/* every weight inline: a rank model must stay under protobuf's 2 GiB */
+	if (eo.threshold == UINT64_MAX && per_rank > ((uint64_t)2 << 30) - ((uint64_t)64 << 20)) {
+		return shd_error(c, ONNXSHARD_EINPUT,
+		                 "--external-data never: each rank holds %llu bytes of weights, "
+		                 "past protobuf's 2 GiB limit for one model",
+		                 (unsigned long long)per_rank);
+	}
+	/* made as mkdir makes a dir: mode 0777 under the umask */
+	if (!(*tmp = shd_mktemp(c, o->out, "tmp", NULL)))
+		return errno == ENOMEM ? shd_nomem(c)
+		                       : shd_error(c, ONNXSHARD_EFAIL,
+		                                   "%s: cannot create a temp dir beside it: %s",
+		                                   o->out, strerror(errno));
+	test_pause(rs, "emit");
+	rs->tmp = *tmp;
+	int rc = api_emit_ranks(g, p, *tmp, &eo, o->jobs, want, st);
+	rs->tmp = NULL;
+	/* the plan's memory: every rank holds per_rank bytes of weights */
+	for (int64_t r = 0; want && r < p->mesh->world; r++)
+		if (!want[r])
+			st[r].param_bytes = per_rank;
+	if (pr.f)
+		fputc('\n', pr.f);
+	return rc;
+}
+
+/* Put the finished *tmp in place as OUT (an old OUT moved aside, then
+ * removed), or with --rank merge it into an OUT another process made;
+ * *tmp is freed and cleared once renamed. */
+static int
+place_out(shd_ctx *c, const onnxshard_opts *o, char **tmp, const uint8_t *want)
+{
+	char *old = NULL;
+	struct stat sb;
+	int rc = 0;
+
+	if (want) {
+		/* OUT made whole by this run, or else (another process made
+		 * it) merged into */
+		if (rename(*tmp, o->out) == 0) {
+			shd_strfree(c, *tmp);
+			*tmp = NULL;
+		} else if (errno != EEXIST && errno != ENOTEMPTY) {
+			rc = shd_error(c, ONNXSHARD_EFAIL,
+			               "%s: cannot rename the output into place: %s", o->out,
+			               strerror(errno));
+			goto done;
+		} else if ((rc = merge_ranks(c, o, *tmp, want))) {
+			goto done;
+		}
+	} else {
+		if (lstat(o->out, &sb) == 0) {
+			if (!(old = shd_mktemp(c, o->out, "old", NULL)) && errno == ENOMEM) {
+				rc = shd_nomem(c);
+				goto done;
+			}
+			if (!old || rename(o->out, old) != 0) {
+				rc = shd_error(c, ONNXSHARD_EFAIL,
+				               "%s: cannot move the old output aside: %s", o->out,
+				               strerror(errno));
+				if (old)
+					rmdir(old); /* shd_mktemp's */
+				goto done;
+			}
+		}
+		if (rename(*tmp, o->out) != 0) {
+			rc = shd_error(c, ONNXSHARD_EFAIL,
+			               "%s: cannot rename the finished output into place: %s",
+			               o->out, strerror(errno));
+			if (old) /* the old output back */
+				rename(old, o->out);
+			goto done;
+		}
+		shd_strfree(c, *tmp);
+		*tmp = NULL;
+		if (old)
+			rm_tree(old);
+	}
+done:
+	shd_strfree(c, old);
+	return rc;
+}
+
+/* The run's report on o->report: the plan's JSON (made before OUT was put
+ * in place), or its summary and what was written. */
+static void
+print_report(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, json_t *plan, json_t *count,
+             const char *json, size_t json_len, const uint8_t *want)
+{
+	if (o->json) {
+		fwrite(json, 1, json_len, o->report);
+		fputc('\n', o->report);
+	} else {
+		print_summary(g, p, o, plan, count, o->report);
+		if (o->out && want) {
+			fprintf(o->report, "wrote %s: rank", o->out);
+			for (int64_t r = 0, k = 0; r < p->mesh->world; r++)
+				if (want[r])
+					fprintf(o->report, "%s%lld", k++ ? "," : " ", (long long)r);
+			fprintf(o->report, " of %lld, manifest.json\n", (long long)p->mesh->world);
+		} else if (o->out) {
+			fprintf(o->report, "wrote %s: %lld rank models, manifest.json\n", o->out,
+			        (long long)p->mesh->world);
+		}
+	}
+}
+
 int
 onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 {
@@ -935,10 +1093,9 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	bindings b = {0};
 	emit_rank_stats *st = NULL;
 	json_t *plan = NULL, *count = NULL;
-	char *tmp = NULL, *old = NULL, *report = NULL;
+	char *tmp = NULL, *report = NULL;
 	uint8_t *want = NULL; /* --rank: the ranks to write; NULL: all */
 	size_t report_len = 0;
-	struct stat sb;
 	int rc, have_plan = 0, have_hw = 0;
 	search_hw hw;
 	search_env env = {0};
@@ -957,25 +1114,8 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		prop_mesh_free(c, &mesh);
 		return rc;
 	}
-	if (o->collectives && strcmp(o->collectives, "onnxshard") &&
-	    strcmp(o->collectives, "ort")) {
-		rc = shd_error(c, ONNXSHARD_EINPUT, "--collectives '%s': want onnxshard or ort",
-		               o->collectives);
+	if ((rc = check_opts(c, o, &mesh, &want)))
 		goto out;
-	}
-	if ((rc = check_out_opts(c, o)))
-		goto out;
-	if ((rc = parse_ranks(c, o, &mesh, &want)))
-		goto out;
-	if (want && lstat(o->out, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
-		rc = shd_error(c, ONNXSHARD_EINPUT, "%s: not a directory", o->out);
-		goto out;
-	}
-	if (o->out && !want && lstat(o->out, &sb) == 0 && !o->force) {
-		rc = shd_error(c, ONNXSHARD_EINPUT,
-		               "%s: already exists (use --force to replace it)", o->out);
-		goto out;
-	}
 	if ((rc = search_hw_load(c, o->hardware ? o->hardware : "h100", &hw)))
 		goto out;
 	have_hw = 1;
@@ -1009,61 +1149,8 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 		rc = shd_nomem(c);
 		goto out;
 	}
-	if (o->out) {
-		const char *ext = o->external_data ? o->external_data : "auto";
-		uint64_t per_rank = rank_weight_bytes(g, &p), n_written = 0;
-		for (int64_t r = 0; r < mesh.world; r++)
-			n_written += !want || want[r];
-		progress pr = {
-		        log && isatty(fileno(log)) && per_rank >= ((uint64_t)64 << 20) ? log : NULL,
-		        per_rank * n_written,
-		        0,
-		        shd_now(),
-		        0,
-		        {0},
-		        {0},
-		        0};
-		emit_opts eo = {!strcmp(ext, "always")  ? 1
-		                : !strcmp(ext, "never") ? UINT64_MAX
-		                                        : ONNX_EXT_THRESHOLD,
-		                o->collectives && !strcmp(o->collectives, "ort"),
-		                stop,
-		                &rs,
-		                on_progress,
-		                &pr};
-
-		/* every weight inline: a rank model must stay under protobuf's 2 GiB */
-		if (eo.threshold == UINT64_MAX &&
-		    per_rank > ((uint64_t)2 << 30) - ((uint64_t)64 << 20)) {
-			rc = shd_error(
-			        c, ONNXSHARD_EINPUT,
-			        "--external-data never: each rank holds %llu bytes of weights, "
-			        "past protobuf's 2 GiB limit for one model",
-			        (unsigned long long)per_rank);
-			goto out;
-		}
-		/* made as mkdir makes a dir: mode 0777 under the umask */
-		if (!(tmp = shd_mktemp(c, o->out, "tmp", NULL))) {
-			rc = errno == ENOMEM
-			             ? shd_nomem(c)
-			             : shd_error(c, ONNXSHARD_EFAIL,
-			                         "%s: cannot create a temp dir beside it: %s",
-			                         o->out, strerror(errno));
-			goto out;
-		}
-		test_pause(&rs, "emit");
-		rs.tmp = tmp;
-		rc = api_emit_ranks(g, &p, tmp, &eo, o->jobs, want, st);
-		rs.tmp = NULL;
-		/* the plan's memory: every rank holds per_rank bytes of weights */
-		for (int64_t r = 0; want && r < mesh.world; r++)
-			if (!want[r])
-				st[r].param_bytes = per_rank;
-		if (pr.f)
-			fputc('\n', pr.f);
-		if (rc)
-			goto out;
-	}
+	if (o->out && (rc = emit_out(c, g, &p, o, &rs, want, st, &tmp, log)))
+		goto out;
 	if ((rc = plan_json(g, &p, o, o->out ? st : NULL, &b, &hw, &env, &plan)))
 		goto out;
 	if (o->out && (rc = write_manifest(g, &p, o, tmp, want, st, plan)))
@@ -1086,68 +1173,10 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	 * algebra answers "unknown") may have changed the output: none then */
 	if ((rc = shd_settle(c, refused, 0)) || (rc = stop(&rs)))
 		goto out;
-	if (want) {
-		/* OUT made whole by this run, or else (another process made
-		 * it) merged into */
-		if (rename(tmp, o->out) == 0) {
-			shd_strfree(c, tmp);
-			tmp = NULL;
-		} else if (errno != EEXIST && errno != ENOTEMPTY) {
-			rc = shd_error(c, ONNXSHARD_EFAIL,
-			               "%s: cannot rename the output into place: %s", o->out,
-			               strerror(errno));
-			goto out;
-		} else if ((rc = merge_ranks(c, o, tmp, want))) {
-			goto out;
-		}
-	} else if (o->out) {
-		if (lstat(o->out, &sb) == 0) {
-			if (!(old = shd_mktemp(c, o->out, "old", NULL)) && errno == ENOMEM) {
-				rc = shd_nomem(c);
-				goto out;
-			}
-			if (!old || rename(o->out, old) != 0) {
-				rc = shd_error(c, ONNXSHARD_EFAIL,
-				               "%s: cannot move the old output aside: %s", o->out,
-				               strerror(errno));
-				if (old)
-					rmdir(old); /* shd_mktemp's */
-				goto out;
-			}
-		}
-		if (rename(tmp, o->out) != 0) {
-			rc = shd_error(c, ONNXSHARD_EFAIL,
-			               "%s: cannot rename the finished output into place: %s",
-			               o->out, strerror(errno));
-			if (old) /* the old output back */
-				rename(old, o->out);
-			goto out;
-		}
-		shd_strfree(c, tmp);
-		tmp = NULL;
-		if (old)
-			rm_tree(old);
-	}
-	if (o->report) {
-		if (o->json) {
-			fwrite(report, 1, report_len, o->report);
-			fputc('\n', o->report);
-		} else {
-			print_summary(g, &p, o, plan, count, o->report);
-			if (o->out && want) {
-				fprintf(o->report, "wrote %s: rank", o->out);
-				for (int64_t r = 0, k = 0; r < mesh.world; r++)
-					if (want[r])
-						fprintf(o->report, "%s%lld", k++ ? "," : " ",
-						        (long long)r);
-				fprintf(o->report, " of %lld, manifest.json\n",
-				        (long long)mesh.world);
-			} else if (o->out) {
-				fprintf(o->report, "wrote %s: %lld rank models, manifest.json\n",
-				        o->out, (long long)mesh.world);
-			}
-		}
-	}
+	if (o->out && (rc = place_out(c, o, &tmp, want)))
+		goto out;
+	if (o->report)
+		print_report(g, &p, o, plan, count, report, report_len, want);
 out:
 	if (rc)
 		rc = shd_settle(c, refused, rc);
@@ -1157,7 +1186,6 @@ out:
 		rm_tree(tmp);
 		shd_strfree(c, tmp);
 	}
-	shd_strfree(c, old);
 	shd_free(c, report, report_len);
 	json_decref(count);
 	json_decref(plan);

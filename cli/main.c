@@ -341,6 +341,69 @@ cmd_stitch(onnxshard_ctx *c, int argc, char **argv)
 	return report(c, onnxshard_stitch(c, argv[optind], out));
 }
 
+/* One option of shard or plan that takes a checked value (--jobs,
+ * --hardware, --budget, --max-*, --seed, --report) into o (lim: the
+ * limits): 0, or the usage failure's status (its line printed). */
+static int
+value_opt(int ch, const char *arg, onnxshard_opts *o, uint64_t *lim)
+{
+	switch (ch) {
+	case 'J': {
+		char *end;
+		long n = strtol(arg, &end, 10);
+		if (*end || end == arg || n < 1 || n > 256) {
+			return fail_usage("--jobs: '%s' is not a number of processes (1 to 256)",
+			                  arg);
+		}
+		o->jobs = (int)n;
+		return 0;
+	}
+	case 'H':
+		if (strcmp(arg, "h100") && strcmp(arg, "a100") && strcmp(arg, "cpu") &&
+		    access(arg, R_OK) != 0) {
+			return fail_usage("--hardware: '%s' is neither a preset (h100, a100, "
+			                  "cpu) nor a readable file",
+			                  arg);
+		}
+		o->hardware = arg;
+		return 0;
+	case 'b':
+		if (*arg && arg[strlen(arg) - 1] == 'p') { /* plans */
+			char *end;
+			errno = 0;
+			unsigned long n = strtoul(arg, &end, 10);
+			if (errno || end == arg || *end != 'p' || end[1] || n < 1 || n > 10000000) {
+				return fail_usage("--budget: '%s' is not a number of plans "
+				                  "(e.g. 500p)",
+				                  arg);
+			}
+			o->budget_plans = (uint32_t)n;
+		} else if (!(o->budget_ms = parse_duration(arg))) {
+			return fail_usage("--budget: '%s' is not a duration (e.g. 2s, 500ms, 1m)",
+			                  arg);
+		}
+		return 0;
+	case 'B':
+	case 'N': return limit_opt(ch, arg, lim);
+	case 'S': {
+		char *end;
+		errno = 0;
+		o->seed = strtoull(arg, &end, 10);
+		if (errno || end == arg || *end || *arg == '-') {
+			return fail_usage("--seed: '%s' is not a non-negative integer", arg);
+		}
+		return 0;
+	}
+	case 'R':
+		if (!*arg) {
+			return fail_usage("%s", "--report needs a FILE");
+		}
+		o->report_html = arg;
+		return 0;
+	}
+	return 0;
+}
+
 /* shard and plan share their options; plan writes nothing. */
 static int
 cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
@@ -394,76 +457,20 @@ cmd_shard(onnxshard_ctx *c, int argc, char **argv, int plan_only)
 		case 'G': o.gather_outputs[o.n_gather_outputs++] = optarg; break;
 		case 'E': o.external_data = optarg; break;
 		case 'r': rank_arg = optarg; break;
-		case 'J': {
-			char *end;
-			long n = strtol(optarg, &end, 10);
-			if (*end || end == optarg || n < 1 || n > 256) {
-				free(o.dims), free(o.gather_outputs);
-				return fail_usage(
-				        "--jobs: '%s' is not a number of processes (1 to 256)",
-				        optarg);
-			}
-			o.jobs = (int)n;
-			break;
-		}
+		case 'J':
 		case 'H':
-			if (strcmp(optarg, "h100") && strcmp(optarg, "a100") &&
-			    strcmp(optarg, "cpu") && access(optarg, R_OK) != 0) {
-				free(o.dims), free(o.gather_outputs);
-				return fail_usage(
-				        "--hardware: '%s' is neither a preset (h100, a100, "
-				        "cpu) nor a readable file",
-				        optarg);
-			}
-			o.hardware = optarg;
-			break;
 		case 'b':
-			if (*optarg && optarg[strlen(optarg) - 1] == 'p') { /* plans */
-				char *end;
-				errno = 0;
-				unsigned long n = strtoul(optarg, &end, 10);
-				if (errno || end == optarg || *end != 'p' || end[1] || n < 1 ||
-				    n > 10000000) {
-					free(o.dims), free(o.gather_outputs);
-					return fail_usage("--budget: '%s' is not a number of plans "
-					                  "(e.g. 500p)",
-					                  optarg);
-				}
-				o.budget_plans = (uint32_t)n;
-			} else if (!(o.budget_ms = parse_duration(optarg))) {
-				free(o.dims), free(o.gather_outputs);
-				return fail_usage(
-				        "--budget: '%s' is not a duration (e.g. 2s, 500ms, 1m)",
-				        optarg);
-			}
-			break;
 		case 'B':
 		case 'N':
-			if ((rc = limit_opt(ch, optarg, lim))) {
+		case 'S':
+		case 'R':
+			if ((rc = value_opt(ch, optarg, &o, lim))) {
 				free(o.dims), free(o.gather_outputs);
 				return rc;
 			}
 			break;
-		case 'S': {
-			char *end;
-			errno = 0;
-			o.seed = strtoull(optarg, &end, 10);
-			if (errno || end == optarg || *end || *optarg == '-') {
-				free(o.dims), free(o.gather_outputs);
-				return fail_usage("--seed: '%s' is not a non-negative integer",
-				                  optarg);
-			}
-			break;
-		}
 		case 'f': o.force = 1; break;
 		case 'j': o.json = 1; break;
-		case 'R':
-			if (!*optarg) {
-				free(o.dims), free(o.gather_outputs);
-				return fail_usage("%s", "--report needs a FILE");
-			}
-			o.report_html = optarg;
-			break;
 		case 'q': o.quiet = 1; break;
 		case 'h':
 			command_help(cmd);

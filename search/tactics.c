@@ -526,28 +526,12 @@ refuse_split(ir_graph *g, prop_plan *p, not_split *ns, uint32_t v, int indiv, co
 	return prop_note_add(g, p, v, why);
 }
 
-static int
-tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log, int strict)
+/* Per value: the nodes that read it (uses[use_off[v] .. use_off[v+1]),
+ * fill as scratch), and live[v]: computed from a graph input (nodes are
+ * in topological order). Arrays zeroed, sized as tactic_megatron's. */
+static void
+index_uses(ir_graph *g, uint32_t *use_off, uint32_t *uses, uint32_t *fill, uint8_t *live)
 {
-	shd_ctx *c = g->ctx;
-	uint32_t *use_off = shd_calloc(c, g->n_values + 2, sizeof *use_off);
-	uint32_t *uses = shd_calloc(c, g->n_args + 1, sizeof *uses);
-	uint32_t *fill = shd_calloc(c, g->n_values + 1, sizeof *fill);
-	uint8_t *seen = shd_calloc(c, g->n_nodes + 1, 1);
-	uint8_t *reached = shd_calloc(c, g->n_values + 1, 1);
-	uint8_t *live = shd_calloc(c, g->n_values + 1, 1);
-	uint32_t cols = 0, lm_heads = 0;
-	not_split ns = {0, 0, IR_NONE, IR_NONE, "", ""};
-	const char *an = p->mesh->names[axis];
-	long long as = (long long)p->mesh->sizes[axis];
-	char sz[96];
-	int rc = 0;
-
-	if (!use_off || !uses || !fill || !seen || !reached || !live) {
-		rc = shd_nomem(c);
-		goto out;
-	}
-	/* values computed from a graph input (nodes are in topological order) */
 	for (uint32_t i = 0; i < g->n_inputs; i++)
 		live[g->inputs[i]] = 1;
 	for (uint32_t i = 0; i < g->n_nodes; i++) {
@@ -573,6 +557,90 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log, int strict)
 			if (v != IR_NONE)
 				uses[use_off[v] + fill[v]++] = i;
 		}
+}
+
+/* The optimizer's fused Attention: its packed weight [hidden, 3 pieces of
+ * heads] (and bias) split by heads, per piece; *cols counts them. */
+static int
+seed_fused_attention(ir_graph *g, prop_plan *p, int axis, not_split *ns, uint32_t *cols)
+{
+	const char *an = p->mesh->names[axis];
+	long long as = (long long)p->mesh->sizes[axis];
+	int rc = 0;
+
+	for (uint32_t i = 0; i < g->n_nodes && !rc; i++) {
+		const ir_node *n = &g->nodes[i];
+		uint32_t w = ir_in(g, n, 1), b = ir_in(g, n, 2);
+		if (n->op != OP_MsAttention || w == IR_NONE || g->values[w].kind != IR_V_INIT ||
+		    g->values[w].rank != 2)
+			continue;
+		int64_t h = ir_attr_int(n, "num_heads", 0);
+		if (h % as || prop_seed(g, p, w, 1, (uint8_t)axis, 3, 0)) {
+			rc = refuse_split(
+			        g, p, ns, w, h % as != 0,
+			        "megatron: its %lld attention heads do not divide by %s=%lld",
+			        (long long)h, an, as);
+			continue;
+		}
+		(*cols)++;
+		if (b != IR_NONE && g->values[b].kind == IR_V_INIT && g->values[b].rank == 1)
+			prop_seed(g, p, b, 0, (uint8_t)axis, 3, 0);
+	}
+	return rc;
+}
+
+/* Vocabulary-parallel embeddings: the tables the token ids (graph inputs)
+ * look up, split on their rows; *embeds counts them. */
+static int
+seed_embeddings(ir_graph *g, prop_plan *p, int axis, not_split *ns, uint32_t *embeds)
+{
+	const char *an = p->mesh->names[axis];
+	long long as = (long long)p->mesh->sizes[axis];
+	char sz[96];
+	int rc = 0;
+
+	for (uint32_t i = 0; i < g->n_nodes && !rc; i++) {
+		const ir_node *n = &g->nodes[i];
+		uint32_t t = ir_in(g, n, 0), ids = ir_in(g, n, 1);
+		if (n->op != OP_Gather || t == IR_NONE || ids == IR_NONE ||
+		    g->values[t].kind != IR_V_INIT || g->values[t].rank != 2 ||
+		    g->values[ids].kind != IR_V_INPUT || ir_attr_int(n, "axis", 0) != 0)
+			continue;
+		if (p->want[t].dims[0].n || !prop_seed(g, p, t, 0, (uint8_t)axis, 1, 0)) {
+			(*embeds)++;
+			continue;
+		}
+		ir_dim f = g->values[t].dims[0];
+		size_words(g, p, f, sz, sizeof sz);
+		rc = refuse_split(g, p, ns, t, is_indivisible(g, p, f, as),
+		                  "megatron: its vocabulary %s does not divide by %s=%lld", sz, an,
+		                  as);
+	}
+	return rc;
+}
+
+static int
+tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log, int strict)
+{
+	shd_ctx *c = g->ctx;
+	uint32_t *use_off = shd_calloc(c, g->n_values + 2, sizeof *use_off);
+	uint32_t *uses = shd_calloc(c, g->n_args + 1, sizeof *uses);
+	uint32_t *fill = shd_calloc(c, g->n_values + 1, sizeof *fill);
+	uint8_t *seen = shd_calloc(c, g->n_nodes + 1, 1);
+	uint8_t *reached = shd_calloc(c, g->n_values + 1, 1);
+	uint8_t *live = shd_calloc(c, g->n_values + 1, 1);
+	uint32_t cols = 0, lm_heads = 0;
+	not_split ns = {0, 0, IR_NONE, IR_NONE, "", ""};
+	const char *an = p->mesh->names[axis];
+	long long as = (long long)p->mesh->sizes[axis];
+	char sz[96];
+	int rc = 0;
+
+	if (!use_off || !uses || !fill || !seen || !reached || !live) {
+		rc = shd_nomem(c);
+		goto out;
+	}
+	index_uses(g, use_off, uses, fill, live);
 	for (uint32_t i = 0; i < g->n_nodes; i++) {
 		const ir_node *n = &g->nodes[i];
 		int32_t od;
@@ -646,46 +714,11 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log, int strict)
 				break;
 		}
 	}
-	/* the optimizer's fused Attention: its packed weight [hidden, 3 pieces
-	 * of heads] (and bias) split by heads, per piece */
-	for (uint32_t i = 0; i < g->n_nodes && !rc; i++) {
-		const ir_node *n = &g->nodes[i];
-		uint32_t w = ir_in(g, n, 1), b = ir_in(g, n, 2);
-		if (n->op != OP_MsAttention || w == IR_NONE || g->values[w].kind != IR_V_INIT ||
-		    g->values[w].rank != 2)
-			continue;
-		if (ir_attr_int(n, "num_heads", 0) % p->mesh->sizes[axis] ||
-		    prop_seed(g, p, w, 1, (uint8_t)axis, 3, 0)) {
-			int64_t h = ir_attr_int(n, "num_heads", 0);
-			rc = refuse_split(
-			        g, p, &ns, w, h % as != 0,
-			        "megatron: its %lld attention heads do not divide by %s=%lld",
-			        (long long)h, an, as);
-			continue;
-		}
-		cols++;
-		if (b != IR_NONE && g->values[b].kind == IR_V_INIT && g->values[b].rank == 1)
-			prop_seed(g, p, b, 0, (uint8_t)axis, 3, 0);
-	}
-	/* vocabulary-parallel embeddings: tables looked up by the token ids */
+	if (!rc)
+		rc = seed_fused_attention(g, p, axis, &ns, &cols);
 	uint32_t embeds = 0;
-	for (uint32_t i = 0; i < g->n_nodes && !rc; i++) {
-		const ir_node *n = &g->nodes[i];
-		uint32_t t = ir_in(g, n, 0), ids = ir_in(g, n, 1);
-		if (n->op != OP_Gather || t == IR_NONE || ids == IR_NONE ||
-		    g->values[t].kind != IR_V_INIT || g->values[t].rank != 2 ||
-		    g->values[ids].kind != IR_V_INPUT || ir_attr_int(n, "axis", 0) != 0)
-			continue;
-		if (p->want[t].dims[0].n || !prop_seed(g, p, t, 0, (uint8_t)axis, 1, 0)) {
-			embeds++;
-			continue;
-		}
-		ir_dim f = g->values[t].dims[0];
-		size_words(g, p, f, sz, sizeof sz);
-		rc = refuse_split(g, p, &ns, t, is_indivisible(g, p, f, as),
-		                  "megatron: its vocabulary %s does not divide by %s=%lld", sz, an,
-		                  as);
-	}
+	if (!rc)
+		rc = seed_embeddings(g, p, axis, &ns, &embeds);
 	if (!rc && strict && !cols && !embeds && ns.indivisible) {
 		rc = shd_error(g->ctx, ONNXSHARD_EINPUT,
 		               "--strategy megatron: nothing splits over %s=%lld: '%s': %s%s", an,
