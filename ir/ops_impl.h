@@ -102,6 +102,10 @@ int int_list(ir_graph *g, const ir_node *n, const char *attr, uint32_t k, int64_
  * Squeeze or a Reduce that names an axis twice, not an Unsqueeze or Pad). */
 int axes_mask(const int64_t *axes, int32_t cnt, int32_t r, uint8_t *mask, int repeats);
 
+/* MatMul's shape inference over operands ia and ib into result 0, of
+ * dtype dt (0: A's); 0, or a refusal naming the node. */
+int matmul_shape(ir_graph *g, ir_node *n, uint32_t ia, uint32_t ib, int32_t dt);
+
 /* Element-wise folding of small integer values for binary ops (Add, Mul...):
  * op is one of '+', '-', '*', '/', '%', 'M'ax, 'm'in, '=' (Equal, 0/1). */
 int fold_binary(ir_graph *g, ir_node *n, int op);

@@ -267,16 +267,17 @@ rule_bcast(ir_graph *g, ir_node *n, rule_b *b)
 /* ---- matrix products ---- */
 
 int
-infer_matmul(ir_graph *g, ir_node *n)
+matmul_shape(ir_graph *g, ir_node *n, uint32_t ia, uint32_t ib, int32_t dt)
 {
-	ir_value *a = in_val(g, n, 0), *bv = in_val(g, n, 1), *y = out_val(g, n, 0);
+	ir_value *a = in_val(g, n, ia), *bv = in_val(g, n, ib), *y = out_val(g, n, 0);
 	ir_dim bat[MAX_RANK];
-	int32_t ra, rb, rbat = 0, bad;
+	int32_t bad;
 
+	if (y && dt)
+		y->dtype = dt;
 	if (!a || !bv || !y || a->rank < 0 || bv->rank < 0)
 		return 0;
-	ra = a->rank;
-	rb = bv->rank;
+	int32_t ra = a->rank, rb = bv->rank;
 	if (ra == 0 || rb == 0)
 		return node_error(g, n, "operands must not be scalars");
 	if (ra > MAX_RANK || rb > MAX_RANK)
@@ -285,12 +286,11 @@ infer_matmul(ir_graph *g, ir_node *n)
 	if (ir_is_const(ka) && ir_is_const(kb) && ka.c != kb.c)
 		return node_error(g, n, "inner dims %lld and %lld differ", (long long)ka.c,
 		                  (long long)kb.c);
-	if (broadcast_dims(g, a->dims, ra > 2 ? ra - 2 : 0, bv->dims, rb > 2 ? rb - 2 : 0, bat,
-	                   &bad))
+	int32_t nba = ra > 2 ? ra - 2 : 0, nbb = rb > 2 ? rb - 2 : 0;
+	if (broadcast_dims(g, a->dims, nba, bv->dims, nbb, bat, &bad))
 		return node_error(g, n, "batch dims do not broadcast");
-	rbat = (ra > 2 ? ra - 2 : 0) > (rb > 2 ? rb - 2 : 0) ? ra - 2 : (rb > 2 ? rb - 2 : 0);
-	int32_t r = rbat + (ra > 1) + (rb > 1);
-	ir_dim *d = set_shape(g, y, a->dtype, r);
+	int32_t rbat = nba > nbb ? nba : nbb;
+	ir_dim *d = set_shape(g, y, dt ? dt : a->dtype, rbat + (ra > 1) + (rb > 1));
 	if (!d)
 		return nomem(g);
 	memcpy(d, bat, (size_t)rbat * sizeof *d);
@@ -300,6 +300,12 @@ infer_matmul(ir_graph *g, ir_node *n)
 	if (rb > 1)
 		d[k++] = bv->dims[rb - 1];
 	return 0;
+}
+
+int
+infer_matmul(ir_graph *g, ir_node *n)
+{
+	return matmul_shape(g, n, 0, 1, 0);
 }
 
 void

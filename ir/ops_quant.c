@@ -230,43 +230,6 @@ rule_dynquant(ir_graph *g, ir_node *n, rule_b *b)
 
 /* ---- integer matrix products ---- */
 
-/* MatMul's shape of operands ia and ib into result 0, of dtype dt. */
-static int
-mm_shape(ir_graph *g, ir_node *n, uint32_t ia, uint32_t ib, int32_t dt)
-{
-	ir_value *a = in_val(g, n, ia), *bv = in_val(g, n, ib), *y = out_val(g, n, 0);
-	ir_dim bat[MAX_RANK];
-	int32_t bad;
-
-	if (y && dt)
-		y->dtype = dt;
-	if (!a || !bv || !y || a->rank < 0 || bv->rank < 0)
-		return 0;
-	int32_t ra = a->rank, rb = bv->rank;
-	if (ra == 0 || rb == 0)
-		return node_error(g, n, "operands must not be scalars");
-	if (ra > MAX_RANK || rb > MAX_RANK)
-		return node_error(g, n, "rank above %d", MAX_RANK);
-	ir_dim ka = a->dims[ra - 1], kb = bv->dims[rb == 1 ? 0 : rb - 2];
-	if (ir_is_const(ka) && ir_is_const(kb) && ka.c != kb.c)
-		return node_error(g, n, "inner dims %lld and %lld differ", (long long)ka.c,
-		                  (long long)kb.c);
-	int32_t nba = ra > 2 ? ra - 2 : 0, nbb = rb > 2 ? rb - 2 : 0;
-	if (broadcast_dims(g, a->dims, nba, bv->dims, nbb, bat, &bad))
-		return node_error(g, n, "batch dims do not broadcast");
-	int32_t rbat = nba > nbb ? nba : nbb;
-	ir_dim *d = set_shape(g, y, dt, rbat + (ra > 1) + (rb > 1));
-	if (!d)
-		return nomem(g);
-	memcpy(d, bat, (size_t)rbat * sizeof *d);
-	int32_t k = rbat;
-	if (ra > 1)
-		d[k++] = a->dims[ra - 2];
-	if (rb > 1)
-		d[k++] = bv->dims[rb - 1];
-	return 0;
-}
-
 /* The factors of a MatMul-like product. */
 typedef struct {
 	uint32_t m, nn, k;      /* IR_NONE when absent (a 1-D operand) */
@@ -326,7 +289,7 @@ map_vector(ir_graph *g, ir_node *n, rule_b *b, uint32_t k, uint32_t fac)
 int
 infer_matmulinteger(ir_graph *g, ir_node *n)
 {
-	return mm_shape(g, n, 0, 1, ONNX__TENSOR_PROTO__DATA_TYPE__INT32);
+	return matmul_shape(g, n, 0, 1, ONNX__TENSOR_PROTO__DATA_TYPE__INT32);
 }
 
 /* MatMul's rule; K reduces into an int32 pending sum (zero points are
@@ -368,7 +331,7 @@ int
 infer_qlinearmatmul(ir_graph *g, ir_node *n)
 {
 	ir_value *yz = in_val(g, n, QMM_YZ);
-	return mm_shape(g, n, QMM_A, QMM_B, yz ? yz->dtype : 0);
+	return matmul_shape(g, n, QMM_A, QMM_B, yz ? yz->dtype : 0);
 }
 
 /* MatMul's rule with K need-replication: each rank would requantise its
@@ -394,8 +357,8 @@ int
 infer_msmatmulintegertofloat(ir_graph *g, ir_node *n)
 {
 	ir_value *as = in_val(g, n, MIF_AS);
-	return mm_shape(g, n, MIF_A, MIF_B,
-	                as && as->dtype ? as->dtype : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT);
+	return matmul_shape(g, n, MIF_A, MIF_B,
+	                    as && as->dtype ? as->dtype : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT);
 }
 
 /* MatMul's rule; the scales multiply the integer sum, so K reduces into a
@@ -422,8 +385,8 @@ int
 infer_msdynquantmatmul(ir_graph *g, ir_node *n)
 {
 	ir_value *a = in_val(g, n, 0);
-	return mm_shape(g, n, 0, 1,
-	                a && a->dtype ? a->dtype : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT);
+	return matmul_shape(g, n, 0, 1,
+	                    a && a->dtype ? a->dtype : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT);
 }
 
 /* A is quantised with a scale from all of it: every A dim (batch, M, K) is
