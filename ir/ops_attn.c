@@ -197,8 +197,8 @@ void
 rule_msgqa(ir_graph *g, ir_node *n, rule_b *b)
 {
 	ir_value *q = in_val(g, n, 0), *k = in_val(g, n, 1), *v = in_val(g, n, 2);
-	ir_value *pk = in_val(g, n, 3), *pv = in_val(g, n, 4), *sl = in_val(g, n, 5);
-	ir_value *pos = in_val(g, n, 9), *ab = in_val(g, n, 10), *sink = in_val(g, n, 11);
+	ir_value *pk = in_val(g, n, 3), *pv = in_val(g, n, 4);
+	ir_value *ab = in_val(g, n, 10), *sink = in_val(g, n, 11);
 	int64_t hq = ir_attr_int(n, "num_heads", 0), hk = ir_attr_int(n, "kv_num_heads", 0);
 	uint32_t outs = n->n_out;
 
@@ -211,8 +211,6 @@ rule_msgqa(ir_graph *g, ir_node *n, rule_b *b)
 		map_unless_one(b, in_val(g, n, bat_in[j]), bat_in[j], 0, fb);
 	for (uint32_t j = 1; j < outs; j++)
 		map_unless_one(b, out_val(g, n, j), T_OUT(n, j), 0, fb);
-	(void)sl;
-	(void)pos;
 	/* heads: [kv heads, group, head size] in query and output; only when
 	 * k and v are apart and every cache holds its kv heads at dim 1 */
 	if (!k || !has(k, 3) || !has(v, 3) || !ir_is_const(q->dims[2]) || q->dims[2].c % hq)
