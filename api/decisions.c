@@ -46,21 +46,13 @@ typedef struct {
 	uint32_t *use_off, *uses; /* consumers of value v: uses[use_off[v] .. use_off[v+1]) */
 } names;
 
-/* A Reshape n splitting its input's last dim into [h, d] (h constant), or
- * merging its input's last two [h, d] into its output's last: h, else 0. */
+/* ir_reshape_heads, at least 2 heads (a Reshape adding a dim of 1 splits
+ * no heads). */
 static int64_t
 reshape_heads(ir_graph *g, const ir_node *n, int merge)
 {
-	uint32_t xv = ir_in(g, n, 0), yv = n->n_out ? ir_out(g, n, 0) : IR_NONE;
-
-	if (n->op != OP_Reshape || xv == IR_NONE || yv == IR_NONE)
-		return 0;
-	const ir_value *x = &g->values[merge ? yv : xv], *y = &g->values[merge ? xv : yv];
-	if (x->rank < 1 || y->rank != x->rank + 1 || !ir_is_const(y->dims[y->rank - 2]) ||
-	    y->dims[y->rank - 2].c < 2)
-		return 0;
-	ir_dim prod = ir_mul(g, y->dims[y->rank - 2], y->dims[y->rank - 1]);
-	return ir_dim_eq(prod, x->dims[x->rank - 1]) ? y->dims[y->rank - 2].c : 0;
+	int64_t h = ir_reshape_heads(g, n, merge);
+	return h > 1 ? h : 0;
 }
 
 /* Attention heads that member (v, d) is the features of, or 0. */
@@ -460,28 +452,14 @@ api_decisions(ir_graph *g, const prop_plan *p, const search_hw *hw, const char *
 	*out = NULL;
 	if ((rc = prop_analyze(g, &a)))
 		return rc;
-	nm.use_off = shd_calloc(c, g->n_values + 2, sizeof *nm.use_off);
-	nm.uses = shd_calloc(c, g->n_args + 1, sizeof *nm.uses);
-	uint32_t *fill = shd_calloc(c, g->n_values + 1, sizeof *fill);
-	if (!nm.use_off || !nm.uses || !fill ||
-	    !(rules = shd_arena_zalloc(c, &ra, (g->n_nodes + 1) * sizeof *rules))) {
+	if ((rc = ir_consumers(g, &nm.use_off, &nm.uses)))
+		goto out;
+	if (!(rules = shd_arena_zalloc(c, &ra, (g->n_nodes + 1) * sizeof *rules))) {
 		rc = shd_nomem(c);
 		goto out;
 	}
 	if ((rc = prop_rules(g, &ra, rules)) || (rc = search_simulate(g, p, hw, &cur)))
 		goto out;
-	for (uint32_t i = 0; i < g->n_nodes; i++)
-		for (uint32_t k = 0; k < g->nodes[i].n_in; k++)
-			if (ir_in(g, &g->nodes[i], k) != IR_NONE)
-				nm.use_off[ir_in(g, &g->nodes[i], k) + 1]++;
-	for (uint32_t v = 0; v < g->n_values; v++)
-		nm.use_off[v + 1] += nm.use_off[v];
-	for (uint32_t i = 0; i < g->n_nodes; i++)
-		for (uint32_t k = 0; k < g->nodes[i].n_in; k++) {
-			uint32_t v = ir_in(g, &g->nodes[i], k);
-			if (v != IR_NONE)
-				nm.uses[nm.use_off[v] + fill[v]++] = i;
-		}
 	arr = json_array();
 	/* pass 1: names and axes; pass 2: why what stayed whole did */
 	const char *taken[PROP_MAX_AXES] = {0};
@@ -576,7 +554,6 @@ out:
 		json_decref(arr);
 	else
 		*out = arr;
-	shd_free(c, fill, ((size_t)g->n_values + 1) * sizeof *fill);
 	shd_free(c, nm.use_off, ((size_t)g->n_values + 2) * sizeof *nm.use_off);
 	shd_free(c, nm.uses, ((size_t)g->n_args + 1) * sizeof *nm.uses);
 	shd_arena_free(c, &ra);

@@ -315,10 +315,7 @@ write_manifest(ir_graph *g, const prop_plan *p, const onnxshard_opts *o, const c
 	for (uint32_t i = 0; i < g->n_outputs; i++) {
 		prop_dim fd[IR_MAX_RANK];
 		prop_shard s = {0, fd, 0};
-		if (g->values[g->outputs[i]].rank <= IR_MAX_RANK)
-			prop_output_shard(g, p, i, &s);
-		else
-			s = p->have[g->outputs[i]];
+		prop_output_shard(g, p, i, &s); /* lifting refused ranks above IR_MAX_RANK */
 		shd_jpush(a, tensor_json(g, p, g->outputs[i], &s, 1, &bad), &bad);
 	}
 	shd_jset(root, "outputs", a, &bad);

@@ -728,10 +728,7 @@ section_values(buf *b, ir_graph *g, const prop_plan *p)
 		uint32_t v = g->outputs[i];
 		prop_dim fd[IR_MAX_RANK];
 		prop_shard s = {0, fd, 0};
-		if (g->values[v].rank <= IR_MAX_RANK)
-			prop_output_shard(g, p, i, &s);
-		else
-			s = p->have[v];
+		prop_output_shard(g, p, i, &s); /* lifting refused ranks above IR_MAX_RANK */
 		value_row(b, g, p, v, &s, "output");
 	}
 	puts_(b, "</table>");

@@ -1238,10 +1238,7 @@ emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const emi
 		uint32_t v = g->outputs[j];
 		prop_dim fd[IR_MAX_RANK];
 		prop_shard final = {0, fd, 0};
-		if (g->values[v].rank <= IR_MAX_RANK)
-			prop_output_shard(g, p, j, &final);
-		else
-			final = p->have[v];
+		prop_output_shard(g, p, j, &final); /* lifting refused ranks above IR_MAX_RANK */
 		gout[j] = value_info(&k, ir_cstr(g, g->values[v].name), &g->values[v], &final);
 	}
 	Onnx__GraphProto graph = ONNX__GRAPH_PROTO__INIT;

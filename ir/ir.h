@@ -186,6 +186,17 @@ const char *ir_attr_str(ir_graph *g, const ir_node *n, const char *name, const c
  * n returns (opset 15's start and end, clamped); returns count. */
 int32_t ir_shape_range(const ir_graph *g, const ir_node *n, int32_t rank, int32_t *start);
 
+/* The consumers of every value: node indices (*uses)[(*off)[v] ..
+ * (*off)[v + 1]), in node order. *off has n_values + 2 entries, *uses
+ * n_args + 1 (free them with those sizes). 0, or the out-of-memory status
+ * (both NULL). */
+int ir_consumers(ir_graph *g, uint32_t **off, uint32_t **uses);
+
+/* Reshape node n splitting its input's last dim into [h, d] (h a
+ * constant), or with merge joining its input's last two [h, d] into its
+ * output's last: h, else 0. */
+int64_t ir_reshape_heads(ir_graph *g, const ir_node *n, int merge);
+
 /* Whether Slice node n takes one of p equal pieces of one axis (the rest
  * whole), as a packed projection's q, k or v: p (2..255) and *axis, or 0. */
 int64_t ir_slice_piece(ir_graph *g, const ir_node *n, int32_t *axis);

@@ -581,3 +581,50 @@ ir_rule_print(ir_graph *g, uint32_t ni, const ir_rule *r, FILE *out)
 		fputs(r->factors[f].kind == IR_F_REDUCE ? ":reduce" : ":repl", out);
 	}
 }
+
+int
+ir_consumers(ir_graph *g, uint32_t **off, uint32_t **uses)
+{
+	shd_ctx *c = g->ctx;
+	uint32_t *o = shd_calloc(c, g->n_values + 2, sizeof *o);
+	uint32_t *u = shd_calloc(c, g->n_args + 1, sizeof *u);
+	uint32_t *fill = shd_calloc(c, g->n_values + 1, sizeof *fill);
+
+	*off = *uses = NULL;
+	if (!o || !u || !fill) {
+		shd_free(c, o, ((size_t)g->n_values + 2) * sizeof *o);
+		shd_free(c, u, ((size_t)g->n_args + 1) * sizeof *u);
+		shd_free(c, fill, ((size_t)g->n_values + 1) * sizeof *fill);
+		return shd_nomem(c);
+	}
+	for (uint32_t i = 0; i < g->n_nodes; i++)
+		for (uint32_t k = 0; k < g->nodes[i].n_in; k++)
+			if (ir_in(g, &g->nodes[i], k) != IR_NONE)
+				o[ir_in(g, &g->nodes[i], k) + 1]++;
+	for (uint32_t v = 0; v < g->n_values; v++)
+		o[v + 1] += o[v];
+	for (uint32_t i = 0; i < g->n_nodes; i++)
+		for (uint32_t k = 0; k < g->nodes[i].n_in; k++) {
+			uint32_t v = ir_in(g, &g->nodes[i], k);
+			if (v != IR_NONE)
+				u[o[v] + fill[v]++] = i;
+		}
+	shd_free(c, fill, ((size_t)g->n_values + 1) * sizeof *fill);
+	*off = o;
+	*uses = u;
+	return 0;
+}
+
+int64_t
+ir_reshape_heads(ir_graph *g, const ir_node *n, int merge)
+{
+	uint32_t xv = ir_in(g, n, 0), yv = n->n_out ? ir_out(g, n, 0) : IR_NONE;
+
+	if (n->op != OP_Reshape || xv == IR_NONE || yv == IR_NONE)
+		return 0;
+	const ir_value *x = &g->values[merge ? yv : xv], *y = &g->values[merge ? xv : yv];
+	if (x->rank < 1 || y->rank != x->rank + 1 || !ir_is_const(y->dims[y->rank - 2]))
+		return 0;
+	ir_dim prod = ir_mul(g, y->dims[y->rank - 2], y->dims[y->rank - 1]);
+	return ir_dim_eq(prod, x->dims[x->rank - 1]) ? y->dims[y->rank - 2].c : 0;
+}

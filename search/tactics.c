@@ -392,20 +392,6 @@ typedef struct {
 	const ir_node *stop; /* a fused attention that cannot split what it reads */
 } route;
 
-/* A Reshape splitting the last dim of x into [heads, head_dim]: heads. */
-static int64_t
-head_split(ir_graph *g, const ir_node *n)
-{
-	uint32_t xv = ir_in(g, n, 0), yv = ir_out(g, n, 0);
-	if (xv == IR_NONE || yv == IR_NONE)
-		return 0;
-	const ir_value *x = &g->values[xv], *y = &g->values[yv];
-	if (x->rank < 1 || y->rank != x->rank + 1 || !ir_is_const(y->dims[y->rank - 2]))
-		return 0;
-	ir_dim prod = ir_mul(g, y->dims[y->rank - 2], y->dims[y->rank - 1]);
-	return ir_dim_eq(prod, x->dims[x->rank - 1]) ? y->dims[y->rank - 2].c : 0;
-}
-
 static int
 vote(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, uint8_t *seen,
      const uint8_t *reached, int depth, route *rt)
@@ -461,8 +447,8 @@ vote(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, uin
 				return VOTE_ROW;
 			rt->pieces = (int)n->n_out;
 		}
-		if (n->op == OP_Reshape && head_split(g, n))
-			rt->heads = head_split(g, n);
+		if (ir_reshape_heads(g, n, 0))
+			rt->heads = ir_reshape_heads(g, n, 0);
 		for (uint32_t o = 0; o < n->n_out; o++) {
 			uint32_t r = ir_out(g, n, o);
 			if (r == IR_NONE)
@@ -526,11 +512,10 @@ refuse_split(ir_graph *g, prop_plan *p, not_split *ns, uint32_t v, int indiv, co
 	return prop_note_add(g, p, v, why);
 }
 
-/* Per value: the nodes that read it (uses[use_off[v] .. use_off[v+1]),
- * fill as scratch), and live[v]: computed from a graph input (nodes are
- * in topological order). Arrays zeroed, sized as tactic_megatron's. */
+/* live[v]: v is computed from a graph input (nodes are in topological
+ * order); live has n_values + 1 entries, zeroed. */
 static void
-index_uses(ir_graph *g, uint32_t *use_off, uint32_t *uses, uint32_t *fill, uint8_t *live)
+mark_live(ir_graph *g, uint8_t *live)
 {
 	for (uint32_t i = 0; i < g->n_inputs; i++)
 		live[g->inputs[i]] = 1;
@@ -543,20 +528,6 @@ index_uses(ir_graph *g, uint32_t *use_off, uint32_t *uses, uint32_t *fill, uint8
 			if (ir_out(g, n, k) != IR_NONE)
 				live[ir_out(g, n, k)] = any;
 	}
-	for (uint32_t i = 0; i < g->n_nodes; i++)
-		for (uint32_t k = 0; k < g->nodes[i].n_in; k++) {
-			uint32_t v = ir_in(g, &g->nodes[i], k);
-			if (v != IR_NONE)
-				use_off[v + 1]++;
-		}
-	for (uint32_t v = 0; v < g->n_values; v++)
-		use_off[v + 1] += use_off[v];
-	for (uint32_t i = 0; i < g->n_nodes; i++)
-		for (uint32_t k = 0; k < g->nodes[i].n_in; k++) {
-			uint32_t v = ir_in(g, &g->nodes[i], k);
-			if (v != IR_NONE)
-				uses[use_off[v] + fill[v]++] = i;
-		}
 }
 
 /* The optimizer's fused Attention: its packed weight [hidden, 3 pieces of
@@ -623,9 +594,7 @@ static int
 tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log, int strict)
 {
 	shd_ctx *c = g->ctx;
-	uint32_t *use_off = shd_calloc(c, g->n_values + 2, sizeof *use_off);
-	uint32_t *uses = shd_calloc(c, g->n_args + 1, sizeof *uses);
-	uint32_t *fill = shd_calloc(c, g->n_values + 1, sizeof *fill);
+	uint32_t *use_off = NULL, *uses = NULL;
 	uint8_t *seen = shd_calloc(c, g->n_nodes + 1, 1);
 	uint8_t *reached = shd_calloc(c, g->n_values + 1, 1);
 	uint8_t *live = shd_calloc(c, g->n_values + 1, 1);
@@ -636,11 +605,13 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log, int strict)
 	char sz[96];
 	int rc = 0;
 
-	if (!use_off || !uses || !fill || !seen || !reached || !live) {
+	if (!seen || !reached || !live) {
 		rc = shd_nomem(c);
 		goto out;
 	}
-	index_uses(g, use_off, uses, fill, live);
+	if ((rc = ir_consumers(g, &use_off, &uses)))
+		goto out;
+	mark_live(g, live);
 	for (uint32_t i = 0; i < g->n_nodes; i++) {
 		const ir_node *n = &g->nodes[i];
 		int32_t od;
@@ -741,7 +712,6 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log, int strict)
 out:
 	shd_free(c, use_off, ((size_t)g->n_values + 2) * sizeof *use_off);
 	shd_free(c, uses, ((size_t)g->n_args + 1) * sizeof *uses);
-	shd_free(c, fill, ((size_t)g->n_values + 1) * sizeof *fill);
 	shd_free(c, seen, (size_t)g->n_nodes + 1);
 	shd_free(c, reached, (size_t)g->n_values + 1);
 	shd_free(c, live, (size_t)g->n_values + 1);
