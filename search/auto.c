@@ -30,7 +30,9 @@ typedef struct {
 	uint64_t min_peak; /* the smallest peak memory seen (nothing fits: the error) */
 	uint32_t scored;   /* plans scored so far, and the best cost (progress) */
 	double best, t0, shown;
-	uint32_t budget; /* plans the search may score (the smaller of the space and rollouts) */
+	uint32_t budget;   /* plans the search may score (0: until it stops improving) */
+	uint8_t mask[256]; /* option k of a decision: the axes mask[k] (bit i: axes[i]) */
+	uint32_t n_opt;    /* options per decision */
 	search_cost min_cost;
 } auto_state;
 
@@ -63,7 +65,7 @@ seed_option(auto_state *s, prop_plan *q, uint32_t k, uint8_t o)
 	const prop_dgroup *gr = &s->a->groups[s->group[k]];
 
 	for (uint32_t i = 0; i < s->n_axes; i++) {
-		if (!(o & (1u << i)))
+		if (!(s->mask[o] & (1u << i)))
 			continue;
 		for (uint32_t j = 0; j < gr->n_seeds; j++) {
 			const prop_slot *sl = &s->a->seeds[gr->first_seed + j];
@@ -111,7 +113,9 @@ eval(void *ud, const uint8_t *choice, double *cost)
 	double t = shd_now();
 	if (s->env->progress && t - s->t0 > 1 && t - s->shown > 0.25) {
 		s->shown = t;
-		fprintf(s->env->progress, "\rsearch: %u of %u plans scored", s->scored, s->budget);
+		fprintf(s->env->progress, "\rsearch: %u plans scored", s->scored);
+		if (s->budget)
+			fprintf(s->env->progress, " of %u", s->budget);
 		if (s->env->deadline > 0)
 			fprintf(s->env->progress, ", %.1f of %.0fs", t - s->t0,
 			        s->env->deadline - s->t0);
@@ -130,9 +134,33 @@ search_baseline_applies(const prop_mesh *m, const char *strategy)
 	       (!strstr(strategy, "megatron") || prop_mesh_axis(m, "model") >= 0);
 }
 
-/* A baseline (a tactic list) after the earlier tactics: its cost. */
+/* The decisions closest to plan q: per decision, the option of the axes
+ * its first split seed has in q (none split: no split). */
+static void
+project(const auto_state *s, const prop_plan *q, uint8_t *choice)
+{
+	for (uint32_t k = 0; k < s->n_dec; k++) {
+		const prop_dgroup *gr = &s->a->groups[s->group[k]];
+		uint32_t x = 0;
+		for (uint32_t j = 0; j < gr->n_seeds && !x; j++) {
+			const prop_slot *sl = &s->a->seeds[gr->first_seed + j];
+			const prop_dim *d = &q->want[sl->value].dims[sl->dim];
+			for (uint8_t t = 0; t < d->n; t++)
+				for (uint32_t i = 0; i < s->n_axes; i++)
+					if (s->axes[i] == d->ax[t])
+						x |= 1u << i;
+		}
+		choice[k] = 0;
+		for (uint32_t o = 0; o < s->n_opt; o++)
+			if (s->mask[o] == x)
+				choice[k] = (uint8_t)o;
+	}
+}
+
+/* A baseline (a tactic list) after the earlier tactics: its cost, and its
+ * projection on the decisions into choice. */
 static int
-baseline(auto_state *s, const char *strategy, double *cost)
+baseline(auto_state *s, const char *strategy, double *cost, uint8_t *choice)
 {
 	prop_plan q;
 	search_cost sc;
@@ -143,6 +171,8 @@ baseline(auto_state *s, const char *strategy, double *cost)
 		return rc;
 	if (!(rc = search_apply(s->g, &q, strategy, NULL)))
 		rc = score_plan(s, &q, &sc, cost);
+	if (!rc)
+		project(s, &q, choice);
 	prop_plan_free(s->g, &q);
 	return rc;
 }
@@ -175,6 +205,59 @@ human_bytes(char *buf, size_t n, uint64_t b)
 	return buf;
 }
 
+/* Why the search stopped, for its log line. */
+static void
+why_stopped(char *buf, size_t n, const mcts_result *r, double space, uint32_t budget)
+{
+	switch (r->why) {
+	case MCTS_ENUMERATED: snprintf(buf, n, "every one of the %.0f plans scored", space); break;
+	case MCTS_BUDGET: snprintf(buf, n, "the budget of %u plans reached", budget); break;
+	case MCTS_TIME: snprintf(buf, n, "its time share reached at %u plans", r->scored); break;
+	case MCTS_PATIENCE:
+		snprintf(buf, n, "converged: the last %u plans did not better the best",
+		         SEARCH_PATIENCE);
+		break;
+	case MCTS_STOPPED: snprintf(buf, n, "stopped"); break;
+	default: snprintf(buf, n, "converged: nothing new to try after %u plans", r->scored);
+	}
+}
+
+/* Decisions: the groups with seeds, heaviest first. */
+static int
+order_decisions(auto_state *s)
+{
+	shd_ctx *c = s->g->ctx;
+	const prop_analysis *a = s->a;
+	double *weight = shd_calloc(c, a->n_groups + 1, sizeof *weight);
+
+	if (!weight)
+		return shd_nomem(c);
+	for (uint32_t gi = 0; gi < a->n_groups; gi++)
+		if (a->groups[gi].n_seeds)
+			s->group[s->n_dec++] = gi;
+	for (uint32_t k = 0; k < s->n_dec; k++)
+		weight[k] = group_weight(s, s->group[k]);
+	for (uint32_t k = 1; k < s->n_dec; k++)
+		for (uint32_t j = k; j > 0 && weight[j] > weight[j - 1]; j--) {
+			double w = weight[j];
+			uint32_t t = s->group[j];
+			weight[j] = weight[j - 1], s->group[j] = s->group[j - 1];
+			weight[j - 1] = w, s->group[j - 1] = t;
+		}
+	shd_free(c, weight, ((size_t)a->n_groups + 1) * sizeof *weight);
+	/* options: every subset of the axes, or past three axes one axis each */
+	if (s->n_axes <= 3) {
+		s->n_opt = 1u << s->n_axes;
+		for (uint32_t o = 0; o < s->n_opt; o++)
+			s->mask[o] = (uint8_t)o;
+	} else {
+		s->n_opt = s->n_axes + 1;
+		for (uint32_t o = 1; o < s->n_opt; o++)
+			s->mask[o] = (uint8_t)(1u << (o - 1));
+	}
+	return 0;
+}
+
 int
 search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int exhaustive,
             FILE *log)
@@ -182,8 +265,8 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 	shd_ctx *c = g->ctx;
 	prop_analysis a;
 	auto_state s;
-	uint8_t *n_opt = NULL, *start = NULL, *best = NULL;
-	double *weight = NULL;
+	uint8_t *n_opt = NULL, *starts = NULL, *best = NULL;
+	size_t n_starts = SEARCH_BASELINES + 1;
 	int rc;
 
 	shd_arena ra = {0};
@@ -206,50 +289,57 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 		if (axes_mask & (1u << i))
 			s.axes[s.n_axes++] = (uint8_t)i;
 	s.group = shd_calloc(c, a.n_groups + 1, sizeof *s.group);
-	weight = shd_calloc(c, a.n_groups + 1, sizeof *weight);
 	n_opt = shd_calloc(c, a.n_groups + 1, 1);
-	start = shd_calloc(c, a.n_groups + 1, 1);
+	starts = shd_calloc(c, n_starts * (a.n_groups + 1), 1);
 	best = shd_calloc(c, a.n_groups + 1, 1);
-	if (!s.group || !weight || !n_opt || !start || !best) {
+	if (!s.group || !n_opt || !starts || !best) {
 		rc = shd_nomem(c);
 		goto out;
 	}
-	/* decisions: the groups with seeds, heaviest first; options: subsets
-	 * of the axes (singletons only past three axes) */
-	for (uint32_t gi = 0; gi < a.n_groups; gi++)
-		if (a.groups[gi].n_seeds)
-			s.group[s.n_dec++] = gi;
-	for (uint32_t k = 0; k < s.n_dec; k++)
-		weight[k] = group_weight(&s, s.group[k]);
-	for (uint32_t k = 1; k < s.n_dec; k++)
-		for (uint32_t j = k; j > 0 && weight[j] > weight[j - 1]; j--) {
-			double w = weight[j];
-			uint32_t t = s.group[j];
-			weight[j] = weight[j - 1], s.group[j] = s.group[j - 1];
-			weight[j - 1] = w, s.group[j - 1] = t;
-		}
-	for (uint32_t k = 0; k < s.n_dec; k++)
-		n_opt[k] = (uint8_t)(s.n_axes <= 3 ? 1u << s.n_axes : s.n_axes + 1);
-	mcts_opts mo = {s.n_dec,       n_opt,      env->seed, env->rollouts,
-	                env->deadline, exhaustive, p->stop,   p->stop_ud};
-	double best_cost = INFINITY, t0 = shd_now(), space = mcts_space(&mo);
-	uint32_t scored = 0;
-	s.budget = exhaustive || space <= mo.max_rollouts ? (uint32_t)fmin(space, UINT32_MAX)
-	                                                  : mo.max_rollouts;
-	if (s.n_dec && (rc = mcts_search(c, &mo, eval, &s, start, best, &best_cost, &scored)))
+	if ((rc = order_decisions(&s)))
 		goto out;
-	/* the baselines, on the axes they would take */
+	memset(n_opt, (int)s.n_opt, s.n_dec);
+	/* the baselines, on the axes they would take; their plans' decisions
+	 * are the search's starts after no split at all */
 	const char *winner = NULL;
-	double bc[SEARCH_BASELINES];
+	double bc[SEARCH_BASELINES], best_cost = INFINITY, t0 = shd_now();
+	uint32_t n_start = 1, n_base = 0;
 	for (int i = 0; i < SEARCH_BASELINES; i++) {
 		bc[i] = INFINITY;
 		if (!search_baseline_applies(p->mesh, search_baselines[i]))
 			continue;
-		if ((rc = baseline(&s, search_baselines[i], &bc[i])))
+		if ((rc = baseline(&s, search_baselines[i], &bc[i], starts + n_start * s.n_dec)))
 			goto out;
+		n_base++;
+		n_start++;
 		if (bc[i] < best_cost)
 			best_cost = bc[i], winner = search_baselines[i];
 	}
+	/* the default stops once the best stops improving, or at a tenth of
+	 * the time budget; a budget of plans is spent whole */
+	double deadline = env->deadline;
+	if (!env->rollouts && deadline > 0)
+		deadline = s.t0 + (deadline - s.t0) / 10;
+	mcts_opts mo = {s.n_dec,
+	                n_opt,
+	                s.mask,
+	                s.n_opt,
+	                env->seed,
+	                env->rollouts,
+	                env->rollouts ? 0 : SEARCH_PATIENCE,
+	                env->rollouts ? env->rollouts : SEARCH_ENUMERATE,
+	                deadline,
+	                exhaustive,
+	                p->stop,
+	                p->stop_ud};
+	mcts_result res = {INFINITY, 0, MCTS_EXHAUSTED};
+	double space = mcts_space(&mo);
+	s.budget = exhaustive || space <= mo.enumerate ? (uint32_t)fmin(space, UINT32_MAX)
+	                                               : env->rollouts;
+	if (s.n_dec && (rc = mcts_search(c, &mo, eval, &s, starts, n_start, best, &res)))
+		goto out;
+	if (res.best_cost <= best_cost)
+		best_cost = res.best_cost, winner = NULL;
 	if (!isfinite(best_cost)) {
 		char b1[32], b2[32], b3[32], b4[32], b5[32];
 		rc = shd_error(c, ONNXSHARD_EINPUT,
@@ -264,7 +354,7 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 		goto out;
 	}
 	env->decisions = s.n_dec;
-	env->scored = scored + 3;
+	env->scored = res.scored + n_base;
 	env->chose = winner;
 	if (winner) {
 		rc = search_apply(g, p, winner, NULL);
@@ -274,20 +364,8 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 				seed_option(&s, p, k, best[k]);
 		rc = prop_propagate(g, p);
 	}
-	/* why the search stopped */
 	char stopped[128];
-	if (exhaustive || space <= mo.max_rollouts)
-		snprintf(stopped, sizeof stopped, "every one of the %.0f plans scored", space);
-	else if (mo.max_rollouts && scored >= mo.max_rollouts)
-		snprintf(stopped, sizeof stopped, "the budget of %u plans reached",
-		         mo.max_rollouts);
-	else if (mo.deadline > 0 && shd_now() >= mo.deadline)
-		snprintf(stopped, sizeof stopped, "the time budget reached at %u of %u plans",
-		         scored, mo.max_rollouts);
-	else
-		snprintf(stopped, sizeof stopped,
-		         "converged: no single change betters the best, %u of %u plans", scored,
-		         mo.max_rollouts);
+	why_stopped(stopped, sizeof stopped, &res, space, env->rollouts);
 	if (env->progress && s.shown > 0)
 		fprintf(env->progress, "\nsearch: stopped: %s\n", stopped);
 	if (log && !rc) {
@@ -296,7 +374,7 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 			split += best[k] != 0;
 		fprintf(log,
 		        "auto: %u decision groups (%u classes), %u plans scored in %.2fs (%s): ",
-		        s.n_dec, a.n_decisions, scored + 3, shd_now() - t0, stopped);
+		        s.n_dec, a.n_decisions, env->scored, shd_now() - t0, stopped);
 		if (winner)
 			fprintf(log, "the baseline %s is best, %.3g s per step", winner, best_cost);
 		else
@@ -308,9 +386,8 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 	}
 out:
 	shd_free(c, s.group, ((size_t)a.n_groups + 1) * sizeof *s.group);
-	shd_free(c, weight, ((size_t)a.n_groups + 1) * sizeof *weight);
 	shd_free(c, n_opt, (size_t)a.n_groups + 1);
-	shd_free(c, start, (size_t)a.n_groups + 1);
+	shd_free(c, starts, n_starts * (a.n_groups + 1));
 	shd_free(c, best, (size_t)a.n_groups + 1);
 	prop_analysis_free(g, &a);
 	shd_arena_free(c, &ra);

@@ -1,13 +1,18 @@
-/* Monte Carlo Tree Search over a sequence of decisions (and exhaustive
- * enumeration when the space is small).
+/* Monte Carlo Tree Search over a sequence of decisions, with local moves
+ * (and exhaustive enumeration when the space is small).
  * A decision k has n_opt[k] options; a full assignment is scored by the
- * caller (a cost: lower is better, INFINITY when invalid). The tree fixes
+ * caller (a cost: lower is better, INFINITY when invalid). The search
+ * scores its starts, polishes the best by local moves (one decision at a
+ * time, and joint moves: an option's axes taken from every other decision,
+ * two axes swapped everywhere, an axis dropped everywhere), then runs tree
+ * rollouts, polishing again whenever one betters the best. The tree fixes
  * decisions in order: each node is a prefix, selected by UCT on rewards
  * best/cost in (0, 1]; the rest of a rollout is drawn at random. Full
- * assignments are cached, so a space smaller than the budget is not
- * scored twice. Deterministic for a seed.
+ * assignments are cached, so none is scored twice. The sequence of scored
+ * assignments is a function of the seed and the starts: a budget only cuts
+ * it, so a larger budget's best is never worse.
  * requires: n_dec decisions with 1..255 options each, a scoring function
- * provides: the best assignment found and its cost */
+ * provides: the best assignment found, its cost, why the search stopped */
 #include <math.h>
 #include <string.h>
 
@@ -32,7 +37,13 @@ typedef struct {
 	uint64_t rng;
 	uint8_t *cur, *best;
 	double best_cost;
-	uint32_t scored;
+	uint32_t scored;      /* assignments scored */
+	uint32_t improved;    /* scored when the best last improved */
+	int why;              /* MCTS_*, or -1 while searching */
+	int rc;               /* stop()'s status */
+	int force;            /* score even when done (the first start) */
+	uint32_t n_axes;      /* axes the masks use */
+	uint8_t of_mask[256]; /* option of each axes mask, + 1 (0: none) */
 } mcts;
 
 static uint64_t
@@ -81,13 +92,33 @@ grow_cache(mcts *m)
 	return 0;
 }
 
-/* The cost of m->cur, scored once. */
+/* Whether the search must stop now (m->why then says why). */
+static int
+done(mcts *m)
+{
+	const mcts_opts *o = m->o;
+
+	if (m->why >= 0)
+		return 1;
+	if (o->max_rollouts && m->scored >= o->max_rollouts)
+		m->why = MCTS_BUDGET;
+	else if (o->patience && m->scored - m->improved >= o->patience)
+		m->why = MCTS_PATIENCE;
+	else if (o->deadline > 0 && shd_now() >= o->deadline)
+		m->why = MCTS_TIME;
+	else if (o->stop && (m->rc = o->stop(o->stop_ud)))
+		m->why = MCTS_STOPPED;
+	return m->why >= 0;
+}
+
+/* The cost of m->cur, scored once (INFINITY, unscored, once done). */
 static int
 score(mcts *m, double *cost)
 {
 	uint64_t h = hash_of(m->cur, m->o->n_dec);
 	int rc;
 
+	*cost = INFINITY;
 	if (m->n_cache * 2 >= m->cap_cache && (rc = grow_cache(m)))
 		return rc;
 	uint32_t j = (uint32_t)(h & (m->cap_cache - 1));
@@ -97,6 +128,8 @@ score(mcts *m, double *cost)
 		*cost = m->costs[j];
 		return 0;
 	}
+	if (!m->force && done(m))
+		return 0;
 	if ((rc = m->eval(m->ud, m->cur, cost)))
 		return rc;
 	m->keys[j] = h;
@@ -105,24 +138,85 @@ score(mcts *m, double *cost)
 	m->scored++;
 	if (*cost < m->best_cost) {
 		m->best_cost = *cost;
+		m->improved = m->scored;
 		memcpy(m->best, m->cur, m->o->n_dec);
 	}
 	return 0;
 }
 
-static int
-out_of_budget(mcts *m)
+/* The option of decision-independent axes mask x (none: 0, no split). */
+static uint8_t
+option_of(const mcts *m, uint32_t x)
 {
-	return (m->o->max_rollouts && m->scored >= m->o->max_rollouts) ||
-	       (m->o->deadline > 0 && shd_now() >= m->o->deadline);
+	return m->of_mask[x & 255] ? (uint8_t)(m->of_mask[x & 255] - 1) : 0;
 }
 
-/* The tree's share of the budget: three quarters (the polish has the rest). */
+/* Score the best with decision d at option k; with steal, every other
+ * decision also gives up k's axes (the batch onto a second axis while the
+ * groups on that axis are released). */
 static int
-tree_done(mcts *m)
+move(mcts *m, uint32_t d, uint8_t k, int steal)
 {
-	return (m->o->max_rollouts && m->scored >= m->o->max_rollouts - m->o->max_rollouts / 4) ||
-	       (m->o->deadline > 0 && shd_now() >= m->o->deadline);
+	const mcts_opts *o = m->o;
+	double cost;
+	int changed = 0;
+
+	memcpy(m->cur, m->best, o->n_dec);
+	changed = m->cur[d] != k;
+	m->cur[d] = k;
+	for (uint32_t e = 0; steal && e < o->n_dec; e++) {
+		uint8_t x = o->mask[m->cur[e]];
+		if (e != d && (x & o->mask[k])) {
+			uint8_t y = option_of(m, x & ~o->mask[k]);
+			changed |= y != m->cur[e];
+			m->cur[e] = y < o->n_opt[e] ? y : 0;
+		}
+	}
+	return changed ? score(m, &cost) : 0;
+}
+
+/* Score the best with every decision's axes remapped: axes i and j
+ * swapped (j < n_axes), or axis i dropped (j == n_axes). */
+static int
+remap(mcts *m, uint32_t i, uint32_t j)
+{
+	const mcts_opts *o = m->o;
+	double cost;
+	int changed = 0;
+
+	for (uint32_t e = 0; e < o->n_dec; e++) {
+		uint32_t x = o->mask[m->best[e]], y = x & ~(1u << i);
+		if (j < m->n_axes) /* swap */
+			y = (y & ~(1u << j)) | ((x >> i & 1) << j) | ((x >> j & 1) << i);
+		uint8_t z = option_of(m, y);
+		m->cur[e] = z < o->n_opt[e] ? z : 0;
+		changed |= m->cur[e] != m->best[e];
+	}
+	return changed ? score(m, &cost) : 0;
+}
+
+/* Local search from the best while a pass of moves betters it. */
+static int
+polish(mcts *m)
+{
+	const mcts_opts *o = m->o;
+	int rc = 0;
+
+	while (!rc && isfinite(m->best_cost) && !done(m)) {
+		double before = m->best_cost;
+		for (uint32_t d = 0; d < o->n_dec && !rc && !done(m); d++)
+			for (uint32_t k = 0; k < o->n_opt[d] && !rc && !done(m); k++)
+				rc = move(m, d, (uint8_t)k, 0);
+		for (uint32_t d = 0; o->mask && d < o->n_dec && !rc && !done(m); d++)
+			for (uint32_t k = 1; k < o->n_opt[d] && !rc && !done(m); k++)
+				rc = move(m, d, (uint8_t)k, 1);
+		for (uint32_t i = 0; o->mask && i < m->n_axes && !rc; i++)
+			for (uint32_t j = i + 1; j <= m->n_axes && !rc && !done(m); j++)
+				rc = remap(m, i, j);
+		if (!(m->best_cost < before))
+			break;
+	}
+	return rc;
 }
 
 /* Children of node i (at depth d), made on first visit. */
@@ -212,14 +306,15 @@ enumerate(mcts *m)
 		double cost;
 		if ((rc = score(m, &cost)))
 			return rc;
-		if (o->stop && (rc = o->stop(o->stop_ud)))
-			return rc;
-		if (o->deadline > 0 && shd_now() >= o->deadline)
-			return 0; /* out of time: the best so far */
 		uint32_t d = o->n_dec;
 		while (d > 0 && ++m->cur[d - 1] == o->n_opt[d - 1])
 			m->cur[--d] = 0;
-		if (d == 0)
+		if (d == 0) {
+			if (m->why < 0)
+				m->why = MCTS_ENUMERATED;
+			return 0;
+		}
+		if (done(m))
 			return 0;
 	}
 }
@@ -233,9 +328,52 @@ mcts_space(const mcts_opts *o)
 	return n;
 }
 
+/* Rollouts that meet only scored assignments this many times in a row:
+ * the tree has nothing new to try. */
+#define MCTS_MISSES 1024
+
+/* Polish, then rollouts (each that betters the best polished again). */
+static int
+tree_search(mcts *m, uint32_t *path)
+{
+	int rc;
+
+	if ((rc = polish(m)))
+		return rc;
+	if (!(m->t = shd_calloc(m->c, 64, sizeof *m->t))) /* the root */
+		return shd_nomem(m->c);
+	m->cap_t = 64;
+	m->n_t = 1;
+	double polished = m->best_cost;
+	for (uint32_t misses = 0; !done(m);) {
+		uint32_t before = m->scored;
+		if (misses < 16) {
+			rc = rollout(m, path);
+		} else { /* the tree keeps to scored plans: one drawn uniformly */
+			double cost;
+			for (uint32_t d = 0; d < m->o->n_dec; d++)
+				m->cur[d] = (uint8_t)(next_rand(&m->rng) % m->o->n_opt[d]);
+			rc = score(m, &cost);
+		}
+		if (rc)
+			return rc;
+		misses = m->scored == before ? misses + 1 : 0;
+		if (misses >= MCTS_MISSES) {
+			m->why = MCTS_EXHAUSTED;
+			break;
+		}
+		if (m->best_cost < polished) {
+			if ((rc = polish(m)))
+				return rc;
+			polished = m->best_cost;
+		}
+	}
+	return 0;
+}
+
 int
-mcts_search(shd_ctx *c, const mcts_opts *o, mcts_evalf eval, void *ud, const uint8_t *start,
-            uint8_t *best, double *best_cost, uint32_t *scored)
+mcts_search(shd_ctx *c, const mcts_opts *o, mcts_evalf eval, void *ud, const uint8_t *starts,
+            uint32_t n_start, uint8_t *best, mcts_result *res)
 {
 	mcts m = {0};
 	uint32_t *path = shd_calloc(c, o->n_dec + 2, sizeof *path);
@@ -247,55 +385,38 @@ mcts_search(shd_ctx *c, const mcts_opts *o, mcts_evalf eval, void *ud, const uin
 	m.ud = ud;
 	m.rng = o->seed;
 	m.best_cost = INFINITY;
+	m.why = -1;
 	m.cur = shd_calloc(c, o->n_dec + 1, 1);
 	m.best = best;
+	for (uint32_t k = 0; o->mask && k < o->n_mask; k++) {
+		m.of_mask[o->mask[k]] = (uint8_t)(k + 1);
+		while (o->mask[k] >> m.n_axes)
+			m.n_axes++;
+	}
 	if (!path || !m.cur) {
 		rc = shd_nomem(c);
 		goto out;
 	}
-	/* the starting point (no decision, or the caller's) is always scored */
-	memcpy(m.cur, start, o->n_dec);
-	memcpy(m.best, start, o->n_dec);
-	double first;
-	if ((rc = score(&m, &first)))
+	/* the starts are always scored (the first even when over budget) */
+	memcpy(m.best, starts, o->n_dec);
+	for (uint32_t s = 0; s < n_start && !rc && (s == 0 || !done(&m)); s++) {
+		double cost;
+		memcpy(m.cur, starts + (size_t)s * o->n_dec, o->n_dec);
+		m.force = s == 0;
+		rc = score(&m, &cost);
+		m.force = 0;
+	}
+	if (rc)
 		goto out;
-	if (o->exhaustive || mcts_space(o) <= (double)(o->max_rollouts ? o->max_rollouts : 256)) {
+	if (o->exhaustive || mcts_space(o) <= (double)o->enumerate)
 		rc = enumerate(&m);
-		goto out;
-	}
-	if (!(m.t = shd_calloc(c, 64, sizeof *m.t))) { /* the root */
-		rc = shd_nomem(c);
-		goto out;
-	}
-	m.cap_t = 64;
-	m.n_t = 1;
-	/* rollouts that only meet scored points count too, so the loop ends */
-	for (uint32_t tries = 0;
-	     !tree_done(&m) && (!o->max_rollouts || tries < 8 * o->max_rollouts); tries++) {
-		if (o->stop && (rc = o->stop(o->stop_ud)))
-			break;
-		if ((rc = rollout(&m, path)))
-			break;
-	}
-	/* polish: coordinate descent from the best, one decision at a time,
-	 * while it improves and the budget lasts */
-	for (int better = 1; !rc && better && isfinite(m.best_cost);) {
-		better = 0;
-		for (uint32_t d = 0; d < o->n_dec && !rc && !out_of_budget(&m); d++)
-			for (uint32_t k = 0; k < o->n_opt[d] && !rc && !out_of_budget(&m); k++) {
-				double before = m.best_cost, cost;
-				memcpy(m.cur, m.best, o->n_dec);
-				if (m.cur[d] == k)
-					continue;
-				m.cur[d] = (uint8_t)k;
-				rc = score(&m, &cost);
-				better |= m.best_cost < before;
-			}
-	}
+	else
+		rc = tree_search(&m, path);
+	rc = rc ? rc : m.rc;
 out:
-	*best_cost = m.best_cost;
-	if (scored)
-		*scored = m.scored;
+	res->best_cost = m.best_cost;
+	res->scored = m.scored;
+	res->why = m.why < 0 ? MCTS_EXHAUSTED : m.why;
 	shd_free(c, path, ((size_t)o->n_dec + 2) * sizeof *path);
 	shd_free(c, m.cur, (size_t)o->n_dec + 1);
 	shd_free(c, m.t, m.cap_t * sizeof *m.t);

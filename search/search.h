@@ -12,7 +12,8 @@ typedef struct {
 	const search_hw *hw; /* the device (NULL: the h100 preset) */
 	uint64_t seed;       /* the tree search's */
 	double deadline;     /* shd_now() past which it stops (0: none) */
-	uint32_t rollouts;   /* plans scored at most (0: SEARCH_ROLLOUTS) */
+	uint32_t rollouts;   /* plans scored (0: until SEARCH_PATIENCE plans in a row do not
+	                      * better the best, or a tenth of the time to the deadline) */
 	FILE *progress;      /* NULL, or a terminal: a line of plans scored, best so far */
 	int strict;          /* the user named the strategy: a data, megatron or experts
 	                      * step that splits none of its targets because none
@@ -23,7 +24,8 @@ typedef struct {
 	const char *chose;  /* the baseline that won, or NULL: the search's plan */
 } search_env;
 
-#define SEARCH_ROLLOUTS 256u
+#define SEARCH_PATIENCE  256u  /* the default stop */
+#define SEARCH_ENUMERATE 1024u /* the default enumerates a space this small */
 
 /* Apply a strategy: "data[:AXIS]", "megatron[:AXIS]", "auto", a comma list
  * of those, or a JSON tactics file. Each step is followed by propagation.

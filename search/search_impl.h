@@ -10,24 +10,47 @@
  * fit). Non-zero: an error that ends the search (diagnostic set). */
 typedef int (*mcts_evalf)(void *ud, const uint8_t *choice, double *cost);
 
+/* Why a search stopped. */
+enum {
+	MCTS_ENUMERATED, /* every assignment scored */
+	MCTS_BUDGET,     /* max_rollouts scored */
+	MCTS_TIME,       /* the deadline (or soft deadline) passed */
+	MCTS_PATIENCE,   /* `patience` plans scored since the best last improved */
+	MCTS_EXHAUSTED,  /* rollouts keep meeting scored plans: nothing new to try */
+	MCTS_STOPPED,    /* stop() said so */
+};
+
 typedef struct {
 	uint32_t n_dec;
 	const uint8_t *n_opt; /* per decision: its options, 1..255 */
+	/* option k of any decision is the set of axes mask[k] (bit i: the i-th
+	 * axis searched); NULL: no joint moves */
+	const uint8_t *mask;
+	uint32_t n_mask; /* entries of mask (>= every n_opt) */
 	uint64_t seed;
-	uint32_t max_rollouts; /* scored assignments at most (0: no limit; then deadline) */
+	uint32_t max_rollouts; /* scored assignments at most (0: no limit) */
+	uint32_t patience;     /* stop once this many have not bettered the best (0: never) */
+	uint32_t enumerate;    /* enumerate a space of at most this many assignments */
 	double deadline;       /* shd_now() past which the search stops (0: none) */
 	int exhaustive;        /* enumerate every assignment, whatever the budget */
 	int (*stop)(void *ud); /* NULL, or polled: non-zero ends the search with it */
 	void *stop_ud;
 } mcts_opts;
 
+typedef struct {
+	double best_cost; /* INFINITY when nothing valid was found */
+	uint32_t scored;  /* assignments scored (each once) */
+	int why;          /* MCTS_* */
+} mcts_result;
+
 /* The number of assignments (a double: it may be astronomical). */
 double mcts_space(const mcts_opts *o);
-/* Search from `start` (scored first); best gets n_dec choices, *best_cost
- * its cost (INFINITY when nothing valid was found), *scored (may be NULL)
- * how many assignments were scored. A space no larger than the budget is
- * enumerated. */
-int mcts_search(shd_ctx *c, const mcts_opts *o, mcts_evalf eval, void *ud, const uint8_t *start,
-                uint8_t *best, double *best_cost, uint32_t *scored);
+/* Search from the n_start assignments of starts (n_dec each, scored first,
+ * in order); best gets n_dec choices. The order in which assignments are
+ * scored depends on the seed and the starts alone, never on the budget: a
+ * larger budget scores a superset, so its best is never worse. A space of
+ * at most o->enumerate assignments is enumerated. */
+int mcts_search(shd_ctx *c, const mcts_opts *o, mcts_evalf eval, void *ud, const uint8_t *starts,
+                uint32_t n_start, uint8_t *best, mcts_result *res);
 
 #endif

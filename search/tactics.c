@@ -951,8 +951,6 @@ auto_step(ir_graph *g, prop_plan *p, uint8_t mask, search_env *env, int exhausti
 
 	if (env)
 		e = *env;
-	if (!e.rollouts)
-		e.rollouts = SEARCH_ROLLOUTS;
 	if (!e.hw) {
 		if ((rc = search_hw_load(g->ctx, "h100", &hw)))
 			return rc;
