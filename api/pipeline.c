@@ -87,6 +87,17 @@ parse_dims(shd_ctx *c, const onnxshard_opts *o, ir_graph *g, bindings *b)
 	return 0;
 }
 
+/* With --collectives ort, a plan ONNX Runtime's collectives cannot run is
+ * refused (bad input) before anything is written: plan and shard agree. */
+static int
+ort_runs(ir_graph *g, const prop_plan *p, int ort)
+{
+	char buf[160];
+	const char *why = ort ? emit_ort_why(g, p, buf, sizeof buf) : NULL;
+
+	return why ? shd_error(g->ctx, ONNXSHARD_EINPUT, "%s", why) : 0;
+}
+
 /* One warning line on log for the symbolic dims that no --dim binds: the
  * plan counts them as 1, so its times and sizes mean little. */
 static int
@@ -1120,6 +1131,7 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	env.seed = o->seed;
 	env.strict = 1; /* the strategy is the user's */
 	env.rollouts = o->budget_plans;
+	env.ort = o->collectives && !strcmp(o->collectives, "ort");
 	/* the search stops with its best plan before the budget runs out */
 	env.deadline = rs.deadline - 0.2 * (rs.deadline - shd_now());
 	env.progress = log && isatty(fileno(log)) ? log : NULL;
@@ -1139,7 +1151,8 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	p.stop_ud = &rs;
 	if ((rc = stop(&rs)) ||
 	    (rc = search_run(g, &p, o->strategy ? o->strategy : "auto", &env, log)) ||
-	    (rc = prop_materialize(g, &p)) || (log && (rc = warn_unbound(g, &b, log))))
+	    (rc = prop_materialize(g, &p)) || (rc = ort_runs(g, &p, env.ort)) ||
+	    (log && (rc = warn_unbound(g, &b, log))))
 		goto out;
 	rs.deadline = 0; /* the budget is planning's */
 	if (!(st = shd_calloc(c, (size_t)mesh.world, sizeof *st))) {

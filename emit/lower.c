@@ -474,7 +474,10 @@ block_layout(const rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, c
 		gl[r] = lo[r] = size;
 		off[r] = 0;
 		if (s->dims[d].n) {
-			lo[r] = size / prop_axes_size(k->mesh, s->dims[d].ax, s->dims[d].n);
+			int64_t nb = prop_axes_size(k->mesh, s->dims[d].ax, s->dims[d].n);
+			/* padded: blocks past the dim's end (gl) are zeros (copy_block) */
+			lo[r] = s->dims[d].pad ? prop_pad_block(size, s->dims[d].pad, nb)
+			                       : size / nb;
 			off[r] = prop_shard_index(k->mesh, k->rank, s->dims[d].ax, s->dims[d].n) *
 			         lo[r];
 			*last = r;
@@ -515,6 +518,62 @@ string_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const p
 	return 0;
 }
 
+/* n zero bytes into mem at *written, or appended to the data file.
+ * Returns a status. */
+static int
+zero_run(rank_ctx *k, uint64_t n, uint8_t *mem, uint64_t *written)
+{
+	static const uint8_t zeros[4096];
+	int rc;
+
+	if (mem) {
+		memset(mem + *written, 0, (size_t)n);
+		*written += n;
+		return 0;
+	}
+	for (uint64_t c; n; n -= c, *written += c) {
+		c = n < sizeof zeros ? n : sizeof zeros;
+		if ((rc = onnx_datafile_write(k->c, &k->df, zeros, (size_t)c)))
+			return emit_status(k, rc);
+	}
+	return 0;
+}
+
+/* A padded block (some dim of s padded: its extent lo passes the source's
+ * gl there) row by row along the innermost dim: the source's elements where
+ * they exist, zeros in the padding. Returns a status. */
+static int
+copy_padded(rank_ctx *k, const Onnx__TensorProto *t, size_t es, int32_t r, const int64_t *gl,
+            const int64_t *lo, const int64_t *off, uint8_t *mem, uint64_t *written, int fd,
+            uint64_t base, int *kernel)
+{
+	int64_t idx[2 * IR_MAX_RANK] = {0}, in_last = gl[r - 1] - off[r - 1];
+	uint64_t rows = 1;
+	int rc;
+
+	in_last = in_last < 0 ? 0 : in_last > lo[r - 1] ? lo[r - 1] : in_last;
+	for (int32_t d = 0; d < r - 1; d++)
+		rows *= (uint64_t)lo[d];
+	for (uint64_t o = 0; o < rows; o++) {
+		uint64_t src = 0, have = (uint64_t)in_last;
+		if (o % 4096 == 0 && k->o->stop && (rc = k->o->stop(k->o->stop_ud)))
+			return emit_status(k, rc);
+		for (int32_t d = 0; d < r - 1; d++) {
+			if (idx[d] + off[d] >= gl[d])
+				have = 0; /* a row of padding */
+			src = src * (uint64_t)gl[d] + (uint64_t)(idx[d] + off[d]);
+		}
+		src = (src * (uint64_t)gl[r - 1] + (uint64_t)off[r - 1]) * es;
+		if ((have &&
+		     (rc = copy_run(k, t, src, have * es, mem, written, fd, base, kernel))) ||
+		    (rc = zero_run(k, ((uint64_t)lo[r - 1] - have) * es, mem, written)))
+			return rc;
+		for (int32_t d = r - 2; d >= 0 && ++idx[d] == lo[d]; d--)
+			idx[d] = 0;
+	}
+	return 0;
+}
+
 /* Copy the block of t under sharding s into mem, or to the data file when
  * mem is NULL. A dim in pieces is copied as [pieces, dim/pieces] with the
  * inner part split. A 4-bit tensor (two elements a byte, flattened) is
@@ -534,6 +593,10 @@ copy_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const pro
 	if (onnx_tensor_fd(k->g->model, t, &fd, &base))
 		fd = -1;
 	k->win_lo = k->win_hi = 0; /* nothing of this tensor read yet */
+	for (int32_t d = 0; d < v->rank; d++)
+		if (prop_is_padded(&s->dims[d])) /* never 4-bit nor in pieces */
+			return copy_padded(k, t, es, r, gl, lo, off, mem, written, fd, base,
+			                   &kernel);
 	if (onnx_dtype_bits(t->data_type) == 4) {
 		if (last < 0)
 			return copy_run(k, t, 0, onnx_tensor_bytes(t), mem, written, fd, base,
@@ -586,8 +649,11 @@ emit_init_block(const ir_graph *g, const prop_plan *p, uint32_t v, int64_t *dims
 		return 0;
 	for (int32_t d = 0; d < x->rank; d++) {
 		dims[d] = x->init->dims[d];
-		if (s->dims[d].n)
-			dims[d] /= prop_axes_size(p->mesh, s->dims[d].ax, s->dims[d].n);
+		int64_t nb =
+		        s->dims[d].n ? prop_axes_size(p->mesh, s->dims[d].ax, s->dims[d].n) : 1;
+		dims[d] = s->dims[d].n && s->dims[d].pad
+		                  ? prop_pad_block(dims[d], s->dims[d].pad, nb)
+		                  : dims[d] / nb;
 		n *= (uint64_t)dims[d];
 	}
 	return onnx_dtype_bytes(x->init->data_type, n); /* 4-bit: packed */
@@ -711,6 +777,54 @@ emit_split(rank_ctx *k, const char *nn, const char *in, const char **outs, int64
 	return emit_node(k, "Split", "", nn, &in, 1, outs, (size_t)n, sa, ns);
 }
 
+/* Node nn: `in` (value v's rank) sliced to [start, end) along dim, then
+ * padded with zeros at its end to `padto` elements there when shorter:
+ * the local steps of a padded dim (its padding cut off after a gather, or a
+ * rank's padded block of a whole dim). Returns a status. */
+static int
+emit_cut(rank_ctx *k, const char *nn, const char *in, const char *out, const ir_value *v,
+         int32_t dim, int64_t start, int64_t end, int64_t padto)
+{
+	const int32_t i64 = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+	int64_t b[3] = {start, end, dim}, one[1] = {1}, rank = v->rank > 0 ? v->rank : 1;
+	const char *sl = padto > end - start ? emit_str(k, "%s/cut", out) : out;
+
+	if (!sl)
+		return k->rc;
+	if (k->g->opset >= 10) {
+		const char *c[3], *ins[4] = {in};
+		for (int j = 0; j < 3; j++)
+			if (!(c[j] = emit_str(k, "%s/b%d", nn, j)) ||
+			    emit_tensor_inline(k, c[j], i64, one, 1, &b[j], 8))
+				return k->rc;
+		ins[1] = c[0], ins[2] = c[1], ins[3] = c[2];
+		if (emit_node(k, "Slice", "", nn, ins, 4, &sl, 1, NULL, 0))
+			return k->rc;
+	} else {
+		Onnx__AttributeProto *at[3] = {attr_ints(k, "starts", &b[0], 1),
+		                               attr_ints(k, "ends", &b[1], 1),
+		                               attr_ints(k, "axes", &b[2], 1)};
+		if (k->rc || emit_node(k, "Slice", "", nn, &in, 1, &sl, 1, at, 3))
+			return k->rc;
+	}
+	if (sl == out)
+		return 0;
+	int64_t *pads = emit_alloc(k, (size_t)(2 * rank) * sizeof *pads);
+	if (!pads)
+		return k->rc;
+	pads[rank + dim] = padto - (end - start);
+	const char *pn = emit_str(k, "%s/pad", nn);
+	if (k->g->opset >= 11) {
+		int64_t np[1] = {2 * rank};
+		const char *pc = emit_str(k, "%s/pads", nn), *ins[2] = {sl, pc};
+		if (!pc || emit_tensor_inline(k, pc, i64, np, 1, pads, (size_t)(2 * rank) * 8))
+			return k->rc;
+		return emit_node(k, "Pad", "", pn, ins, 2, &out, 1, NULL, 0);
+	}
+	Onnx__AttributeProto *at[1] = {attr_ints(k, "pads", pads, (size_t)(2 * rank))};
+	return k->rc ? k->rc : emit_node(k, "Pad", "", pn, &sl, 1, &out, 1, at, 1);
+}
+
 /* The type ONNX Runtime's com.microsoft collective `kind` sends a value of
  * dtype dt as: dt where its schema takes it (AllReduce: float16, float,
  * double; AllGather: those, int64 and bool), else a wider type that holds
@@ -793,6 +907,15 @@ one_step(rank_ctx *k, const prop_step *s, const char *nn, const char *in, const 
 		int64_t idx = prop_shard_index(k->mesh, k->rank, s->ax, s->n_axes);
 		if (!outs)
 			return k->rc;
+		if (s->pad) { /* of a whole constant dim: this rank's padded block */
+			int64_t size = v->dims[s->dim].c, b = prop_pad_block(size, s->pad, gsize);
+			int64_t lo = idx * b < size ? idx * b : size,
+			        hi = lo + b < size ? lo + b : size;
+			memcpy(dims[s->dim].ax, s->ax, s->n_axes);
+			dims[s->dim].n = s->n_axes;
+			dims[s->dim].pad = s->pad;
+			return emit_cut(k, nn, in, out, v, s->dim, lo, hi, b);
+		}
 		for (int64_t j = 0; j < gsize; j++)
 			outs[j] = j == idx ? out : emit_str(k, "%s_part%lld", out, (long long)j);
 		memcpy(&dims[s->dim].ax[dims[s->dim].n], s->ax, s->n_axes);
@@ -811,27 +934,15 @@ one_step(rank_ctx *k, const prop_step *s, const char *nn, const char *in, const 
 	}
 	}
 	if (k->o->ort) {
-		/* com.microsoft: groups are ORT worlds (emit_ort_axes), no
-		 * ReduceScatter; AllToAll splits dim 0 only: not written */
-		if (s->kind != PROP_ALLGATHER && s->kind != PROP_ALLREDUCE)
-			return emit_fail(
-			        k, ONNXSHARD_EINPUT,
-			        "--collectives ort: the plan needs ReduceScatter or AllToAll, "
-			        "which ONNX Runtime's com.microsoft domain does not offer");
-		if (emit_ort_axes(k->p) == 0xff)
-			return emit_fail(
-			        k, ONNXSHARD_EINPUT,
-			        "--collectives ort: the plan has collectives over different "
-			        "mesh axes; ONNX Runtime's span one world (one group of axes)");
+		/* com.microsoft: groups are ORT worlds (emit_ort_axes); the plan
+		 * was held to emit_ort_why before any rank was written */
 		if (s->kind == PROP_ALLGATHER) /* ORT's AllReduce takes no attribute */
 			at[na++] = attr_int(k, "group_size", gsize);
 		int32_t wire = ort_wire_dtype(s->kind, v->dtype);
-		if (wire < 0)
+		if (wire < 0 || (s->kind != PROP_ALLGATHER && s->kind != PROP_ALLREDUCE))
 			return emit_fail(
-			        k, ONNXSHARD_EINPUT,
-			        "--collectives ort: the plan moves a %s tensor, which ONNX "
-			        "Runtime's com.microsoft collectives do not take",
-			        onnx_dtype_name(v->dtype));
+			        k, ONNXSHARD_EFAIL,
+			        "--collectives ort: a step emit_ort_why lets pass (a bug)");
 		if (wire != v->dtype) {
 			/* sent as a wider type that holds every value exactly */
 			ir_value wv = *v;
@@ -892,6 +1003,25 @@ emit_reshard(rank_ctx *k, const prop_reshard *rs, const char **name)
 		int64_t np = s->pieces > 1 ? s->pieces : 1;
 		if (k->rc)
 			return k->rc;
+		if (np == 1 && s->kind == PROP_ALLGATHER && s->pad) {
+			/* a padded dim gathered whole (its padded size), then cut to its size */
+			ir_value pv = *v;
+			ir_dim pd[IR_MAX_RANK];
+			int64_t size = v->dims[s->dim].c,
+			        nb = prop_axes_size(k->mesh, s->ax, s->n_axes);
+			const char *full = emit_str(k, "%s/padded", out);
+			memcpy(pd, v->dims, rank * sizeof *pd);
+			pd[s->dim] = ir_const(prop_pad_block(size, s->pad, nb) * nb);
+			pv.dims = pd;
+			if (!full || one_step(k, s, nn, *name, full, &pv, &cur))
+				return k->rc;
+			dims[s->dim].pad = 0;
+			if (emit_cut(k, emit_str(k, "%s/cut", nn), full, out, v, s->dim, 0, size,
+			             0))
+				return k->rc;
+			*name = out;
+			continue;
+		}
 		if (np == 1) {
 			if (one_step(k, s, nn, *name, out, v, &cur))
 				return k->rc;
@@ -960,6 +1090,34 @@ emit_ort_axes(const prop_plan *p)
 	return seen ? axes : (uint8_t)((1u << p->mesh->n_axes) - 1);
 }
 
+const char *
+emit_ort_why(const ir_graph *g, const prop_plan *p, char *buf, size_t n)
+{
+	if (emit_ort_axes(p) == 0xff)
+		return "--collectives ort: the plan has collectives over different mesh axes; ONNX "
+		       "Runtime's span one world (one group of axes)";
+	for (uint32_t i = 0; i < p->n_reshards; i++) {
+		const prop_reshard *rs = &p->reshards[i];
+		for (uint32_t j = rs->first; j < rs->first + rs->n; j++) {
+			int kind = p->steps[j].kind;
+			if (kind == PROP_REDUCESCATTER || kind == PROP_ALLTOALL)
+				return "--collectives ort: the plan needs ReduceScatter or "
+				       "AllToAll, "
+				       "which ONNX Runtime's com.microsoft domain does not offer";
+			if ((kind == PROP_ALLREDUCE || kind == PROP_ALLGATHER) &&
+			    ort_wire_dtype(kind, g->values[rs->value].dtype) < 0) {
+				snprintf(
+				        buf, n,
+				        "--collectives ort: the plan moves a %s tensor, which ONNX "
+				        "Runtime's com.microsoft collectives do not take",
+				        onnx_dtype_name(g->values[rs->value].dtype));
+				return buf;
+			}
+		}
+	}
+	return NULL;
+}
+
 /* ---- the rank model ---- */
 
 /* A lookup's row counts, rows held here in c[1], the first in c[0], the
@@ -979,8 +1137,11 @@ lookup_rows(rank_ctx *k, uint32_t i, const char *table, const char **c)
 	int64_t blocks = prop_axes_size(k->mesh, ax->ax, ax->n),
 	        index = prop_shard_index(k->mesh, k->rank, ax->ax, ax->n);
 	int sym = !ir_is_const(tab->dims[0]);
-	int64_t local = sym ? 0 : tab->dims[0].c / blocks;
-	int64_t vals[4] = {index * local, local, 0, local * blocks};
+	/* padded rows (ax->pad): the ids, < the table's rows, never reach them */
+	int64_t local = sym       ? 0
+	                : ax->pad ? prop_pad_block(tab->dims[0].c, ax->pad, blocks)
+	                          : tab->dims[0].c / blocks;
+	int64_t vals[4] = {index * local, local, 0, ax->pad ? tab->dims[0].c : local * blocks};
 
 	for (int j = 0; j < 4; j++) {
 		int32_t v32 = (int32_t)vals[j];

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "emit/lower.h"
 #include "propagate/analysis.h"
 #include "search_impl.h"
 
@@ -69,8 +70,11 @@ seed_option(auto_state *s, prop_plan *q, uint32_t k, uint8_t o)
 			continue;
 		for (uint32_t j = 0; j < gr->n_seeds; j++) {
 			const prop_slot *sl = &s->a->seeds[gr->first_seed + j];
+			/* a weight's dim that does not divide is padded (a choice the
+			 * simulator weighs: the padding costs memory and compute);
+			 * graph inputs (the batch) only split where they divide */
 			if (!q->fixed[sl->value])
-				prop_seed(s->g, q, sl->value, sl->dim, s->axes[i], 1, 0);
+				prop_seed_padded(s->g, q, sl->value, sl->dim, s->axes[i], 1, 0, 1);
 		}
 	}
 }
@@ -87,7 +91,10 @@ score_plan(auto_state *s, prop_plan *q, search_cost *out, double *cost)
 		s->min_peak = out->peak_bytes;
 		s->min_cost = *out;
 	}
-	*cost = out->feasible ? out->step_s : INFINITY;
+	char why[160];
+	*cost = out->feasible && !(s->env->ort && emit_ort_why(s->g, q, why, sizeof why))
+	                ? out->step_s
+	                : INFINITY;
 	return 0;
 }
 

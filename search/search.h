@@ -15,6 +15,8 @@ typedef struct {
 	uint32_t rollouts;   /* plans scored (0: until SEARCH_PATIENCE plans in a row do not
 	                      * better the best, or a tenth of the time to the deadline) */
 	FILE *progress;      /* NULL, or a terminal: a line of plans scored, best so far */
+	int ort;             /* --collectives ort: a plan ONNX Runtime's collectives cannot
+	                      * run (emit_ort_why) is not valid */
 	int strict;          /* the user named the strategy: a data, megatron or experts
 	                      * step that splits none of its targets because none
 	                      * divides is refused (EINPUT) */

@@ -120,5 +120,35 @@ plan gpt data=2,model=4 --dim batch=8 --dim seq=2048 --seed 7 && cp "$tmp/plan.j
 plan gpt data=2,model=4 --dim batch=8 --dim seq=2048 --seed 7
 if cmp -s "$tmp/plan.json" "$tmp/a.json"; then pass=$((pass + 1)); else bad "the same seed gave another plan"; fi
 
+# --collectives ort: plan and shard agree. The search scores a plan ORT's
+# collectives cannot run as not valid, so auto's plans use AllReduce and
+# AllGather only; a tactic that needs a ReduceScatter is refused by plan as
+# by shard, with the same line.
+agree() { # what, then plan's arguments (MODEL first)
+	local what=$1 prc src_rc
+	shift
+	"$bin" plan "$@" --collectives ort --json --quiet >"$tmp/ort.json" 2>"$tmp/ort.err"
+	prc=$?
+	rm -rf "$tmp/ort.out"
+	"$bin" shard "$@" --collectives ort --quiet -o "$tmp/ort.out" >/dev/null 2>"$tmp/ort.serr"
+	src_rc=$?
+	if [ $prc != $src_rc ] || ! cmp -s "$tmp/ort.err" "$tmp/ort.serr"; then
+		bad "ort $what: plan exit $prc ($(cat "$tmp/ort.err")), shard exit $src_rc ($(cat "$tmp/ort.serr"))"
+	elif [ $prc = 0 ] && ! "$py" -c "import json,sys; k=json.load(open('$tmp/ort.json'))['comm_bytes_by_kind']
+sys.exit(not set(k) <= {'AllReduce', 'AllGather'})"; then
+		bad "ort $what: the plan needs $(cat "$tmp/ort.json" | "$py" -c "import json,sys; print(json.load(sys.stdin)['comm_bytes_by_kind'])")"
+	else
+		pass=$((pass + 1))
+	fi
+}
+for s in gpt2 bert llama vit resnet mlp; do
+	for mesh in model=4 data=2,model=2; do
+		agree "$s on $mesh" "$src/samples/$s.onnx" --mesh $mesh --dim batch=8 --dim seq=64
+	done
+done
+agree "a ReduceScatter tactic" "$src/tests/e2e/models/rs.onnx" --mesh model=2 \
+	--strategy "$src/tests/e2e/tactics/rs-q.json"
+grep -q "needs ReduceScatter or AllToAll" "$tmp/ort.err" || bad "ort: plan did not refuse the ReduceScatter tactic"
+
 echo "search: $pass passed, $failn failed"
 [ "$failn" = 0 ]
