@@ -206,6 +206,25 @@ tensor_json(ir_graph *g, const prop_plan *p, uint32_t v, const prop_shard *s, in
 			shd_jpush(a, json_integer(prop_pieces(&s->dims[d])), bad);
 		shd_jset(o, "pieces", a, bad);
 	}
+	/* a padded split (a weight's): each dim's padded global size, its
+	 * blocks' sum (see docs/FORMAT.md) */
+	int padded = 0;
+	for (int32_t d = 0; d < s->rank; d++)
+		padded |= prop_is_padded(&s->dims[d]);
+	if (padded) {
+		json_t *a = json_array();
+		for (int32_t d = 0; d < s->rank; d++) {
+			const prop_dim *pd = &s->dims[d];
+			int64_t ways = prop_axes_size(p->mesh, pd->ax, pd->n);
+			int64_t size = g->values[v].dims[d].c; /* padded: every dim constant */
+			shd_jpush(a,
+			          json_integer(prop_is_padded(pd)
+			                               ? prop_pad_block(size, pd->pad, ways) * ways
+			                               : size),
+			          bad);
+		}
+		shd_jset(o, "padded", a, bad);
+	}
 	return o;
 }
 

@@ -178,7 +178,8 @@ rank_of(const art_outdir *d, const int64_t *coords)
 
 /* One input or output entry (dtype required), or a parameter (is_param:
  * dtype optional, "pieces" allowed: an integer >= 1 per dim, each dim
- * dividing into its pieces times its shards). */
+ * dividing into its pieces times its shards; "padded" allowed: per dim
+ * the padded size its shards hold, checked as the dim's size). */
 static int
 read_tensor(art_outdir *d, json_t *t, const char *where, int is_param, art_mtensor *mt)
 {
@@ -249,6 +250,22 @@ read_tensor(art_outdir *d, json_t *t, const char *where, int is_param, art_mtens
 			used |= (uint64_t)1 << a;
 			mt->axes[i * d->n_axes + k] = a;
 			prod *= d->size[a];
+		}
+		/* a padded split: held as equal blocks of the padded size */
+		json_t *pad = is_param ? json_object_get(t, "padded") : NULL;
+		if (pad) {
+			json_t *pv = json_is_array(pad) && json_array_size(pad) == mt->ndim
+			                     ? json_array_get(pad, i)
+			                     : NULL;
+			int64_t ps = json_is_integer(pv) ? json_integer_value(pv) : -1;
+			if (mt->dims[i] < 0 || ps < mt->dims[i] || ps % prod ||
+			    (ps > mt->dims[i] && mt->pieces[i] > 1))
+				return fail(
+				        d, MANIFEST,
+				        "%spadded[%zu] should be dim %zu's size or more, in %lld "
+				        "equal blocks",
+				        where, i, i, (long long)prod);
+			mt->dims[i] = ps; /* the blocks held */
 		}
 		if (mt->dims[i] >= 0 && mt->pieces[i] > 1 && mt->dims[i] % (prod * mt->pieces[i]))
 			return fail(

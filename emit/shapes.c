@@ -66,10 +66,21 @@ blocks(rank_ctx *k, uint32_t v, int32_t d)
 	return prop_axes_size(k->mesh, s->dims[d].ax, s->dims[d].n);
 }
 
+/* The padding granularity of dim d of value v as produced (0: not padded). */
+static int64_t
+pad_unit(rank_ctx *k, uint32_t v, int32_t d)
+{
+	const prop_shard *s = v == IR_NONE ? NULL : &k->p->have[v];
+
+	return s && d >= 0 && d < s->rank && prop_is_padded(&s->dims[d]) ? s->dims[d].pad : 0;
+}
+
 /* The divisor of each of the ne elements of sizes operand j of node i
- * (kind sz), from the plan's sharding of the results they size. */
+ * (kind sz), from the plan's sharding of the results they size; and in
+ * pu[e] (pu not NULL) the padding granularity of a padded result dim, whose
+ * local size is its padded block (prop_pad_block), else 0. */
 static void
-divisors(rank_ctx *k, uint32_t i, int sz, int32_t ne, int64_t *f)
+divisors(rank_ctx *k, uint32_t i, int sz, int32_t ne, int64_t *f, int64_t *pu)
 {
 	const ir_node *n = &k->g->nodes[i];
 	uint32_t y = ir_out(k->g, n, 0);
@@ -113,6 +124,8 @@ divisors(rank_ctx *k, uint32_t i, int sz, int32_t ne, int64_t *f)
 		if (sz == SZ_SPLIT)
 			y = (uint32_t)e < n->n_out ? ir_out(k->g, n, (uint32_t)e) : IR_NONE;
 		f[e] = blocks(k, y, (int32_t)d);
+		if (pu)
+			pu[e] = pad_unit(k, y, (int32_t)d);
 	}
 }
 
@@ -148,8 +161,8 @@ emit_local_sizes(rank_ctx *k, uint32_t i, uint32_t j, const char **name)
 	const ir_node *n = &g->nodes[i];
 	uint32_t sv = ir_in(g, n, j);
 	int sz = sizes_kind(g, n, j);
-	int64_t f[IR_MAX_ELEMS], lit[IR_MAX_ELEMS];
-	int any = 0, literal = 1, guard = 0;
+	int64_t f[IR_MAX_ELEMS], lit[IR_MAX_ELEMS], pu[IR_MAX_ELEMS] = {0};
+	int any = 0, literal = 1, guard = 0, padded = 0;
 	const char *in = *name;
 
 	if (sz == SZ_NONE || sv == IR_NONE)
@@ -161,16 +174,21 @@ emit_local_sizes(rank_ctx *k, uint32_t i, uint32_t j, const char **name)
 	                                                       : -1;
 	if (ne < 0 || ne > IR_MAX_ELEMS)
 		return 0; /* the result's rank is unknown: never split */
-	divisors(k, i, sz, ne, f);
+	divisors(k, i, sz, ne, f, pu);
 	for (int32_t e = 0; e < ne; e++) {
 		ir_dim v = x->elems && x->n_elems == ne ? x->elems[e] : ir_unknown();
 		int kept = is_kept(sz, v);
-		if (kept > 0)
-			f[e] = 1;
+		if (kept > 0 || f[e] == 1)
+			f[e] = 1, pu[e] = 0;
+		padded |= pu[e] > 0;
 		any |= f[e] > 1;
 		guard |= f[e] > 1 && kept < 0;
 		literal &= ir_is_const(v);
 		lit[e] = ir_is_const(v) ? v.c : 0;
+		if (pu[e]) { /* a padded dim's block (its global size is a constant) */
+			lit[e] = prop_pad_block(lit[e], pu[e], f[e]);
+			continue;
+		}
 		if (literal && f[e] > 1 && lit[e] % f[e] && sz != SZ_SLICE)
 			return emit_fail(
 			        k, ONNXSHARD_EFAIL,
@@ -189,12 +207,36 @@ emit_local_sizes(rank_ctx *k, uint32_t i, uint32_t j, const char **name)
 		*name = base;
 		return int_tensor(k, base, x->dtype, x->rank == 0, lit, ne);
 	}
-	/* at run time: in / f, elements that may be kept guarded */
+	/* at run time: in / f, elements that may be kept guarded; a padded
+	 * element e, (in + f u - 1) / (f u) * u */
 	const char *fn = emit_str(k, "%s/f", base), *div = emit_str(k, "%s/div", base);
-	const char *d_in[2] = {in, fn};
+	const char *num = in;
+	int64_t add[IR_MAX_ELEMS], unit[IR_MAX_ELEMS];
+	for (int32_t e = 0; e < ne; e++) {
+		add[e] = pu[e] ? f[e] * pu[e] - 1 : 0;
+		unit[e] = pu[e] ? pu[e] : 1;
+		f[e] *= unit[e];
+	}
+	if (padded) {
+		const char *an = emit_str(k, "%s/a", base), *sum = emit_str(k, "%s/sum", base);
+		const char *a_in[2] = {in, an};
+		if (k->rc || int_tensor(k, an, x->dtype, x->rank == 0, add, ne) ||
+		    emit_node(k, "Add", "", sum, a_in, 2, &sum, 1, NULL, 0))
+			return k->rc;
+		num = sum;
+	}
+	const char *d_in[2] = {num, fn};
 	if (k->rc || int_tensor(k, fn, x->dtype, x->rank == 0, f, ne) ||
 	    emit_node(k, "Div", "", div, d_in, 2, &div, 1, NULL, 0))
 		return k->rc;
+	if (padded) {
+		const char *un = emit_str(k, "%s/u", base), *mul = emit_str(k, "%s/units", base);
+		const char *m_in[2] = {div, un};
+		if (k->rc || int_tensor(k, un, x->dtype, x->rank == 0, unit, ne) ||
+		    emit_node(k, "Mul", "", mul, m_in, 2, &mul, 1, NULL, 0))
+			return k->rc;
+		div = mul;
+	}
 	*name = div;
 	if (!guard)
 		return 0;
@@ -317,7 +359,7 @@ emit_local_attrs(rank_ctx *k, uint32_t i, Onnx__NodeProto *copy)
 			break;
 		if (!v || !nv || nv > IR_MAX_ELEMS)
 			continue;
-		divisors(k, i, n->op == OP_Split ? SZ_SPLIT : SZ_SLICE, (int32_t)nv, f);
+		divisors(k, i, n->op == OP_Split ? SZ_SPLIT : SZ_SLICE, (int32_t)nv, f, NULL);
 		for (size_t e = 0; e < nv; e++) {
 			loc[e] = v[e] / f[e];
 			any |= f[e] > 1;

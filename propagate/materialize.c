@@ -92,7 +92,7 @@ plan_steps(ir_graph *g, prop_plan *p, const prop_shard *s, const prop_shard *t)
 		if (!(partial & (partial - 1)))
 			for (int32_t d = 0; d < s->rank && !done; d++) {
 				const prop_dim *x = &cur[d], *y = &t->dims[d];
-				if (y->n == x->n + 1 && prop_pieces(y) == 1 &&
+				if (y->n == x->n + 1 && prop_pieces(y) == 1 && !y->pad &&
 				    !memcmp(x->ax, y->ax, x->n) && (1u << y->ax[x->n]) == partial) {
 					if ((rc = add_step(g, p,
 					                   step(PROP_REDUCESCATTER, &y->ax[x->n], 1,
@@ -111,6 +111,19 @@ plan_steps(ir_graph *g, prop_plan *p, const prop_shard *s, const prop_shard *t)
 	 * by piece */
 	for (int32_t d = 0; d < s->rank; d++) {
 		uint8_t k = 0;
+		const prop_dim *y = &t->dims[d];
+		int same = cur[d].n == y->n && (!y->n || (!memcmp(cur[d].ax, y->ax, y->n) &&
+		                                          prop_same_pieces(&cur[d], y)));
+		if (cur[d].n && !same && (cur[d].pad || y->pad)) {
+			/* padded blocks change only through the whole dim: gathered
+			 * (the padding cut off), then sliced again */
+			prop_step st = step(PROP_ALLGATHER, cur[d].ax, cur[d].n, d, 0);
+			st.pad = cur[d].pad;
+			if ((rc = add_step(g, p, st)))
+				return rc;
+			memset(&cur[d], 0, sizeof cur[d]);
+			continue;
+		}
 		if (cur[d].n && prop_pieces(&cur[d]) != prop_pieces(&t->dims[d])) {
 			prop_step st = step(PROP_ALLGATHER, cur[d].ax, cur[d].n, d, 0);
 			st.pieces = cur[d].pieces;
@@ -127,14 +140,14 @@ plan_steps(ir_graph *g, prop_plan *p, const prop_shard *s, const prop_shard *t)
 		const uint8_t *ex = &cur[d].ax[k];
 		int moved = 0;
 		for (int32_t d2 = 0; d2 < s->rank && !moved && prop_pieces(&cur[d]) == 1; d2++) {
-			const prop_dim *y = &t->dims[d2];
-			if (d2 == d || prop_pieces(y) > 1 || y->n != cur[d2].n + extra ||
-			    memcmp(cur[d2].ax, y->ax, cur[d2].n) ||
-			    memcmp(&y->ax[cur[d2].n], ex, extra))
+			const prop_dim *y2 = &t->dims[d2];
+			if (d2 == d || prop_pieces(y2) > 1 || y2->pad || cur[d2].pad ||
+			    y2->n != cur[d2].n + extra || memcmp(cur[d2].ax, y2->ax, cur[d2].n) ||
+			    memcmp(&y2->ax[cur[d2].n], ex, extra))
 				continue;
 			if ((rc = add_step(g, p, step(PROP_ALLTOALL, ex, extra, d2, d))))
 				return rc;
-			cur[d2] = *y;
+			cur[d2] = *y2;
 			moved = 1;
 		}
 		prop_step st = step(PROP_ALLGATHER, ex, extra, d, 0);
@@ -152,6 +165,7 @@ plan_steps(ir_graph *g, prop_plan *p, const prop_shard *s, const prop_shard *t)
 		prop_step st = step(PROP_SLICE, &t->dims[d].ax[cur[d].n],
 		                    (uint8_t)(t->dims[d].n - cur[d].n), d, 0);
 		st.pieces = t->dims[d].pieces;
+		st.pad = t->dims[d].pad; /* from a whole dim (above) */
 		if ((rc = add_step(g, p, st)))
 			return rc;
 	}
@@ -229,7 +243,7 @@ prop_output_shard(const ir_graph *g, const prop_plan *p, uint32_t j, prop_shard 
 	for (int32_t d = 0; d < s->rank; d++) {
 		prop_dim *x = &out->dims[d];
 		*x = s->dims[d];
-		if (prop_is_pieced(x))
+		if (prop_is_pieced(x) || x->pad) /* the deployer gets equal blocks */
 			memset(x, 0, sizeof *x);
 		if (data == -2)
 			continue;
@@ -282,7 +296,7 @@ materialize_once(ir_graph *g, prop_plan *p)
 			 * deployer know no pieces) */
 			if ((p->have[v].dims[d].sym && p->nosym[v]) ||
 			    (g->values[v].kind == IR_V_INPUT &&
-			     prop_is_pieced(&p->have[v].dims[d])))
+			     (prop_is_pieced(&p->have[v].dims[d]) || p->have[v].dims[d].pad)))
 				memset(&p->have[v].dims[d], 0, sizeof(prop_dim));
 		}
 	}
@@ -334,8 +348,20 @@ materialize_once(ir_graph *g, prop_plan *p)
 				req.partial = partial;
 			/* Shape and Size read any sharding, a pending sum too: each
 			 * rank scales its local sizes back to the global ones */
-			if (n->op == OP_Shape || n->op == OP_Size)
+			if (n->op == OP_Shape || n->op == OP_Size) {
+				/* but not padded sizes: those are cut off first */
+				int padded = 0;
+				memcpy(req.dims, p->have[v].dims,
+				       (size_t)req.rank * sizeof *req.dims);
+				req.partial = p->have[v].partial;
+				for (int32_t d = 0; d < req.rank; d++)
+					if (prop_is_padded(&req.dims[d]))
+						memset(&req.dims[d], 0, sizeof *req.dims),
+						        padded = 1;
+				if (padded)
+					rc = add_reshard(g, p, i, t, v, &req);
 				continue;
+			}
 			/* a weight read once is stored as its reader needs it: never
 			 * gathered every step (nor sliced) on its way in */
 			if (g->values[v].kind == IR_V_INIT && uses[v] == 1 && !req.partial) {

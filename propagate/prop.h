@@ -40,8 +40,20 @@ typedef struct {
 	uint8_t n;
 	uint16_t pieces; /* 0 or 1: plain blocks (unless sym) */
 	uint8_t ax[PROP_MAX_AXES];
+	uint16_t pad; /* 0: equal blocks that divide the dim; u > 0: padded (a
+	               * constant dim D, no pieces, n > 0): blocks of
+	               * ceil(D / (shards * u)) * u, the positions past D padding
+	               * (propagate.c: where padding may pass) */
 	uint32_t sym; /* 0, or the expression id (ir_dim.ex) of a symbolic count */
 } prop_dim;
+
+/* The block of a dim of constant size `size` padded at granularity u
+ * over `shards` blocks: ceil(size / (shards * u)) * u. */
+static inline int64_t
+prop_pad_block(int64_t size, int64_t u, int64_t shards)
+{
+	return (size + shards * u - 1) / (shards * u) * u;
+}
 
 static inline int64_t
 prop_pieces(const prop_dim *d)
@@ -54,11 +66,17 @@ prop_is_pieced(const prop_dim *d)
 {
 	return d->pieces > 1 || d->sym;
 }
-/* Whether a and b lay their pieces out alike. */
+/* Whether d is split in padded blocks. */
+static inline int
+prop_is_padded(const prop_dim *d)
+{
+	return d->n && d->pad;
+}
+/* Whether a and b lay their pieces (and padding) out alike. */
 static inline int
 prop_same_pieces(const prop_dim *a, const prop_dim *b)
 {
-	return prop_pieces(a) == prop_pieces(b) && a->sym == b->sym;
+	return prop_pieces(a) == prop_pieces(b) && a->sym == b->sym && a->pad == b->pad;
 }
 
 /* A tensor's sharding. rank -1: unknown rank, always replicated. */
@@ -87,6 +105,8 @@ typedef struct {
 	uint8_t n_axes;
 	uint16_t pieces; /* AllGather, Slice: the dim is this many pieces (0, 1: plain) */
 	uint8_t ax[PROP_MAX_AXES];
+	uint16_t pad; /* AllGather: the dim was padded at this granularity (the
+	               * gathered padding is cut off); Slice: the block is padded so */
 	int32_t dim;  /* AllGather, ReduceScatter, Slice: the dim; AllToAll: split dim */
 	int32_t dim2; /* AllToAll: the concat dim */
 } prop_step;
@@ -140,6 +160,13 @@ void prop_plan_free(ir_graph *g, prop_plan *p);
  * used by v, the layout differs, or it does not divide, or 2 when v is
  * 4-bit and a block's innermost extent would be odd (it would cut bytes). */
 int prop_seed(ir_graph *g, prop_plan *p, uint32_t v, int32_t d, uint8_t a, int pieces, int fix);
+/* The same, allowing a padded split: a constant dim that does not divide
+ * is held as padded blocks at granularity unit (whole units: a head's
+ * width where a Reshape splits the dim into heads); pieces 1 only, an
+ * initializer only (graph inputs arrive in equal blocks), and the dim not
+ * yet split. unit 0 is prop_seed. */
+int prop_seed_padded(ir_graph *g, prop_plan *p, uint32_t v, int32_t d, uint8_t a, int pieces,
+                     int fix, int64_t unit);
 /* Mark v replicated and fixed. */
 void prop_seed_replicated(prop_plan *p, uint32_t v);
 
@@ -163,7 +190,8 @@ int prop_materialize(ir_graph *g, prop_plan *p);
  * gather_out[j]. out->dims has room for the output's rank. */
 void prop_output_shard(const ir_graph *g, const prop_plan *p, uint32_t j, prop_shard *out);
 
-/* Size of dim d of value v on one rank under sharding s (global / blocks). */
+/* Size of dim d of value v on one rank under sharding s (global / blocks;
+ * a padded dim's padded block). */
 ir_dim prop_local_dim(ir_graph *g, const prop_plan *p, const ir_value *v, const prop_shard *s,
                       int32_t d);
 

@@ -2,7 +2,26 @@
  * requires: a lifted graph with shapes, a mesh, seeds from tactics
  * provides: want[v] for every value: the sharding propagation settled on
  *   (never partial). Shardings only grow (an axis is appended to a dim that
- *   the value does not use elsewhere), so the loop ends. */
+ *   the value does not use elsewhere), so the loop ends.
+ *
+ * Padding. A split may be padded (prop_dim.pad: a constant dim D held as
+ * blocks of ceil(D / (shards * u)) * u, u its granularity), only where a
+ * seed allowed it (prop_seed_padded). The contract that keeps a padded plan
+ * exact: the padded positions of every computed value hold finite values,
+ * and nothing reads them into the true positions. So a padded factor
+ * passes a node only where that holds (pad_passes): elementwise ops that
+ * keep finite values finite (a Div or Pow only with the padded factor
+ * absent from its divisor or exponent), MatMul and Gemm on their output
+ * dims, Reshape (a unit of the dim whole: u times the minor factors),
+ * Transpose, Softmax and normalisations over other dims, a Gather's pass
+ * dims; a contraction over a padded dim (MatMul's K) only where an
+ * operand holding it is an initializer, which emission writes with zeros
+ * in the padding (0 times a finite value adds nothing); a Gather's table
+ * rows, which the ids (< D) never read past D. Everywhere else the node
+ * computes that factor whole: the padding is cut off first (an AllGather
+ * and a Slice to D), as it is before every graph output. A padded dim
+ * never grows (its axes are set once), never has pieces and is never a
+ * graph input's. */
 #include <string.h>
 
 #include "prop.h"
@@ -75,6 +94,26 @@ block_divides(ir_graph *g, const prop_plan *p, ir_dim size, const prop_dim *d, i
 	return ir_is_known(q) && ir_dim_eq(ir_mul(g, q, pc), size) && divides(g, p, q, n);
 }
 
+/* Whether a dim of size `size` laid out as d splits into blocks over n
+ * more ranks: equal blocks, or padded ones of whole units (a constant dim,
+ * no pieces). */
+static int
+fits(ir_graph *g, const prop_plan *p, ir_dim size, const prop_dim *d, int64_t n)
+{
+	if (!d->pad)
+		return block_divides(g, p, size, d, n);
+	return ir_is_const(size) && size.c > 0 && size.c % d->pad == 0 && !prop_is_pieced(d);
+}
+
+/* d (a split of a dim of size `size` over n shards) without padding where
+ * its blocks divide. */
+static void
+drop_needless_pad(ir_dim size, prop_dim *d, int64_t n)
+{
+	if (d->pad && ir_is_const(size) && size.c % (n * d->pad) == 0)
+		d->pad = 0;
+}
+
 /* Whether sharding s keeps the bytes of value v whole: always, but for a
  * 4-bit dtype (two elements a byte along the flattened tensor, emission
  * copies its blocks as bytes): unsplit, or every block's innermost extent
@@ -99,7 +138,7 @@ prop_seed(ir_graph *g, prop_plan *p, uint32_t v, int32_t d, uint8_t a, int piece
 	    s->dims[d].n >= PROP_MAX_AXES || pieces < 1 || pieces > 255)
 		return 1;
 	prop_dim nd = s->dims[d];
-	if (nd.n && prop_pieces(&nd) != pieces)
+	if (nd.n && (prop_pieces(&nd) != pieces || nd.pad))
 		return 1;
 	nd.pieces = (uint16_t)(pieces > 1 ? pieces : 0);
 	nd.ax[nd.n++] = a;
@@ -111,6 +150,30 @@ prop_seed(ir_graph *g, prop_plan *p, uint32_t v, int32_t d, uint8_t a, int piece
 		s->dims[d] = old;
 		return 2;
 	}
+	p->fixed[v] |= (uint8_t)(fix != 0);
+	return 0;
+}
+
+int
+prop_seed_padded(ir_graph *g, prop_plan *p, uint32_t v, int32_t d, uint8_t a, int pieces, int fix,
+                 int64_t unit)
+{
+	const ir_value *x = &g->values[v];
+	prop_shard *s = &p->want[v];
+	int rc;
+
+	if (!unit || (rc = prop_seed(g, p, v, d, a, pieces, fix)) != 1)
+		return unit ? rc : prop_seed(g, p, v, d, a, pieces, fix);
+	if (x->kind != IR_V_INIT || pieces != 1 || d < 0 || d >= s->rank || s->dims[d].n ||
+	    (prop_shard_axes(s) & (1u << a)) || !ir_is_const(x->dims[d]) || unit > 65535 ||
+	    x->dims[d].c % unit || onnx_dtype_bits(x->dtype) == 4)
+		return 1;
+	prop_dim nd = {0};
+	nd.n = 1;
+	nd.ax[0] = a;
+	nd.pad = (uint16_t)unit;
+	drop_needless_pad(x->dims[d], &nd, p->mesh->sizes[a]);
+	s->dims[d] = nd;
 	p->fixed[v] |= (uint8_t)(fix != 0);
 	return 0;
 }
@@ -152,6 +215,79 @@ majors_dim(ir_graph *g, const ir_rule *r, const uint32_t *f, uint32_t k)
 	for (uint32_t j = 0; j < k; j++)
 		d = ir_mul(g, d, r->factors[f[j]].size);
 	return d;
+}
+
+/* Whether factor f of tensor t of node n's rule r appears in one of its dims. */
+static int
+has_factor(const ir_rule *r, uint32_t t, int32_t rank, uint32_t f)
+{
+	for (int32_t d = 0; d < rank; d++) {
+		const uint32_t *fs;
+		uint32_t k = ir_rule_dim(r, t, (uint32_t)d, &fs);
+		for (uint32_t j = 0; j < k; j++)
+			if (fs[j] == f)
+				return 1;
+	}
+	return 0;
+}
+
+/* Whether node ni may compute factor f of its rule r in padded blocks (see
+ * the contract at the top): the padding stays finite and out of the true
+ * positions. Not sure: no. */
+static int
+pad_passes(const ir_graph *g, uint32_t ni, const ir_rule *r, uint32_t f)
+{
+	const ir_node *n = &g->nodes[ni];
+	uint32_t in1 = n->n_in > 1 ? ir_in(g, n, 1) : IR_NONE;
+
+	if (r->factors[f].kind == IR_F_REPL)
+		return 0;
+	if (r->factors[f].kind == IR_F_REDUCE) {
+		if (n->op == OP_Gather) /* the table's rows: ids < D never read the padding */
+			return 1;
+		if (n->op != OP_MatMul && n->op != OP_Gemm)
+			return 0;
+		/* a contraction: exact when an operand is zero in the padding */
+		for (uint32_t t = 0; t < 2 && t < n->n_in; t++) {
+			uint32_t v = ir_in(g, n, t);
+			if (v != IR_NONE && g->values[v].kind == IR_V_INIT &&
+			    has_factor(r, t, g->values[v].rank, f))
+				return 1;
+		}
+		return 0;
+	}
+	switch (n->op) {
+	case OP_MatMul:
+	case OP_Gemm:
+	case OP_Add:
+	case OP_Sub:
+	case OP_Mul:
+	case OP_Where:
+	case OP_Relu:
+	case OP_Gelu:
+	case OP_MsGelu:
+	case OP_MsFastGelu:
+	case OP_MsBiasGelu:
+	case OP_Sigmoid:
+	case OP_Tanh:
+	case OP_Erf:
+	case OP_Neg:
+	case OP_Identity:
+	case OP_Dropout:
+	case OP_Cast:
+	case OP_Reshape:
+	case OP_Transpose:
+	case OP_Squeeze:
+	case OP_Unsqueeze:
+	case OP_Softmax:
+	case OP_LayerNormalization:
+	case OP_MsSimplifiedLayerNormalization:
+	case OP_Gather: return 1;
+	case OP_Div:
+	case OP_Pow: /* a zero divisor or a padded exponent could make the padding infinite */
+		return in1 != IR_NONE && !has_factor(r, 1, g->values[in1].rank, f);
+	default: return 0;
+	}
 }
 
 /* Product of the constant sizes of factors f[0..k); 0 when one is not constant. */
@@ -212,7 +348,13 @@ prop_assign(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, cons
 			 * (the factors after it whole) */
 			prop_dim cand = s->dims[d];
 			uint32_t to = f[0];
-			if (k > 1 && prop_is_pieced(&cand)) {
+			if (prop_is_padded(&cand)) {
+				/* the major factor's unit: the dim's over its minors */
+				int64_t minor = majors(r, f + 1, k - 1);
+				if (!minor || cand.pad % minor || !pad_passes(g, ni, r, to))
+					continue;
+				cand.pad = (uint16_t)(cand.pad / minor);
+			} else if (k > 1 && prop_is_pieced(&cand)) {
 				uint32_t j = 1;
 				while (j < k && !makes_pieces(g, r, f, j, &cand))
 					j++;
@@ -232,10 +374,19 @@ prop_assign(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, cons
 		uint8_t k;
 		for (k = 0; k < fa[f].n && !(used & (1u << fa[f].ax[k])); k++)
 			;
-		while (k > 0 && !block_divides(g, p, r->factors[f].size, &fa[f],
-		                               prop_axes_size(p->mesh, fa[f].ax, k)))
+		if (fa[f].pad) { /* padded: all its axes or none */
+			if (k < fa[f].n || !fits(g, p, r->factors[f].size, &fa[f], 1))
+				k = 0;
+			else
+				drop_needless_pad(r->factors[f].size, &fa[f],
+				                  prop_axes_size(p->mesh, fa[f].ax, k));
+		}
+		while (k > 0 && !fits(g, p, r->factors[f].size, &fa[f],
+		                      prop_axes_size(p->mesh, fa[f].ax, k)))
 			k--;
 		fa[f].n = k;
+		if (!k)
+			fa[f].pad = 0;
 		for (k = 0; k < fa[f].n; k++)
 			used |= (uint8_t)(1u << fa[f].ax[k]);
 	}
@@ -270,6 +421,20 @@ prop_derive(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, cons
 			continue;
 		if (which == 0) {
 			out->dims[d] = fa[f[0]];
+			if (fa[f[0]].pad) {
+				/* padded: this dim's unit is the factor's times its minors,
+				 * and the dim must be all its factors (not a broadcast 1) */
+				int64_t minor = majors(r, f + 1, k - 1), u = minor * fa[f[0]].pad;
+				if (!minor || u > 65535 || v->kind == IR_V_INPUT ||
+				    onnx_dtype_bits(v->dtype) == 4 || d >= v->rank ||
+				    !ir_dim_eq(v->dims[d], majors_dim(g, r, f, k))) {
+					memset(&out->dims[d], 0, sizeof out->dims[d]);
+					continue;
+				}
+				out->dims[d].pad = (uint16_t)u;
+			}
+		} else if (fa[f[which]].pad) {
+			continue; /* padding in pieces: never */
 		} else if (!prop_is_pieced(&fa[f[which]])) {
 			/* one factor split below whole majors (its minors whole):
 			 * the dim is in pieces, as many as the majors */
@@ -290,9 +455,12 @@ prop_derive(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, cons
 		const prop_dim *x = &out->dims[d];
 		if (x->sym && p->nosym[vi])
 			memset(&out->dims[d], 0, sizeof out->dims[d]);
-		if (x->n && (d >= v->rank || !block_divides(g, p, v->dims[d], x,
-		                                            prop_axes_size(p->mesh, x->ax, x->n))))
+		if (x->n && (d >= v->rank ||
+		             !fits(g, p, v->dims[d], x, prop_axes_size(p->mesh, x->ax, x->n))))
 			memset(&out->dims[d], 0, sizeof out->dims[d]);
+		if (x->n)
+			drop_needless_pad(v->dims[d], &out->dims[d],
+			                  prop_axes_size(p->mesh, x->ax, x->n));
 	}
 	/* 4-bit: a split that cuts bytes goes, the innermost dim's first; an
 	 * odd innermost dim leaves the tensor whole */
@@ -316,6 +484,10 @@ prop_restrict(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, pr
 	prop_dim dims[IR_MAX_RANK];
 	prop_shard tmp = {0, dims, 0};
 
+	/* padding passes only where it stays out of the true positions */
+	for (uint32_t f = 0; f < r->n_factors; f++)
+		if (prop_is_padded(&fa[f]) && !pad_passes(g, ni, r, f))
+			memset(&fa[f], 0, sizeof fa[f]);
 	for (int changed = 1; changed;) {
 		changed = 0;
 		for (uint32_t t = 0; t < r->n_tensors && !changed; t++) {
@@ -360,8 +532,11 @@ refine(prop_shard *cur, const prop_shard *derived)
 		prop_dim nd = cur->dims[d];
 		nd.pieces = derived->dims[d].pieces;
 		nd.sym = derived->dims[d].sym;
+		nd.pad = derived->dims[d].pad;
 		while (nd.n < derived->dims[d].n && !(other & (1u << derived->dims[d].ax[nd.n])))
 			nd.ax[nd.n] = derived->dims[d].ax[nd.n], nd.n++;
+		if (nd.pad && (cur->dims[d].n || nd.n < derived->dims[d].n))
+			continue; /* a padded dim's axes are set once, all of them */
 		if (nd.n != cur->dims[d].n) {
 			cur->dims[d] = nd;
 			changed = 1;
@@ -446,5 +621,8 @@ prop_local_dim(ir_graph *g, const prop_plan *p, const ir_value *v, const prop_sh
 
 	if (d >= s->rank || !s->dims[d].n)
 		return size;
-	return ir_floordiv(g, size, ir_const(prop_axes_size(p->mesh, s->dims[d].ax, s->dims[d].n)));
+	int64_t n = prop_axes_size(p->mesh, s->dims[d].ax, s->dims[d].n);
+	if (s->dims[d].pad && ir_is_const(size))
+		return ir_const(prop_pad_block(size.c, s->dims[d].pad, n));
+	return ir_floordiv(g, size, ir_const(n));
 }

@@ -62,7 +62,8 @@ value_dim(sim *s, uint32_t v, int32_t d)
 	return dim_size(s, x->dims[d]);
 }
 
-/* Elements of value v on one rank under sharding sh. */
+/* Elements of value v on one rank under sharding sh; a padded dim counts
+ * its padded block (the padding's memory and compute are spent too). */
 static double
 local_elems(sim *s, const ir_value *v, const prop_shard *sh)
 {
@@ -74,9 +75,12 @@ local_elems(sim *s, const ir_value *v, const prop_shard *sh)
 	}
 	for (int32_t d = 0; d < v->rank; d++) {
 		double x = dim_size(s, v->dims[d]);
-		if (d < sh->rank && sh->dims[d].n)
-			x = floor(x / (double)prop_axes_size(s->p->mesh, sh->dims[d].ax,
-			                                     sh->dims[d].n));
+		if (d < sh->rank && sh->dims[d].n) {
+			double ways = (double)prop_axes_size(s->p->mesh, sh->dims[d].ax,
+			                                     sh->dims[d].n),
+			       u = sh->dims[d].pad;
+			x = u > 0 ? ceil(x / (ways * u)) * u : floor(x / ways);
+		}
 		n *= x;
 	}
 	return n;

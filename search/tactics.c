@@ -390,6 +390,7 @@ typedef struct {
 	int64_t heads;       /* a Reshape on the way splits features into heads (0: none) */
 	const uint8_t *live; /* per value: computed from a graph input */
 	const ir_node *stop; /* a fused attention that cannot split what it reads */
+	int fused;           /* the heads are a fused attention's (num_heads attributes) */
 } route;
 
 static int
@@ -429,6 +430,7 @@ vote(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, uin
 			rt->heads = ir_attr_int(
 			        n, n->op == OP_MsMultiHeadAttention ? "num_heads" : "kv_num_heads",
 			        0);
+			rt->fused = 1;
 			col = 1;
 			continue;
 		}
@@ -577,7 +579,8 @@ seed_embeddings(ir_graph *g, prop_plan *p, int axis, not_split *ns, uint32_t *em
 		    g->values[t].kind != IR_V_INIT || g->values[t].rank != 2 ||
 		    g->values[ids].kind != IR_V_INPUT || ir_attr_int(n, "axis", 0) != 0)
 			continue;
-		if (p->want[t].dims[0].n || !prop_seed(g, p, t, 0, (uint8_t)axis, 1, 0)) {
+		/* a vocabulary that does not divide: padded rows (never looked up) */
+		if (p->want[t].dims[0].n || !prop_seed_padded(g, p, t, 0, (uint8_t)axis, 1, 0, 1)) {
 			(*embeds)++;
 			continue;
 		}
@@ -619,7 +622,7 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log, int strict)
 		uint32_t w = linear_weight(g, n, &od), y = n->n_out ? ir_out(g, n, 0) : IR_NONE;
 		if (w == IR_NONE || y == IR_NONE)
 			continue;
-		route rt = {1, 0, live, NULL};
+		route rt = {1, 0, live, NULL, 0};
 		memset(seen, 0, g->n_nodes);
 		memset(reached, 0, g->n_values);
 		reach(g, y, use_off, uses, reached, 0);
@@ -642,8 +645,16 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log, int strict)
 			vt = VOTE_COL;
 		if (vt != VOTE_COL)
 			continue;
-		/* heads that do not divide (grouped K/V): replicate, stay correct */
-		if (rt.heads && rt.heads % p->mesh->sizes[axis]) {
+		/* heads that do not divide: padded to whole heads per rank where a
+		 * Reshape splits them (vLLM's padding; propagation passes the
+		 * padding only where it stays exact), else (a fused attention's,
+		 * grouped K/V) replicated */
+		ir_dim f = g->values[w].dims[od];
+		int64_t unit = lm ? 1 : 0;
+		if (rt.heads && rt.heads % p->mesh->sizes[axis] && !rt.fused && pieces == 1 &&
+		    ir_is_const(f) && f.c % rt.heads == 0)
+			unit = f.c / rt.heads;
+		if (rt.heads && rt.heads % p->mesh->sizes[axis] && !unit) {
 			if ((rc = refuse_split(
 			             g, p, &ns, w, 1,
 			             "megatron: its %lld attention heads do not divide by "
@@ -652,16 +663,15 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log, int strict)
 				break;
 			continue;
 		}
-		int seeded = prop_seed(g, p, w, od, (uint8_t)axis, pieces, 0);
+		int seeded = prop_seed_padded(g, p, w, od, (uint8_t)axis, pieces, 0, unit);
 		if (seeded == 0) {
 			cols++;
 			lm_heads += lm;
 			/* the bias of a column-parallel linear goes with it */
 			uint32_t b = n->op == OP_Gemm ? ir_in(g, n, 2) : IR_NONE;
 			if (b != IR_NONE && g->values[b].rank == 1)
-				prop_seed(g, p, b, 0, (uint8_t)axis, pieces, 0);
+				prop_seed_padded(g, p, b, 0, (uint8_t)axis, pieces, 0, unit);
 		} else {
-			ir_dim f = g->values[w].dims[od];
 			int indiv = seeded != 2 && is_indivisible(g, p, f, (int64_t)pieces * as);
 			size_words(g, p, f, sz, sizeof sz);
 			if (seeded == 2)
