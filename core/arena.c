@@ -105,3 +105,17 @@ shd_arena_free(shd_ctx *c, shd_arena *a)
 	}
 	a->head = NULL;
 }
+
+void
+shd_arena_move(shd_arena *a, shd_arena *b)
+{
+	chunk *k = b->head;
+
+	if (!k)
+		return;
+	while (k->next)
+		k = k->next;
+	k->next = a->head;
+	a->head = b->head;
+	b->head = NULL;
+}

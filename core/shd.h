@@ -106,5 +106,7 @@ char *shd_arena_printf(shd_ctx *c, shd_arena *a, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 char *shd_arena_vprintf(shd_ctx *c, shd_arena *a, const char *fmt, va_list ap);
 void shd_arena_free(shd_ctx *c, shd_arena *a);
+/* Move b's chunks into a (b is left empty): what b held lives as long as a. */
+void shd_arena_move(shd_arena *a, shd_arena *b);
 
 #endif

@@ -18,6 +18,14 @@
 #include "propagate/analysis.h"
 #include "search_impl.h"
 
+/* A graph plans are costed on: the whole graph, or a truncated copy
+ * (fold.c) whose values map to the whole graph's. */
+typedef struct {
+	ir_graph *g;
+	const uint32_t *of_full, *to_full; /* NULL: g is the whole graph */
+	const ir_rule *rules;              /* every node's, built once */
+} view;
+
 typedef struct {
 	ir_graph *g;
 	const prop_plan *base; /* earlier tactics applied */
@@ -27,7 +35,9 @@ typedef struct {
 	uint32_t *group; /* per decision: its analysis group */
 	uint8_t axes[PROP_MAX_AXES];
 	uint32_t n_axes;   /* the axes auto may use, in mesh order */
-	ir_rule *rules;    /* every node's, built once */
+	view full;         /* the whole graph */
+	search_fold fold;  /* per-layer costing, when fold.on */
+	view sub[2];       /* its copies of 2 and 3 blocks */
 	uint64_t min_peak; /* the smallest peak memory seen (nothing fits: the error) */
 	uint32_t scored;   /* plans scored so far, and the best cost (progress) */
 	double best, t0, shown;
@@ -37,21 +47,23 @@ typedef struct {
 	search_cost min_cost;
 } auto_state;
 
-/* A fresh plan with base's wants (the earlier tactics). */
+/* A fresh plan on w with base's wants (the earlier tactics). */
 static int
-copy_plan(ir_graph *g, const prop_plan *base, const ir_rule *rules, prop_plan *q)
+copy_plan(const view *w, const prop_plan *base, prop_plan *q)
 {
+	ir_graph *g = w->g;
 	int rc = prop_plan_init(g, base->mesh, q);
 
 	if (rc)
 		return rc;
 	for (uint32_t v = 0; v < g->n_values; v++) {
+		uint32_t f = w->to_full ? w->to_full[v] : v;
 		if (g->values[v].rank > 0)
-			memcpy(q->want[v].dims, base->want[v].dims,
+			memcpy(q->want[v].dims, base->want[f].dims,
 			       (size_t)g->values[v].rank * sizeof(prop_dim));
-		q->fixed[v] = base->fixed[v];
+		q->fixed[v] = base->fixed[f];
 	}
-	q->rules = rules;
+	q->rules = w->rules;
 	q->bind = base->bind;
 	q->bind_ud = base->bind_ud;
 	q->stop = base->stop;
@@ -59,9 +71,9 @@ copy_plan(ir_graph *g, const prop_plan *base, const ir_rule *rules, prop_plan *q
 	return 0;
 }
 
-/* Seed decision k's option o (a subset of the axes, bit i: axes[i]). */
+/* Seed decision k's option o (a subset of the axes, bit i: axes[i]) on w. */
 static void
-seed_option(auto_state *s, prop_plan *q, uint32_t k, uint8_t o)
+seed_option(auto_state *s, const view *w, prop_plan *q, uint32_t k, uint8_t o)
 {
 	const prop_dgroup *gr = &s->a->groups[s->group[k]];
 
@@ -70,52 +82,110 @@ seed_option(auto_state *s, prop_plan *q, uint32_t k, uint8_t o)
 			continue;
 		for (uint32_t j = 0; j < gr->n_seeds; j++) {
 			const prop_slot *sl = &s->a->seeds[gr->first_seed + j];
+			uint32_t v = w->of_full ? w->of_full[sl->value] : sl->value;
 			/* a weight's dim that does not divide is padded (a choice the
 			 * simulator weighs: the padding costs memory and compute);
 			 * graph inputs (the batch) only split where they divide */
-			if (!q->fixed[sl->value])
-				prop_seed_padded(s->g, q, sl->value, sl->dim, s->axes[i], 1, 0, 1);
+			if (v != IR_NONE && !q->fixed[v])
+				prop_seed_padded(w->g, q, v, sl->dim, s->axes[i], 1, 0, 1);
 		}
 	}
 }
 
-/* Materialise and simulate q: its step time, INFINITY when it does not fit. */
+/* Materialise and simulate q on w: *out, and whether ORT's collectives
+ * can run it (when they must). */
 static int
-score_plan(auto_state *s, prop_plan *q, search_cost *out, double *cost)
+score_plan(auto_state *s, const view *w, prop_plan *q, search_cost *out, int *runs)
 {
 	int rc;
-
-	if ((rc = prop_materialize(s->g, q)) || (rc = search_simulate(s->g, q, s->env->hw, out)))
-		return rc;
-	if (!s->min_peak || out->peak_bytes < s->min_peak) {
-		s->min_peak = out->peak_bytes;
-		s->min_cost = *out;
-	}
 	char why[160];
-	*cost = out->feasible && !(s->env->ort && emit_ort_why(s->g, q, why, sizeof why))
-	                ? out->step_s
-	                : INFINITY;
+
+	if ((rc = prop_materialize(w->g, q)) || (rc = search_simulate(w->g, q, s->env->hw, out)))
+		return rc;
+	*runs = !(s->env->ort && emit_ort_why(w->g, q, why, sizeof why));
 	return 0;
+}
+
+/* The cost of a plan: its step time, INFINITY when it does not fit or
+ * ORT cannot run it; the smallest peak kept for the error. */
+static double
+cost_of(auto_state *s, const search_cost *sc, int runs)
+{
+	if (!s->min_peak || sc->peak_bytes < s->min_peak) {
+		s->min_peak = sc->peak_bytes;
+		s->min_cost = *sc;
+	}
+	return sc->feasible && runs ? sc->step_s : INFINITY;
+}
+
+/* Choice's plan on w, simulated. */
+static int
+simulate_on(auto_state *s, const view *w, const uint8_t *choice, search_cost *sc, int *runs)
+{
+	prop_plan q;
+	int rc;
+
+	if ((rc = copy_plan(w, s->base, &q)))
+		return rc;
+	for (uint32_t k = 0; k < s->n_dec; k++)
+		if (choice[k])
+			seed_option(s, w, &q, k, choice[k]);
+	if (!(rc = prop_propagate(w->g, &q)))
+		rc = score_plan(s, w, &q, sc, runs);
+	prop_plan_free(w->g, &q);
+	return rc;
+}
+
+/* x(reps) on the line through x(2) = a and x(3) = b, at least 0. */
+static double
+line(double a, double b, double reps)
+{
+	double x = a + (reps - 2) * (b - a);
+	return x > 0 ? x : 0;
+}
+
+/* The whole graph's step from its copies of 2 and 3 blocks (fold.c). */
+static void
+extrapolate(const search_cost *a, const search_cost *b, double reps, const search_hw *hw,
+            search_cost *out)
+{
+	memset(out, 0, sizeof *out);
+	out->step_s = line(a->step_s, b->step_s, reps);
+	out->compute_s = line(a->compute_s, b->compute_s, reps);
+	out->comm_s = line(a->comm_s, b->comm_s, reps);
+#define LINE(f) out->f = (uint64_t)line((double)a->f, (double)b->f, reps)
+	LINE(param_bytes);
+	LINE(act_peak_bytes);
+	LINE(io_bytes);
+	LINE(comm_bytes);
+	LINE(flops);
+	for (int k = 0; k < 4; k++)
+		LINE(comm_by_kind[k]);
+#undef LINE
+	out->peak_bytes = out->param_bytes + out->act_peak_bytes + out->io_bytes;
+	out->feasible = (double)out->peak_bytes <= hw->mem_cap;
+	out->exact = a->exact && b->exact;
 }
 
 static int
 eval(void *ud, const uint8_t *choice, double *cost)
 {
 	auto_state *s = ud;
-	prop_plan q;
-	search_cost sc;
-	int rc;
+	search_cost sc, sb;
+	int rc, runs = 1, runs_b = 1;
 
-	if ((rc = copy_plan(s->g, s->base, s->rules, &q)))
+	if (!s->fold.on) {
+		rc = simulate_on(s, &s->full, choice, &sc, &runs);
+	} else if (!(rc = simulate_on(s, &s->sub[0], choice, &sc, &runs)) &&
+	           !(rc = simulate_on(s, &s->sub[1], choice, &sb, &runs_b))) {
+		search_cost a = sc;
+		extrapolate(&a, &sb, s->fold.reps, s->env->hw, &sc);
+	}
+	if (rc)
 		return rc;
-	for (uint32_t k = 0; k < s->n_dec; k++)
-		if (choice[k])
-			seed_option(s, &q, k, choice[k]);
-	if (!(rc = prop_propagate(s->g, &q)))
-		rc = score_plan(s, &q, &sc, cost);
-	prop_plan_free(s->g, &q);
+	*cost = cost_of(s, &sc, runs && runs_b);
 	s->scored++;
-	if (!rc && *cost < s->best)
+	if (*cost < s->best)
 		s->best = *cost;
 	double t = shd_now();
 	if (s->env->progress && t - s->t0 > 1 && t - s->shown > 0.25) {
@@ -129,7 +199,7 @@ eval(void *ud, const uint8_t *choice, double *cost)
 		fprintf(s->env->progress, ", best %.4g s per step   ", s->best);
 		fflush(s->env->progress);
 	}
-	return rc;
+	return 0;
 }
 
 const char *const search_baselines[SEARCH_BASELINES] = {"data", "megatron", "data,megatron"};
@@ -174,12 +244,14 @@ baseline(auto_state *s, const char *strategy, double *cost, uint8_t *choice)
 	int rc;
 
 	*cost = INFINITY;
-	if ((rc = copy_plan(s->g, s->base, s->rules, &q)))
+	if ((rc = copy_plan(&s->full, s->base, &q)))
 		return rc;
-	if (!(rc = search_apply(s->g, &q, strategy, NULL)))
-		rc = score_plan(s, &q, &sc, cost);
-	if (!rc)
+	int runs;
+	if (!(rc = search_apply(s->g, &q, strategy, NULL)) &&
+	    !(rc = score_plan(s, &s->full, &q, &sc, &runs))) {
+		*cost = cost_of(s, &sc, runs);
 		project(s, &q, choice);
+	}
 	prop_plan_free(s->g, &q);
 	return rc;
 }
@@ -210,6 +282,52 @@ human_bytes(char *buf, size_t n, uint64_t b)
 {
 	snprintf(buf, n, "%.3g GB", (double)b / 1e9);
 	return buf;
+}
+
+/* Every node's rule of w's graph, in arena ra. */
+static int
+rules_of(view *w, shd_arena *ra)
+{
+	ir_rule *r = shd_arena_zalloc(w->g->ctx, ra, (w->g->n_nodes + 1) * sizeof *r);
+	int rc = r ? prop_rules(w->g, ra, r) : shd_nomem(w->g->ctx);
+
+	w->rules = r;
+	return rc;
+}
+
+/* The search. With per-layer costing its best is costed again on the
+ * whole graph; where the two differ (by more than 1e-6), or nothing was
+ * found, the search runs again on the whole graph. */
+static int
+run_search(auto_state *s, const mcts_opts *mo, const uint8_t *starts, uint32_t n_start,
+           uint8_t *best, mcts_result *res, FILE *log)
+{
+	shd_ctx *c = s->g->ctx;
+	search_cost sc;
+	int rc, runs;
+
+	if ((rc = mcts_search(c, mo, eval, s, starts, n_start, best, res)) || !s->fold.on)
+		return rc;
+	double whole = INFINITY;
+	if (isfinite(res->best_cost)) {
+		if ((rc = simulate_on(s, &s->full, best, &sc, &runs)))
+			return rc;
+		whole = cost_of(s, &sc, runs);
+		if (fabs(whole - res->best_cost) <= 1e-6 * whole) {
+			res->best_cost = whole;
+			return 0;
+		}
+	}
+	if (log)
+		fprintf(log,
+		        "auto: per-layer costing gave %.6g s per step, the whole graph %.6g s: "
+		        "searching the whole graph\n",
+		        res->best_cost, whole);
+	uint32_t before = res->scored;
+	s->fold.on = 0;
+	rc = mcts_search(c, mo, eval, s, starts, n_start, best, res);
+	res->scored += before;
+	return rc;
 }
 
 /* Why the search stopped, for its log line. */
@@ -281,10 +399,14 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 	memset(&s, 0, sizeof s);
 	if ((rc = prop_analyze(g, &a)))
 		return rc;
-	if (!(s.rules = shd_arena_zalloc(c, &ra, (g->n_nodes + 1) * sizeof *s.rules)) ||
-	    (rc = prop_rules(g, &ra, s.rules))) {
-		rc = rc ? rc : shd_nomem(c);
+	s.full.g = g;
+	if ((rc = rules_of(&s.full, &ra)) || (rc = search_fold_init(g, &s.fold)))
 		goto out;
+	for (uint32_t i = 0; s.fold.on && i < 2; i++) {
+		fold_graph *f = &s.fold.sub[i];
+		s.sub[i] = (view){&f->g, f->of_full, f->to_full, NULL};
+		if ((rc = rules_of(&s.sub[i], &ra)))
+			goto out;
 	}
 	s.g = g;
 	s.base = p;
@@ -343,7 +465,7 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 	double space = mcts_space(&mo);
 	s.budget = exhaustive || space <= mo.enumerate ? (uint32_t)fmin(space, UINT32_MAX)
 	                                               : env->rollouts;
-	if (s.n_dec && (rc = mcts_search(c, &mo, eval, &s, starts, n_start, best, &res)))
+	if (s.n_dec && (rc = run_search(&s, &mo, starts, n_start, best, &res, log)))
 		goto out;
 	if (res.best_cost <= best_cost)
 		best_cost = res.best_cost, winner = NULL;
@@ -368,7 +490,7 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 	} else {
 		for (uint32_t k = 0; k < s.n_dec; k++)
 			if (best[k])
-				seed_option(&s, p, k, best[k]);
+				seed_option(&s, &s.full, p, k, best[k]);
 		rc = prop_propagate(g, p);
 	}
 	char stopped[128];
@@ -382,6 +504,10 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 		fprintf(log,
 		        "auto: %u decision groups (%u classes), %u plans scored in %.2fs (%s): ",
 		        s.n_dec, a.n_decisions, env->scored, shd_now() - t0, stopped);
+		if (s.fold.on)
+			fprintf(log,
+			        "costed per layer (%u identical blocks of %u nodes): ", s.fold.reps,
+			        s.fold.period);
 		if (winner)
 			fprintf(log, "the baseline %s is best, %.3g s per step", winner, best_cost);
 		else
@@ -392,6 +518,7 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 		fputc('\n', log);
 	}
 out:
+	search_fold_free(g, &s.fold);
 	shd_free(c, s.group, ((size_t)a.n_groups + 1) * sizeof *s.group);
 	shd_free(c, n_opt, (size_t)a.n_groups + 1);
 	shd_free(c, starts, n_starts * (a.n_groups + 1));

@@ -53,4 +53,26 @@ double mcts_space(const mcts_opts *o);
 int mcts_search(shd_ctx *c, const mcts_opts *o, mcts_evalf eval, void *ud, const uint8_t *starts,
                 uint32_t n_start, uint8_t *best, mcts_result *res);
 
+/* Per-layer costing (fold.c): a truncated copy of the graph. Its nodes,
+ * values, operands, inputs and outputs are its own; strings, dims and the
+ * model are the full graph's. */
+typedef struct {
+	ir_graph g;
+	uint32_t *of_full; /* per full value: its index here, or IR_NONE */
+	uint32_t *to_full; /* per value here: the full graph's */
+	ir_rule *rules;    /* per node, built once (by the caller, in its arena) */
+} fold_graph;
+
+typedef struct {
+	int on;                       /* a run of reps >= 4 identical blocks was found */
+	uint32_t start, period, reps; /* the run: nodes [start, start + period * reps) */
+	fold_graph sub[2];            /* the copies of 2 and 3 blocks */
+} search_fold;
+
+/* Find the run and build both copies (on = 0: none; cost the whole graph).
+ * Returns 0, or ONNXSHARD_EFAIL when out of memory. */
+int search_fold_init(ir_graph *g, search_fold *f);
+/* Free the copies; what costing them added to the shared tables stays. */
+void search_fold_free(ir_graph *g, search_fold *f);
+
 #endif

@@ -120,6 +120,26 @@ plan gpt data=2,model=4 --dim batch=8 --dim seq=2048 --seed 7 && cp "$tmp/plan.j
 plan gpt data=2,model=4 --dim batch=8 --dim seq=2048 --seed 7
 if cmp -s "$tmp/plan.json" "$tmp/a.json"; then pass=$((pass + 1)); else bad "the same seed gave another plan"; fi
 
+# per-layer costing: a 12-layer decoder is costed on copies of 2 and 3
+# layers; the best plan's cost, checked on the whole graph, agrees (else the
+# log says "per-layer costing gave ..." and the search runs again)
+for arch in llama gpt; do
+	"$py" "$src/tests/bench/make_llm.py" "$tmp/d6.onnx" --arch $arch --layers 12 --hidden 1024 \
+		--heads 16 --kv-heads 4 --vocab 32000 --weights sparse || bad "make d6"
+	for mesh in model=8 data=2,model=4 data=8; do
+		for sh in "--dim batch=8 --dim seq=1" "--dim batch=4 --dim seq=1024"; do
+			# shellcheck disable=SC2086
+			"$bin" plan "$tmp/d6.onnx" --mesh $mesh $sh >/dev/null 2>"$tmp/fold.err"
+			if grep -q "costed per layer (12 identical blocks" "$tmp/fold.err" &&
+				! grep -q "per-layer costing gave" "$tmp/fold.err"; then
+				pass=$((pass + 1))
+			else
+				bad "per-layer costing, $arch on $mesh $sh: $(grep auto: "$tmp/fold.err")"
+			fi
+		done
+	done
+done
+
 # --collectives ort: plan and shard agree. The search scores a plan ORT's
 # collectives cannot run as not valid, so auto's plans use AllReduce and
 # AllGather only; a tactic that needs a ReduceScatter is refused by plan as
