@@ -404,12 +404,50 @@ emit_shape_read(rank_ctx *k, uint32_t i, const char *global, const char **local)
 	return int_tensor(k, fn, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, n->op == OP_Size, f, len);
 }
 
+/* What a Shape (node i) of a tensor with padded dims adds to its local
+ * sizes times their blocks: size - padded size on each padded dim it reads
+ * (a constant), 0 elsewhere, into off[0..*len). Returns whether any is
+ * padded. (A Size of one reads it unpadded: prop_materialize.) */
+static int
+shape_offsets(rank_ctx *k, uint32_t i, int64_t *off, int32_t *len)
+{
+	const ir_node *n = &k->g->nodes[i];
+	uint32_t x = ir_in(k->g, n, 0);
+	int any = 0;
+
+	*len = 0;
+	if (n->op != OP_Shape || x == IR_NONE || k->g->values[x].rank <= 0 ||
+	    k->g->values[x].rank > IR_MAX_ELEMS)
+		return 0;
+	int32_t r = k->g->values[x].rank, start = 0, count = ir_shape_range(k->g, n, r, &start);
+	for (int32_t d = start; d < start + count; d++) {
+		int64_t u = pad_unit(k, x, d), b = blocks(k, x, d);
+		ir_dim size = k->g->values[x].dims[d];
+		off[(*len)++] =
+		        u && ir_is_const(size) ? size.c - prop_pad_block(size.c, u, b) * b : 0;
+		any |= off[*len - 1] != 0;
+	}
+	return any;
+}
+
 int
 emit_shape_scale(rank_ctx *k, uint32_t i, const char *local, const char *global)
 {
 	const char *fn = emit_str(k, "onnxshard/global%u/f", i);
 	const char *in[2] = {local, fn};
+	int64_t off[IR_MAX_ELEMS];
+	int32_t len;
 
-	return emit_node(k, "Mul", "", emit_str(k, "onnxshard/global%u", i), in, 2, &global, 1,
+	if (!shape_offsets(k, i, off, &len))
+		return emit_node(k, "Mul", "", emit_str(k, "onnxshard/global%u", i), in, 2, &global,
+		                 1, NULL, 0);
+	/* padded dims: local block times blocks, less the padding */
+	const char *on = emit_str(k, "onnxshard/global%u/off", i),
+	           *mul = emit_str(k, "onnxshard/global%u/padded", i);
+	const char *a_in[2] = {mul, on};
+	if (k->rc || int_tensor(k, on, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, 0, off, len) ||
+	    emit_node(k, "Mul", "", mul, in, 2, &mul, 1, NULL, 0))
+		return k->rc;
+	return emit_node(k, "Add", "", emit_str(k, "onnxshard/global%u", i), a_in, 2, &global, 1,
 	                 NULL, 0);
 }

@@ -347,8 +347,11 @@ materialize_once(ir_graph *g, prop_plan *p)
 			if (is_additive(g, n, t))
 				req.partial = partial;
 			/* Shape and Size read any sharding, a pending sum too: each
-			 * rank scales its local sizes back to the global ones */
-			if (n->op == OP_Shape || n->op == OP_Size) {
+			 * rank scales its local sizes back to the global ones (a Size
+			 * of padded blocks could not: it reads them unpadded) */
+			if (n->op == OP_Shape)
+				continue; /* a padded dim's size too (emit_shape_scale) */
+			if (n->op == OP_Size) {
 				/* but not padded sizes: those are cut off first */
 				int padded = 0;
 				memcpy(req.dims, p->have[v].dims,

@@ -14,11 +14,10 @@
  * absent from its divisor or exponent), MatMul and Gemm on their output
  * dims, Reshape (a unit of the dim whole: u times the minor factors),
  * Transpose, Softmax and normalisations over other dims, a Gather's pass
- * dims; a contraction over a padded dim (MatMul's K) only where an
- * operand holding it is an initializer, which emission writes with zeros
- * in the padding (0 times a finite value adds nothing); a Gather's table
- * rows, which the ids (< D) never read past D. Everywhere else the node
- * computes that factor whole: the padding is cut off first (an AllGather
+ * dims, Slice, Concat and Split along other dims; a contraction over a padded dim (MatMul's K) only
+ * where an operand holding it is an initializer, which emission writes with zeros in the padding (0
+ * times a finite value adds nothing); a Gather's table rows, which the ids (< D) never read past D.
+ * Everywhere else the node computes that factor whole: the padding is cut off first (an AllGather
  * and a Slice to D), as it is before every graph output. A padded dim
  * never grows (its axes are set once), never has pieces and is never a
  * graph input's. */
@@ -160,10 +159,13 @@ prop_seed_padded(ir_graph *g, prop_plan *p, uint32_t v, int32_t d, uint8_t a, in
 {
 	const ir_value *x = &g->values[v];
 	prop_shard *s = &p->want[v];
-	int rc;
 
-	if (!unit || (rc = prop_seed(g, p, v, d, a, pieces, fix)) != 1)
-		return unit ? rc : prop_seed(g, p, v, d, a, pieces, fix);
+	/* equal blocks where they are whole units (prop_seed), else padded */
+	if (!unit || d < 0 || d >= s->rank || !ir_is_const(x->dims[d]) ||
+	    x->dims[d].c % (prop_axes_size(p->mesh, s->dims[d].ax, s->dims[d].n) *
+	                    p->mesh->sizes[a] * unit) ==
+	            0)
+		return prop_seed(g, p, v, d, a, pieces, fix);
 	if (x->kind != IR_V_INIT || pieces != 1 || d < 0 || d >= s->rank || s->dims[d].n ||
 	    (prop_shard_axes(s) & (1u << a)) || !ir_is_const(x->dims[d]) || unit > 65535 ||
 	    x->dims[d].c % unit || onnx_dtype_bits(x->dtype) == 4)
@@ -282,7 +284,12 @@ pad_passes(const ir_graph *g, uint32_t ni, const ir_rule *r, uint32_t f)
 	case OP_Softmax:
 	case OP_LayerNormalization:
 	case OP_MsSimplifiedLayerNormalization:
-	case OP_Gather: return 1;
+	case OP_Gather:
+	/* along another dim than the one sliced, joined or split (those are
+	 * whole, or equal pieces a padded dim never has) */
+	case OP_Slice:
+	case OP_Concat:
+	case OP_Split: return 1;
 	case OP_Div:
 	case OP_Pow: /* a zero divisor or a padded exponent could make the padding infinite */
 		return in1 != IR_NONE && !has_factor(r, 1, g->values[in1].rank, f);
