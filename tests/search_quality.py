@@ -45,8 +45,6 @@ DECODER = os.path.join(SRC, "tests", "make_decoder.py")
 MODELS = {
     "llama-8b-2l": ("llm", "--arch llama --layers 2 --hidden 4096 --heads 32 --kv-heads 8 "
                            "--ffn 14336 --vocab 32000 --dtype float16"),
-    "llama-8b-4l": ("llm", "--arch llama --layers 4 --hidden 4096 --heads 32 --kv-heads 8 "
-                           "--ffn 14336 --vocab 32000 --dtype float16"),
     "llama-1b-8l": ("llm", "--arch llama --layers 8 --hidden 2048 --heads 16 --kv-heads 4 "
                            "--ffn 5632 --vocab 32000 --dtype float16"),
     "llama-tiny-4l": ("llm", "--arch llama --layers 4 --hidden 512 --heads 8 --kv-heads 2 "
@@ -69,8 +67,8 @@ CASES = [
     ("llama8b prefill model=8", "llama-8b-2l", "model=8", "batch=8 seq=2048", True),
     ("llama8b decode data=2,model=4", "llama-8b-2l", "data=2,model=4", "batch=8 seq=1", False),
     ("llama8b prefill data=2,model=4", "llama-8b-2l", "data=2,model=4", "batch=8 seq=2048", False),
-    ("llama8b prefill data=2,model=8", "llama-8b-4l", "data=2,model=8", "batch=4 seq=4096", False),
-    ("llama8b decode data=2,model=8", "llama-8b-4l", "data=2,model=8", "batch=16 seq=1", False),
+    ("llama8b prefill data=2,model=8", "llama-8b-2l", "data=2,model=8", "batch=4 seq=4096", False),
+    ("llama8b decode data=2,model=8", "llama-8b-2l", "data=2,model=8", "batch=16 seq=1", False),
     ("llama8b prefill data=4,model=4", "llama-8b-2l", "data=4,model=4", "batch=8 seq=1024", False),
     ("llama1b prefill data=8", "llama-1b-8l", "data=8", "batch=16 seq=512", True),
     ("llama1b decode data=2,model=2", "llama-1b-8l", "data=2,model=2", "batch=32 seq=1", False),
