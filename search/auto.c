@@ -340,7 +340,7 @@ why_stopped(char *buf, size_t n, const mcts_result *r, double space, uint32_t bu
 	case MCTS_TIME: snprintf(buf, n, "its time share reached at %u plans", r->scored); break;
 	case MCTS_PATIENCE:
 		snprintf(buf, n, "converged: the last %u plans did not better the best",
-		         SEARCH_PATIENCE);
+		         r->patience);
 		break;
 	case MCTS_STOPPED: snprintf(buf, n, "stopped"); break;
 	default: snprintf(buf, n, "converged: nothing new to try after %u plans", r->scored);
@@ -447,7 +447,7 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 	/* the default stops once the best stops improving, or at a tenth of
 	 * the time budget; a budget of plans is spent whole */
 	double deadline = env->deadline;
-	if (!env->rollouts && deadline > 0)
+	if (!env->rollouts && !exhaustive && deadline > 0)
 		deadline = s.t0 + (deadline - s.t0) / 10;
 	mcts_opts mo = {s.n_dec,
 	                n_opt,
@@ -461,7 +461,7 @@ search_auto(ir_graph *g, prop_plan *p, uint8_t axes_mask, search_env *env, int e
 	                exhaustive,
 	                p->stop,
 	                p->stop_ud};
-	mcts_result res = {INFINITY, 0, MCTS_EXHAUSTED};
+	mcts_result res = {INFINITY, 0, MCTS_EXHAUSTED, 0};
 	double space = mcts_space(&mo);
 	s.budget = exhaustive || space <= mo.enumerate ? (uint32_t)fmin(space, UINT32_MAX)
 	                                               : env->rollouts;

@@ -42,6 +42,8 @@ typedef struct {
 	int why;              /* MCTS_*, or -1 while searching */
 	int rc;               /* stop()'s status */
 	int force;            /* score even when done (the first start) */
+	int enumerating;      /* every assignment in turn: patience does not stop it */
+	uint32_t patience;    /* o->patience past a pass of polish (0: none) */
 	uint32_t n_axes;      /* axes the masks use */
 	uint8_t of_mask[256]; /* option of each axes mask, + 1 (0: none) */
 } mcts;
@@ -102,7 +104,7 @@ done(mcts *m)
 		return 1;
 	if (o->max_rollouts && m->scored >= o->max_rollouts)
 		m->why = MCTS_BUDGET;
-	else if (o->patience && m->scored - m->improved >= o->patience)
+	else if (m->patience && !m->enumerating && m->scored - m->improved >= m->patience)
 		m->why = MCTS_PATIENCE;
 	else if (o->deadline > 0 && shd_now() >= o->deadline)
 		m->why = MCTS_TIME;
@@ -195,6 +197,43 @@ remap(mcts *m, uint32_t i, uint32_t j)
 	return changed ? score(m, &cost) : 0;
 }
 
+/* Pair moves join the heaviest decisions this many (the callers order
+ * decisions heaviest first). */
+#define MCTS_PAIRS 12
+
+/* Score the best with decisions d and e at options k and l (with steal,
+ * every other decision gives up their axes): the two linears of one
+ * layer's attention or feed-forward block move together. */
+static int
+move_pair(mcts *m, uint32_t d, uint32_t e, uint8_t k, uint8_t l, int steal)
+{
+	const mcts_opts *o = m->o;
+	double cost;
+
+	memcpy(m->cur, m->best, o->n_dec);
+	for (uint32_t x = 0; steal && x < o->n_dec; x++) {
+		uint8_t y = option_of(m, o->mask[m->cur[x]] & ~(o->mask[k] | o->mask[l]));
+		m->cur[x] = y < o->n_opt[x] ? y : 0;
+	}
+	m->cur[d] = k;
+	m->cur[e] = l;
+	return memcmp(m->cur, m->best, o->n_dec) ? score(m, &cost) : 0;
+}
+
+/* Plans one pass of polish tries at most. */
+static uint32_t
+neighbourhood(const mcts *m)
+{
+	const mcts_opts *o = m->o;
+	uint32_t opts = o->n_dec ? o->n_opt[0] : 1,
+	         p = o->n_dec < MCTS_PAIRS ? o->n_dec : MCTS_PAIRS;
+	uint32_t n = o->n_dec * opts;
+
+	if (o->mask)
+		n += o->n_dec * opts + m->n_axes * (m->n_axes + 1) / 2 + p * (p - 1) * opts * opts;
+	return n;
+}
+
 /* Local search from the best while a pass of moves betters it. */
 static int
 polish(mcts *m)
@@ -213,6 +252,15 @@ polish(mcts *m)
 		for (uint32_t i = 0; o->mask && i < m->n_axes && !rc; i++)
 			for (uint32_t j = i + 1; j <= m->n_axes && !rc && !done(m); j++)
 				rc = remap(m, i, j);
+		for (uint32_t d = 0; o->mask && d < o->n_dec && d < MCTS_PAIRS && !rc; d++)
+			for (uint32_t e = d + 1; e < o->n_dec && e < MCTS_PAIRS && !rc; e++)
+				for (uint32_t k = 0; k < o->n_opt[d] && !rc; k++)
+					for (uint32_t l = 0; l < o->n_opt[e] && !rc && !done(m);
+					     l++)
+						for (int steal = 0; steal < 2 && !rc && !done(m);
+						     steal++)
+							rc = move_pair(m, d, e, (uint8_t)k,
+							               (uint8_t)l, steal);
 		if (!(m->best_cost < before))
 			break;
 	}
@@ -302,6 +350,7 @@ enumerate(mcts *m)
 	int rc;
 
 	memset(m->cur, 0, o->n_dec);
+	m->enumerating = 1;
 	for (;;) {
 		double cost;
 		if ((rc = score(m, &cost)))
@@ -397,6 +446,8 @@ mcts_search(shd_ctx *c, const mcts_opts *o, mcts_evalf eval, void *ud, const uin
 		rc = shd_nomem(c);
 		goto out;
 	}
+	if (o->patience)
+		m.patience = o->patience + neighbourhood(&m);
 	/* the starts are always scored (the first even when over budget) */
 	memcpy(m.best, starts, o->n_dec);
 	for (uint32_t s = 0; s < n_start && !rc && (s == 0 || !done(&m)); s++) {
@@ -417,6 +468,7 @@ out:
 	res->best_cost = m.best_cost;
 	res->scored = m.scored;
 	res->why = m.why < 0 ? MCTS_EXHAUSTED : m.why;
+	res->patience = m.patience;
 	shd_free(c, path, ((size_t)o->n_dec + 2) * sizeof *path);
 	shd_free(c, m.cur, (size_t)o->n_dec + 1);
 	shd_free(c, m.t, m.cap_t * sizeof *m.t);

@@ -29,7 +29,8 @@ typedef struct {
 	uint32_t n_mask; /* entries of mask (>= every n_opt) */
 	uint64_t seed;
 	uint32_t max_rollouts; /* scored assignments at most (0: no limit) */
-	uint32_t patience;     /* stop once this many have not bettered the best (0: never) */
+	uint32_t patience;     /* stop once this many plans past one pass of polish' moves
+	                        * have not bettered the best (0: never) */
 	uint32_t enumerate;    /* enumerate a space of at most this many assignments */
 	double deadline;       /* shd_now() past which the search stops (0: none) */
 	int exhaustive;        /* enumerate every assignment, whatever the budget */
@@ -38,9 +39,10 @@ typedef struct {
 } mcts_opts;
 
 typedef struct {
-	double best_cost; /* INFINITY when nothing valid was found */
-	uint32_t scored;  /* assignments scored (each once) */
-	int why;          /* MCTS_* */
+	double best_cost;  /* INFINITY when nothing valid was found */
+	uint32_t scored;   /* assignments scored (each once) */
+	int why;           /* MCTS_* */
+	uint32_t patience; /* the patience applied */
 } mcts_result;
 
 /* The number of assignments (a double: it may be astronomical). */
