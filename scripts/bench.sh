@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Benchmarks: figures as ratios against a baseline run in the same script
 # (these machines are noisy).
-#   scripts/bench.sh [BUILD [hard]]   (default build; hard: that section alone)
+#   scripts/bench.sh [BUILD [hard|scale]]   (default build; hard, scale: that
+#   section alone)
 # - time: shard vs inspect (load + lift, the baseline) on each sample;
 # - memory: peak RSS of shard on a large external-data model against the
 #   size of its weights (streamed weights keep the ratio far below 1);
-# - plan time of 8B- and 175B-shaped decoders at 8, 32 and 96 layers, each
+# - plan time of 8B- and 405B-shaped decoders at 8, 32 and 126 layers, each
 #   strategy; emission of a ~3 GB model against cp of the same bytes;
 # - hard cases for data and megatron: auto's simulated step time against the
 #   best baseline that fits, on h100 and on a two-node profile.
@@ -81,8 +82,43 @@ PY
 CASES
 	rm -f "$tmp"/h[1-5].onnx "$tmp"/h[1-5].onnx.data
 }
+# Plan time at scale: Llama-shaped decoders of 8B and 405B widths at 8, 32
+# and 126 layers, weights a sparse hole (plan reads none), on data=8,model=8
+# for a batch of 64 x 2048 tokens; each strategy, and how auto's time grows
+# with the depth (per-layer costing: sublinear).
+plan_scale() {
+echo
+echo "plan time, data=8,model=8, --dim batch=64 --dim seq=2048 (seconds, peak RSS MiB)"
+printf '%-14s %7s %16s %16s %16s %16s\n' model layers data megatron data,megatron auto
+for w in 8b 405b; do
+	first=""
+	for l in 8 32 126; do
+		m=$tmp/$w-$l.onnx
+		if [ $w = 8b ]; then
+			/usr/bin/python3 tests/bench/make_llm.py "$m" --arch llama --layers $l --hidden 4096 \
+				--heads 32 --kv-heads 8 --ffn 14336 --vocab 32000 --weights sparse --dtype float16
+		else
+			/usr/bin/python3 tests/bench/make_llm.py "$m" --arch llama --layers $l --hidden 16384 \
+				--heads 128 --kv-heads 8 --ffn 53248 --vocab 128256 --weights sparse --dtype bfloat16
+		fi
+		line=$(printf '%-14s %7s' "$w-shaped" $l)
+		for st in data megatron data,megatron auto; do
+			r=$(/usr/bin/time -f '%e %M' "$bin" plan "$m" --mesh data=8,model=8 --strategy $st \
+				--dim batch=64 --dim seq=2048 --quiet 2>&1 >/dev/null | tail -1)
+			line="$line $(echo "$r" | awk '{printf "%9.2fs %4dM", $1, $2/1024}')"
+			[ $st = auto ] && { t=${r%% *}; first=${first:-$t}; }
+		done
+		echo "$line   auto vs 8 layers: $(echo "$t $first" | awk '{printf "%.2fx", $1/$2}') for $(($l / 8))x the depth"
+		rm -f "$m" "$m.data"
+	done
+done
+}
 if [ "${2:-}" = hard ]; then
 	hard_cases
+	exit 0
+fi
+if [ "${2:-}" = scale ]; then
+	plan_scale
 	exit 0
 fi
 
@@ -117,33 +153,7 @@ echo "peak RSS: inspect $((base_kb / 1024)) MiB, shard on model=8 $((shard_kb / 
 echo "shard peak RSS / weights: $(echo "$shard_kb $weights" | awk '{printf "%.3f", $1*1024/$2}')"
 echo "shard peak RSS / inspect peak RSS: $(echo "$shard_kb $base_kb" | awk '{printf "%.2f", $1/$2}')"
 
-# Plan time at scale (issue "Scale"): GPT- and Llama-shaped decoders of 8B
-# and 175B widths at 8, 32 and 96 layers, weights a sparse hole (plan reads
-# none), on data=8,model=8 for a batch of 64 x 2048 tokens; each strategy,
-# and how auto's time grows with the depth.
-echo
-echo "plan time, data=8,model=8, --dim batch=64 --dim seq=2048 (seconds, peak RSS MiB)"
-printf '%-14s %7s %16s %16s %16s %16s\n' model layers data megatron data,megatron auto
-for w in 8b 175b; do
-	for l in 8 32 96; do
-		m=$tmp/$w-$l.onnx
-		if [ $w = 8b ]; then
-			/usr/bin/python3 tests/bench/make_llm.py "$m" --arch llama --layers $l --hidden 4096 \
-				--heads 32 --kv-heads 8 --ffn 14336 --vocab 32000 --weights sparse --dtype float16
-		else
-			/usr/bin/python3 tests/bench/make_llm.py "$m" --arch gpt --layers $l --hidden 12288 \
-				--heads 96 --vocab 50257 --weights sparse --dtype float16
-		fi
-		line=$(printf '%-14s %7s' "$w-shaped" $l)
-		for st in data megatron data,megatron auto; do
-			r=$(/usr/bin/time -f '%e %M' "$bin" plan "$m" --mesh data=8,model=8 --strategy $st \
-				--dim batch=64 --dim seq=2048 --quiet 2>&1 >/dev/null | tail -1)
-			line="$line $(echo "$r" | awk '{printf "%9.2fs %4dM", $1, $2/1024}')"
-		done
-		echo "$line"
-		rm -f "$m" "$m.data"
-	done
-done
+plan_scale
 
 # Emission throughput: a ~3 GB float32 model on 4 ranks against cp of the
 # same bytes on the same disk, in this run; peak RSS of shard.

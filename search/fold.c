@@ -48,8 +48,10 @@ node_sig(const ir_graph *g, const ir_node *n)
 		if (v != IR_NONE)
 			h = mix(h, dims_sig(&g->values[v]));
 	}
-	for (uint32_t k = 0; k < n->n_out; k++)
-		h = mix(h, dims_sig(&g->values[ir_out(g, n, k)]));
+	for (uint32_t k = 0; k < n->n_out; k++) {
+		uint32_t v = ir_out(g, n, k);
+		h = mix(h, v == IR_NONE ? 7 : dims_sig(&g->values[v]));
+	}
 	for (size_t j = 0; n->proto && j < n->proto->n_attribute; j++) {
 		const Onnx__AttributeProto *a = n->proto->attribute[j];
 		for (const char *c = a->name; c && *c; c++)
@@ -234,8 +236,11 @@ build(ir_graph *g, const search_fold *f, uint32_t k, fold_graph *s)
 		}
 		m->out = s->g.n_args;
 		for (uint32_t j = 0; j < n->n_out; j++) {
-			uint32_t v = take(s, g, ir_out(g, n, j));
-			s->g.values[v].producer = s->g.n_nodes;
+			uint32_t v = ir_out(g, n, j);
+			if (v != IR_NONE) {
+				v = take(s, g, v);
+				s->g.values[v].producer = s->g.n_nodes;
+			}
 			s->g.args[s->g.n_args++] = v;
 		}
 		s->g.n_nodes++;
