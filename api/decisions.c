@@ -244,6 +244,26 @@ static const char *const rule_names[] = {
         "hidden",     "ffn hidden", "channels", "output features", NULL,
 };
 
+/* The parallelism a split group stands for, or NULL. */
+static const char *
+parallelism(int rule, const char *name)
+{
+	switch (rule) {
+	case N_VOCAB:
+	case N_HEADS:
+	case N_FFN: return "tensor parallelism";
+	case N_EXPERTS: return "expert parallelism";
+	case N_INPUT:
+		if (!strcmp(name, "batch"))
+			return "data parallelism";
+		if (!strcmp(name, "sequence"))
+			return "context parallelism: each rank a block of the sequence, attention "
+			       "gathering K and V";
+		return NULL;
+	default: return NULL;
+	}
+}
+
 /* ---- what the plan did with each group ---- */
 
 /* Seeds of group gr split in plan q: how many, and the axes of the first. */
@@ -289,7 +309,7 @@ alt_cost(ir_graph *g, const prop_plan *p, const ir_rule *rules, const prop_analy
 	for (uint32_t j = 0; j < gr->n_seeds; j++) {
 		prop_slot s = a->seeds[gr->first_seed + j];
 		if (!q.fixed[s.value])
-			prop_seed(g, &q, s.value, s.dim, ax, 1, 0);
+			prop_seed_padded(g, &q, s.value, s.dim, ax, 1, 0, 1); /* as the search */
 	}
 	if (!(rc = prop_propagate(g, &q)) && !(rc = prop_materialize(g, &q)) &&
 	    !(rc = search_simulate(g, &q, hw, sc)))
@@ -326,9 +346,13 @@ why_whole(ir_graph *g, const prop_plan *p, const ir_rule *rules, const prop_anal
 	uint32_t n_fit = 0;
 	size_t len = 0;
 
-	/* divisibility first: a split needs the heads (else the size) whole per rank */
+	/* divisibility first: a split needs the heads (else the size) whole per
+	 * rank, but the search pads a weight's dim (so it weighed every axis) */
+	int padded = 0;
+	for (uint32_t j = 0; searched && j < gr->n_seeds; j++)
+		padded |= g->values[a->seeds[gr->first_seed + j].value].kind == IR_V_INIT;
 	for (uint32_t i = 0; i < m->n_axes; i++)
-		if (size < 0 || (heads ? heads : size) % m->sizes[i] == 0)
+		if (size < 0 || padded || (heads ? heads : size) % m->sizes[i] == 0)
 			fit[n_fit++] = (uint8_t)i;
 	if (!n_fit) {
 		len = (size_t)snprintf(why, n, "%s %lld %s not divide by ", heads ? "heads" : name,
@@ -521,6 +545,8 @@ api_decisions(ir_graph *g, const prop_plan *p, const search_hw *hw, const char *
 				shd_jpush(axes, shd_jstr(p->mesh->names[first.ax[i]], &bad), &bad);
 			shd_jset(e, "axes", axes, &bad);
 			shd_jset(e, "split", json_integer(split), &bad);
+			if (split && parallelism(rule, name))
+				shd_jset(e, "as", shd_jstr(parallelism(rule, name), &bad), &bad);
 			if (split && split < gr->n_seeds) {
 				snprintf(why, sizeof why, "%u of the %u tensors split", split,
 				         gr->n_seeds);
@@ -594,6 +620,8 @@ api_decisions_print(json_t *arr, FILE *out)
 			fputs("over ", out);
 			json_array_foreach(json_object_get(e, "axes"), j, ax)
 			        fprintf(out, "%s%s", j ? "+" : "", json_string_value(ax));
+			if (json_string_value(json_object_get(e, "as")))
+				fprintf(out, ", %s", json_string_value(json_object_get(e, "as")));
 		} else {
 			fputs("whole", out);
 		}

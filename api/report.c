@@ -671,6 +671,10 @@ section_decisions(buf *b, const prop_mesh *m, json_t *plan)
 				axis_chip(b, m, (uint32_t)a);
 		}
 		puts_(b, "</td><td>");
+		esc(b, json_string_value(json_object_get(e, "as")));
+		if (json_string_value(json_object_get(e, "as")) &&
+		    json_string_value(json_object_get(e, "why")))
+			puts_(b, "; ");
 		esc(b, json_string_value(json_object_get(e, "why")));
 		puts_(b, "</td></tr>");
 	}

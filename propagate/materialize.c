@@ -177,6 +177,13 @@ plan_steps(ir_graph *g, prop_plan *p, const prop_shard *s, const prop_shard *t)
 
 enum { RETRY = -1 }; /* add_reshard: set nosym[v], materialise again */
 
+/* Whether two dims lie alike (a pending sum's AllReduce keeps them). */
+static int
+same_dim(const prop_dim *a, const prop_dim *b)
+{
+	return a->n == b->n && !memcmp(a->ax, b->ax, a->n) && (!a->n || prop_same_pieces(a, b));
+}
+
 static int
 add_reshard(ir_graph *g, prop_plan *p, uint32_t node, uint32_t k, uint32_t v, const prop_shard *t)
 {
@@ -186,10 +193,11 @@ add_reshard(ir_graph *g, prop_plan *p, uint32_t node, uint32_t k, uint32_t v, co
 
 	if (s->rank < 0 || prop_shard_eq(s, t))
 		return 0;
-	/* a symbolic count of pieces cannot be resharded: the value will be
-	 * made without it (see prop_materialize) */
+	/* a symbolic count of pieces cannot be moved by a reshard (a pending
+	 * sum over such a layout is summed in place): the value will be made
+	 * without it (see prop_materialize) */
 	for (int32_t d = 0; d < s->rank; d++)
-		if (s->dims[d].sym || t->dims[d].sym) {
+		if ((s->dims[d].sym || t->dims[d].sym) && !same_dim(&s->dims[d], &t->dims[d])) {
 			p->nosym[v] = 1;
 			return RETRY;
 		}

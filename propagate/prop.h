@@ -45,6 +45,10 @@ typedef struct {
 	               * ceil(D / (shards * u)) * u, the positions past D padding
 	               * (propagate.c: where padding may pass) */
 	uint32_t sym; /* 0, or the expression id (ir_dim.ex) of a symbolic count */
+	uint8_t npc;  /* with sym: the leading npc axes of ax split the count of
+	               * pieces (a rank holds a contiguous run of them), the rest
+	               * each piece ([batch·heads]: the batch over data, the
+	               * heads over model); 0: every axis splits each piece */
 } prop_dim;
 
 /* The block of a dim of constant size `size` padded at granularity u
@@ -76,7 +80,8 @@ prop_is_padded(const prop_dim *d)
 static inline int
 prop_same_pieces(const prop_dim *a, const prop_dim *b)
 {
-	return prop_pieces(a) == prop_pieces(b) && a->sym == b->sym && a->pad == b->pad;
+	return prop_pieces(a) == prop_pieces(b) && a->sym == b->sym && a->pad == b->pad &&
+	       a->npc == b->npc;
 }
 
 /* A tensor's sharding. rank -1: unknown rank, always replicated. */

@@ -204,8 +204,11 @@ prop_tensor_value(const ir_graph *g, const ir_node *n, uint32_t t)
 static int
 is_prefix(const prop_dim *a, const prop_dim *b)
 {
+	/* a plain split over the axes that split b's run of pieces is b's
+	 * layout with its pieces whole */
+	int runs = !prop_is_pieced(a) && !a->pad && a->n <= b->npc;
 	return a->n <= b->n && memcmp(a->ax, b->ax, a->n) == 0 &&
-	       (a->n == 0 || prop_same_pieces(a, b));
+	       (a->n == 0 || runs || prop_same_pieces(a, b));
 }
 
 /* Product of the sizes of factors f[0..k). */
@@ -370,6 +373,19 @@ prop_assign(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, cons
 				to = f[j];
 				cand.pieces = 0;
 				cand.sym = 0;
+				if (cand.npc) {
+					/* the pieces' axes split the major factor, the rest
+					 * the factor within the pieces */
+					prop_dim maj = cand;
+					maj.n = cand.npc;
+					maj.npc = 0;
+					cand.n = (uint8_t)(cand.n - maj.n);
+					memmove(cand.ax, cand.ax + maj.n, cand.n);
+					cand.npc = 0;
+					if (r->factors[f[0]].kind != IR_F_REPL &&
+					    is_prefix(&fa[f[0]], &maj))
+						fa[f[0]] = maj;
+				}
 			}
 			if (r->factors[to].kind == IR_F_REPL)
 				continue;
@@ -399,6 +415,28 @@ prop_assign(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, cons
 	}
 }
 
+/* A dim of factors f[0..] split on its major factor f[0] and on f[j]
+ * (the factors between and after whole): with a symbolic count of pieces
+ * (the majors f[0..j)), their run split over f[0]'s axes and each piece
+ * over f[j]'s (prop_dim.npc). Else *out is left whole. */
+static void
+merged_pieces(ir_graph *g, const prop_plan *p, const ir_rule *r, const uint32_t *f, uint32_t j,
+              const prop_dim *fa, uint32_t vi, prop_dim *out)
+{
+	const prop_dim *a = &fa[f[0]], *b = &fa[f[j]];
+	ir_dim pc = majors_dim(g, r, f, j);
+
+	if (prop_is_pieced(a) || prop_is_pieced(b) || a->pad || b->pad ||
+	    a->n + b->n > PROP_MAX_AXES || ir_is_const(pc) || !ir_is_known(pc) || p->nosym[vi] ||
+	    g->values[vi].kind != IR_V_NODE)
+		return;
+	*out = *a;
+	memcpy(out->ax + a->n, b->ax, b->n);
+	out->n = (uint8_t)(a->n + b->n);
+	out->npc = a->n;
+	out->sym = pc.ex;
+}
+
 /* Tensor t's sharding under the factor assignment (never partial). A
  * compound dim is split only through its major factor; a split that does
  * not divide the tensor's own dim (a broadcast or contradicting operand) is
@@ -424,6 +462,14 @@ prop_derive(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, cons
 		for (uint32_t j = 0; j < k; j++)
 			if (fa[f[j]].n)
 				split++, which = j;
+		if (split == 2 && fa[f[0]].n) {
+			prop_dim *x = &out->dims[d];
+			merged_pieces(g, p, r, f, which, fa, vi, x);
+			if (x->n && (d >= v->rank || !fits(g, p, v->dims[d], x,
+			                                   prop_axes_size(p->mesh, x->ax, x->n))))
+				memset(x, 0, sizeof *x);
+			continue;
+		}
 		if (split != 1)
 			continue;
 		if (which == 0) {
@@ -540,8 +586,11 @@ refine(prop_shard *cur, const prop_shard *derived)
 		nd.pieces = derived->dims[d].pieces;
 		nd.sym = derived->dims[d].sym;
 		nd.pad = derived->dims[d].pad;
+		nd.npc = derived->dims[d].npc;
 		while (nd.n < derived->dims[d].n && !(other & (1u << derived->dims[d].ax[nd.n])))
 			nd.ax[nd.n] = derived->dims[d].ax[nd.n], nd.n++;
+		if (nd.npc && nd.npc >= nd.n) /* the pieces' axes only: plain blocks */
+			nd.npc = 0, nd.sym = 0, nd.pieces = 0;
 		if (nd.pad && (cur->dims[d].n || nd.n < derived->dims[d].n))
 			continue; /* a padded dim's axes are set once, all of them */
 		if (nd.n != cur->dims[d].n) {

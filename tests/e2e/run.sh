@@ -86,6 +86,21 @@ else
 	bad "gpt2 collective count: $counts"
 fi
 
+# torch.nn attention under data,megatron: the [batch·heads] dim holds the
+# batch on data and the heads on model at once (prop_dim.npc), so q, k and
+# v are not gathered before that Reshape: 2 AllReduce per layer, nothing
+# else (ONNX Runtime verifies these models in corpus.py)
+out=$tmp/nn-count
+"$bin" shard "$src/samples/corpus/nn_encoder_prenorm.onnx" --mesh data=2,model=2 \
+	--strategy data,megatron -o "$out" --quiet >/dev/null 2>&1
+counts=$(/usr/bin/python3 "$e2e/count_collectives.py" "$out/rank0.onnx" 'layers\.(\d+)')
+echo "nn_encoder_prenorm collectives per layer: $counts"
+if [[ "$counts" == "layer 0: AllReduce[model]=2; layer 1: AllReduce[model]=2"* && "$counts" != *AllGather* ]]; then
+	ok
+else
+	bad "nn_encoder_prenorm collective count: $counts"
+fi
+
 # refusals: one line, exit 2, no output directory
 refuse() { # want args...
 	local want=$1
