@@ -1151,6 +1151,7 @@ onnxshard_shard(onnxshard_ctx *c, const onnxshard_opts *o)
 	env.strict = 1; /* the strategy is the user's */
 	env.rollouts = o->budget_plans;
 	env.ort = o->collectives && !strcmp(o->collectives, "ort");
+	hw.ort = env.ort; /* the simulator costs what ORT's collectives run */
 	/* the search stops with its best plan before the budget runs out */
 	env.deadline = rs.deadline - 0.2 * (rs.deadline - shd_now());
 	env.progress = log && isatty(fileno(log)) ? log : NULL;

@@ -826,14 +826,17 @@ emit_cut(rank_ctx *k, const char *nn, const char *in, const char *out, const ir_
 }
 
 /* The type ONNX Runtime's com.microsoft collective `kind` sends a value of
- * dtype dt as: dt where its schema takes it (AllReduce: float16, float,
- * double; AllGather: those, int64 and bool), else a wider type that holds
- * every value exactly (bfloat16 as float; AllGather's other integers of
- * 32 bits or less as int64), or -1: none (an unknown dtype is left as it
- * is). No plan sums an integer (ir_rule_of). */
+ * dtype dt as: dt where its schema takes it (AllReduce, and the AllReduce
+ * a ReduceScatter runs as: float16, float, double; AllGather and AllToAll:
+ * those, int64 and bool), else a wider type that holds every value exactly
+ * (bfloat16 as float; AllGather's and AllToAll's other integers of 32 bits
+ * or less as int64), or -1: none (an unknown dtype is left as it is). No
+ * plan sums an integer (ir_rule_of). */
 static int32_t
 ort_wire_dtype(int kind, int32_t dt)
 {
+	int moves = kind == PROP_ALLGATHER || kind == PROP_ALLTOALL; /* no sum */
+
 	switch (dt) {
 	case ONNX__TENSOR_PROTO__DATA_TYPE__UNDEFINED:
 	case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16:
@@ -841,16 +844,124 @@ ort_wire_dtype(int kind, int32_t dt)
 	case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: return dt;
 	case ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16: return ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
 	case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
-	case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: return kind == PROP_ALLGATHER ? dt : -1;
+	case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: return moves ? dt : -1;
 	case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
 	case ONNX__TENSOR_PROTO__DATA_TYPE__INT16:
 	case ONNX__TENSOR_PROTO__DATA_TYPE__INT32:
 	case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
 	case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16:
 	case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32:
-		return kind == PROP_ALLGATHER ? ONNX__TENSOR_PROTO__DATA_TYPE__INT64 : -1;
+		return moves ? ONNX__TENSOR_PROTO__DATA_TYPE__INT64 : -1;
 	default: return -1;
 	}
+}
+
+/* Node nn: ONNX Runtime's com.microsoft collective op (of step kind `kind`,
+ * whose wire types apply) from `in` to `out`, a value like v sharded sh
+ * (its value_info); sent as a wider type (Cast before and after) where the
+ * schema does not take v's. Returns a status. */
+static int
+ort_coll(rank_ctx *k, int kind, const char *op, const char *nn, const char *in, const char *out,
+         const ir_value *v, const prop_shard *sh, Onnx__AttributeProto **at, size_t na)
+{
+	int32_t wire = ort_wire_dtype(kind, v->dtype);
+
+	if (wire < 0)
+		return emit_fail(k, ONNXSHARD_EFAIL,
+		                 "--collectives ort: a step emit_ort_why lets pass (a bug)");
+	if (wire == v->dtype) {
+		if (emit_node(k, op, "com.microsoft", nn, &in, 1, &out, 1, at, na) ||
+		    push(k, &k->vinfo, value_info(k, out, v, sh)))
+			return k->rc;
+		k->st->collectives++;
+		return 0;
+	}
+	/* sent as a wider type that holds every value exactly */
+	ir_value wv = *v;
+	const char *win = emit_str(k, "%s/wire", in), *wout = emit_str(k, "%s/wire", out);
+	Onnx__AttributeProto *ci[1] = {attr_int(k, "to", wire)},
+	                     *co[1] = {attr_int(k, "to", v->dtype)};
+	wv.dtype = wire;
+	if (k->rc || emit_node(k, "Cast", "", emit_str(k, "%s/in", nn), &in, 1, &win, 1, ci, 1) ||
+	    emit_node(k, op, "com.microsoft", nn, &win, 1, &wout, 1, at, na) ||
+	    push(k, &k->vinfo, value_info(k, wout, &wv, sh)) ||
+	    emit_node(k, "Cast", "", emit_str(k, "%s/out", nn), &wout, 1, &out, 1, co, 1) ||
+	    push(k, &k->vinfo, value_info(k, out, v, sh)))
+		return k->rc;
+	k->st->collectives++;
+	return 0;
+}
+
+/* A ReduceScatter in ONNX Runtime's collectives, which have none: node
+ * nn's AllReduce of `in` (v, sharded as pre less its pending sum), then a
+ * local Split along s->dim taking this rank's block of the group (its
+ * shard index on s->ax, as a Slice step's). Returns a status. */
+static int
+ort_reduce_scatter(rank_ctx *k, const prop_step *s, const char *nn, const char *in, const char *out,
+                   const ir_value *v, const prop_shard *pre, int64_t gsize)
+{
+	const char *sum = emit_str(k, "%s/sum", out);
+	const char **outs = emit_alloc(k, (size_t)gsize * sizeof *outs);
+	int64_t idx = prop_shard_index(k->mesh, k->rank, s->ax, s->n_axes);
+
+	if (!sum || !outs || ort_coll(k, PROP_ALLREDUCE, "AllReduce", nn, in, sum, v, pre, NULL, 0))
+		return k->rc;
+	for (int64_t j = 0; j < gsize; j++)
+		outs[j] = j == idx ? out : emit_str(k, "%s_part%lld", out, (long long)j);
+	return emit_split(k, emit_str(k, "%s/split", nn), sum, outs, gsize, s->dim);
+}
+
+/* An AllToAll in ONNX Runtime's form, whose AllToAll splits a rank's
+ * buffer along dim 0 into group_size chunks, sends chunk i to world rank
+ * i and puts what it receives from rank j at chunk j: `in` (v sharded pre)
+ * with the split dim s->dim swapped to the front (Transpose; none when it
+ * is dim 0), node nn's AllToAll, the swap undone, then the chunks (now
+ * blocks of the split dim, rank j's block of the concat dim in each) Split
+ * along s->dim and concatenated in group order along s->dim2 into `out`
+ * (v sharded cur). Symbolic dims need no shape value. Returns a status. */
+static int
+ort_alltoall(rank_ctx *k, const prop_step *s, const char *nn, const char *in, const char *out,
+             const ir_value *v, const prop_shard *pre, const prop_shard *cur, int64_t gsize)
+{
+	int32_t rank = v->rank, d = s->dim;
+	int64_t *perm = emit_alloc(k, (size_t)rank * sizeof *perm);
+	ir_dim *td = emit_alloc(k, (size_t)rank * sizeof *td);
+	prop_dim *tsd = emit_alloc(k, (size_t)rank * sizeof *tsd);
+	const char **parts = emit_alloc(k, (size_t)gsize * sizeof *parts);
+	const char *t = d ? emit_str(k, "%s/swapped", out) : in, *a = emit_str(k, "%s/a2a", out);
+	const char *back = d ? emit_str(k, "%s/back", out) : a;
+	Onnx__AttributeProto *ga[1] = {attr_int(k, "group_size", gsize)}, *pa[1];
+	ir_value tv = *v;
+	prop_shard ts = *pre;
+
+	if (!perm || !td || !tsd || !parts || !t || !a || !back || k->rc)
+		return k->rc;
+	SHD_ASSERT(rank >= 2 && d != s->dim2 && pre->rank == rank);
+	/* the value as the AllToAll sees it: dims 0 and d swapped */
+	for (int32_t j = 0; j < rank; j++) {
+		int32_t f = j == 0 ? d : j == d ? 0 : j;
+		perm[j] = f;
+		td[j] = v->dims[f];
+		tsd[j] = pre->dims[f];
+	}
+	tv.dims = td;
+	ts.dims = tsd;
+	pa[0] = attr_ints(k, "perm", perm, (size_t)rank);
+	if (d && emit_node(k, "Transpose", "", emit_str(k, "%s/swap", nn), &in, 1, &t, 1, pa, 1))
+		return k->rc;
+	if (ort_coll(k, PROP_ALLTOALL, "AllToAll", nn, t, a, &tv, &ts, ga, 1))
+		return k->rc;
+	if (d &&
+	    emit_node(k, "Transpose", "", emit_str(k, "%s/unswap", nn), &a, 1, &back, 1, pa, 1))
+		return k->rc;
+	for (int64_t j = 0; j < gsize; j++)
+		parts[j] = emit_str(k, "%s_part%lld", out, (long long)j);
+	Onnx__AttributeProto *ca[1] = {attr_int(k, "axis", s->dim2)};
+	if (emit_split(k, emit_str(k, "%s/split", nn), back, parts, gsize, d) ||
+	    emit_node(k, "Concat", "", emit_str(k, "%s/join", nn), parts, (size_t)gsize, &out, 1,
+	              ca, 1))
+		return k->rc;
+	return push(k, &k->vinfo, value_info(k, out, v, cur));
 }
 
 /* One step of a reshard: node nn turns `in` into `out`; cur (v's
@@ -860,7 +971,8 @@ static int
 one_step(rank_ctx *k, const prop_step *s, const char *nn, const char *in, const char *out,
          const ir_value *v, prop_shard *cur)
 {
-	prop_dim *dims = cur->dims;
+	prop_dim *dims = cur->dims, pdims[IR_MAX_RANK];
+	prop_shard pre = {0}; /* ReduceScatter, AllToAll: cur before the step */
 	int64_t gsize = prop_axes_size(k->mesh, s->ax, s->n_axes);
 	int64_t *grp = emit_alloc(k, (size_t)gsize * sizeof *grp);
 	Onnx__AttributeProto *at[4];
@@ -883,8 +995,13 @@ one_step(rank_ctx *k, const prop_step *s, const char *nn, const char *in, const 
 		at[na++] = attr_int(k, "axis", s->dim);
 		at[na++] = attr_str(k, "reduce", "sum");
 		cur->partial = 0;
+		pre = *cur;
+		pre.dims = pdims;
+		memcpy(pdims, dims, (size_t)(cur->rank > 0 ? cur->rank : 0) * sizeof *pdims);
 		memcpy(&dims[s->dim].ax[dims[s->dim].n], s->ax, s->n_axes);
 		dims[s->dim].n = (uint8_t)(dims[s->dim].n + s->n_axes);
+		if (k->o->ort) /* com.microsoft has none: AllReduce, then a local Split */
+			return ort_reduce_scatter(k, s, nn, in, out, v, &pre, gsize);
 		break;
 	case PROP_ALLGATHER:
 		op = "AllGather";
@@ -897,9 +1014,14 @@ one_step(rank_ctx *k, const prop_step *s, const char *nn, const char *in, const 
 		op = "AllToAll";
 		at[na++] = attr_int(k, "split_axis", s->dim);
 		at[na++] = attr_int(k, "concat_axis", s->dim2);
+		pre = *cur;
+		pre.dims = pdims;
+		memcpy(pdims, dims, (size_t)(cur->rank > 0 ? cur->rank : 0) * sizeof *pdims);
 		dims[s->dim2].n = (uint8_t)(dims[s->dim2].n - s->n_axes);
 		memcpy(&dims[s->dim].ax[dims[s->dim].n], s->ax, s->n_axes);
 		dims[s->dim].n = (uint8_t)(dims[s->dim].n + s->n_axes);
+		if (k->o->ort) /* ORT's splits and joins dim 0 only */
+			return ort_alltoall(k, s, nn, in, out, v, &pre, cur, gsize);
 		break;
 	case PROP_SLICE: {
 		/* a local Split into equal blocks; this rank keeps its own */
@@ -938,37 +1060,11 @@ one_step(rank_ctx *k, const prop_step *s, const char *nn, const char *in, const 
 		 * was held to emit_ort_why before any rank was written */
 		if (s->kind == PROP_ALLGATHER) /* ORT's AllReduce takes no attribute */
 			at[na++] = attr_int(k, "group_size", gsize);
-		int32_t wire = ort_wire_dtype(s->kind, v->dtype);
-		if (wire < 0 || (s->kind != PROP_ALLGATHER && s->kind != PROP_ALLREDUCE))
-			return emit_fail(
-			        k, ONNXSHARD_EFAIL,
-			        "--collectives ort: a step emit_ort_why lets pass (a bug)");
-		if (wire != v->dtype) {
-			/* sent as a wider type that holds every value exactly */
-			ir_value wv = *v;
-			const char *win = emit_str(k, "%s/wire", in),
-			           *wout = emit_str(k, "%s/wire", out);
-			Onnx__AttributeProto *ci[1] = {attr_int(k, "to", wire)},
-			                     *co[1] = {attr_int(k, "to", v->dtype)};
-			wv.dtype = wire;
-			if (k->rc ||
-			    emit_node(k, "Cast", "", emit_str(k, "%s/in", nn), &in, 1, &win, 1, ci,
-			              1) ||
-			    emit_node(k, op, "com.microsoft", nn, &win, 1, &wout, 1, at, na) ||
-			    push(k, &k->vinfo, value_info(k, wout, &wv, cur)) ||
-			    emit_node(k, "Cast", "", emit_str(k, "%s/out", nn), &wout, 1, &out, 1,
-			              co, 1) ||
-			    push(k, &k->vinfo, value_info(k, out, v, cur)))
-				return k->rc;
-			k->st->collectives++;
-			return 0;
-		}
-	} else {
-		at[na++] = attr_ints(k, "group", grp, (size_t)gsize);
-		at[na++] = attr_axes(k, s->ax, s->n_axes);
+		return ort_coll(k, s->kind, op, nn, in, out, v, cur, at, na);
 	}
-	if (emit_node(k, op, k->o->ort ? "com.microsoft" : "onnxshard", nn, &in, 1, &out, 1, at,
-	              na) ||
+	at[na++] = attr_ints(k, "group", grp, (size_t)gsize);
+	at[na++] = attr_axes(k, s->ax, s->n_axes);
+	if (emit_node(k, op, "onnxshard", nn, &in, 1, &out, 1, at, na) ||
 	    push(k, &k->vinfo, value_info(k, out, v, cur)))
 		return k->rc;
 	k->st->collectives++;
@@ -1100,12 +1196,9 @@ emit_ort_why(const ir_graph *g, const prop_plan *p, char *buf, size_t n)
 		const prop_reshard *rs = &p->reshards[i];
 		for (uint32_t j = rs->first; j < rs->first + rs->n; j++) {
 			int kind = p->steps[j].kind;
-			if (kind == PROP_REDUCESCATTER || kind == PROP_ALLTOALL)
-				return "--collectives ort: the plan needs ReduceScatter or "
-				       "AllToAll, "
-				       "which ONNX Runtime's com.microsoft domain does not offer";
-			if ((kind == PROP_ALLREDUCE || kind == PROP_ALLGATHER) &&
-			    ort_wire_dtype(kind, g->values[rs->value].dtype) < 0) {
+			if (kind <= PROP_ALLTOALL &&
+			    ort_wire_dtype(kind == PROP_REDUCESCATTER ? PROP_ALLREDUCE : kind,
+			                   g->values[rs->value].dtype) < 0) {
 				snprintf(
 				        buf, n,
 				        "--collectives ort: the plan moves a %s tensor, which ONNX "

@@ -41,9 +41,11 @@ int emit_rank(ir_graph *g, const prop_plan *p, int64_t r, const char *dir, const
 uint8_t emit_ort_axes(const prop_plan *p);
 /* Why ONNX Runtime's com.microsoft collectives cannot run the materialised
  * plan p (a message, static or in buf[n]), or NULL: they can. The plan's collectives
- * must be AllReduce and AllGather only, over one set of axes
- * (emit_ort_axes), of types ORT takes (or sent as a wider exact type). The
- * search scores a plan it refuses as not valid, so plan and shard agree. */
+ * must lie over one set of axes (emit_ort_axes), of types ORT takes (or
+ * sent as a wider exact type; a ReduceScatter runs as an AllReduce and a
+ * local Split, an AllToAll as ORT's dim-0 AllToAll between Transposes, a
+ * Split and a Concat). The search scores a plan it refuses as not valid,
+ * so plan and shard agree. */
 const char *emit_ort_why(const ir_graph *g, const prop_plan *p, char *buf, size_t n);
 
 #endif

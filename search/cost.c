@@ -511,6 +511,16 @@ search_simulate(ir_graph *g, const prop_plan *p, const search_hw *hw, search_cos
 					sent_kind[SEARCH_ALLREDUCE] += sent;
 					break;
 				case PROP_REDUCESCATTER:
+					if (hw->ort) { /* an AllReduce, then a local Split */
+						prop_step ar = *st;
+						ar.kind = PROP_ALLREDUCE;
+						comm += coll_time(&s, &ar, cur * eb, &sent);
+						sent_kind[SEARCH_ALLREDUCE] += sent;
+						compute +=
+						        2 * cur * eb / hw->mem_bw + hw->op_overhead;
+						cur = floor(cur / nn);
+						break;
+					}
 					comm += coll_time(&s, st, cur * eb, &sent);
 					sent_kind[SEARCH_REDUCESCATTER] += sent;
 					cur = floor(cur / nn);
@@ -523,6 +533,11 @@ search_simulate(ir_graph *g, const prop_plan *p, const search_hw *hw, search_cos
 				case PROP_ALLTOALL:
 					comm += coll_time(&s, st, cur * eb, &sent);
 					sent_kind[SEARCH_ALLTOALL] += sent;
+					if (hw->ort) /* Transposes (split dim not 0), Split, Concat
+					              */
+						compute += (st->dim ? 4 : 2) *
+						           (2 * cur * eb / hw->mem_bw +
+						            hw->op_overhead);
 					break;
 				case PROP_SLICE:
 					cur = floor(cur / nn);

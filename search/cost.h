@@ -18,6 +18,10 @@ typedef struct {
 	double intra_bw, intra_lat;       /* bytes/s (> 0), seconds per collective (>= 0) */
 	double inter_bw, inter_lat;
 	double op_overhead; /* seconds per op launched (optional key "op_overhead"; >= 0) */
+	int ort;            /* set by the caller, not a profile key (0 when loaded): the ranks
+	                     * run ONNX Runtime's collectives (--collectives ort), so a
+	                     * ReduceScatter costs the AllReduce and local Split it runs as,
+	                     * and an AllToAll adds its local Transposes, Split and Concat */
 } search_hw;
 
 /* A preset name (h100, a100, cpu) or a JSON profile file. Bad input:

@@ -142,9 +142,13 @@ refuse "untyped-scatter-add.onnx: value 'D' has no known dtype: it cannot be mas
 	shard "$src/tests/fixtures/untyped-scatter-add.onnx" --mesh data=2 --strategy data \
 	--dim E=4 --quiet -o "$tmp/untyped"
 [ -e "$tmp/untyped" ] && { failn=$((failn + 1)); echo "FAIL: a refused shard left $tmp/untyped"; }
-refuse "--collectives ort: the plan needs ReduceScatter or AllToAll, which ONNX Runtime's com.microsoft domain does not offer" \
-	shard "$src/tests/e2e/models/rs.onnx" --mesh model=2 \
-	--strategy "$src/tests/e2e/tactics/rs-q.json" --collectives ort --quiet -o "$tmp/rs"
+# ORT's collectives span one world: sums over model (h) and data (p) cannot run
+printf '%s\n' '{"steps": [{"shard": "x", "dim": 1, "axes": ["model"]},' \
+	'{"shard": "W1", "dim": 1, "axes": ["data"]}, {"replicate": "p"}]}' >"$tmp/two-axes.json"
+refuse "--collectives ort: the plan has collectives over different mesh axes; ONNX Runtime's span one world (one group of axes)" \
+	shard "$src/tests/e2e/models/rs.onnx" --mesh data=2,model=2 \
+	--strategy "$tmp/two-axes.json" --collectives ort --quiet -o "$tmp/rs"
+[ -e "$tmp/rs" ] && { failn=$((failn + 1)); echo "FAIL: a refused shard left $tmp/rs"; }
 
 # unbound symbolic dims: one warning line naming them and the --dim to pass
 "$bin" plan "$gpt2" --mesh data=2 >"$tmp/out" 2>"$tmp/err"

@@ -141,9 +141,9 @@ for arch in llama gpt; do
 done
 
 # --collectives ort: plan and shard agree. The search scores a plan ORT's
-# collectives cannot run as not valid, so auto's plans use AllReduce and
-# AllGather only; a tactic that needs a ReduceScatter is refused by plan as
-# by shard, with the same line.
+# collectives cannot run as not valid; what runs is AllReduce, AllGather and
+# AllToAll (a ReduceScatter runs, and is costed, as an AllReduce and a local
+# Split), so a ReduceScatter tactic is accepted by plan as by shard.
 agree() { # what, then plan's arguments (MODEL first)
 	local what=$1 prc src_rc
 	shift
@@ -155,7 +155,7 @@ agree() { # what, then plan's arguments (MODEL first)
 	if [ $prc != $src_rc ] || ! cmp -s "$tmp/ort.err" "$tmp/ort.serr"; then
 		bad "ort $what: plan exit $prc ($(cat "$tmp/ort.err")), shard exit $src_rc ($(cat "$tmp/ort.serr"))"
 	elif [ $prc = 0 ] && ! "$py" -c "import json,sys; k=json.load(open('$tmp/ort.json'))['comm_bytes_by_kind']
-sys.exit(not set(k) <= {'AllReduce', 'AllGather'})"; then
+sys.exit(not set(k) <= {'AllReduce', 'AllGather', 'AllToAll'})"; then
 		bad "ort $what: the plan needs $(cat "$tmp/ort.json" | "$py" -c "import json,sys; print(json.load(sys.stdin)['comm_bytes_by_kind'])")"
 	else
 		pass=$((pass + 1))
@@ -168,7 +168,16 @@ for s in gpt2 bert llama vit resnet mlp; do
 done
 agree "a ReduceScatter tactic" "$src/tests/e2e/models/rs.onnx" --mesh model=2 \
 	--strategy "$src/tests/e2e/tactics/rs-q.json"
-grep -q "needs ReduceScatter or AllToAll" "$tmp/ort.err" || bad "ort: plan did not refuse the ReduceScatter tactic"
+"$py" - "$tmp/ort.json" "$tmp/ort.out" <<'PY' || bad "ort: the ReduceScatter tactic: not planned as an AllReduce, or not shard's"
+import glob, json, sys
+import onnx
+p = json.load(open(sys.argv[1]))
+ops = [n.op_type for f in sorted(glob.glob(sys.argv[2] + "/rank*.onnx")) for n in onnx.load(f).graph.node
+       if n.domain == "com.microsoft"]
+assert [r["op"] for r in p["reshards"]] == ["ReduceScatter"], p["reshards"]
+assert list(p["comm_bytes_by_kind"]) == ["AllReduce"], p["comm_bytes_by_kind"]  # what runs
+assert ops == ["AllReduce"] * 2, ops
+PY
 
 echo "search: $pass passed, $failn failed"
 [ "$failn" = 0 ]

@@ -18,9 +18,10 @@ failn=0
 declare -A covered
 bad() { failn=$((failn + 1)); echo "FAIL: $*"; }
 
-# case KIND SAMPLE MESH STRATEGY [--collectives ort]
+# case KIND[=OP] SAMPLE MESH STRATEGY [--collectives ort]: the rank models
+# must hold OP nodes (default KIND; a ReduceScatter runs as ORT's AllReduce)
 case_() {
-	local kind=$1 s=$2 mesh=$3 st=$4
+	local kind=${1%%=*} op=${1#*=} s=$2 mesh=$3 st=$4
 	shift 4
 	local m=$src/samples/$s.onnx
 	[[ "$s" == */* ]] && m=$src/$s
@@ -31,7 +32,7 @@ case_() {
 		return 1
 	fi
 	local n
-	n=$($py - "$out" "$kind" <<'PY'
+	n=$($py - "$out" "$op" <<'PY'
 import glob, sys
 import onnx
 n = 0
@@ -42,7 +43,7 @@ print(n)
 PY
 )
 	if [ "${n:-0}" = 0 ]; then
-		bad "$what: no $kind in the rank models"
+		bad "$what: no $op in the rank models"
 		return 1
 	fi
 	if [ "$*" = "--collectives ort" ] &&
@@ -66,7 +67,7 @@ PY
 		bad "$what: ortcompare: $(grep -v '^ok' "$tmp/log" | head -2 | tr '\n' ' ')"
 		return 1
 	fi
-	echo "ok $what: $n $kind nodes"
+	echo "ok $what: $n $op nodes"
 	covered[$kind$*]=1
 }
 
@@ -80,14 +81,22 @@ case_ AllReduce mlp model=4 megatron --collectives ort
 case_ AllReduce gpt2 data=2,model=2 data,megatron --collectives ort
 # W1 split on its columns leaves p a pending sum; q wants its rows split
 case_ ReduceScatter tests/e2e/models/rs.onnx model=2 "$t/rs-q.json"
+# ORT's AllToAll splits dim 0 only: x's split moves from dim 1 to dim 0
+# (no Transpose), and on a2a.onnx from dim 2 to dim 1 (Transposes around it)
+case_ AllToAll mlp model=4 "$t/mlp-alltoall.json" --collectives ort
+case_ AllToAll tests/e2e/models/a2a.onnx model=4 "$t/a2a-seq.json"
+case_ AllToAll tests/e2e/models/a2a.onnx model=4 "$t/a2a-seq.json" --collectives ort
+# ORT has no ReduceScatter: an AllReduce, then this rank's block (Split)
+case_ ReduceScatter=AllReduce tests/e2e/models/rs.onnx model=2 "$t/rs-q.json" --collectives ort
 # fused layouts resharded piece by piece: y (3 pieces split) to a whole output,
 # and GPT-2's QKV projection output split plainly, then sliced per piece
 case_ AllGather tests/e2e/models/pieces.onnx model=2 "$t/pieces-a2.json"
+case_ AllGather tests/e2e/models/pieces.onnx model=2 "$t/pieces-a2.json" --collectives ort
 case_ AllGather gpt2 model=4 "$t/gpt2-qkv-plain.json"
 # whole outputs on request: the vocabulary-parallel logits gathered over model
 case_ AllGather gpt2 data=2,model=2 data,megatron --gather-outputs 'log*'
 for k in AllReduce AllGather AllToAll ReduceScatter "AllGather--collectives ort" \
-	"AllReduce--collectives ort"; do
+	"AllReduce--collectives ort" "AllToAll--collectives ort" "ReduceScatter--collectives ort"; do
 	[ "${covered[$k]:-}" = 1 ] || bad "no passing case covers $k"
 done
 echo "collectives: covered ${!covered[*]}; $failn failed"
