@@ -18,7 +18,8 @@ trap 'rm -rf "$tmp"' EXIT
 
 # Hard cases (issue 15): where data and megatron are poor, auto's simulated
 # step time (plan --json) / the best baseline that fits (data, megatron,
-# data,megatron where the mesh has their axes; experts for the MoE), on h100
+# data,megatron where the mesh has their axes; the experts tactic, which
+# auto's rules reach too, printed beside the MoE for reference), on h100
 # and on "h100x4": h100 figures with 4 devices per node, so model=8 and
 # data=2,model=4 span two nodes. Simulator figures, printed, not asserted.
 hard_cases() {
@@ -60,13 +61,16 @@ import json, sys
 case, hw, extra = sys.argv[1:4]
 p = json.load(open(sys.argv[4]))
 base = {k: b for k, b in p["baselines"].items()}
+note = ""
 if extra:
-    base[extra] = json.load(open(sys.argv[5]))
+    e = json.load(open(sys.argv[5]))
+    note = "  (%s tactic: %.4g)" % (extra, e["step_time_s"])
 fit = {k: b["step_time_s"] for k, b in base.items() if b["fits"]}
 t = p["step_time_s"] if p["fits"] else float("inf")
 if fit:
     best = min(fit, key=fit.get)
-    print("%-44s %-7s %11.4g %11.4g %-14s %7.3f" % (case, hw, t, fit[best], best, t / fit[best]))
+    print("%-44s %-7s %11.4g %11.4g %-14s %7.3f%s" % (case, hw, t, fit[best], best, t / fit[best],
+                                                     note))
 else:
     least = min(base, key=lambda k: max(base[k]["peak_memory_bytes"]))
     print("%-44s %-7s %11.4g %11s %-14s %7s  (least: %s, %.1f GB per device)" % (
