@@ -112,7 +112,7 @@ for w in 8b 405b; do
 			line="$line $(echo "$r" | awk '{printf "%9.2fs %4dM", $1, $2/1024}')"
 			[ $st = auto ] && { t=${r%% *}; first=${first:-$t}; }
 		done
-		echo "$line   auto vs 8 layers: $(echo "$t $first" | awk '{printf "%.2fx", $1/$2}') for $(($l / 8))x the depth"
+		echo "$line   auto vs 8 layers: $(echo "$t $first" | awk '{printf "%.2fx", $1/$2}') for $(echo "$l" | awk '{printf "%.1f", $1/8}')x the depth"
 		rm -f "$m" "$m.data"
 	done
 done
