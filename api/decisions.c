@@ -309,7 +309,9 @@ alt_cost(ir_graph *g, const prop_plan *p, const ir_rule *rules, const prop_analy
 	for (uint32_t j = 0; j < gr->n_seeds; j++) {
 		prop_slot s = a->seeds[gr->first_seed + j];
 		if (!q.fixed[s.value])
-			prop_seed_padded(g, &q, s.value, s.dim, ax, 1, 0, 1); /* as the search */
+			prop_seed_padded(g, &q, s.value, s.dim, ax,
+			                 a->seed_pieces[gr->first_seed + j], 0,
+			                 a->seed_unit[gr->first_seed + j]); /* as the search */
 	}
 	if (!(rc = prop_propagate(g, &q)) && !(rc = prop_materialize(g, &q)) &&
 	    !(rc = search_simulate(g, &q, hw, sc)))
@@ -545,6 +547,14 @@ api_decisions(ir_graph *g, const prop_plan *p, const search_hw *hw, const char *
 				shd_jpush(axes, shd_jstr(p->mesh->names[first.ax[i]], &bad), &bad);
 			shd_jset(e, "axes", axes, &bad);
 			shd_jset(e, "split", json_integer(split), &bad);
+			if (split && first.pad && size > 0) {
+				/* split padded: the size the blocks make, past the true one */
+				int64_t shards = prop_axes_size(p->mesh, first.ax, first.n);
+				shd_jset(e, "padded",
+				         json_integer(prop_padded_local(size, &first, shards) *
+				                      shards),
+				         &bad);
+			}
 			if (split && parallelism(rule, name))
 				shd_jset(e, "as", shd_jstr(parallelism(rule, name), &bad), &bad);
 			if (split && split < gr->n_seeds) {
@@ -620,6 +630,10 @@ api_decisions_print(json_t *arr, FILE *out)
 			fputs("over ", out);
 			json_array_foreach(json_object_get(e, "axes"), j, ax)
 			        fprintf(out, "%s%s", j ? "+" : "", json_string_value(ax));
+			if (json_integer_value(json_object_get(e, "padded")))
+				fprintf(out, " padded to %lld",
+				        (long long)json_integer_value(
+				                json_object_get(e, "padded")));
 			if (json_string_value(json_object_get(e, "as")))
 				fprintf(out, ", %s", json_string_value(json_object_get(e, "as")));
 		} else {

@@ -671,6 +671,9 @@ section_decisions(buf *b, const prop_mesh *m, json_t *plan)
 				axis_chip(b, m, (uint32_t)a);
 		}
 		puts_(b, "</td><td>");
+		if (json_integer_value(json_object_get(e, "padded")))
+			putf(b, "padded to %lld; ",
+			     (long long)json_integer_value(json_object_get(e, "padded")));
 		esc(b, json_string_value(json_object_get(e, "as")));
 		if (json_string_value(json_object_get(e, "as")) &&
 		    json_string_value(json_object_get(e, "why")))

@@ -84,6 +84,7 @@ q, k = by(m, "layers.0.attn.q_proj.weight"), by(m, "layers.0.attn.k_proj.weight"
 assert q["axes"] == ["model"] and q["heads"] == 8 and q["split"] == q["tensors"] == 3, q
 # 4 KV heads on 8 ranks: padded to 8 (half of them zeros), gathered before use
 assert k["axes"] == ["model"] and k["heads"] == 4 and k["split"] == k["tensors"], k
+assert k["padded"] == 512 and k["size"] == 256 and "padded" not in q, (k, q)
 assert by(m, "layers.0.mlp.gate_proj.weight")["axes"] == ["model"]
 assert by(m, "lm_head.weight")["axes"] == ["model"] and by(m, "lm_head.weight")["size"] == 1000
 assert [e["name"] for e in m if e["tensor"] == "embed_tokens.weight"] == ["vocabulary", "hidden"]
