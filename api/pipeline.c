@@ -219,7 +219,7 @@ tensor_json(ir_graph *g, const prop_plan *p, uint32_t v, const prop_shard *s, in
 			int64_t size = g->values[v].dims[d].c; /* padded: every dim constant */
 			shd_jpush(a,
 			          json_integer(prop_is_padded(pd)
-			                               ? prop_pad_block(size, pd->pad, ways) * ways
+			                               ? prop_padded_local(size, pd, ways) * ways
 			                               : size),
 			          bad);
 		}

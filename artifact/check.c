@@ -259,11 +259,11 @@ read_tensor(art_outdir *d, json_t *t, const char *where, int is_param, art_mtens
 			                     : NULL;
 			int64_t ps = json_is_integer(pv) ? json_integer_value(pv) : -1;
 			if (mt->dims[i] < 0 || ps < mt->dims[i] || ps % prod ||
-			    (ps > mt->dims[i] && mt->pieces[i] > 1))
+			    mt->dims[i] % mt->pieces[i])
 				return fail(
 				        d, MANIFEST,
 				        "%spadded[%zu] should be dim %zu's size or more, in %lld "
-				        "equal blocks",
+				        "equal blocks (of each of its pieces)",
 				        where, i, i, (long long)prod);
 			mt->dims[i] = ps; /* the blocks held */
 		}

@@ -594,7 +594,7 @@ copy_block(rank_ctx *k, const Onnx__TensorProto *t, const ir_value *v, const pro
 		fd = -1;
 	k->win_lo = k->win_hi = 0; /* nothing of this tensor read yet */
 	for (int32_t d = 0; d < v->rank; d++)
-		if (prop_is_padded(&s->dims[d])) /* never 4-bit nor in pieces */
+		if (prop_is_padded(&s->dims[d])) /* never 4-bit; pieces: each padded */
 			return copy_padded(k, t, es, r, gl, lo, off, mem, written, fd, base,
 			                   &kernel);
 	if (onnx_dtype_bits(t->data_type) == 4) {
@@ -652,7 +652,7 @@ emit_init_block(const ir_graph *g, const prop_plan *p, uint32_t v, int64_t *dims
 		int64_t nb =
 		        s->dims[d].n ? prop_axes_size(p->mesh, s->dims[d].ax, s->dims[d].n) : 1;
 		dims[d] = s->dims[d].n && s->dims[d].pad
-		                  ? prop_pad_block(dims[d], s->dims[d].pad, nb)
+		                  ? prop_padded_local(dims[d], &s->dims[d], nb)
 		                  : dims[d] / nb;
 		n *= (uint64_t)dims[d];
 	}
@@ -1071,6 +1071,28 @@ one_step(rank_ctx *k, const prop_step *s, const char *nn, const char *in, const 
 	return 0;
 }
 
+/* A padded dim of `in` (value v, sharded cur) gathered whole at its padded
+ * size by node nn, then cut to its size into `out`; cur follows. Returns a
+ * status. */
+static int
+gather_padded(rank_ctx *k, const prop_step *s, const char *nn, const char *in, const char *out,
+              const ir_value *v, prop_shard *cur)
+{
+	ir_value pv = *v;
+	ir_dim pd[IR_MAX_RANK];
+	size_t rank = (size_t)(v->rank > 0 ? v->rank : 0);
+	int64_t size = v->dims[s->dim].c, nb = prop_axes_size(k->mesh, s->ax, s->n_axes);
+	const char *full = emit_str(k, "%s/padded", out);
+
+	memcpy(pd, v->dims, rank * sizeof *pd);
+	pd[s->dim] = ir_const(prop_pad_block(size, s->pad, nb) * nb);
+	pv.dims = pd;
+	if (!full || !nn || one_step(k, s, nn, in, full, &pv, cur))
+		return k->rc;
+	cur->dims[s->dim].pad = 0;
+	return emit_cut(k, emit_str(k, "%s/cut", nn), full, out, v, s->dim, 0, size, 0);
+}
+
 /* Reshard rs of a value: the plan's steps from its sharding as produced
  * to the one its reader needs, each a collective or a local op (a dim in
  * pieces: the step on each piece, then the pieces joined).
@@ -1100,20 +1122,7 @@ emit_reshard(rank_ctx *k, const prop_reshard *rs, const char **name)
 		if (k->rc)
 			return k->rc;
 		if (np == 1 && s->kind == PROP_ALLGATHER && s->pad) {
-			/* a padded dim gathered whole (its padded size), then cut to its size */
-			ir_value pv = *v;
-			ir_dim pd[IR_MAX_RANK];
-			int64_t size = v->dims[s->dim].c,
-			        nb = prop_axes_size(k->mesh, s->ax, s->n_axes);
-			const char *full = emit_str(k, "%s/padded", out);
-			memcpy(pd, v->dims, rank * sizeof *pd);
-			pd[s->dim] = ir_const(prop_pad_block(size, s->pad, nb) * nb);
-			pv.dims = pd;
-			if (!full || one_step(k, s, nn, *name, full, &pv, &cur))
-				return k->rc;
-			dims[s->dim].pad = 0;
-			if (emit_cut(k, emit_str(k, "%s/cut", nn), full, out, v, s->dim, 0, size,
-			             0))
+			if (gather_padded(k, s, nn, *name, out, v, &cur))
 				return k->rc;
 			*name = out;
 			continue;
@@ -1145,8 +1154,11 @@ emit_reshard(rank_ctx *k, const prop_reshard *rs, const char **name)
 			memcpy(pdims, dims, rank * sizeof *pdims);
 			pdims[s->dim].pieces = 0;
 			pout[q] = emit_str(k, "%s_out%lld", out, (long long)q);
-			if (one_step(k, s, emit_str(k, "%s/p%lld", nn, (long long)q), pin[q],
-			             pout[q], &piece, &pc))
+			const char *pn = emit_str(k, "%s/p%lld", nn, (long long)q);
+			if (s->kind == PROP_ALLGATHER && s->pad
+			            ? /* each piece cut */
+			            gather_padded(k, s, pn, pin[q], pout[q], &piece, &pc)
+			            : one_step(k, s, pn, pin[q], pout[q], &piece, &pc))
 				return k->rc;
 		}
 		memcpy(dims, pdims, rank * sizeof *dims);

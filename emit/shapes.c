@@ -66,21 +66,22 @@ blocks(rank_ctx *k, uint32_t v, int32_t d)
 	return prop_axes_size(k->mesh, s->dims[d].ax, s->dims[d].n);
 }
 
-/* The padding granularity of dim d of value v as produced (0: not padded). */
-static int64_t
-pad_unit(rank_ctx *k, uint32_t v, int32_t d)
+/* The padded split of dim d of value v as produced, or NULL (not padded). */
+static const prop_dim *
+padded_dim(rank_ctx *k, uint32_t v, int32_t d)
 {
 	const prop_shard *s = v == IR_NONE ? NULL : &k->p->have[v];
 
-	return s && d >= 0 && d < s->rank && prop_is_padded(&s->dims[d]) ? s->dims[d].pad : 0;
+	return s && d >= 0 && d < s->rank && prop_is_padded(&s->dims[d]) ? &s->dims[d] : NULL;
 }
 
 /* The divisor of each of the ne elements of sizes operand j of node i
  * (kind sz), from the plan's sharding of the results they size; and in
- * pu[e] (pu not NULL) the padding granularity of a padded result dim, whose
- * local size is its padded block (prop_pad_block), else 0. */
+ * pu[e] and pp[e] (pu not NULL) the padding granularity and pieces of a
+ * padded result dim, whose local size is its pieces' padded blocks
+ * (prop_padded_local), else 0 and 1. */
 static void
-divisors(rank_ctx *k, uint32_t i, int sz, int32_t ne, int64_t *f, int64_t *pu)
+divisors(rank_ctx *k, uint32_t i, int sz, int32_t ne, int64_t *f, int64_t *pu, int64_t *pp)
 {
 	const ir_node *n = &k->g->nodes[i];
 	uint32_t y = ir_out(k->g, n, 0);
@@ -124,8 +125,9 @@ divisors(rank_ctx *k, uint32_t i, int sz, int32_t ne, int64_t *f, int64_t *pu)
 		if (sz == SZ_SPLIT)
 			y = (uint32_t)e < n->n_out ? ir_out(k->g, n, (uint32_t)e) : IR_NONE;
 		f[e] = blocks(k, y, (int32_t)d);
+		const prop_dim *pd = pu ? padded_dim(k, y, (int32_t)d) : NULL;
 		if (pu)
-			pu[e] = pad_unit(k, y, (int32_t)d);
+			pu[e] = pd ? pd->pad : 0, pp[e] = pd ? prop_pieces(pd) : 1;
 	}
 }
 
@@ -161,8 +163,8 @@ emit_local_sizes(rank_ctx *k, uint32_t i, uint32_t j, const char **name)
 	const ir_node *n = &g->nodes[i];
 	uint32_t sv = ir_in(g, n, j);
 	int sz = sizes_kind(g, n, j);
-	int64_t f[IR_MAX_ELEMS], lit[IR_MAX_ELEMS], pu[IR_MAX_ELEMS] = {0};
-	int any = 0, literal = 1, guard = 0, padded = 0;
+	int64_t f[IR_MAX_ELEMS], lit[IR_MAX_ELEMS], pu[IR_MAX_ELEMS] = {0}, pp[IR_MAX_ELEMS];
+	int any = 0, literal = 1, guard = 0, padded = 0, pieced = 0;
 	const char *in = *name;
 
 	if (sz == SZ_NONE || sv == IR_NONE)
@@ -174,19 +176,20 @@ emit_local_sizes(rank_ctx *k, uint32_t i, uint32_t j, const char **name)
 	                                                       : -1;
 	if (ne < 0 || ne > IR_MAX_ELEMS)
 		return 0; /* the result's rank is unknown: never split */
-	divisors(k, i, sz, ne, f, pu);
+	divisors(k, i, sz, ne, f, pu, pp);
 	for (int32_t e = 0; e < ne; e++) {
 		ir_dim v = x->elems && x->n_elems == ne ? x->elems[e] : ir_unknown();
 		int kept = is_kept(sz, v);
 		if (kept > 0 || f[e] == 1)
-			f[e] = 1, pu[e] = 0;
+			f[e] = 1, pu[e] = 0, pp[e] = 1;
 		padded |= pu[e] > 0;
+		pieced |= pp[e] > 1;
 		any |= f[e] > 1;
 		guard |= f[e] > 1 && kept < 0;
 		literal &= ir_is_const(v);
 		lit[e] = ir_is_const(v) ? v.c : 0;
-		if (pu[e]) { /* a padded dim's block (its global size is a constant) */
-			lit[e] = prop_pad_block(lit[e], pu[e], f[e]);
+		if (pu[e]) { /* a padded dim's blocks (its global size is a constant) */
+			lit[e] = pp[e] * prop_pad_block(lit[e] / pp[e], pu[e], f[e]);
 			continue;
 		}
 		if (literal && f[e] > 1 && lit[e] % f[e] && sz != SZ_SLICE)
@@ -208,7 +211,7 @@ emit_local_sizes(rank_ctx *k, uint32_t i, uint32_t j, const char **name)
 		return int_tensor(k, base, x->dtype, x->rank == 0, lit, ne);
 	}
 	/* at run time: in / f, elements that may be kept guarded; a padded
-	 * element e, (in + f u - 1) / (f u) * u */
+	 * element e in p pieces, ((in / p) + f u - 1) / (f u) * u p */
 	const char *fn = emit_str(k, "%s/f", base), *div = emit_str(k, "%s/div", base);
 	const char *num = in;
 	int64_t add[IR_MAX_ELEMS], unit[IR_MAX_ELEMS];
@@ -216,10 +219,19 @@ emit_local_sizes(rank_ctx *k, uint32_t i, uint32_t j, const char **name)
 		add[e] = pu[e] ? f[e] * pu[e] - 1 : 0;
 		unit[e] = pu[e] ? pu[e] : 1;
 		f[e] *= unit[e];
+		unit[e] *= pp[e];
+	}
+	if (pieced) {
+		const char *pn = emit_str(k, "%s/p", base), *per = emit_str(k, "%s/piece", base);
+		const char *p_in[2] = {in, pn};
+		if (k->rc || int_tensor(k, pn, x->dtype, x->rank == 0, pp, ne) ||
+		    emit_node(k, "Div", "", per, p_in, 2, &per, 1, NULL, 0))
+			return k->rc;
+		num = per;
 	}
 	if (padded) {
 		const char *an = emit_str(k, "%s/a", base), *sum = emit_str(k, "%s/sum", base);
-		const char *a_in[2] = {in, an};
+		const char *a_in[2] = {num, an};
 		if (k->rc || int_tensor(k, an, x->dtype, x->rank == 0, add, ne) ||
 		    emit_node(k, "Add", "", sum, a_in, 2, &sum, 1, NULL, 0))
 			return k->rc;
@@ -353,15 +365,18 @@ emit_local_attrs(rank_ctx *k, uint32_t i, Onnx__NodeProto *copy)
 		const char *name = n->op == OP_Split ? "split" : slice[j];
 		const int64_t *v;
 		size_t nv = ir_attr_ints(n, name, &v);
-		int64_t f[IR_MAX_ELEMS], loc[IR_MAX_ELEMS];
+		int64_t f[IR_MAX_ELEMS], loc[IR_MAX_ELEMS], pu[IR_MAX_ELEMS], pp[IR_MAX_ELEMS];
 		int any = 0;
 		if ((n->op != OP_Split || j) && (n->op != OP_Slice || k->g->opset >= 10))
 			break;
 		if (!v || !nv || nv > IR_MAX_ELEMS)
 			continue;
-		divisors(k, i, n->op == OP_Split ? SZ_SPLIT : SZ_SLICE, (int32_t)nv, f, NULL);
+		divisors(k, i, n->op == OP_Split ? SZ_SPLIT : SZ_SLICE, (int32_t)nv, f, pu, pp);
 		for (size_t e = 0; e < nv; e++) {
-			loc[e] = v[e] / f[e];
+			/* a padded piece (Split's): its padded block */
+			loc[e] = pu[e] && f[e] > 1
+			                 ? pp[e] * prop_pad_block(v[e] / pp[e], pu[e], f[e])
+			                 : v[e] / f[e];
 			any |= f[e] > 1;
 		}
 		if (any)
@@ -421,10 +436,11 @@ shape_offsets(rank_ctx *k, uint32_t i, int64_t *off, int32_t *len)
 		return 0;
 	int32_t r = k->g->values[x].rank, start = 0, count = ir_shape_range(k->g, n, r, &start);
 	for (int32_t d = start; d < start + count; d++) {
-		int64_t u = pad_unit(k, x, d), b = blocks(k, x, d);
+		const prop_dim *pd = padded_dim(k, x, d);
+		int64_t b = blocks(k, x, d);
 		ir_dim size = k->g->values[x].dims[d];
 		off[(*len)++] =
-		        u && ir_is_const(size) ? size.c - prop_pad_block(size.c, u, b) * b : 0;
+		        pd && ir_is_const(size) ? size.c - prop_padded_local(size.c, pd, b) * b : 0;
 		any |= off[*len - 1] != 0;
 	}
 	return any;

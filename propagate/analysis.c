@@ -2,7 +2,8 @@
  * requires: a lifted graph with shapes; ir_rule_of for every node
  * provides: prop_analysis: the class of every (value, dim) slot, flags per
  *   class, conflicts (two dims of one tensor in one class), decision groups
- *   (classes with equal layer-independent signatures) with their seeds.
+ *   (classes with equal layer-independent signatures) with their seeds
+ *   and the padding granularity each seed's uses need (prop_pad_unit).
  *
  * Union-find runs over the slots and over each node's factor instances. A
  * dim made of one factor joins that factor; a compound dim (h*d) is an
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "analysis.h"
+#include "prop.h"
 
 /* ---- hashing ---- */
 
@@ -485,6 +487,33 @@ make_groups(work *w)
 	return 0;
 }
 
+/* Each seed's padding granularity and pieces, from its uses (an
+ * initializer's; a graph input is split only where it divides). */
+static int
+make_units(work *w)
+{
+	ir_graph *g = w->g;
+	prop_analysis *a = w->a;
+	uint32_t *off = NULL, *uses = NULL;
+
+	a->seed_unit = azalloc(w, a->n_seeds, sizeof *a->seed_unit);
+	a->seed_pieces = azalloc(w, a->n_seeds, sizeof *a->seed_pieces);
+	if (!a->seed_unit || !a->seed_pieces || ir_consumers(g, &off, &uses))
+		return 1;
+	for (uint32_t j = 0; j < a->n_seeds; j++) {
+		prop_slot s = a->seeds[j];
+		int pieces = 1;
+		int64_t u = g->values[s.value].kind == IR_V_INIT
+		                    ? prop_pad_unit(g, w->rules, off, uses, s.value, s.dim, &pieces)
+		                    : 1;
+		a->seed_unit[j] = (uint16_t)(u > 0 && u <= 65535 ? u : 1);
+		a->seed_pieces[j] = (uint16_t)pieces;
+	}
+	shd_free(g->ctx, off, ((size_t)g->n_values + 2) * sizeof *off);
+	shd_free(g->ctx, uses, ((size_t)g->n_args + 1) * sizeof *uses);
+	return 0;
+}
+
 /* Factor ids of tensor t's dims d1 and d2 at node i when both are one
  * factor each; 0 otherwise. */
 static int
@@ -698,8 +727,8 @@ prop_analyze(ir_graph *g, prop_analysis *a)
 	}
 	for (int round = 0; round < 64 && close_round(&w); round++)
 		;
-	if (make_classes(&w) || make_signatures(&w) || make_groups(&w) || make_conflicts(&w) ||
-	    make_opaque(&w))
+	if (make_classes(&w) || make_signatures(&w) || make_groups(&w) || make_units(&w) ||
+	    make_conflicts(&w) || make_opaque(&w))
 		rc = shd_nomem(c);
 out:
 	shd_vec_free(c, &w.eqs, sizeof(equation));

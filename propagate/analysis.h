@@ -79,7 +79,10 @@ typedef struct {
 	uint32_t *group_classes; /* class ids, by group */
 	prop_slot *seeds;
 	uint32_t n_seeds;
-	prop_opaque *opaque; /* op types without a rule, by count then name */
+	uint16_t *seed_unit;   /* per seed: the granularity a padded split of it
+	                        * needs (prop_pad_unit; 1 but for initializers) */
+	uint16_t *seed_pieces; /* per seed: its equal pieces (1: none), likewise */
+	prop_opaque *opaque;   /* op types without a rule, by count then name */
 	uint32_t n_opaque;
 } prop_analysis;
 

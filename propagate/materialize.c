@@ -119,6 +119,7 @@ plan_steps(ir_graph *g, prop_plan *p, const prop_shard *s, const prop_shard *t)
 			 * (the padding cut off), then sliced again */
 			prop_step st = step(PROP_ALLGATHER, cur[d].ax, cur[d].n, d, 0);
 			st.pad = cur[d].pad;
+			st.pieces = cur[d].pieces; /* piece by piece, each cut */
 			if ((rc = add_step(g, p, st)))
 				return rc;
 			memset(&cur[d], 0, sizeof cur[d]);

@@ -41,9 +41,11 @@ typedef struct {
 	uint16_t pieces; /* 0 or 1: plain blocks (unless sym) */
 	uint8_t ax[PROP_MAX_AXES];
 	uint16_t pad; /* 0: equal blocks that divide the dim; u > 0: padded (a
-	               * constant dim D, no pieces, n > 0): blocks of
-	               * ceil(D / (shards * u)) * u, the positions past D padding
-	               * (propagate.c: where padding may pass) */
+	               * constant dim D, n > 0, no symbolic count): each of its
+	               * pieces (D / pieces) in blocks of
+	               * ceil(D / (pieces * shards * u)) * u, the positions past
+	               * each piece's end padding (propagate.c: where padding may
+	               * pass) */
 	uint32_t sym; /* 0, or the expression id (ir_dim.ex) of a symbolic count */
 	uint8_t npc;  /* with sym: the leading npc axes of ax split the count of
 	               * pieces (a rank holds a contiguous run of them), the rest
@@ -63,6 +65,13 @@ static inline int64_t
 prop_pieces(const prop_dim *d)
 {
 	return d->pieces > 1 ? d->pieces : 1;
+}
+/* The local size of padded split d of a constant dim of size `size` over
+ * `shards` blocks: every piece's padded block, side by side. */
+static inline int64_t
+prop_padded_local(int64_t size, const prop_dim *d, int64_t shards)
+{
+	return prop_pieces(d) * prop_pad_block(size / prop_pieces(d), d->pad, shards);
 }
 /* Whether d is in pieces (a constant or symbolic count). */
 static inline int
@@ -165,13 +174,24 @@ void prop_plan_free(ir_graph *g, prop_plan *p);
  * used by v, the layout differs, or it does not divide, or 2 when v is
  * 4-bit and a block's innermost extent would be odd (it would cut bytes). */
 int prop_seed(ir_graph *g, prop_plan *p, uint32_t v, int32_t d, uint8_t a, int pieces, int fix);
-/* The same, allowing a padded split: a constant dim that does not divide
- * is held as padded blocks at granularity unit (whole units: a head's
- * width where a Reshape splits the dim into heads); pieces 1 only, an
- * initializer only (graph inputs arrive in equal blocks), and the dim not
- * yet split. unit 0 is prop_seed. */
+/* The same, allowing a padded split: a constant dim whose pieces do not
+ * divide is held as padded blocks at granularity unit, each piece alike
+ * (whole units: a head's width where a Reshape splits the dim into heads);
+ * an initializer only (graph inputs arrive in equal blocks), and the dim
+ * not yet split. unit 0 is prop_seed. */
 int prop_seed_padded(ir_graph *g, prop_plan *p, uint32_t v, int32_t d, uint8_t a, int pieces,
                      int fix, int64_t unit);
+/* The granularity a split of value v's dim d needs from its uses: the dim
+ * followed through the rules of the nodes that hold it (operands and
+ * results alike, a factor at a time) to the first Reshape that splits it
+ * into [heads, width] or joins it from them: that width (the product of
+ * the minor factors), and in *pieces (when not NULL) the equal pieces an
+ * equal Split on the way cut it into (1: none). 1 when no Reshape is
+ * reached (and on running out of memory). rules: every node's rule, or
+ * NULL (built as needed); use_off, uses: ir_consumers's index, or NULL
+ * (built). */
+int64_t prop_pad_unit(ir_graph *g, const ir_rule *rules, const uint32_t *use_off,
+                      const uint32_t *uses, uint32_t v, int32_t d, int *pieces);
 /* Mark v replicated and fixed. */
 void prop_seed_replicated(prop_plan *p, uint32_t v);
 

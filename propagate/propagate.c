@@ -19,8 +19,15 @@
  * times a finite value adds nothing); a Gather's table rows, which the ids (< D) never read past D.
  * Everywhere else the node computes that factor whole: the padding is cut off first (an AllGather
  * and a Slice to D), as it is before every graph output. A padded dim
- * never grows (its axes are set once), never has pieces and is never a
- * graph input's. */
+ * never grows (its axes are set once) and is never a graph input's. A dim
+ * in constant pieces (a fused QKV projection) is padded piece by piece:
+ * each piece (D / pieces) in padded blocks, a rank holding its block of
+ * every piece; it passes as a single factor does (MatMul's N, the Add of
+ * a bias in the same pieces), and the factor within the pieces takes the
+ * padding where a node splits the dim into them (a Split into the pieces,
+ * a Reshape to [pieces, ...]): each piece is then a plain padded dim. A
+ * Slice never cuts a padded factor out of a compound dim (its bounds
+ * would fall between the padding), nor a lookup reads padded pieces. */
 #include <string.h>
 
 #include "prop.h"
@@ -101,15 +108,18 @@ fits(ir_graph *g, const prop_plan *p, ir_dim size, const prop_dim *d, int64_t n)
 {
 	if (!d->pad)
 		return block_divides(g, p, size, d, n);
-	return ir_is_const(size) && size.c > 0 && size.c % d->pad == 0 && !prop_is_pieced(d);
+	int64_t pc = prop_pieces(d);
+	return ir_is_const(size) && size.c > 0 && !d->sym && size.c % pc == 0 &&
+	       size.c / pc % d->pad == 0;
 }
 
 /* d (a split of a dim of size `size` over n shards) without padding where
- * its blocks divide. */
+ * its pieces' blocks divide. */
 static void
 drop_needless_pad(ir_dim size, prop_dim *d, int64_t n)
 {
-	if (d->pad && ir_is_const(size) && size.c % (n * d->pad) == 0)
+	if (d->pad && ir_is_const(size) && size.c % prop_pieces(d) == 0 &&
+	    size.c / prop_pieces(d) % (n * d->pad) == 0)
 		d->pad = 0;
 }
 
@@ -161,18 +171,19 @@ prop_seed_padded(ir_graph *g, prop_plan *p, uint32_t v, int32_t d, uint8_t a, in
 	prop_shard *s = &p->want[v];
 
 	/* equal blocks where they are whole units (prop_seed), else padded */
-	if (!unit || d < 0 || d >= s->rank || !ir_is_const(x->dims[d]) ||
+	if (!unit || d < 0 || d >= s->rank || !ir_is_const(x->dims[d]) || pieces < 1 ||
 	    x->dims[d].c % (prop_axes_size(p->mesh, s->dims[d].ax, s->dims[d].n) *
-	                    p->mesh->sizes[a] * unit) ==
+	                    p->mesh->sizes[a] * unit * pieces) ==
 	            0)
 		return prop_seed(g, p, v, d, a, pieces, fix);
-	if (x->kind != IR_V_INIT || pieces != 1 || d < 0 || d >= s->rank || s->dims[d].n ||
-	    (prop_shard_axes(s) & (1u << a)) || !ir_is_const(x->dims[d]) || unit > 65535 ||
-	    x->dims[d].c % unit || onnx_dtype_bits(x->dtype) == 4)
+	if (x->kind != IR_V_INIT || pieces > 255 || s->dims[d].n ||
+	    (prop_shard_axes(s) & (1u << a)) || unit > 65535 || x->dims[d].c % pieces ||
+	    x->dims[d].c / pieces % unit || onnx_dtype_bits(x->dtype) == 4)
 		return 1;
 	prop_dim nd = {0};
 	nd.n = 1;
 	nd.ax[0] = a;
+	nd.pieces = (uint16_t)(pieces > 1 ? pieces : 0);
 	nd.pad = (uint16_t)unit;
 	drop_needless_pad(x->dims[d], &nd, p->mesh->sizes[a]);
 	s->dims[d] = nd;
@@ -236,6 +247,21 @@ has_factor(const ir_rule *r, uint32_t t, int32_t rank, uint32_t f)
 	return 0;
 }
 
+/* Whether factor f of tensor t (of rank `rank`) of rule r is one of several
+ * factors of one of its dims. */
+static int
+in_compound(const ir_rule *r, uint32_t t, int32_t rank, uint32_t f)
+{
+	for (int32_t d = 0; d < rank; d++) {
+		const uint32_t *fs;
+		uint32_t k = ir_rule_dim(r, t, (uint32_t)d, &fs);
+		for (uint32_t j = 0; j < k && k > 1; j++)
+			if (fs[j] == f)
+				return 1;
+	}
+	return 0;
+}
+
 /* Whether node ni may compute factor f of its rule r in padded blocks (see
  * the contract at the top): the padding stays finite and out of the true
  * positions. Not sure: no. */
@@ -249,7 +275,7 @@ pad_passes(const ir_graph *g, uint32_t ni, const ir_rule *r, uint32_t f)
 		return 0;
 	if (r->factors[f].kind == IR_F_REDUCE) {
 		if (n->op == OP_Gather) /* the table's rows: ids < D never read the padding */
-			return 1;
+			return !in_compound(r, 0, g->values[ir_in(g, n, 0)].rank, f);
 		if (n->op != OP_MatMul && n->op != OP_Gemm)
 			return 0;
 		/* a contraction: exact when an operand is zero in the padding */
@@ -288,11 +314,12 @@ pad_passes(const ir_graph *g, uint32_t ni, const ir_rule *r, uint32_t f)
 	case OP_LayerNormalization:
 	case OP_MsSimplifiedLayerNormalization:
 	case OP_Gather:
-	/* along another dim than the one sliced, joined or split (those are
-	 * whole, or equal pieces a padded dim never has) */
-	case OP_Slice:
+	/* along another dim than the one joined or split (whole, or its
+	 * pieces: each a padded block), or sliced (whole: a Slice's bounds
+	 * address no padded factor within a compound dim) */
 	case OP_Concat:
 	case OP_Split: return 1;
+	case OP_Slice: return !in_compound(r, 0, g->values[ir_in(g, n, 0)].rank, f);
 	case OP_Div:
 	case OP_Pow: /* a zero divisor or a padded exponent could make the padding infinite */
 		return in1 != IR_NONE && !has_factor(r, 1, g->values[in1].rank, f);
@@ -359,8 +386,19 @@ prop_assign(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, cons
 			prop_dim cand = s->dims[d];
 			uint32_t to = f[0];
 			if (prop_is_padded(&cand)) {
-				/* the major factor's unit: the dim's over its minors */
-				int64_t minor = majors(r, f + 1, k - 1);
+				/* in pieces: the factor within them (the majors make the
+				 * pieces) holds each piece's padding, the pieces gone */
+				uint32_t j = 0;
+				if (k > 1 && prop_is_pieced(&cand)) {
+					for (j = 1; j < k && !makes_pieces(g, r, f, j, &cand); j++)
+						;
+					if (j == k)
+						continue;
+					cand.pieces = 0;
+				}
+				/* that factor's unit: the dim's over its minors */
+				int64_t minor = majors(r, f + j + 1, k - j - 1);
+				to = f[j];
 				if (!minor || cand.pad % minor || !pad_passes(g, ni, r, to))
 					continue;
 				cand.pad = (uint16_t)(cand.pad / minor);
@@ -487,7 +525,20 @@ prop_derive(ir_graph *g, const prop_plan *p, uint32_t ni, const ir_rule *r, cons
 				out->dims[d].pad = (uint16_t)u;
 			}
 		} else if (fa[f[which]].pad) {
-			continue; /* padding in pieces: never */
+			/* a padded factor below whole majors: as many pieces, each
+			 * padded alike (the unit times the minors) */
+			ir_dim pc = majors_dim(g, r, f, which);
+			int64_t minor = majors(r, f + which + 1, k - which - 1),
+			        u = minor * fa[f[which]].pad,
+			        most = v->kind == IR_V_INIT ? 65535 : 255;
+			if (prop_is_pieced(&fa[f[which]]) || !ir_is_const(pc) || pc.c < 2 ||
+			    pc.c > most || !minor || u > 65535 || v->kind == IR_V_INPUT ||
+			    onnx_dtype_bits(v->dtype) == 4 || d >= v->rank ||
+			    !ir_dim_eq(v->dims[d], majors_dim(g, r, f, k)))
+				continue;
+			out->dims[d] = fa[f[which]];
+			out->dims[d].pieces = (uint16_t)pc.c;
+			out->dims[d].pad = (uint16_t)u;
 		} else if (!prop_is_pieced(&fa[f[which]])) {
 			/* one factor split below whole majors (its minors whole):
 			 * the dim is in pieces, as many as the majors */
@@ -679,6 +730,121 @@ prop_local_dim(ir_graph *g, const prop_plan *p, const ir_value *v, const prop_sh
 		return size;
 	int64_t n = prop_axes_size(p->mesh, s->dims[d].ax, s->dims[d].n);
 	if (s->dims[d].pad && ir_is_const(size))
-		return ir_const(prop_pad_block(size.c, s->dims[d].pad, n));
+		return ir_const(prop_padded_local(size.c, &s->dims[d], n));
 	return ir_floordiv(g, size, ir_const(n));
+}
+
+/* ---- the granularity a split needs ---- */
+
+/* A (value, dim) on prop_pad_unit's walk, and the pieces cut on the way. */
+typedef struct {
+	uint32_t v;
+	int32_t d;
+	int pieces;
+} unit_step;
+
+/* Whether the walk has been at (v, d). */
+static int
+walked(const unit_step *q, uint32_t n, uint32_t v, int32_t d)
+{
+	for (uint32_t j = 0; j < n; j++)
+		if (q[j].v == v && q[j].d == d)
+			return 1;
+	return 0;
+}
+
+/* Node ni's step of prop_pad_unit's walk from st (its tensor t): into q
+ * the tensor dims made of the same single factor; a Reshape splitting or
+ * joining the dim ends it (*unit, *pieces), an equal Split into pieces
+ * goes on from its pieces. */
+static int
+unit_node(ir_graph *g, uint32_t ni, const ir_rule *r, uint32_t t, unit_step st, unit_step *q,
+          uint32_t *nq, uint32_t most, int64_t *unit, int *pieces)
+{
+	const ir_node *n = &g->nodes[ni];
+	const uint32_t *fs;
+	uint32_t k = ir_rule_dim(r, t, (uint32_t)st.d, &fs), f;
+
+	if (k > 1) {
+		/* split into (or joined from) [heads, width]: the width */
+		int64_t minor = majors(r, fs + 1, k - 1);
+		if (n->op == OP_Reshape && minor > 1 && ir_is_const(r->factors[fs[0]].size) &&
+		    r->factors[fs[0]].size.c > 1) {
+			*unit = minor;
+			*pieces = st.pieces;
+			return 1;
+		}
+		/* an equal Split into pieces: on from the factor within them */
+		int64_t pc = majors(r, fs, 1);
+		if (n->op != OP_Split || k != 2 || pc < 2 || t >= n->n_in ||
+		    (int64_t)st.pieces * pc > 255)
+			return 0;
+		st.pieces = (int)(st.pieces * pc);
+		f = fs[1];
+	} else if (k == 1) {
+		f = fs[0];
+	} else {
+		return 0;
+	}
+	for (uint32_t u = 0; u < r->n_tensors; u++) {
+		uint32_t x = prop_tensor_value(g, n, u);
+		if (x == IR_NONE || g->values[x].rank < 0 || x == st.v)
+			continue;
+		for (int32_t e = 0; e < g->values[x].rank && *nq < most; e++) {
+			const uint32_t *xf;
+			if (ir_rule_dim(r, u, (uint32_t)e, &xf) == 1 && xf[0] == f &&
+			    !walked(q, *nq, x, e))
+				q[(*nq)++] = (unit_step){x, e, st.pieces};
+		}
+	}
+	return 0;
+}
+
+int64_t
+prop_pad_unit(ir_graph *g, const ir_rule *rules, const uint32_t *use_off, const uint32_t *uses,
+              uint32_t v, int32_t d, int *pieces)
+{
+	enum { MOST = 64 }; /* (value, dim) pairs walked */
+	shd_ctx *c = g->ctx;
+	unit_step q[MOST];
+	uint32_t nq = 0, *own_off = NULL, *own_uses = NULL;
+	shd_arena a = {0};
+	int64_t unit = 1;
+	int pc = 1, done = 0;
+
+	if (pieces)
+		*pieces = 1;
+	if (v >= g->n_values || d < 0 || d >= g->values[v].rank)
+		return 1;
+	if (!use_off) {
+		if (ir_consumers(g, &own_off, &own_uses))
+			return 1;
+		use_off = own_off, uses = own_uses;
+	}
+	q[nq++] = (unit_step){v, d, 1};
+	for (uint32_t h = 0; h < nq && !done; h++) {
+		unit_step st = q[h];
+		/* its producer, then its consumers */
+		uint32_t n_nodes = 1 + use_off[st.v + 1] - use_off[st.v];
+		for (uint32_t j = 0; j < n_nodes && !done; j++) {
+			uint32_t ni = j ? uses[use_off[st.v] + j - 1] : g->values[st.v].producer;
+			if (ni == IR_NONE)
+				continue;
+			ir_rule own;
+			const ir_rule *r = rules ? &rules[ni] : &own;
+			if (!rules && ir_rule_of(g, ni, &a, &own))
+				break;
+			for (uint32_t t = 0; t < r->n_tensors && !done && r->n_factors; t++)
+				if (prop_tensor_value(g, &g->nodes[ni], t) == st.v)
+					done = unit_node(g, ni, r, t, st, q, &nq, MOST, &unit, &pc);
+		}
+		shd_arena_free(c, &a);
+	}
+	if (own_off) {
+		shd_free(c, own_off, ((size_t)g->n_values + 2) * sizeof *own_off);
+		shd_free(c, own_uses, ((size_t)g->n_args + 1) * sizeof *own_uses);
+	}
+	if (pieces && done)
+		*pieces = pc;
+	return done ? unit : 1;
 }

@@ -84,10 +84,13 @@ seed_option(auto_state *s, const view *w, prop_plan *q, uint32_t k, uint8_t o)
 			const prop_slot *sl = &s->a->seeds[gr->first_seed + j];
 			uint32_t v = w->of_full ? w->of_full[sl->value] : sl->value;
 			/* a weight's dim that does not divide is padded (a choice the
-			 * simulator weighs: the padding costs memory and compute);
-			 * graph inputs (the batch) only split where they divide */
+			 * simulator weighs: the padding costs memory and compute) at
+			 * the granularity its uses need, piece by piece; graph inputs
+			 * (the batch) only split where they divide */
 			if (v != IR_NONE && !q->fixed[v])
-				prop_seed_padded(w->g, q, v, sl->dim, s->axes[i], 1, 0, 1);
+				prop_seed_padded(w->g, q, v, sl->dim, s->axes[i],
+				                 s->a->seed_pieces[gr->first_seed + j], 0,
+				                 s->a->seed_unit[gr->first_seed + j]);
 		}
 	}
 }

@@ -78,8 +78,9 @@ local_elems(sim *s, const ir_value *v, const prop_shard *sh)
 		if (d < sh->rank && sh->dims[d].n) {
 			double ways = (double)prop_axes_size(s->p->mesh, sh->dims[d].ax,
 			                                     sh->dims[d].n),
-			       u = sh->dims[d].pad;
-			x = u > 0 ? ceil(x / (ways * u)) * u : floor(x / ways);
+			       u = sh->dims[d].pad, pc = (double)prop_pieces(&sh->dims[d]);
+			/* padded: each piece's padded block */
+			x = u > 0 ? pc * ceil(x / (pc * ways * u)) * u : floor(x / ways);
 		}
 		n *= x;
 	}

@@ -646,14 +646,19 @@ tactic_megatron(ir_graph *g, prop_plan *p, int axis, FILE *log, int strict)
 		if (vt != VOTE_COL)
 			continue;
 		/* heads that do not divide: padded to whole heads per rank where a
-		 * Reshape splits them (vLLM's padding; propagation passes the
-		 * padding only where it stays exact), else (a fused attention's,
-		 * grouped K/V) replicated */
+		 * Reshape splits them (vLLM's padding, each piece of a fused
+		 * projection alike; propagation passes the padding only where it
+		 * stays exact), else (a fused attention's, grouped K/V) replicated.
+		 * A head's width is what the search pads at too (prop_pad_unit) */
 		ir_dim f = g->values[w].dims[od];
 		int64_t unit = lm ? 1 : 0;
-		if (rt.heads && rt.heads % p->mesh->sizes[axis] && !rt.fused && pieces == 1 &&
-		    ir_is_const(f) && f.c % rt.heads == 0)
-			unit = f.c / rt.heads;
+		if (rt.heads && rt.heads % p->mesh->sizes[axis] && !rt.fused && ir_is_const(f)) {
+			int upc = 1;
+			int64_t u = prop_pad_unit(g, NULL, use_off, uses, w, od, &upc);
+			if (u > 1 && upc == pieces && f.c % ((int64_t)pieces * u) == 0 &&
+			    f.c / pieces / u == rt.heads)
+				unit = u;
+		}
 		if (rt.heads && rt.heads % p->mesh->sizes[axis] && !unit) {
 			if ((rc = refuse_split(
 			             g, p, &ns, w, 1,

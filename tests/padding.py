@@ -19,7 +19,13 @@ last, padded block of rows is looked up), and its rank files are read:
   3. an embedding-table lookup (1001 rows on model=8: 126 a rank, the last
      holding 7 padded rows) under megatron;
   4. a weight padded by auto (slow compute) before a Softmax over the padded
-     dim: the padding is cut off before the Softmax reads it.
+     dim: the padding is cut off before the Softmax reads it;
+  5. GPT-2's widths (12 heads of 64, hidden 768, vocabulary 50257, 2 layers)
+     on model=8 under megatron and auto (a device of 65 MB, where the weights
+     must be split): the fused c_attn [768, 3 pieces of 768] is padded piece
+     by piece to 16 heads, 2 a rank: every rank's c_attn weight is [768, 3 x
+     128] (each piece's block of the source's columns, then zeros), its bias
+     [3 x 128], o_proj [128, 768], and no AllGather of attention values.
 Prints one line per failure and "N passed, N failed"; exits 1 on a failure.
 """
 import json
@@ -216,6 +222,71 @@ def softmax_case(tmp):
     check(cut, "softmax: the padded logits reach the Softmax ungathered")
 
 
+def gpt2_heads_case(tmp):
+    model = os.path.join(tmp, "gpt2.onnx")
+    subprocess.run(["/usr/bin/python3", MAKE_LLM, model, "--arch", "gpt", "--layers", "2",
+                    "--hidden", "768", "--heads", "12", "--vocab", "50257", "--weights",
+                    "random"], check=True, capture_output=True)
+    src = {t.name: numpy_helper.to_array(t) for t in onnx.load(model).graph.initializer
+           if t.name.startswith("layers.0.attn.")}
+    small = os.path.join(tmp, "hw-65mb.json")
+    with open(small, "w") as f:
+        json.dump({"name": "h100-65mb", "peak_flops": {"float32": 6.7e13, "float16": 9.9e14,
+                   "bfloat16": 9.9e14, "float64": 3.4e13}, "memory_bandwidth": 3.35e12,
+                   "memory_capacity": 6.5e7, "devices_per_node": 8,
+                   "intra_node": {"bandwidth": 4.5e11, "latency": 8e-6},
+                   "inter_node": {"bandwidth": 5.0e10, "latency": 2.0e-5}}, f)
+    block, piece = 128, 768  # 16 heads of 64 over 8 ranks: 2 a rank
+    for strategy, hw in (("megatron", None), ("auto", small)):
+        out = os.path.join(tmp, "gpt2-model8-%s" % strategy)
+        man = shard_and_compare(model, "model=8", strategy, out, {"batch": 2, "seq": 8},
+                                {"input_ids": 50257}, hw=hw)
+        if man is None:
+            continue
+        name = "gpt2 12 heads model=8 %s" % strategy
+        p = param(man, "layers.0.attn.c_attn.weight")
+        check(p and p["sharding"] == [[], ["model"]] and p.get("pieces") == [1, 3] and
+              p.get("padded") == [768, 3 * 8 * block],
+              "%s: manifest c_attn.weight %s" % (name, p))
+        p = param(man, "layers.0.attn.o_proj.weight")
+        check(p and p["sharding"][0] == ["model"] and p.get("padded") == [8 * block, 768],
+              "%s: manifest o_proj.weight %s" % (name, p))
+        for r in (0, 5, 7):
+            inits = rank_inits(out, r)
+            w = inits.get("layers.0.attn.c_attn.weight")
+            b = inits.get("layers.0.attn.c_attn.bias")
+            o = inits.get("layers.0.attn.o_proj.weight")
+            if not check(w is not None and w.shape == (768, 3 * block) and b is not None and
+                         b.shape == (3 * block,) and o is not None and o.shape == (block, 768),
+                         "%s: rank %d c_attn %s, bias %s, o_proj %s, want (768, 384), (384,), "
+                         "(128, 768)" % (name, r, None if w is None else w.shape,
+                                         None if b is None else b.shape,
+                                         None if o is None else o.shape)):
+                continue
+            lo, hi = r * block, min(piece, (r + 1) * block)
+            for q in range(3):  # q, k, v: this rank's block of each, then zeros
+                got, gb = w[:, q * block:(q + 1) * block], b[q * block:(q + 1) * block]
+                check(np.array_equal(got[:, :hi - lo],
+                                     src["layers.0.attn.c_attn.weight"][:, q * piece + lo:
+                                                                         q * piece + hi]) and
+                      not got[:, hi - lo:].any() and
+                      np.array_equal(gb[:hi - lo],
+                                     src["layers.0.attn.c_attn.bias"][q * piece + lo:
+                                                                      q * piece + hi]) and
+                      not gb[hi - lo:].any(),
+                      "%s: rank %d c_attn piece %d: not the source's columns %d..%d then "
+                      "zeros" % (name, r, q, q * piece + lo, q * piece + hi))
+            check(np.array_equal(o[:hi - lo], src["layers.0.attn.o_proj.weight"][lo:hi]) and
+                  not o[hi - lo:].any(),
+                  "%s: rank %d o_proj: not the source's rows %d..%d then zeros" %
+                  (name, r, lo, hi))
+        gathers = [s["value"] for s in man["plan"]["reshards"]
+                   if s["op"] == "AllGather" and ("attn" in s["value"] or "/q/" in s["value"] or
+                                                  "/k/" in s["value"] or "/v/" in s["value"] or
+                                                  "Split" in s["value"])]
+        check(not gathers, "%s: attention values gathered: %s" % (name, gathers))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="padding-")
     try:
@@ -223,6 +294,7 @@ def main():
         heads_case(tmp)
         lookup_case(tmp)
         softmax_case(tmp)
+        gpt2_heads_case(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("%d passed, %d failed" % (passed, failed))
