@@ -120,7 +120,7 @@ member_linear(const names *nm, prop_slot s)
 }
 
 /* Whether member (v, d) is the rows (dim 0) or columns (dim 1) of a table
- * that a Gather looks up along its rows: 2 when by a graph input's ids
+ * that a lookup reads by rows (ir_lookup_table): 2 when by a graph input's ids
  * (a vocabulary), else 1 (positions). */
 static int
 member_table(const names *nm, prop_slot s, int32_t dim)
@@ -130,12 +130,9 @@ member_table(const names *nm, prop_slot s, int32_t dim)
 	if (g->values[s.value].kind != IR_V_INIT || g->values[s.value].rank != 2 || s.dim != dim)
 		return 0;
 	for (uint32_t k = nm->use_off[s.value]; k < nm->use_off[s.value + 1]; k++) {
-		const ir_node *n = &g->nodes[nm->uses[k]];
-		if (n->op == OP_Gather && ir_in(g, n, 0) == s.value && !ir_attr_int(n, "axis", 0))
-			return ir_in(g, n, 1) != IR_NONE &&
-			                       g->values[ir_in(g, n, 1)].kind == IR_V_INPUT
-			               ? 2
-			               : 1;
+		uint32_t ids;
+		if (ir_lookup_table(g, &g->nodes[nm->uses[k]], &ids) == s.value)
+			return g->values[ids].kind == IR_V_INPUT ? 2 : 1;
 	}
 	return 0;
 }

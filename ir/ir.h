@@ -196,6 +196,10 @@ int ir_consumers(ir_graph *g, uint32_t **off, uint32_t **uses);
  * constant), or with merge joining its input's last two [h, d] into its
  * output's last: h, else 0. */
 int64_t ir_reshape_heads(ir_graph *g, const ir_node *n, int merge);
+/* The 2-D table node n looks rows up in by ids (a Gather's data along axis
+ * 0, an EmbedLayerNormalization's word embedding), *ids (may be NULL) its
+ * ids operand; IR_NONE when n is no such lookup. */
+uint32_t ir_lookup_table(const ir_graph *g, const ir_node *n, uint32_t *ids);
 
 /* Whether Slice node n takes one of p equal pieces of one axis (the rest
  * whole), as a packed projection's q, k or v: p (2..255) and *axis, or 0. */

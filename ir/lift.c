@@ -39,6 +39,27 @@ static const struct {
 #undef OP_SINCE
 };
 
+/* Inputs below min_in that may be empty (ops.h's OP_OPTIONAL). */
+static const struct {
+	int op;
+	uint32_t mask;
+} op_optional[] = {
+#define OP_OPTIONAL(id, mask) {OP_##id, mask},
+#define OP(id, name, min_in, max_in, infer, rule)
+#include "ops.h"
+#undef OP
+#undef OP_OPTIONAL
+};
+
+static uint32_t
+optional_inputs(int op)
+{
+	for (size_t k = 0; k < sizeof op_optional / sizeof op_optional[0]; k++)
+		if (op_optional[k].op == op)
+			return op_optional[k].mask;
+	return 0;
+}
+
 /* The op of (domain, type): the table names ops of other domains than
  * ai.onnx "domain.Type" ("com.microsoft.MatMulNBits"). */
 static int
@@ -527,8 +548,9 @@ check_arity(lifter *L, const ir_node *n, const Onnx__NodeProto *p, int op)
 
 	if (op == OP_Reshape && g->opset < 5)
 		min = 1;
+	uint32_t optional = optional_inputs(op);
 	for (int j = 0; j < min; j++)
-		if (ir_in(g, n, (uint32_t)j) == IR_NONE)
+		if (ir_in(g, n, (uint32_t)j) == IR_NONE && !(j < 32 && optional >> j & 1))
 			return shd_error(g->ctx, ONNXSHARD_EINPUT,
 			                 j < (int)p->n_input ? "%s: node '%s' (%s): input %d is "
 			                                       "required but empty"

@@ -628,3 +628,19 @@ ir_reshape_heads(ir_graph *g, const ir_node *n, int merge)
 	ir_dim prod = ir_mul(g, y->dims[y->rank - 2], y->dims[y->rank - 1]);
 	return ir_dim_eq(prod, x->dims[x->rank - 1]) ? y->dims[y->rank - 2].c : 0;
 }
+
+uint32_t
+ir_lookup_table(const ir_graph *g, const ir_node *n, uint32_t *ids)
+{
+	uint32_t t = IR_NONE, x = IR_NONE;
+
+	if (n->op == OP_Gather && !ir_attr_int(n, "axis", 0))
+		t = ir_in(g, n, 0), x = ir_in(g, n, 1);
+	else if (n->op == OP_MsEmbedLayerNormalization)
+		t = ir_in(g, n, 2), x = ir_in(g, n, 0);
+	if (t == IR_NONE || x == IR_NONE || g->values[t].rank != 2)
+		return IR_NONE;
+	if (ids)
+		*ids = x;
+	return t;
+}

@@ -4,7 +4,9 @@
  * ops_math.c, ops_shape.c, ops_index.c and ops_nn.c, declared by ops_impl.h.
  * OP_SINCE(id, version) (at the end): the default-domain opset from which
  * the op has the form its shape inference and rule assume; in a model of an
- * older opset the op is OP_OPAQUE (everything replicated). Unlisted: 1. */
+ * older opset the op is OP_OPAQUE (everything replicated). Unlisted: 1.
+ * OP_OPTIONAL(id, mask) (at the end): inputs below min_inputs that may be
+ * empty, a bit per input (an optional input between required ones). */
 /* matrix products */
 OP(MatMul, "MatMul", 2, 2, infer_matmul, rule_matmul)
 OP(Gemm, "Gemm", 2, 3, infer_gemm, rule_gemm)
@@ -215,4 +217,9 @@ OP_SINCE(Mean, 8)
 OP_SINCE(Cast, 6)
 /* (input, tiles, axis) before 6 */
 OP_SINCE(Tile, 6)
+#endif
+#ifdef OP_OPTIONAL
+/* segment_ids and segment_embedding (the transformer optimizer's GPT-2
+ * leaves them empty) */
+OP_OPTIONAL(MsEmbedLayerNormalization, 1u << 1 | 1u << 4)
 #endif

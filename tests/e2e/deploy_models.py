@@ -31,11 +31,14 @@ ORT_ONNX_DOMAIN = {"SimplifiedLayerNormalization"}
 
 
 def deploy_models(src):
-    """(name, path, dims, int_max, ones) of samples/deploy/models.json."""
-    base = os.path.join(src, "samples", "deploy")
-    with open(os.path.join(base, "models.json")) as f:
-        return [(m["name"], os.path.join(base, m["file"]), dict(m.get("dims", {})), dict(m.get("int_max", {})),
-                 list(m.get("ones", []))) for m in json.load(f)]
+    """(name, path, dims, int_max, ones) of samples/deploy/models.json, then of
+    samples/deploy/real/models.json (the tools' own outputs)."""
+    cases = []
+    for base in (os.path.join(src, "samples", "deploy"), os.path.join(src, "samples", "deploy", "real")):
+        with open(os.path.join(base, "models.json")) as f:
+            cases += [(m["name"], os.path.join(base, m["file"]), dict(m.get("dims", {})),
+                       dict(m.get("int_max", {})), list(m.get("ones", []))) for m in json.load(f)]
+    return cases
 
 
 def ortcompare_args(dims, int_max, ones):
