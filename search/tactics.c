@@ -464,15 +464,14 @@ vote(ir_graph *g, uint32_t v, const uint32_t *use_off, const uint32_t *uses, uin
 	return col ? VOTE_COL : VOTE_NONE;
 }
 
-/* Whether some Gather looks rows up in an initializer with size rows. */
+/* Whether some lookup (ir_lookup_table) reads rows of an initializer with
+ * size rows. */
 static int
 is_vocab(ir_graph *g, const ir_dim *size)
 {
 	for (uint32_t i = 0; i < g->n_nodes; i++) {
-		const ir_node *n = &g->nodes[i];
-		uint32_t t = ir_in(g, n, 0);
-		if (n->op == OP_Gather && t != IR_NONE && g->values[t].kind == IR_V_INIT &&
-		    g->values[t].rank == 2 && ir_attr_int(n, "axis", 0) == 0 &&
+		uint32_t t = ir_lookup_table(g, &g->nodes[i], NULL);
+		if (t != IR_NONE && g->values[t].kind == IR_V_INIT &&
 		    ir_dim_eq(g->values[t].dims[0], *size))
 			return 1;
 	}
