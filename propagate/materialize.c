@@ -75,6 +75,13 @@ mask_axes(uint8_t mask, uint8_t *ax)
 	return n;
 }
 
+/* Whether two dims lie alike (a pending sum's AllReduce keeps them). */
+static int
+same_dim(const prop_dim *a, const prop_dim *b)
+{
+	return a->n == b->n && !memcmp(a->ax, b->ax, a->n) && (!a->n || prop_same_pieces(a, b));
+}
+
 /* Steps turning sharding s into t (same rank). */
 static int
 plan_steps(ir_graph *g, prop_plan *p, const prop_shard *s, const prop_shard *t)
@@ -112,8 +119,7 @@ plan_steps(ir_graph *g, prop_plan *p, const prop_shard *s, const prop_shard *t)
 	for (int32_t d = 0; d < s->rank; d++) {
 		uint8_t k = 0;
 		const prop_dim *y = &t->dims[d];
-		int same = cur[d].n == y->n && (!y->n || (!memcmp(cur[d].ax, y->ax, y->n) &&
-		                                          prop_same_pieces(&cur[d], y)));
+		int same = same_dim(&cur[d], y);
 		if (cur[d].n && !same && (cur[d].pad || y->pad)) {
 			/* padded blocks change only through the whole dim: gathered
 			 * (the padding cut off), then sliced again */
@@ -177,13 +183,6 @@ plan_steps(ir_graph *g, prop_plan *p, const prop_shard *s, const prop_shard *t)
 }
 
 enum { RETRY = -1 }; /* add_reshard: set nosym[v], materialise again */
-
-/* Whether two dims lie alike (a pending sum's AllReduce keeps them). */
-static int
-same_dim(const prop_dim *a, const prop_dim *b)
-{
-	return a->n == b->n && !memcmp(a->ax, b->ax, a->n) && (!a->n || prop_same_pieces(a, b));
-}
 
 static int
 add_reshard(ir_graph *g, prop_plan *p, uint32_t node, uint32_t k, uint32_t v, const prop_shard *t)
