@@ -156,6 +156,23 @@ int_tensor(rank_ctx *k, const char *name, int32_t dtype, int scalar, const int64
 	                          scalar ? 0 : 1, v, (size_t)n * 8);
 }
 
+/* *out = OP(in, base/CS): an elementwise op with the integer constant
+ * vals[0..ne) of x's type (named base/CS; the result base/RS). Returns
+ * k->rc. */
+static int
+binop_const(rank_ctx *k, const char *op, const char *in, const char *base, const char *cs,
+            const char *rs, const ir_value *x, const int64_t *vals, int32_t ne, const char **out)
+{
+	const char *cn = emit_str(k, "%s/%s", base, cs), *rn = emit_str(k, "%s/%s", base, rs);
+	const char *ins[2] = {in, cn};
+
+	if (k->rc || int_tensor(k, cn, x->dtype, x->rank == 0, vals, ne) ||
+	    emit_node(k, op, "", rn, ins, 2, &rn, 1, NULL, 0))
+		return k->rc;
+	*out = rn;
+	return 0;
+}
+
 int
 emit_local_sizes(rank_ctx *k, uint32_t i, uint32_t j, const char **name)
 {
@@ -212,8 +229,7 @@ emit_local_sizes(rank_ctx *k, uint32_t i, uint32_t j, const char **name)
 	}
 	/* at run time: in / f, elements that may be kept guarded; a padded
 	 * element e in p pieces, ((in / p) + f u - 1) / (f u) * u p */
-	const char *fn = emit_str(k, "%s/f", base), *div = emit_str(k, "%s/div", base);
-	const char *num = in;
+	const char *num = in, *div;
 	int64_t add[IR_MAX_ELEMS], unit[IR_MAX_ELEMS];
 	for (int32_t e = 0; e < ne; e++) {
 		add[e] = pu[e] ? f[e] * pu[e] - 1 : 0;
@@ -221,34 +237,11 @@ emit_local_sizes(rank_ctx *k, uint32_t i, uint32_t j, const char **name)
 		f[e] *= unit[e];
 		unit[e] *= pp[e];
 	}
-	if (pieced) {
-		const char *pn = emit_str(k, "%s/p", base), *per = emit_str(k, "%s/piece", base);
-		const char *p_in[2] = {in, pn};
-		if (k->rc || int_tensor(k, pn, x->dtype, x->rank == 0, pp, ne) ||
-		    emit_node(k, "Div", "", per, p_in, 2, &per, 1, NULL, 0))
-			return k->rc;
-		num = per;
-	}
-	if (padded) {
-		const char *an = emit_str(k, "%s/a", base), *sum = emit_str(k, "%s/sum", base);
-		const char *a_in[2] = {num, an};
-		if (k->rc || int_tensor(k, an, x->dtype, x->rank == 0, add, ne) ||
-		    emit_node(k, "Add", "", sum, a_in, 2, &sum, 1, NULL, 0))
-			return k->rc;
-		num = sum;
-	}
-	const char *d_in[2] = {num, fn};
-	if (k->rc || int_tensor(k, fn, x->dtype, x->rank == 0, f, ne) ||
-	    emit_node(k, "Div", "", div, d_in, 2, &div, 1, NULL, 0))
+	if ((pieced && binop_const(k, "Div", num, base, "p", "piece", x, pp, ne, &num)) ||
+	    (padded && binop_const(k, "Add", num, base, "a", "sum", x, add, ne, &num)) ||
+	    binop_const(k, "Div", num, base, "f", "div", x, f, ne, &div) ||
+	    (padded && binop_const(k, "Mul", div, base, "u", "units", x, unit, ne, &div)))
 		return k->rc;
-	if (padded) {
-		const char *un = emit_str(k, "%s/u", base), *mul = emit_str(k, "%s/units", base);
-		const char *m_in[2] = {div, un};
-		if (k->rc || int_tensor(k, un, x->dtype, x->rank == 0, unit, ne) ||
-		    emit_node(k, "Mul", "", mul, m_in, 2, &mul, 1, NULL, 0))
-			return k->rc;
-		div = mul;
-	}
 	*name = div;
 	if (!guard)
 		return 0;
