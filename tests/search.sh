@@ -140,6 +140,24 @@ for arch in llama gpt; do
 	done
 done
 
+# ... and where they disagree (ONNXSHARD_TEST_FOLD_SKEW, a test hook, makes
+# the per-layer costs wrong), the search runs again on the whole graph and
+# gives the plan it gives unfolded: the same step time as a run whose
+# whole-graph costs never disagree, on the same seed
+"$py" "$src/tests/bench/make_llm.py" "$tmp/d6.onnx" --arch llama --layers 12 --hidden 1024 \
+	--heads 16 --kv-heads 4 --vocab 32000 --weights sparse || bad "make d6"
+step() { "$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['step_time_s'])" "$1"; }
+"$bin" plan "$tmp/d6.onnx" --mesh data=2,model=4 --dim batch=4 --dim seq=1024 --json \
+	>"$tmp/f0.json" 2>/dev/null
+ONNXSHARD_TEST_FOLD_SKEW=1 "$bin" plan "$tmp/d6.onnx" --mesh data=2,model=4 --dim batch=4 \
+	--dim seq=1024 --json >"$tmp/f1.json" 2>"$tmp/fold.err"
+if grep -q "per-layer costing gave .*searching the whole graph" "$tmp/fold.err" &&
+	[ "$(step "$tmp/f0.json")" = "$(step "$tmp/f1.json")" ]; then
+	pass=$((pass + 1))
+else
+	bad "per-layer costing's fallback: $(grep auto: "$tmp/fold.err" | head -2), $(step "$tmp/f0.json") vs $(step "$tmp/f1.json")"
+fi
+
 # --collectives ort: plan and shard agree. The search scores a plan ORT's
 # collectives cannot run as not valid; what runs is AllReduce, AllGather and
 # AllToAll (a ReduceScatter runs, and is costed, as an AllReduce and a local
