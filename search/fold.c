@@ -79,6 +79,18 @@ block_of(const search_fold *f, uint32_t i)
 	return (i - f->start) / f->period;
 }
 
+/* Which result of its producer v is. */
+static uint32_t
+result_of(const ir_graph *g, uint32_t v)
+{
+	const ir_node *n = &g->nodes[g->values[v].producer];
+	uint32_t o = 0;
+
+	while (o + 1 < n->n_out && ir_out(g, n, o) != v)
+		o++;
+	return o;
+}
+
 /* Whether operand k of node i (block r >= 1) matches its counterpart in
  * block r - 1. */
 static int
@@ -95,7 +107,9 @@ operand_ok(const ir_graph *g, const search_fold *f, uint32_t i, uint32_t k, int6
 	int64_t ra = block_of(f, a->producer), rb = block_of(f, b->producer);
 	if (ra == -1)
 		return v == w; /* from before the run: the same value */
-	if (ra == r)           /* its own block: the same place */
+	if (rb >= 0 && result_of(g, v) != result_of(g, w))
+		return 0;
+	if (ra == r) /* its own block: the same place */
 		return rb == r - 1 && a->producer - b->producer == f->period;
 	if (ra == r - 1) /* the block before: the first block's is before the run */
 		return rb == -1 ? r == 1 : rb == r - 2 && a->producer - b->producer == f->period;
