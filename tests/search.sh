@@ -116,8 +116,10 @@ else
 fi
 
 # the same seed, the same plan
-plan gpt data=2,model=4 --dim batch=8 --dim seq=2048 --seed 7 && cp "$tmp/plan.json" "$tmp/a.json"
-plan gpt data=2,model=4 --dim batch=8 --dim seq=2048 --seed 7
+# (10 minutes of time budget: the search's own stop, not the host's speed)
+plan gpt data=2,model=4 --dim batch=8 --dim seq=2048 --seed 7 --budget 10m &&
+	cp "$tmp/plan.json" "$tmp/a.json"
+plan gpt data=2,model=4 --dim batch=8 --dim seq=2048 --seed 7 --budget 10m
 if cmp -s "$tmp/plan.json" "$tmp/a.json"; then pass=$((pass + 1)); else bad "the same seed gave another plan"; fi
 
 # per-layer costing: a 12-layer decoder is costed on copies of 2 and 3
@@ -147,10 +149,11 @@ done
 "$py" "$src/tests/bench/make_llm.py" "$tmp/d6.onnx" --arch llama --layers 12 --hidden 1024 \
 	--heads 16 --kv-heads 4 --vocab 32000 --weights sparse || bad "make d6"
 step() { "$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['step_time_s'])" "$1"; }
+# (a time budget of 10 minutes: the default stop, not a slow host, ends both)
 "$bin" plan "$tmp/d6.onnx" --mesh data=2,model=4 --dim batch=4 --dim seq=1024 --json \
-	>"$tmp/f0.json" 2>/dev/null
+	--budget 10m >"$tmp/f0.json" 2>/dev/null
 ONNXSHARD_TEST_FOLD_SKEW=1 "$bin" plan "$tmp/d6.onnx" --mesh data=2,model=4 --dim batch=4 \
-	--dim seq=1024 --json >"$tmp/f1.json" 2>"$tmp/fold.err"
+	--dim seq=1024 --json --budget 10m >"$tmp/f1.json" 2>"$tmp/fold.err"
 if grep -q "per-layer costing gave .*searching the whole graph" "$tmp/fold.err" &&
 	[ "$(step "$tmp/f0.json")" = "$(step "$tmp/f1.json")" ]; then
 	pass=$((pass + 1))
