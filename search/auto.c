@@ -35,17 +35,16 @@ typedef struct {
 	uint32_t n_dec;
 	uint32_t *group; /* per decision: its analysis group */
 	uint8_t axes[PROP_MAX_AXES];
-	uint32_t n_axes;   /* the axes auto may use, in mesh order */
-	view full;         /* the whole graph */
-	search_fold fold;  /* per-layer costing, when fold.on */
-	view sub[2];       /* its copies of 2 and 3 blocks */
-	uint64_t min_peak; /* the smallest peak memory seen (nothing fits: the error) */
-	uint32_t scored;   /* plans scored so far, and the best cost (progress) */
+	uint32_t n_axes;  /* the axes auto may use, in mesh order */
+	view full;        /* the whole graph */
+	search_fold fold; /* per-layer costing, when fold.on */
+	view sub[2];      /* its copies of 2 and 3 blocks */
+	uint32_t scored;  /* plans scored so far, and the best cost (progress) */
 	double best, t0, shown;
-	uint32_t budget;   /* plans the search may score (0: until it stops improving) */
-	uint8_t mask[256]; /* option k of a decision: the axes mask[k] (bit i: axes[i]) */
-	uint32_t n_opt;    /* options per decision */
-	search_cost min_cost;
+	uint32_t budget;      /* plans the search may score (0: until it stops improving) */
+	uint8_t mask[256];    /* option k of a decision: the axes mask[k] (bit i: axes[i]) */
+	uint32_t n_opt;       /* options per decision */
+	search_cost min_cost; /* the smallest peak seen (nothing fits: the error) */
 	int skew; /* ONNXSHARD_TEST_FOLD_SKEW set: per-layer costs made wrong (a test) */
 } auto_state;
 
@@ -116,10 +115,8 @@ score_plan(auto_state *s, const view *w, prop_plan *q, search_cost *out, int *ru
 static double
 cost_of(auto_state *s, const search_cost *sc, int runs)
 {
-	if (!s->min_peak || sc->peak_bytes < s->min_peak) {
-		s->min_peak = sc->peak_bytes;
+	if (!s->min_cost.peak_bytes || sc->peak_bytes < s->min_cost.peak_bytes)
 		s->min_cost = *sc;
-	}
 	return sc->feasible && runs ? sc->step_s : INFINITY;
 }
 
